@@ -1,0 +1,70 @@
+# Kafka 3.9.x in KRaft mode, from Maven Central jars, on the machine's Java 17.
+# SLUICE_KAFKA_BROKERS=1 (default): one node on :9092. =3: nodes on :9092 :9094 :9096,
+# replication factor 3 and min.insync.replicas=2, for the failure tests.
+
+KAFKA_VERSION=3.9.1
+KAFKA_LIBS="$SLUICE_CACHE_DIR/kafka-$KAFKA_VERSION/libs"
+
+_kafka_nodes() { seq 1 "$SLUICE_KAFKA_BROKERS"; }
+_kafka_port() { echo $(( 9090 + 2 * $1 )); }          # node 1 -> 9092, 2 -> 9094, 3 -> 9096
+_kafka_dir() { echo "$SLUICE_STATE_DIR/kafka-x$SLUICE_KAFKA_BROKERS/node-$1"; }
+
+kafka_install() {
+  command -v java >/dev/null || need_packages openjdk-17-jre-headless
+  command -v mvn >/dev/null || need_packages maven
+  [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] && return 0
+  step "kafka: fetching Kafka $KAFKA_VERSION jars from Maven Central"
+  local log="$SLUICE_LOG_DIR/kafka-fetch.log"
+  mvn -q -B -f "$SLUICE_ROOT/infra/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" >"$log" 2>&1 \
+    || fail kafka "$log" "check that Maven Central is reachable (mvn -v; ~/.m2/settings.xml)"
+}
+
+_kafka_java() { java -Dlog4j.configuration="file:$SLUICE_ROOT/infra/kafka/log4j.properties" -cp "$KAFKA_LIBS/*" "$@"; }
+
+_kafka_configure() {
+  local n=$1 dir voters="" i rf=1 isr=1
+  dir=$(_kafka_dir "$n"); mkdir -p "$dir/data"
+  for i in $(_kafka_nodes); do voters+="${voters:+,}$i@127.0.0.1:$(( $(_kafka_port "$i") + 1 ))"; done
+  [ "$SLUICE_KAFKA_BROKERS" -gt 1 ] && { rf=3; isr=2; }
+  sed -e "s|@NODE@|$n|" -e "s|@PORT@|$(_kafka_port "$n")|" -e "s|@CTRL_PORT@|$(( $(_kafka_port "$n") + 1 ))|" \
+      -e "s|@VOTERS@|$voters|" -e "s|@DATA@|$dir/data|" -e "s|@RF@|$rf|" -e "s|@MIN_ISR@|$isr|" \
+      "$SLUICE_ROOT/infra/kafka/server.properties.in" >"$dir/server.properties"
+}
+
+_kafka_format() {
+  local n=$1 dir cid_file="$SLUICE_STATE_DIR/kafka-x$SLUICE_KAFKA_BROKERS/cluster-id"
+  dir=$(_kafka_dir "$n")
+  [ -f "$dir/data/meta.properties" ] && return 0
+  [ -f "$cid_file" ] || _kafka_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1 >"$cid_file"
+  _kafka_java kafka.tools.StorageTool format -t "$(cat "$cid_file")" -c "$dir/server.properties" \
+    >>"$SLUICE_LOG_DIR/kafka-$n.log" 2>&1 || fail "kafka node $n" "$SLUICE_LOG_DIR/kafka-$n.log" "remove $dir and run infra/up again"
+}
+
+kafka_start() {
+  local n heap=1G
+  [ "$SLUICE_KAFKA_BROKERS" -gt 1 ] && heap=512M
+  for n in $(_kafka_nodes); do
+    pid_alive "kafka-$n" && port_open "$(_kafka_port "$n")" && continue
+    step "kafka: starting node $n on 127.0.0.1:$(_kafka_port "$n")"
+    _kafka_configure "$n"; _kafka_format "$n"
+    KAFKA_HEAP="-Xms256M -Xmx$heap"
+    start_daemon "kafka-$n" "$SLUICE_LOG_DIR/kafka-$n.log" \
+      java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+      -Dlog4j.configuration="file:$SLUICE_ROOT/infra/kafka/log4j.properties" \
+      -cp "$KAFKA_LIBS/*" kafka.Kafka "$(_kafka_dir "$n")/server.properties"
+  done
+  for n in $(_kafka_nodes); do
+    wait_for 90 port_open "$(_kafka_port "$n")" \
+      || fail "kafka node $n" "$SLUICE_LOG_DIR/kafka-$n.log" "a stale lock or another process on :$(_kafka_port "$n")? try infra/down kafka; infra/up"
+  done
+}
+
+kafka_health() {
+  local n
+  for n in $(_kafka_nodes); do port_open "$(_kafka_port "$n")" || return 1; done
+}
+
+kafka_stop() { local n; for n in 1 2 3; do stop_daemon "kafka-$n"; done; }
+kafka_address() { local a="" n; for n in $(_kafka_nodes); do a+="${a:+,}127.0.0.1:$(_kafka_port "$n")"; done; echo "$a"; }
+kafka_version() { echo "$KAFKA_VERSION (KRaft, ${SLUICE_KAFKA_BROKERS} node$([ "$SLUICE_KAFKA_BROKERS" -gt 1 ] && echo s))"; }
