@@ -16,11 +16,12 @@ from minio import Minio
 
 from projections.migrate import migrate
 from schemas.settings import ServiceSettings
-from schemas.topics import TOPICS, topic_configs
 
 
 def ensure_topics(settings: ServiceSettings) -> str:
     """Create every catalogue topic that is missing; return a one-line summary."""
+    from schemas.topics import TOPICS, topic_configs  # noqa: PLC0415 (only this step needs it)
+
     brokers = int(os.environ.get("SLUICE_KAFKA_BROKERS", "1"))
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     existing = set(admin.list_topics(timeout=30).topics)

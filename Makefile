@@ -1,0 +1,35 @@
+# The few commands a newcomer needs. Everything installs itself; run as root on a fresh machine.
+PY := .venv/bin/python
+SHELL := /bin/bash
+
+.PHONY: demo test setup lint typecheck pytest unit bench status down clean-state
+
+demo: setup  ## services up, then the sample pipeline end to end
+	$(PY) -m orchestrator.demo
+
+test: setup lint typecheck pytest  ## services up, then the whole suite: ruff, mypy, pytest
+
+setup:  ## install and start every real service, the Python env, topics, buckets, migrations
+	infra/up
+
+lint:
+	.venv/bin/ruff format --check .
+	.venv/bin/ruff check .
+
+typecheck:
+	.venv/bin/mypy
+
+pytest:
+	.venv/bin/pytest
+
+unit:  ## the pure core only: no services needed
+	.venv/bin/pytest tests/unit
+
+bench: setup
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+status:
+	infra/status
+
+down:
+	infra/down
