@@ -1,0 +1,353 @@
+"""The records of ``sluice.runs`` (and ``sluice.inbox``), one frozen dataclass each.
+
+Field names are exactly those of docs/events.md. Every event has ``run_id`` and
+``occurred_at_ms``; stage events add ``stage`` and, unless the catalogue says otherwise,
+the 1-based ``attempt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from orchestrator.domain.model import StageSpec
+from orchestrator.domain.statuses import FailureClass, Priority, TriggerSource
+
+__all__ = [
+    "RUN_EVENT_TYPES",
+    "ArtifactStored",
+    "DeploymentFailed",
+    "DeploymentRolledBack",
+    "DeploymentStarted",
+    "DeploymentSucceeded",
+    "LogArchived",
+    "RunCancelRequested",
+    "RunCancelled",
+    "RunCreated",
+    "RunDeduplicated",
+    "RunEvent",
+    "RunFailed",
+    "RunRejected",
+    "RunStarted",
+    "RunSucceeded",
+    "StageCancelled",
+    "StageClaimed",
+    "StageDeadLettered",
+    "StageFailed",
+    "StageHeartbeat",
+    "StageLeaseExpired",
+    "StageManualWaiting",
+    "StageQueued",
+    "StageRetryDue",
+    "StageRetryRequested",
+    "StageRetryScheduled",
+    "StageSkipped",
+    "StageStartRequested",
+    "StageSucceeded",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Event:
+    run_id: str
+    occurred_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _StageNote(_Event):
+    stage: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _StageEvent(_StageNote):
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunCreated(_Event):
+    """A run exists, with its resolved DAG snapshot (matrix already expanded)."""
+
+    pipeline_id: str
+    pipeline_name: str
+    branch: str
+    commit_sha: str
+    repo_url: str
+    source: TriggerSource
+    priority: Priority
+    variables: Mapping[str, str] = field(default_factory=dict)
+    dedup_key: str
+    stages: tuple[StageSpec, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRejected(_Event):
+    """A requested run could not be created (e.g. its pipeline file is invalid)."""
+
+    pipeline_id: str
+    branch: str
+    commit_sha: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunDeduplicated(_Event):
+    """A request matched an existing run (``run_id``) and created nothing."""
+
+    request_id: str
+    dedup_key: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(_Event):
+    """The first stage of the run was claimed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageQueued(_StageEvent):
+    """An attempt was dispatched to a job topic."""
+
+    priority: Priority
+    lease_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageClaimed(_StageEvent):
+    """A runner took the attempt."""
+
+    runner_id: str
+    lease_deadline_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageHeartbeat(_StageEvent):
+    """A runner is still working on the attempt and extends its lease."""
+
+    runner_id: str
+    lease_deadline_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageSucceeded(_StageEvent):
+    """The attempt succeeded."""
+
+    runner_id: str
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageFailed(_StageEvent):
+    """The attempt failed."""
+
+    runner_id: str
+    exit_code: int | None = None
+    failure_class: FailureClass
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageRetryScheduled(_StageEvent):
+    """Attempt ``attempt`` will be queued at ``retry_at_ms`` after a failure."""
+
+    failure_class: FailureClass
+    backoff_ms: int
+    retry_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageRetryDue(_StageEvent):
+    """The back-off of the scheduled attempt ``attempt`` is over."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageLeaseExpired(_StageEvent):
+    """Nobody finished (or claimed, when ``runner_id`` is None) the attempt within its lease."""
+
+    runner_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageSkipped(_StageNote):
+    """The stage will not run in this run."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageCancelled(_StageEvent):
+    """The stage was cancelled (by the decider on a run cancel, or reported by a runner)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageDeadLettered(_StageEvent):
+    """The attempt failed for infrastructure reasons too often and went to the dead letters."""
+
+    reason: str
+    infrastructure_failures: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageManualWaiting(_StageNote):
+    """A ``when.manual`` stage whose needs are met waits for a person."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageStartRequested(_StageNote):
+    """A person plays a manual stage."""
+
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageRetryRequested(_StageNote):
+    """A person retries a failed or cancelled stage."""
+
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactStored(_StageEvent):
+    """An attempt's artifact is in object storage."""
+
+    artifact_id: str
+    name: str
+    size_bytes: int
+    sha256: str
+    storage_path: str
+    expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogArchived(_StageEvent):
+    """An attempt's whole log is in object storage."""
+
+    storage_path: str
+    size_bytes: int
+    lines: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentStarted(_StageEvent):
+    """A deploy stage began deploying."""
+
+    deployment_id: str
+    environment: str
+    strategy: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentSucceeded(_StageEvent):
+    """A deployment is live and healthy."""
+
+    deployment_id: str
+    environment: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentFailed(_StageEvent):
+    """A deployment did not become healthy."""
+
+    deployment_id: str
+    environment: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentRolledBack(_StageEvent):
+    """A deployment was rolled back to the previous version."""
+
+    deployment_id: str
+    environment: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunCancelRequested(_Event):
+    """A person asks to cancel the run."""
+
+    requested_by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSucceeded(_Event):
+    """Every required stage succeeded (or was skipped by its rules)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFailed(_Event):
+    """At least one required stage failed."""
+
+    reason: str
+    failed_stages: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunCancelled(_Event):
+    """The run was cancelled."""
+
+    reason: str
+
+
+RunEvent = (
+    RunCreated
+    | RunRejected
+    | RunDeduplicated
+    | RunStarted
+    | StageQueued
+    | StageClaimed
+    | StageHeartbeat
+    | StageSucceeded
+    | StageFailed
+    | StageRetryScheduled
+    | StageRetryDue
+    | StageLeaseExpired
+    | StageSkipped
+    | StageCancelled
+    | StageDeadLettered
+    | StageManualWaiting
+    | StageStartRequested
+    | StageRetryRequested
+    | ArtifactStored
+    | LogArchived
+    | DeploymentStarted
+    | DeploymentSucceeded
+    | DeploymentFailed
+    | DeploymentRolledBack
+    | RunCancelRequested
+    | RunSucceeded
+    | RunFailed
+    | RunCancelled
+)
+
+RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
+    RunCreated,
+    RunRejected,
+    RunDeduplicated,
+    RunStarted,
+    StageQueued,
+    StageClaimed,
+    StageHeartbeat,
+    StageSucceeded,
+    StageFailed,
+    StageRetryScheduled,
+    StageRetryDue,
+    StageLeaseExpired,
+    StageSkipped,
+    StageCancelled,
+    StageDeadLettered,
+    StageManualWaiting,
+    StageStartRequested,
+    StageRetryRequested,
+    ArtifactStored,
+    LogArchived,
+    DeploymentStarted,
+    DeploymentSucceeded,
+    DeploymentFailed,
+    DeploymentRolledBack,
+    RunCancelRequested,
+    RunSucceeded,
+    RunFailed,
+    RunCancelled,
+)

@@ -1,0 +1,53 @@
+"""The messages of the job topics: one ``Job`` per stage attempt, and dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from orchestrator.domain.model import StageSpec
+from orchestrator.domain.statuses import Priority
+
+__all__ = ["LEASE_FLOOR_MS", "LEASE_SLACK_MS", "DeadLetter", "Job", "job_id", "lease_ms_for"]
+
+LEASE_SLACK_MS = 5 * 60_000
+LEASE_FLOOR_MS = 30 * 60_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """One stage attempt ready to run (``sluice.jobs.<priority>``)."""
+
+    job_id: str
+    run_id: str
+    pipeline_id: str
+    stage: StageSpec
+    attempt: int
+    priority: Priority
+    repo_url: str
+    commit_sha: str
+    branch: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+    upstream_stages: tuple[str, ...] = ()
+    lease_ms: int
+    enqueued_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """An attempt that failed for infrastructure reasons too often (``sluice.jobs.dead``)."""
+
+    job: Job
+    reason: str
+    infrastructure_failures: int
+    occurred_at_ms: int
+
+
+def job_id(run_id: str, stage: str, attempt: int) -> str:
+    """The id of a stage attempt's job: ``run_id/stage/attempt``."""
+    return f"{run_id}/{stage}/{attempt}"
+
+
+def lease_ms_for(timeout_ms: int) -> int:
+    """The visibility timeout of an attempt: its timeout plus slack, at least 30 minutes."""
+    return max(timeout_ms + LEASE_SLACK_MS, LEASE_FLOOR_MS)

@@ -1,0 +1,104 @@
+"""The shared records of docs/events.md: what a resolved stage looks like.
+
+Field names are the catalogue's. Arrays are tuples; maps are plain dicts that nobody mutates
+(the records are frozen, so a changed stage is always a new object).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from orchestrator.domain.statuses import FailureClass, Priority
+
+__all__ = [
+    "DEFAULT_ARTIFACT_EXPIRY_MS",
+    "DEFAULT_IMAGE",
+    "DEFAULT_MEMORY_BYTES",
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT_MS",
+    "ArtifactSpec",
+    "DeploySpec",
+    "Resources",
+    "RetryPolicy",
+    "StageSpec",
+    "WhenRule",
+]
+
+DEFAULT_IMAGE = "debian-git:bookworm"
+DEFAULT_TIMEOUT_MS = 3_600_000
+DEFAULT_ARTIFACT_EXPIRY_MS = 30 * 86_400_000
+DEFAULT_MEMORY_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """When a failed attempt is tried again, and how long to wait first."""
+
+    max: int = 2
+    when: tuple[FailureClass, ...] = (FailureClass.FLAKY,)
+    backoff_base_ms: int = 2_000
+    backoff_factor: float = 2.0
+    backoff_cap_ms: int = 300_000
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactSpec:
+    """Files a stage keeps after it ends, and for how long."""
+
+    paths: tuple[str, ...]
+    expire_in_ms: int = DEFAULT_ARTIFACT_EXPIRY_MS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resources:
+    """What one attempt's container may use."""
+
+    cpus: float = 1.0
+    memory_bytes: int = DEFAULT_MEMORY_BYTES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhenRule:
+    """On which branches a stage runs (glob patterns, empty = every branch), and if by hand."""
+
+    branches: tuple[str, ...] = ()
+    manual: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploySpec:
+    """Where and how a deploy stage deploys."""
+
+    environment: str
+    strategy: str = "rolling"
+    health_check_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageSpec:
+    """One stage of the resolved DAG snapshot that ``RunCreated.stages`` carries.
+
+    ``variables`` already merges the pipeline's, the stage's and the matrix combination's
+    (in that order of precedence, last wins); ``matrix`` is the combination alone.
+    """
+
+    name: str
+    image: str = DEFAULT_IMAGE
+    script: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    variables: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    artifacts: ArtifactSpec | None = None
+    junit_report: str | None = None
+    retry: RetryPolicy = DEFAULT_RETRY
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    resources: Resources = Resources()
+    when: WhenRule = WhenRule()
+    priority: Priority | None = None
+    allow_failure: bool = False
+    deploy: DeploySpec | None = None
+    matrix: Mapping[str, str] = field(default_factory=dict)
