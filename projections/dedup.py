@@ -1,0 +1,76 @@
+"""The de-duplication rule of the trigger processor, as a pure function.
+
+Two requests for the same (pipeline, branch, commit) less than 60 s apart are one run: the
+second gets the first one's ``run_id`` back and creates nothing. The window is measured on
+the requests' ``occurred_at_ms`` (set by the edge that accepted them), never on the clock
+of the processor, so a replay or a restarted processor decides exactly as the first did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.domain.records import RunRequested
+
+__all__ = [
+    "DEDUP_WINDOW_MS",
+    "Create",
+    "DedupEntry",
+    "Duplicate",
+    "Outcome",
+    "dedup",
+    "dedup_key",
+]
+
+DEDUP_WINDOW_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class DedupEntry:
+    """The run a dedup key last created, and when the request that created it was made."""
+
+    run_id: str
+    requested_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    """Create (or, for a redelivered request, create again) the request's run.
+
+    ``remember`` is what the dedup table holds for the key afterwards.
+    """
+
+    remember: DedupEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """The request repeats the run ``run_id``; answer with ``RunDeduplicated``."""
+
+    run_id: str
+
+
+Outcome = Create | Duplicate
+
+
+def dedup_key(request: RunRequested) -> str:
+    """``pipeline|branch|sha``: the key of ``sluice.triggers`` and of the dedup table."""
+    return f"{request.pipeline_id}|{request.branch}|{request.commit_sha}"
+
+
+def dedup(
+    state: DedupEntry | None, request: RunRequested, *, window_ms: int = DEDUP_WINDOW_MS
+) -> Outcome:
+    """What to do with ``request``, given what the table holds for its dedup key."""
+    mine = DedupEntry(request.run_id, request.occurred_at_ms)
+    if state is None:
+        return Create(mine)
+    if state.run_id == request.run_id:
+        # At-least-once delivery: the request that made this run, seen again. Same answer.
+        return Create(state)
+    if abs(request.occurred_at_ms - state.requested_at_ms) < window_ms:
+        return Duplicate(state.run_id)
+    # Outside the window: a new run. A straggler older than the remembered run must not
+    # make the table forget the newer one.
+    newer = mine if request.occurred_at_ms >= state.requested_at_ms else state
+    return Create(newer)
