@@ -182,7 +182,9 @@ def _levels_of(order: Sequence[str], needs: Mapping[str, Sequence[str]]) -> list
 def compile_dag(stages: Sequence[StageSpec]) -> Dag:
     """Check a snapshot and build its :class:`Dag`; raises :class:`PipelineInvalid`."""
     order = tuple(s.name for s in stages)
-    needs = {s.name: tuple(dict.fromkeys(s.needs)) for s in stages}
+    needs: dict[str, tuple[str, ...]] = {}
+    for stage in stages:  # a duplicate name is an error below; keep both needs to report them
+        needs[stage.name] = tuple(dict.fromkeys((*needs.get(stage.name, ()), *stage.needs)))
     errors = check_graph(order, needs)
     if errors:
         raise PipelineInvalid(errors)

@@ -53,7 +53,9 @@ def compose(text: str) -> Node | None:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
         column = mark.column + 1 if mark is not None else None
-        problem = e.problem or e.context or "invalid YAML"
+        problem = e.problem or "invalid YAML"
+        if e.context and e.context_mark is not None:
+            problem = f"{problem} ({e.context} from line {e.context_mark.line + 1})"
         raise PipelineInvalid([YamlSyntaxError(problem, line=line, column=column)]) from e
     except yaml.YAMLError as e:
         raise PipelineInvalid([YamlSyntaxError(str(e), line=None, column=None)]) from e
