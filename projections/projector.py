@@ -25,6 +25,7 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from psycopg import sql
 
+from projections.migrate import migrate
 from projections.read_model import (
     ArtifactRow,
     PipelineRow,
@@ -294,8 +295,9 @@ class Projector:
         self.duplicates = 0
 
     def run(self, stop: threading.Event) -> None:
-        """Consume and apply until ``stop`` is set."""
+        """Migrate the schema if needed, then consume and apply until ``stop`` is set."""
         with connect(self._settings, self._schema) as conn:
+            migrate(conn, schema=self._schema)
             conn.autocommit = False
             store = ProjectionStore(conn)
             c = consumer(self._settings, group=self._group)
