@@ -53,6 +53,7 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Event = Mapping[str, Any]
+Handler = Callable[["ReadModel", Event], None]
 
 
 def ms_to_time(ms: int) -> datetime:
@@ -148,7 +149,7 @@ class ReadModel:
 
     pipelines: dict[str, PipelineRow] = field(default_factory=dict)
     runs: dict[str, RunRow] = field(default_factory=dict)
-    stages: dict[str, dict[str, StageRow]] = field(default_factory=dict)  # run_id -> name ->
+    stages: dict[str, dict[str, StageRow]] = field(default_factory=dict)  # by run, by name
     artifacts: dict[str, ArtifactRow] = field(default_factory=dict)  # new in this batch
     dirty_pipelines: set[str] = field(default_factory=set)
     dirty_runs: set[str] = field(default_factory=set)
@@ -165,13 +166,6 @@ class ReadModel:
     def changed_stages(self) -> Iterator[StageRow]:
         """Stage rows changed since the batch began."""
         return (self.stages[r][s] for r, s in sorted(self.dirty_stages))
-
-    def clear_changes(self) -> None:
-        """Forget what changed (after it was written), keeping the rows."""
-        self.artifacts.clear()
-        self.dirty_pipelines.clear()
-        self.dirty_runs.clear()
-        self.dirty_stages.clear()
 
 
 def _pipeline_saved(m: ReadModel, e: Event) -> None:
@@ -229,9 +223,7 @@ def _run_created(m: ReadModel, e: Event) -> None:
         m.dirty_stages.add((run_id, name))
 
 
-def _run_update(
-    status: RunStatus | None, *, start: bool = False, finish: bool = False
-) -> Callable[[ReadModel, Event], None]:
+def _run_update(status: RunStatus | None, *, start: bool = False, finish: bool = False) -> Handler:
     def handle(m: ReadModel, e: Event) -> None:
         run = m.runs.get(e["run_id"])
         if run is None:
@@ -276,13 +268,21 @@ def _stage_claimed(m: ReadModel, e: Event) -> None:
         row.finished_at = None
 
 
-def _stage_heartbeat(m: ReadModel, e: Event) -> None:
-    row = _stage(m, e)
-    if row is not None:
-        row.runner_id = e["runner_id"]
+def _stage_set(status: StageStatus | None = None, **columns: str) -> Handler:
+    """A handler setting the stage's status (if given) and ``column=event field`` values."""
+
+    def handle(m: ReadModel, e: Event) -> None:
+        row = _stage(m, e)
+        if row is not None:
+            if status is not None:
+                row.status = status.value
+            for column, name in columns.items():
+                setattr(row, column, e[name])
+
+    return handle
 
 
-def _stage_ended(status: StageStatus) -> Callable[[ReadModel, Event], None]:
+def _stage_ended(status: StageStatus) -> Handler:
     def handle(m: ReadModel, e: Event) -> None:
         row = _stage(m, e)
         if row is None:
@@ -296,20 +296,6 @@ def _stage_ended(status: StageStatus) -> Callable[[ReadModel, Event], None]:
                 setattr(row, name, e[name])
 
     return handle
-
-
-def _stage_retry_scheduled(m: ReadModel, e: Event) -> None:
-    row = _stage(m, e)
-    if row is not None:
-        row.status = StageStatus.QUEUED.value
-        row.attempt = e["attempt"]
-        row.failure_class = e["failure_class"]
-
-
-def _stage_manual(m: ReadModel, e: Event) -> None:
-    row = _stage(m, e)
-    if row is not None:
-        row.status = StageStatus.MANUAL.value
 
 
 def _stage_retry_requested(m: ReadModel, e: Event) -> None:
@@ -381,18 +367,6 @@ def _lease_expired(m: ReadModel, e: Event) -> None:
         row.finished_at = ms_to_time(e["occurred_at_ms"])
 
 
-def _dead_lettered(m: ReadModel, e: Event) -> None:
-    row = _stage(m, e)
-    if row is not None:
-        row.reason = e["reason"]
-
-
-def _log_archived(m: ReadModel, e: Event) -> None:
-    row = _stage(m, e)
-    if row is not None:
-        row.log_path = e["storage_path"]
-
-
 def _artifact_stored(m: ReadModel, e: Event) -> None:
     if e["run_id"] not in m.runs:
         return
@@ -414,7 +388,7 @@ def _ignore(m: ReadModel, e: Event) -> None:
     """The event changes no row of the read model."""
 
 
-_HANDLERS: Mapping[str, Callable[[ReadModel, Event], None]] = {
+_HANDLERS: Mapping[str, Handler] = {
     "PipelineRegistered": _pipeline_saved,
     "PipelineUpdated": _pipeline_saved,
     "PipelineDeleted": _pipeline_deleted,
@@ -424,20 +398,22 @@ _HANDLERS: Mapping[str, Callable[[ReadModel, Event], None]] = {
     "RunStarted": _run_update(RunStatus.RUNNING, start=True),
     "StageQueued": _stage_queued,
     "StageClaimed": _stage_claimed,
-    "StageHeartbeat": _stage_heartbeat,
+    "StageHeartbeat": _stage_set(runner_id="runner_id"),
     "StageSucceeded": _stage_ended(StageStatus.SUCCESS),
     "StageFailed": _stage_ended(StageStatus.FAILED),
-    "StageRetryScheduled": _stage_retry_scheduled,
+    "StageRetryScheduled": _stage_set(
+        StageStatus.QUEUED, attempt="attempt", failure_class="failure_class"
+    ),
     "StageRetryDue": _ignore,
     "StageLeaseExpired": _lease_expired,
     "StageSkipped": _stage_ended(StageStatus.SKIPPED),
     "StageCancelled": _stage_ended(StageStatus.CANCELLED),
-    "StageDeadLettered": _dead_lettered,
-    "StageManualWaiting": _stage_manual,
+    "StageDeadLettered": _stage_set(reason="reason"),  # it stays failed
+    "StageManualWaiting": _stage_set(StageStatus.MANUAL),
     "StageStartRequested": _stage_start_requested,
     "StageRetryRequested": _stage_retry_requested,
     "ArtifactStored": _artifact_stored,
-    "LogArchived": _log_archived,
+    "LogArchived": _stage_set(log_path="storage_path"),
     "DeploymentStarted": _ignore,
     "DeploymentSucceeded": _ignore,
     "DeploymentFailed": _ignore,
