@@ -31,6 +31,7 @@ from schemas.settings import ServiceSettings
 __all__ = ["HistoryEntry", "format_json", "format_line", "history", "register"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TIMES = ("_at_ms", "_deadline_ms")  # epoch ms fields shown as times, not numbers
 _QUIET = frozenset({"run_id", "occurred_at_ms"})
 
 
@@ -110,7 +111,7 @@ def _iso(ms: int | None) -> str:
 def format_line(entry: HistoryEntry) -> str:
     """``offset  time  Event  key=value ...`` with the event's main fields."""
     shown = " ".join(
-        f"{name}={_short(value)}"
+        f"{name}={_iso(value) if name.endswith(_TIMES) else _short(value)}"
         for name, value in entry.fields.items()
         if name not in _QUIET and value not in (None, {}, [])
     )
