@@ -166,14 +166,31 @@ def consumer(settings: ServiceSettings, *, group: str, **extra: Any) -> Consumer
 
 
 def end_offsets(c: Consumer, topic: str, partitions: list[int]) -> dict[int, int]:
-    """The high watermark of each partition."""
-    try:
-        return {
-            p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
-            for p in partitions
-        }
-    except KafkaException as e:
-        raise EventLogUnavailable(f"cannot read the end offsets of {topic}: {e}") from e
+    """The high watermark of each partition (waits out a leader election, up to 30 s)."""
+    return {p: _high_watermark(c, TopicPartition(topic, p)) for p in partitions}
+
+
+_TRANSIENT = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT,
+}
+
+
+def _high_watermark(c: Consumer, tp: TopicPartition) -> int:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return int(c.get_watermark_offsets(tp, timeout=10, cached=False)[1])
+        except KafkaException as e:
+            transient = e.args[0].code() in _TRANSIENT
+            if not transient or time.monotonic() > deadline:
+                raise EventLogUnavailable(
+                    f"cannot read the end offset of {tp.topic}[{tp.partition}]: {e}"
+                ) from e
+            time.sleep(0.2)
 
 
 def read_partition(
