@@ -119,7 +119,7 @@ class TimerWorker:
                 self._apply(msg.value() or b"", msg.partition() or 0, msg.offset() or 0)
                 end = (msg.offset() or 0) + 1
             tp.offset = end
-        c.assign(partitions)
+        c.assign(list(partitions))
         self.ready.set()
 
     def _follow(self, timeout: float) -> None:
