@@ -91,7 +91,12 @@ class Decider:
         """Consume, decide and append until ``stop`` is set."""
         self._producer = producer(self._settings, transactional_id=self._txn_id)
         self._producer.init_transactions(30)
-        self._consumer = consumer(self._settings, group=self._group)
+        # a dead worker's partitions move on after 6 s, not the default 45 s
+        self._consumer = consumer(
+            self._settings,
+            group=self._group,
+            **{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1500},
+        )
         self._consumer.subscribe(
             [self._names.inbox],
             on_assign=self._assigned,
@@ -201,3 +206,20 @@ def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
     for msg in batch:
         last[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
     return [TopicPartition(t, p, o) for (t, p), o in last.items()]
+
+
+def main() -> None:
+    """``python -m projections.decider [WORKER_ID]``: one worker with the SLUICE_* settings."""
+    import signal  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = ServiceSettings.from_env()
+    worker_id = sys.argv[1] if len(sys.argv) > 1 else "w1"
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    Decider(settings=settings, prefix=settings.topic_prefix, worker_id=worker_id).run(stop)
+
+
+if __name__ == "__main__":
+    main()
