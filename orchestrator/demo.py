@@ -1,0 +1,196 @@
+"""``make demo``: a sample pipeline run end to end on the real services.
+
+It creates a small git repository with a diamond pipeline (build → lint ∥ test → package),
+starts the processors and a runner, registers the pipeline, triggers a run at the new
+commit, and shows the stages progress and their logs stream live from Kafka; at the end it
+prints where the artifact can be downloaded. Exit status 0 when the run succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from confluent_kafka import Consumer
+from minio import Minio
+
+from orchestrator.domain import ArtifactStored, RunEvent
+from orchestrator.submit import register_pipeline, request_run
+from orchestrator.wire import decode_record
+from schemas.eventlog import TopicNames, consumer
+from schemas.settings import ServiceSettings
+
+__all__ = ["main"]
+
+PIPELINE = """\
+name: demo-diamond
+stages:
+  build:
+    script:
+      - echo "building $(git -C /src log --oneline -1 2>/dev/null || echo sources)"
+      - mkdir -p dist && cp /src/hello.sh dist/ && echo "v1" > dist/VERSION
+      - ls -l dist
+    artifacts: {paths: [dist/], expire_in: 30d}
+  lint:
+    needs: [build]
+    script: ["sh -n /src/hello.sh && echo 'lint: hello.sh parses'"]
+  test:
+    needs: [build]
+    script:
+      - for i in 1 2 3; do echo "test $i: $(sh dist/hello.sh)"; sleep 0.2; done
+      - test "$(sh dist/hello.sh)" = "hello from sluice"
+  package:
+    needs: [lint, test]
+    script: ["tar czf dist.tgz dist && ls -l dist.tgz"]
+    artifacts: {paths: [dist.tgz]}
+"""
+
+HELLO = 'echo "hello from sluice"\n'
+TERMINAL = {"RunSucceeded", "RunFailed", "RunCancelled", "RunRejected"}
+STATE = Path(os.environ.get("SLUICE_STATE_DIR", Path.home() / ".local/state/sluice"))
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def make_repository() -> tuple[str, str]:
+    """A local repository with the demo pipeline; a new commit each time. (url, sha)"""
+    repo = STATE / "demo" / "repo"
+    if not (repo / ".git").exists():
+        repo.mkdir(parents=True, exist_ok=True)
+        _git(repo, "init", "-q", "-b", "main")
+        _git(repo, "config", "user.email", "demo@sluice.invalid")
+        _git(repo, "config", "user.name", "Sluice demo")
+    (repo / "pipeline.yaml").write_text(PIPELINE)
+    (repo / "hello.sh").write_text(HELLO)
+    (repo / "RUN").write_text(uuid.uuid4().hex)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "demo change")
+    return f"file://{repo}", _git(repo, "rev-parse", "HEAD")
+
+
+def start(*args: str) -> subprocess.Popen[bytes]:
+    """A Sluice process in the background, its output in the state dir's logs."""
+    logs = STATE / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    out = (logs / f"demo-{args[0]}.log").open("ab")
+    sluice = str(Path(sys.executable).with_name("sluice"))
+    return subprocess.Popen([sluice, *args], stdout=out, stderr=subprocess.STDOUT)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def describe(event: RunEvent) -> str | None:
+    """One line for the events a person watches; None for the rest."""
+    name = type(event).__name__
+    stage = getattr(event, "stage", None)
+    attempt = getattr(event, "attempt", None)
+    if name in {"StageQueued", "StageClaimed", "StageSucceeded", "StageSkipped"}:
+        return f"  [{stage}] {name.removeprefix('Stage').lower()} (attempt {attempt})"
+    if name == "StageFailed":
+        return f"  [{stage}] failed: {getattr(event, 'reason', '')}"
+    if name == "ArtifactStored":
+        return f"  [{stage}] artifact {getattr(event, 'name', '')} stored"
+    if name.startswith("Run"):
+        return f"run {event.run_id[:8]}: {name}"
+    return None
+
+
+def subscribe(settings: ServiceSettings) -> Consumer:
+    """A consumer positioned at the end of sluice.runs and sluice.logs, before the trigger."""
+    names = TopicNames(settings.topic_prefix)
+    c = consumer(settings, group=f"demo-{uuid.uuid4().hex}", **{"auto.offset.reset": "latest"})
+    c.subscribe([names.runs, names.logs])
+    deadline = time.monotonic() + 30
+    while not c.assignment() and time.monotonic() < deadline:
+        c.poll(0.1)
+    return c
+
+
+def watch(settings: ServiceSettings, c: Consumer, run_id: str, timeout_s: float) -> list[RunEvent]:
+    """Print the run's progress and logs as they arrive; return its events at the end."""
+    names = TopicNames(settings.topic_prefix)
+    seen: list[RunEvent] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            msg = c.poll(0.1)
+            if msg is None or msg.error() is not None:
+                continue
+            record = decode_record(msg.value() or b"")
+            if getattr(record, "run_id", None) != run_id:
+                continue
+            if msg.topic() == names.logs:
+                for line in record.data.splitlines():
+                    say(f"      {record.stage} | {line}")
+                continue
+            seen.append(record)
+            line = describe(record)
+            if line:
+                say(line)
+            if type(record).__name__ in TERMINAL:
+                break
+    finally:
+        c.close()
+    return seen
+
+
+def artifact_urls(settings: ServiceSettings, events: list[RunEvent]) -> list[str]:
+    client = Minio(
+        settings.s3_endpoint,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        secure=settings.s3_secure,
+    )
+    urls = []
+    for e in events:
+        if isinstance(e, ArtifactStored):
+            bucket, _, key = e.storage_path.removeprefix("s3://").partition("/")
+            url = client.presigned_get_object(bucket, key, expires=timedelta(hours=1))
+            urls.append(f"{e.stage}/{e.name}: {e.size_bytes} bytes, sha256 {e.sha256}\n    {url}")
+    return urls
+
+
+def main() -> int:
+    """Run the demo; 0 when the sample run succeeded."""
+    settings = ServiceSettings.from_env()
+    say("== Sluice demo: a diamond pipeline, end to end")
+    procs = [start("processors"), start("runner", "--slots", "2")]
+    try:
+        url, sha = make_repository()
+        say(f"repository {url} at {sha[:10]}")
+        register_pipeline(settings, pipeline_id="demo", name="demo-diamond", repo_url=url)
+        c = subscribe(settings)
+        request = request_run(
+            settings, pipeline_id="demo", branch="main", commit_sha=sha, requested_by="demo"
+        )
+        say(f"triggered run {request.run_id} (main → high priority)")
+        events = watch(settings, c, request.run_id, timeout_s=240)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    outcome = type(events[-1]).__name__ if events else "no answer"
+    for line in artifact_urls(settings, events):
+        say(f"artifact {line}")
+    say(f"== {outcome}; history: sluice events {request.run_id}")
+    return 0 if outcome == "RunSucceeded" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
