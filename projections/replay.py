@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from psycopg import sql
 
 from projections.migrate import migrate
@@ -36,6 +36,7 @@ __all__ = [
 
 TABLES = ("pipelines", "pipeline_runs", "stages", "artifacts")
 _BATCH = 10_000
+_UNKNOWN_TOPIC = KafkaError.UNKNOWN_TOPIC_OR_PART
 _STALL_S = 60.0  # no new message for this long while short of a target: the log is broken
 
 Offsets = dict[tuple[str, int], int]
@@ -116,9 +117,14 @@ def rebuild(
 def _ends(c: Consumer, topics: Iterable[str]) -> Offsets:
     ends: Offsets = {}
     for topic in topics:
-        meta = c.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
+        try:
+            meta = c.list_topics(topic, timeout=10).topics.get(topic)
+        except KafkaException as e:
+            raise EventLogUnavailable(f"cannot read the metadata of {topic}: {e}") from e
+        if meta is None or (meta.error is not None and meta.error.code() == _UNKNOWN_TOPIC):
             continue  # a topic nobody created yet holds nothing to replay
+        if meta.error is not None:
+            raise EventLogUnavailable(f"cannot replay {topic}: {meta.error}; is Kafka up?")
         for p, end in end_offsets(c, topic, sorted(meta.partitions)).items():
             ends[(topic, p)] = end
     return ends

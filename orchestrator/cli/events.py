@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -90,15 +91,23 @@ def history(settings: ServiceSettings, run_id: str, *, prefix: str = "") -> Iter
 
 def _partitions(settings: ServiceSettings, topic: str) -> int:
     c = consumer(settings, group="sluice-events")
+    deadline = time.monotonic() + 3  # a topic made a moment ago may not be in metadata yet
     try:
-        meta = c.list_topics(topic, timeout=10).topics.get(topic)
+        while True:
+            meta = c.list_topics(topic, timeout=10).topics.get(topic)
+            error = None if meta is None else meta.error
+            if meta is not None and error is None and meta.partitions:
+                return len(meta.partitions)
+            if time.monotonic() > deadline:
+                raise EventLogUnavailable(
+                    f"topic {topic} does not exist or has no leader ({error});"
+                    " is the prefix right? is Kafka up (infra/up)?"
+                )
+            time.sleep(0.1)
     except KafkaException as e:
         raise EventLogUnavailable(f"cannot read the metadata of {topic}: {e}; run infra/up") from e
     finally:
         c.close()
-    if meta is None or meta.error is not None or not meta.partitions:
-        raise EventLogUnavailable(f"topic {topic} does not exist; is the prefix right?")
-    return len(meta.partitions)
 
 
 def _iso(ms: int | None) -> str:

@@ -68,6 +68,8 @@ def _verify(settings: ServiceSettings, live: str, prefix: str, *, keep: bool) ->
 
     report = verify(settings, live_schema=live, prefix=prefix, keep=keep, progress=_progress)
     stats = report.stats
+    committed = sum(report.offsets.values())
+    print(f"live projection committed {committed} offsets over {len(report.offsets)} partitions")
     print(
         f"replayed {stats.messages} events in {stats.seconds:.2f} s"
         f" ({stats.per_second:,.0f} events/s) into {report.scratch_schema}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from orchestrator.domain import evolve
@@ -54,6 +52,5 @@ def test_a_retried_stage_brings_back_the_dependents_it_had_skipped() -> None:
     retry = next(i for i, e in enumerate(events) if type(e).__name__ == "StageRetryRequested")
     for event in events[: retry + 1]:
         _apply(model, event)
-    before = copy.deepcopy(model.stages["run-1"])
-    assert before["integration"].status == "pending"
+    assert model.stages["run-1"]["integration"].status == "pending"
     assert (model.runs["run-1"].status, model.runs["run-1"].finished_at) == ("running", None)

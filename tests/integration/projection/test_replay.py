@@ -27,8 +27,7 @@ def _sluice_replay(*argv: str) -> int:
 
 
 def _project_every_scenario(log: Log, start: Callable[[], Worker], pg: PG) -> None:
-    for make in SCENARIOS.values():
-        log.publish(make(f"run-{uuid.uuid4().hex}"))
+    log.publish([e for make in SCENARIOS.values() for e in make(f"run-{uuid.uuid4().hex}")])
     start()
     log.wait_applied(pg)
     pg.commit()
@@ -47,6 +46,24 @@ def test_verify_finds_the_replay_identical_to_a_projected_log(
     assert code == 0, out
     assert "pipeline_runs: 6 live, 6 replayed, identical" in out
     assert "stages: 25 live, 25 replayed, identical" in out
+
+
+def test_verify_finds_the_replay_identical_after_a_thousand_runs(
+    log: Log,
+    start_projector: Callable[[], Worker],
+    pg: PG,
+    pg_schema: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    makers = list(SCENARIOS.values())
+    log.publish([e for i in range(1000) for e in makers[i % len(makers)](f"run-{i:04d}")])
+    start_projector()
+    log.wait_applied(pg)
+    pg.commit()
+    code = _sluice_replay("--verify", "--schema", pg_schema, "--prefix", log.prefix)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "pipeline_runs: 1000 live, 1000 replayed, identical" in out
 
 
 def test_verify_reports_a_tampered_live_row_and_exits_1(
