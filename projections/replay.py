@@ -5,6 +5,10 @@
 :func:`verify` (``sluice replay --verify``) reads, in one snapshot, the offsets the live
 projection has committed and a copy of its tables; rebuilds into a scratch schema up to
 exactly those offsets; and compares every table row for row (DESIGN invariant 4).
+
+Known limit: ``sluice.pipelines`` is compacted. Once Kafka has compacted a segment, a pipeline
+registered then updated replays from its update alone (its ``created_at`` differs), and a
+deleted one from its deletion alone (no row); ``sluice.runs`` is never compacted.
 """
 
 from __future__ import annotations

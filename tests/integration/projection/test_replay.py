@@ -66,6 +66,27 @@ def test_verify_finds_the_replay_identical_after_a_thousand_runs(
     assert "pipeline_runs: 1000 live, 1000 replayed, identical" in out
 
 
+def test_verify_replays_only_up_to_the_offsets_the_live_projection_committed(
+    log: Log,
+    start_projector: Callable[[], Worker],
+    pg: PG,
+    pg_schema: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_id = f"run-{uuid.uuid4().hex}"
+    events = SCENARIOS["diamond_success"](run_id)
+    log.publish(events[:10])
+    worker = start_projector()
+    log.wait_applied(pg)
+    worker.halt()
+    pg.commit()
+    log.publish(events[10:])  # in the log, not yet in the live read model
+    code = _sluice_replay("--verify", "--schema", pg_schema, "--prefix", log.prefix)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "live projection committed 10 offsets over 1 partitions" in out
+
+
 def test_verify_reports_a_tampered_live_row_and_exits_1(
     log: Log,
     start_projector: Callable[[], Worker],
