@@ -18,6 +18,7 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.processor",
     "orchestrator.cli.events",
     "orchestrator.cli.replay",
+    "orchestrator.cli.validate",
 )
 
 

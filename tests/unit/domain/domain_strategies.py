@@ -40,8 +40,9 @@ def pipelines(draw: st.DrawFn, max_stages: int = 200) -> list[StageSpec]:
     """A valid snapshot with random retry policies, allow_failure, manual and branch rules."""
     stages = []
     for name, needs in draw(graphs(max_stages)):
-        manual = draw(st.integers(0, 9)) == 0
-        branches = draw(st.sampled_from([(), (), (), ("main",), ("feature/*",), ("release/*",)]))
+        manual = draw(st.integers(0, 14)) == 0
+        rule = draw(st.integers(0, 9))
+        branches = (("main",), ("feature/*",), ("release/*", "main"))[rule] if rule < 3 else ()
         stages.append(
             StageSpec(
                 name=name,

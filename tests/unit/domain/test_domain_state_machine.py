@@ -1,0 +1,332 @@
+"""Random runs, interleaved, with duplicated, reordered, stale and conflicting messages.
+
+After every message the checks of DESIGN.md's invariants 1-3 hold: a stage is queued only
+after its needs are met; each attempt gets at most one job and a stage at most one success;
+a run is terminal exactly when nothing is queued or running, so once no more input can
+arrive every run has ended (the teardown drives each to the end to prove it). And the log
+always replays — twice, from nothing — to the decider's state.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from orchestrator.domain import (
+    Decision,
+    FailureClass,
+    RunCancelRequested,
+    RunEvent,
+    RunState,
+    StageCancelled,
+    StageClaimed,
+    StageDeadLettered,
+    StageFailed,
+    StageHeartbeat,
+    StageLeaseExpired,
+    StageQueued,
+    StageRetryDue,
+    StageRetryRequested,
+    StageRetryScheduled,
+    StageStartRequested,
+    StageStatus,
+    StageSucceeded,
+    branch_allowed,
+    decide,
+    evolve,
+    fold,
+)
+from tests.unit.domain.domain_helpers import created
+from tests.unit.domain.domain_strategies import pipelines
+
+BRANCHES = ["main", "feature/login", "release/2.0"]
+CLASSES = list(FailureClass)
+MAX_RUNS = 4
+
+
+class Orchestration(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.states: dict[str, RunState] = {}
+        self.logs: dict[str, list[RunEvent]] = {}
+        self.outbox: list[RunEvent] = []
+        self.dispatched: list[tuple[str, str, int]] = []
+        self.job_ids: set[str] = set()
+        self.successes: Counter[tuple[str, str]] = Counter()
+        self.now = 1_000_000
+
+    # -- delivering ---------------------------------------------------------------------
+
+    def send(self, message: RunEvent) -> Decision:
+        before = self.states.get(message.run_id)
+        decision = decide(before, message)
+        if decision.ignored_reason is not None:
+            assert decision.events == () and decision.jobs == () and decision.state is before
+            return decision
+        assert decision.events[0] is message
+        self._check_decision(before, decision)
+        if decision.state is not None:
+            self.states[message.run_id] = decision.state
+            self.logs.setdefault(message.run_id, []).extend(decision.events)
+        self._follow_up(decision)
+        return decision
+
+    def _check_decision(self, before: RunState | None, decision: Decision) -> None:
+        state = before
+        queued: list[tuple[str, int]] = []
+        for event in decision.events:
+            if isinstance(event, StageQueued):
+                assert state is not None
+                self._check_may_queue(state, event)
+                queued.append((event.stage, event.attempt))
+            if isinstance(event, StageSucceeded):
+                self.successes[(event.run_id, event.stage)] += 1
+                assert self.successes[(event.run_id, event.stage)] == 1
+            state = evolve(state, event)
+        assert state == decision.state  # the decision is the fold of its own events
+        assert [(job.stage.name, job.attempt) for job in decision.jobs] == queued
+        for job in decision.jobs:
+            assert job.job_id not in self.job_ids, f"{job.job_id} dispatched twice"
+            self.job_ids.add(job.job_id)
+            self.dispatched.append((job.run_id, job.stage.name, job.attempt))
+        dead = [e for e in decision.events if isinstance(e, StageDeadLettered)]
+        assert [(d.job.stage.name, d.job.attempt) for d in decision.dead_letters] == [
+            (e.stage, e.attempt) for e in dead
+        ]
+
+    @staticmethod
+    def _check_may_queue(state: RunState, event: StageQueued) -> None:
+        """Invariant 1: every need succeeded (or failed while allowed to)."""
+        stage = state.stage(event.stage)
+        for need in stage.spec.needs:
+            assert state.stage(need).meets_needs, f"{event.stage} queued before {need}"
+        assert branch_allowed(stage.spec.when, state.branch)
+        assert not stage.spec.when.manual or stage.approved or stage.status is StageStatus.MANUAL
+
+    def _follow_up(self, decision: Decision) -> None:
+        """What runners and timers would send next, put in the outbox in no fixed order."""
+        for job in decision.jobs:
+            for runner in ("w-a", "w-b"):
+                self.outbox.append(self._claim(job.run_id, job.stage.name, job.attempt, runner))
+        for event in decision.events:
+            if isinstance(event, StageClaimed):
+                self.outbox.extend(self._outcomes(event))
+            elif isinstance(event, StageRetryScheduled):
+                self.outbox.append(
+                    StageRetryDue(
+                        run_id=event.run_id,
+                        occurred_at_ms=event.retry_at_ms,
+                        stage=event.stage,
+                        attempt=event.attempt,
+                    )
+                )
+
+    def _claim(self, run_id: str, stage: str, attempt: int, runner: str) -> StageClaimed:
+        return StageClaimed(
+            run_id=run_id,
+            occurred_at_ms=self.now,
+            stage=stage,
+            attempt=attempt,
+            runner_id=runner,
+            lease_deadline_ms=self.now + 1_800_000,
+        )
+
+    def _outcomes(self, claim: StageClaimed) -> list[RunEvent]:
+        ids = {"run_id": claim.run_id, "stage": claim.stage, "attempt": claim.attempt}
+        at = claim.occurred_at_ms + 1
+        outcomes: list[RunEvent] = [
+            StageSucceeded(**ids, occurred_at_ms=at, runner_id=claim.runner_id, duration_ms=1),
+            StageHeartbeat(
+                **ids, occurred_at_ms=at, runner_id=claim.runner_id, lease_deadline_ms=at + 2**31
+            ),
+            StageCancelled(**ids, occurred_at_ms=at, reason="runner stopped"),
+        ]
+        for kind in CLASSES:
+            outcomes.append(
+                StageFailed(
+                    **ids,
+                    occurred_at_ms=at,
+                    runner_id=claim.runner_id,
+                    exit_code=1,
+                    failure_class=kind,
+                    reason="boom",
+                )
+            )
+        return outcomes
+
+    # -- rules ----------------------------------------------------------------------------
+
+    @initialize(stages=pipelines(max_stages=12), branch=st.sampled_from(BRANCHES))
+    def first_run(self, stages: list, branch: str) -> None:  # type: ignore[type-arg]
+        self.create_run(stages, branch)
+
+    @precondition(lambda self: len(self.states) < MAX_RUNS)
+    @rule(
+        stages=st.one_of(pipelines(max_stages=8), pipelines(max_stages=40), pipelines()),
+        branch=st.sampled_from(BRANCHES),
+    )
+    def create_run(self, stages: list, branch: str) -> None:  # type: ignore[type-arg]
+        message = created(stages, run_id=f"run-{len(self.states)}", branch=branch, at=self.now)
+        self.send(message)
+        assert self.send(message).ignored_reason is not None  # a duplicate RunCreated
+
+    @precondition(lambda self: bool(self.outbox))
+    @rule(data=st.data(), count=st.integers(1, 6))
+    def deliver(self, data: st.DataObject, count: int) -> None:
+        """Pending messages in any order; sometimes one stays to arrive again."""
+        for _ in range(min(count, len(self.outbox))):
+            index = data.draw(st.integers(0, len(self.outbox) - 1))
+            keep = data.draw(st.integers(0, 3)) == 0
+            message = self.outbox[index] if keep else self.outbox.pop(index)
+            self.now += data.draw(st.integers(0, 60_000))
+            self.send(message)
+
+    @precondition(lambda self: bool(self.dispatched))
+    @rule(data=st.data())
+    def stale_outcome(self, data: st.DataObject) -> None:
+        """An outcome from an attempt that is no longer current is always fenced off."""
+        run_id, stage, attempt = data.draw(st.sampled_from(self.dispatched))
+        current = self.states[run_id].stage(stage)
+        if attempt >= current.attempt:
+            return
+        ids = {"run_id": run_id, "stage": stage, "attempt": attempt, "occurred_at_ms": self.now}
+        late: RunEvent = data.draw(
+            st.sampled_from(
+                [
+                    StageSucceeded(**ids, runner_id="w-a", duration_ms=1),
+                    StageFailed(
+                        **ids, runner_id="w-a", failure_class=FailureClass.FLAKY, reason="x"
+                    ),
+                    StageClaimed(**ids, runner_id="w-z", lease_deadline_ms=self.now + 1),
+                    StageLeaseExpired(**ids, runner_id=None),
+                ]
+            )
+        )
+        assert self.send(late).events == ()
+
+    @precondition(lambda self: bool(self.states))
+    @rule(data=st.data(), early=st.booleans())
+    def expire_lease(self, data: st.DataObject, early: bool) -> None:
+        """The timer fires for a live attempt — at its deadline, or (wrongly) before it."""
+        live = [
+            (run_id, stage)
+            for run_id, state in self.states.items()
+            for stage in state.stages.values()
+            if stage.live and not stage.waiting_for_retry
+        ]
+        if not live:
+            return
+        run_id, stage = data.draw(st.sampled_from(live))
+        deadline = stage.lease_deadline_ms or (stage.queued_at_ms or 0) + (stage.lease_ms or 0)
+        decision = self.send(
+            StageLeaseExpired(
+                run_id=run_id,
+                occurred_at_ms=deadline - 1 if early else deadline,
+                stage=stage.name,
+                attempt=stage.attempt,
+                runner_id=stage.runner_id,
+            )
+        )
+        assert decision.accepted is not early
+
+    @precondition(lambda self: bool(self.states))
+    @rule(data=st.data(), now=st.integers(0, 4))
+    def cancel(self, data: st.DataObject, now: int) -> None:
+        """Now and then a person cancels a run (finished or not)."""
+        if now:
+            return
+        run_id = data.draw(st.sampled_from(sorted(self.states)))
+        was_finished = self.states[run_id].status.terminal
+        message = RunCancelRequested(
+            run_id=run_id, occurred_at_ms=self.now, requested_by="alice", reason="stop"
+        )
+        assert self.send(message).accepted is not was_finished
+
+    @precondition(lambda self: bool(self.states))
+    @rule(data=st.data(), aimed=st.booleans())
+    def person_retries_or_plays(self, data: st.DataObject, aimed: bool) -> None:
+        """Retry a failed/cancelled stage or play a manual one — or ask at random."""
+        run_id = data.draw(st.sampled_from(sorted(self.states)))
+        state = self.states[run_id]
+        wanted = (StageStatus.FAILED, StageStatus.CANCELLED, StageStatus.MANUAL)
+        candidates = [s.name for s in state.in_status(*wanted)] if aimed else []
+        stage = data.draw(st.sampled_from(candidates or list(state.stages)))
+        manual = state.stage(stage).status is StageStatus.MANUAL
+        kind = StageStartRequested if manual else StageRetryRequested
+        self.send(kind(run_id=run_id, occurred_at_ms=self.now, stage=stage, requested_by="bob"))
+
+    @precondition(lambda self: bool(self.logs))
+    @rule(data=st.data())
+    def replay_an_accepted_event(self, data: st.DataObject) -> None:
+        """A message that was accepted once arrives again (at-least-once delivery)."""
+        run_id = data.draw(st.sampled_from(sorted(self.logs)))
+        event = data.draw(st.sampled_from(self.logs[run_id]))
+        decision = self.send(event)
+        if not isinstance(event, StageRetryRequested | StageStartRequested):
+            assert not isinstance(event, StageSucceeded) or decision.events == ()
+
+    # -- invariants -----------------------------------------------------------------------
+
+    @invariant()
+    def runs_end_exactly_when_nothing_is_queued_or_running(self) -> None:
+        for state in self.states.values():
+            assert state.status.terminal == state.settled, (state.status, state.run_id)
+
+    @invariant()
+    def no_stage_is_left_ready_or_doomed(self) -> None:
+        for state in self.states.values():
+            for stage in state.in_status(StageStatus.PENDING):
+                needs = [state.stage(n) for n in stage.spec.needs]
+                assert not any(n.blocks_needs for n in needs), stage.name
+                assert not all(n.meets_needs for n in needs) or not state.status.terminal
+
+    def teardown(self) -> None:
+        for run_id in list(self.states):
+            self._drive_to_the_end(run_id)
+            state = self.states[run_id]
+            assert state.status.terminal and state.settled
+            assert fold(self.logs[run_id]) == state
+            assert fold(self.logs[run_id]) == fold(list(self.logs[run_id]))
+
+    def _drive_to_the_end(self, run_id: str) -> None:
+        """No more outside input: runners finish everything that is live."""
+        for _ in range(20_000):
+            state = self.states[run_id]
+            live = next((s for s in state.stages.values() if s.live), None)
+            if live is None:
+                return
+            self.now += 1
+            if live.waiting_for_retry:
+                at = max(self.now, live.retry_at_ms or 0)
+                self.send(
+                    StageRetryDue(
+                        run_id=run_id, occurred_at_ms=at, stage=live.name, attempt=live.attempt
+                    )
+                )
+            elif live.status is StageStatus.QUEUED:
+                self.send(self._claim(run_id, live.name, live.attempt, "w-final"))
+            else:
+                runner = live.runner_id or "w-final"
+                self.send(
+                    StageSucceeded(
+                        run_id=run_id,
+                        occurred_at_ms=self.now,
+                        stage=live.name,
+                        attempt=live.attempt,
+                        runner_id=runner,
+                        duration_ms=1,
+                    )
+                )
+        raise AssertionError(f"run {run_id} never finished")
+
+
+Orchestration.TestCase.settings = settings(
+    max_examples=80,
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+test_orchestration_keeps_its_invariants = Orchestration.TestCase
