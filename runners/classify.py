@@ -1,0 +1,99 @@
+"""How a finished attempt is judged: the outcome and, for a failure, its class.
+
+Pure: every fact (exit code, OOM flag, JUnit results, test history) is given to it, so
+the rules are tested without Docker. The decider does the retry logic; this only names why.
+
+* exit 0 and not cancelled → success
+* OOM kill, image pull failure, runner shutdown, an infrastructure error → infrastructure
+* timeout → deterministic ("timed out after …"): the same code would time out again
+* a failed JUnit test that passed in an earlier attempt of the stage, or that history
+  knows to be flaky → flaky
+* anything else → deterministic
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from orchestrator.domain.statuses import FailureClass
+
+__all__ = ["Exit", "JUnitResults", "Verdict", "classify", "format_duration", "parse_junit"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JUnitResults:
+    """The test names of a JUnit report, split by outcome (``classname.name``)."""
+
+    passed: frozenset[str] = frozenset()
+    failed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exit:
+    """What is known about how an attempt's container ended."""
+
+    exit_code: int | None
+    oom_killed: bool = False
+    timed_out_after_ms: int | None = None
+    junit: JUnitResults | None = None
+    passed_before: frozenset[str] = field(default_factory=frozenset)
+    known_flaky: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    """Success, or the failure class and a reason a person can act on."""
+
+    succeeded: bool
+    failure_class: FailureClass = FailureClass.DETERMINISTIC
+    reason: str = ""
+
+
+def classify(end: Exit) -> Verdict:
+    """Judge a finished container (see the module's rules)."""
+    if end.timed_out_after_ms is not None:
+        return _failed(
+            FailureClass.DETERMINISTIC, f"timed out after {format_duration(end.timed_out_after_ms)}"
+        )
+    if end.oom_killed:
+        return _failed(FailureClass.INFRASTRUCTURE, "killed by the kernel: out of memory (OOM)")
+    if end.exit_code == 0:
+        return Verdict(succeeded=True)
+    reason = f"script exited with code {end.exit_code}"
+    flaky = _flaky_tests(end.junit.failed if end.junit else frozenset(), end)
+    if flaky:
+        return _failed(FailureClass.FLAKY, f"{reason}; flaky test(s): {', '.join(sorted(flaky))}")
+    return _failed(FailureClass.DETERMINISTIC, reason)
+
+
+def _flaky_tests(failed: Collection[str], end: Exit) -> frozenset[str]:
+    return frozenset(t for t in failed if t in end.passed_before or t in end.known_flaky)
+
+
+def _failed(failure_class: FailureClass, reason: str) -> Verdict:
+    return Verdict(succeeded=False, failure_class=failure_class, reason=reason)
+
+
+def format_duration(ms: int) -> str:
+    """``1500`` → ``"1.5 s"``, ``90000`` → ``"90 s"``: how reasons show durations."""
+    seconds = ms / 1000
+    return f"{seconds:g} s"
+
+
+def parse_junit(xml: bytes) -> JUnitResults:
+    """The passed and failed tests of a JUnit XML report; an unreadable one has none."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return JUnitResults()
+    passed: set[str] = set()
+    failed: set[str] = set()
+    for case in root.iter("testcase"):
+        name = ".".join(p for p in (case.get("classname"), case.get("name")) if p)
+        if case.find("skipped") is not None:
+            continue
+        broken = case.find("failure") is not None or case.find("error") is not None
+        (failed if broken else passed).add(name)
+    return JUnitResults(passed=frozenset(passed), failed=frozenset(failed))

@@ -1,0 +1,251 @@
+"""Stages in Docker: one fresh, limited, non-root container per attempt, always removed.
+
+Lifecycle of a :class:`DockerContainers` run: ``pull`` (once per image per runner: cached)
+→ ``start`` (create with limits and labels, attach to its output, start) → ``wait`` (in
+short slices, so a cancel or a timeout is noticed within half a second) → ``kill`` when
+needed → ``remove`` (force, whatever happened). Every container carries the labels
+``sluice.runner`` and ``sluice.host`` so a later runner can remove those of a dead one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import docker
+import requests
+from docker.errors import DockerException, ImageNotFound
+from docker.utils.socket import frames_iter
+
+from orchestrator.domain.statuses import LogStream
+from runners.errors import ContainerError
+
+__all__ = [
+    "HOST_LABEL",
+    "RUNNER_LABEL",
+    "ContainerExit",
+    "ContainerSpec",
+    "Containers",
+    "DockerContainers",
+    "Running",
+    "image_ref",
+]
+
+RUNNER_LABEL = "sluice.runner"
+HOST_LABEL = "sluice.host"
+OutputSink = Callable[[LogStream, bytes], None]
+_STDERR = 2  # stream id of stderr in Docker's multiplexed attach stream
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerSpec:
+    """Everything one attempt's container is created with."""
+
+    image: str
+    script: str
+    env: Mapping[str, str]
+    src: Path
+    work: Path
+    user: str
+    cpus: float
+    memory_bytes: int
+    pids_limit: int
+    network: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerExit:
+    """How a container ended."""
+
+    exit_code: int
+    oom_killed: bool
+
+
+class Running(Protocol):
+    """A started container."""
+
+    def wait(self, timeout_s: float) -> ContainerExit | None:
+        """The exit, or None if still running after ``timeout_s``."""
+
+    def kill(self) -> None:
+        """Stop it now (SIGKILL)."""
+
+    def remove(self) -> None:
+        """Remove it and wait for its output to be drained."""
+
+
+class Containers(Protocol):
+    """The container backend an attempt runs on."""
+
+    def pull(self, image: str) -> str:
+        """Make ``image`` available locally; return the reference to run."""
+
+    def start(self, spec: ContainerSpec, sink: OutputSink) -> Running:
+        """Create and start a container, sending its output to ``sink`` as it comes."""
+
+
+def image_ref(image: str, registry: str) -> str:
+    """``debian-git:bookworm`` → ``<registry>/debian-git:bookworm``; a full ref is kept."""
+    first = image.split("/", 1)[0]
+    has_registry = "/" in image and ("." in first or ":" in first or first == "localhost")
+    return image if has_registry else f"{registry}/{image}"
+
+
+class DockerContainers:
+    """:class:`Containers` on a Docker engine, pulling from ``registry``."""
+
+    def __init__(self, *, docker_host: str, registry: str, runner_id: str) -> None:
+        """Connect to the engine at ``docker_host``."""
+        try:
+            self._client = docker.DockerClient(base_url=docker_host, max_pool_size=64)
+        except DockerException as e:
+            raise ContainerError(f"cannot reach the Docker engine at {docker_host}: {e}") from e
+        self._registry = registry
+        self._runner_id = runner_id
+        self._pulled: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The underlying docker-py client (the reaper lists containers with it)."""
+        return self._client
+
+    def close(self) -> None:
+        """Close the connections to the engine."""
+        self._client.close()
+
+    def pull(self, image: str) -> str:
+        """Pull ``image`` from the registry unless this runner already has it."""
+        ref = image_ref(image, self._registry)
+        with self._lock:
+            if ref in self._pulled:
+                return ref
+        try:
+            self._client.images.get(ref)
+        except ImageNotFound:
+            self._pull(ref)
+        except DockerException as e:
+            raise ContainerError(f"the Docker engine failed looking up {ref}: {e}") from e
+        with self._lock:
+            self._pulled.add(ref)
+        return ref
+
+    def _pull(self, ref: str) -> None:
+        try:
+            self._client.images.pull(ref)
+        except DockerException as e:
+            raise ContainerError(
+                f"could not pull image {ref}: {e}; is it pushed to the registry?"
+            ) from e
+
+    def start(self, spec: ContainerSpec, sink: OutputSink) -> Running:
+        """Create the container with its limits, attach to its output, then start it."""
+        try:
+            container = self._client.containers.create(**self._create_args(spec))
+        except DockerException as e:
+            raise ContainerError(f"could not create a container of {spec.image}: {e}") from e
+        running = _DockerRunning(container)
+        try:
+            running.attach(self._client, sink)
+            container.start()
+        except DockerException as e:
+            running.remove()
+            raise ContainerError(f"could not start a container of {spec.image}: {e}") from e
+        return running
+
+    def _create_args(self, spec: ContainerSpec) -> dict[str, Any]:
+        return {
+            "image": spec.image,
+            "command": ["sh", "-e", "-c", spec.script],
+            "environment": dict(spec.env),
+            "user": spec.user,
+            "working_dir": "/workspace",
+            "volumes": {
+                str(spec.src): {"bind": "/src", "mode": "ro"},
+                str(spec.work): {"bind": "/workspace", "mode": "rw"},
+            },
+            "network_mode": "bridge" if spec.network else "none",
+            "nano_cpus": int(spec.cpus * 1e9),
+            "mem_limit": spec.memory_bytes,
+            "memswap_limit": spec.memory_bytes,  # no swap: an over-limit stage is OOM-killed
+            "pids_limit": spec.pids_limit,
+            "security_opt": ["no-new-privileges"],
+            "cap_drop": ["ALL"],
+            "labels": {
+                RUNNER_LABEL: self._runner_id,
+                HOST_LABEL: socket.gethostname(),
+                **spec.labels,
+            },
+            "log_config": {"type": "json-file", "config": {"max-size": "20m", "max-file": "1"}},
+            "detach": True,
+        }
+
+
+class _DockerRunning:
+    """One started container and the thread that drains its output."""
+
+    def __init__(self, container: Any) -> None:
+        self._container = container
+        self._reader: threading.Thread | None = None
+
+    def attach(self, client: docker.DockerClient, sink: OutputSink) -> None:
+        params = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 1}
+        sock = client.api.attach_socket(self._container.id, params=params)
+        self._reader = threading.Thread(
+            target=_drain, args=(sock, sink), name=f"logs-{self._container.id[:12]}", daemon=True
+        )
+        self._reader.start()
+
+    def wait(self, timeout_s: float) -> ContainerExit | None:
+        try:
+            status = self._container.wait(timeout=max(timeout_s, 0.01))
+        except requests.exceptions.ConnectionError:  # read timeout: still running
+            return None
+        except DockerException as e:
+            raise ContainerError(f"lost the container {self._container.id[:12]}: {e}") from e
+        return ContainerExit(int(status.get("StatusCode", -1)), self._oom_killed())
+
+    def _oom_killed(self) -> bool:
+        try:
+            self._container.reload()
+        except DockerException:
+            return False
+        return bool(self._container.attrs.get("State", {}).get("OOMKilled", False))
+
+    def kill(self) -> None:
+        with contextlib.suppress(DockerException):  # already stopped
+            self._container.kill()
+
+    def remove(self) -> None:
+        with contextlib.suppress(DockerException):  # already gone
+            self._container.remove(force=True)
+        if self._reader is not None:
+            self._reader.join(timeout=30)
+
+
+def _drain(sock: Any, sink: OutputSink) -> None:
+    try:
+        for stream_id, data in frames_iter(sock, tty=False):
+            sink(LogStream.STDERR if stream_id == _STDERR else LogStream.STDOUT, data)
+    except (DockerException, requests.exceptions.RequestException, OSError):
+        pass  # the container was removed under us: its output is over
+    finally:
+        _close_attach(sock)
+
+
+def _close_attach(sock: Any) -> None:
+    """Close the attach socket and the HTTP response docker-py keeps beside it."""
+    raw = getattr(sock, "_sock", None)
+    response = getattr(sock, "_response", None)
+    with contextlib.suppress(Exception):  # best effort: the peer may be gone already
+        if response is not None:
+            response.close()
+        sock.close()
+        if raw is not None:
+            raw.close()

@@ -1,0 +1,96 @@
+"""Test history in PostgreSQL: what each attempt's JUnit report said, and known flaky tests.
+
+A test seen failing in one attempt of a stage and passing in another attempt of the same
+stage of the same run (same commit) is flaky: it is recorded in ``flaky_tests`` so that
+later failures of it, in any run of the pipeline, are classified flaky too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from runners.classify import JUnitResults
+from schemas.errors import InfrastructureError
+
+__all__ = ["AttemptRef", "TestHistory", "TestHistoryError"]
+
+
+class TestHistoryError(InfrastructureError):
+    """The test-history tables could not be read or written."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRef:
+    """Which stage attempt of which run of which pipeline."""
+
+    pipeline_id: str
+    run_id: str
+    stage: str
+    attempt: int
+
+
+class TestHistory:
+    """The ``test_outcomes`` and ``flaky_tests`` tables of ``schema``."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    def __init__(self, *, dsn: str, schema: str = "public") -> None:
+        """Use the database at ``dsn``."""
+        self._dsn = dsn
+        self._schema = schema
+
+    def context(
+        self, ref: AttemptRef, failed: frozenset[str]
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Of ``failed``: those that passed in an earlier attempt, and those known flaky."""
+        if not failed:
+            return frozenset(), frozenset()
+        with self._connect() as conn:
+            before = conn.execute(
+                "SELECT test_name FROM test_outcomes WHERE run_id = %s AND stage = %s"
+                " AND attempt < %s AND passed AND test_name = ANY(%s)",
+                (ref.run_id, ref.stage, ref.attempt, sorted(failed)),
+            ).fetchall()
+            known = conn.execute(
+                "SELECT test_name FROM flaky_tests WHERE pipeline_id = %s AND test_name = ANY(%s)",
+                (ref.pipeline_id, sorted(failed)),
+            ).fetchall()
+        return frozenset(r[0] for r in before), frozenset(r[0] for r in known)
+
+    def record(self, ref: AttemptRef, results: JUnitResults) -> None:
+        """Store this attempt's outcomes and mark tests that flipped since earlier attempts."""
+        rows = [(t, True) for t in results.passed] + [(t, False) for t in results.failed]
+        if not rows:
+            return
+        with self._connect() as conn:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO test_outcomes VALUES (%s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    [(ref.pipeline_id, ref.run_id, ref.stage, ref.attempt, t, p) for t, p in rows],
+                )
+            conn.execute(
+                "INSERT INTO flaky_tests (pipeline_id, test_name)"
+                " SELECT DISTINCT %s, now.test_name FROM test_outcomes now JOIN test_outcomes"
+                " earlier USING (run_id, stage, test_name) WHERE now.run_id = %s"
+                " AND now.stage = %s AND now.attempt = %s AND earlier.attempt < now.attempt"
+                " AND earlier.passed <> now.passed"
+                " ON CONFLICT (pipeline_id, test_name) DO UPDATE"
+                " SET flips = flaky_tests.flips + 1, last_seen_at = now()",
+                (ref.pipeline_id, ref.run_id, ref.stage, ref.attempt),
+            )
+
+    @contextmanager
+    def _connect(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with psycopg.connect(
+                self._dsn, options=f"-c search_path={self._schema}", connect_timeout=10
+            ) as conn:
+                yield conn
+        except psycopg.Error as e:
+            raise TestHistoryError(f"the test history (PostgreSQL) failed: {e}") from e

@@ -1,0 +1,207 @@
+"""``sluice runner``: the loop that takes jobs into slots and keeps their leases alive.
+
+One turn of the loop (every ~20 ms): poll the job consumers (at most one held message per
+priority), fill free slots most urgent first — each job is claimed (``StageClaimed``
+acknowledged by Kafka) before its offset is committed, so a job message is consumed at most
+once and a crash after the claim is covered by the lease — then pass cancellations to
+their attempts, send heartbeats that are due, and forget finished attempts. On stop, every
+running attempt is stopped and reported as an infrastructure failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field, replace
+
+from orchestrator.domain.events import StageClaimed, StageHeartbeat
+from runners.artifacts import MinioArtifactStore
+from runners.attempt import Attempt, AttemptDeps, now_ms
+from runners.cancels import CancelWatcher
+from runners.config import RunnerConfig
+from runners.executor import DockerContainers
+from runners.history import TestHistory
+from runners.intake import Offered, PriorityIntake
+from runners.messages import CancelNotice, decode_job
+from runners.reaper import hold_runner_lock, reap_dead_runners
+from runners.reporter import KafkaReporter
+from runners.secrets import SecretStore, load_key
+from schemas.eventlog import TopicNames
+from schemas.settings import ServiceSettings
+
+__all__ = ["heartbeat_interval_ms", "new_runner_id", "run"]
+
+log = logging.getLogger("sluice.runner")
+_TURN_S = 0.02
+_MAX_HEARTBEAT_MS = 10_000
+
+
+def new_runner_id() -> str:
+    """A fresh runner id."""
+    return f"runner-{uuid.uuid4().hex[:12]}"
+
+
+def heartbeat_interval_ms(lease_ms: int) -> int:
+    """How often an attempt's lease is extended: a third of it, at most every 10 s."""
+    return max(min(lease_ms // 3, _MAX_HEARTBEAT_MS), 100)
+
+
+@dataclass
+class _Slot:
+    attempt: Attempt
+    thread: threading.Thread
+    next_heartbeat_ms: int
+    cancelled: bool = field(default=False)
+
+
+def run(
+    settings: ServiceSettings,
+    *,
+    prefix: str,
+    slots: int,
+    runner_id: str,
+    stop: threading.Event,
+    config: RunnerConfig | None = None,
+) -> None:
+    """Run jobs of the topics of ``prefix`` in ``slots`` parallel slots until ``stop`` is set."""
+    config = config or replace(RunnerConfig.from_env(), key_prefix=prefix)
+    lock = hold_runner_lock(config.locks_dir, runner_id)
+    try:
+        _Runner(settings, prefix=prefix, slots=slots, runner_id=runner_id, config=config).loop(stop)
+    finally:
+        lock.close()
+
+
+class _Runner:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        prefix: str,
+        slots: int,
+        runner_id: str,
+        config: RunnerConfig,
+    ) -> None:
+        topics = TopicNames(prefix)
+        containers = DockerContainers(
+            docker_host=settings.docker_host, registry=settings.registry, runner_id=runner_id
+        )
+        reaped = reap_dead_runners(
+            containers.client,
+            locks_dir=config.locks_dir,
+            work_dir=config.work_dir,
+            own_id=runner_id,
+        )
+        if reaped:
+            log.warning("removed containers of dead runners: %s", ", ".join(reaped))
+        self._containers = containers
+        self._reporter = KafkaReporter(settings, prefix=prefix)
+        key = load_key(env_key=config.secrets_key, state_dir=config.state_dir)
+        self._deps = AttemptDeps(
+            runner_id=runner_id,
+            config=config,
+            containers=containers,
+            store=MinioArtifactStore(settings),
+            secrets=SecretStore(dsn=settings.pg_dsn, key=key, schema=config.pg_schema),
+            history=TestHistory(dsn=settings.pg_dsn, schema=config.pg_schema),
+            reporter=self._reporter,
+        )
+        self._slots = slots
+        self._active: dict[str, _Slot] = {}
+        self._intake = PriorityIntake(settings, topics=topics, group=f"{prefix}sluice-runners")
+        self._cancels = CancelWatcher(settings, topics=topics, runner_id=runner_id)
+
+    def loop(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self._turn()
+                stop.wait(_TURN_S)
+        finally:
+            self._shutdown()
+
+    def _turn(self) -> None:
+        self._intake.poll()
+        self._forget_finished()
+        while len(self._active) < self._slots:
+            offered = self._intake.take()
+            if offered is None:
+                break
+            self._start(offered)
+        runs = {slot.attempt.job.run_id for slot in self._active.values()}
+        for notice in self._cancels.poll(runs) if runs else []:
+            self._cancel(notice)
+        self._heartbeats()
+
+    def _start(self, offered: Offered) -> None:
+        try:
+            job = decode_job(offered.message.value() or b"")
+        except Exception:  # a malformed job must not stop the runner: skip it, loudly
+            log.exception("skipping an undecodable job message at %s", _where(offered))
+            self._intake.commit(offered)
+            return
+        now = now_ms()
+        self._reporter.report_acknowledged(
+            StageClaimed(
+                run_id=job.run_id,
+                stage=job.stage.name,
+                attempt=job.attempt,
+                occurred_at_ms=now,
+                runner_id=self._deps.runner_id,
+                lease_deadline_ms=now + job.lease_ms,
+            )
+        )
+        self._intake.commit(offered)
+        attempt = Attempt(job, self._deps)
+        thread = threading.Thread(target=attempt.run, name=job.job_id, daemon=True)
+        self._active[job.job_id] = _Slot(attempt, thread, now + heartbeat_interval_ms(job.lease_ms))
+        thread.start()
+
+    def _cancel(self, notice: CancelNotice) -> None:
+        for slot in self._active.values():
+            job = slot.attempt.job
+            if job.run_id != notice.run_id or slot.cancelled:
+                continue
+            if notice.stage is None or (notice.stage, notice.attempt) == (
+                job.stage.name,
+                job.attempt,
+            ):
+                slot.cancelled = True
+                slot.attempt.cancel(notice.reason)
+
+    def _heartbeats(self) -> None:
+        now = now_ms()
+        for slot in self._active.values():
+            if now < slot.next_heartbeat_ms or slot.cancelled:
+                continue
+            job = slot.attempt.job
+            slot.next_heartbeat_ms = now + heartbeat_interval_ms(job.lease_ms)
+            self._reporter.report(
+                StageHeartbeat(
+                    run_id=job.run_id,
+                    stage=job.stage.name,
+                    attempt=job.attempt,
+                    occurred_at_ms=now,
+                    runner_id=self._deps.runner_id,
+                    lease_deadline_ms=now + job.lease_ms,
+                )
+            )
+
+    def _forget_finished(self) -> None:
+        for job_id in [j for j, slot in self._active.items() if not slot.thread.is_alive()]:
+            del self._active[job_id]
+
+    def _shutdown(self) -> None:
+        for slot in self._active.values():
+            slot.attempt.shutdown()
+        for slot in self._active.values():
+            slot.thread.join(timeout=60)
+        self._intake.close()
+        self._cancels.close()
+        self._reporter.close()
+        self._containers.close()
+
+
+def _where(offered: Offered) -> str:
+    msg = offered.message
+    return f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"

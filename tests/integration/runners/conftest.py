@@ -1,0 +1,215 @@
+"""Fixtures for runner tests: the prefixed catalogue topics, a source repository, a runner
+in a thread, hand-made jobs fed to the job topics, and readers of what the runner reports."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from cryptography.fernet import Fernet
+
+from orchestrator.domain.jobs import Job, job_id
+from orchestrator.domain.model import StageSpec
+from orchestrator.domain.statuses import Priority
+from runners.config import RunnerConfig
+from runners.main import run
+from runners.messages import decode, encode
+from schemas.eventlog import TopicNames, producer
+from schemas.settings import ServiceSettings
+from schemas.topics import with_prefix
+
+
+@pytest.fixture
+def topics(kafka_admin: AdminClient, topic_prefix: str) -> Iterator[TopicNames]:
+    """Every catalogue topic under this test's prefix (few partitions: tests are small)."""
+    made = [NewTopic(t.name, min(t.partitions, 3), 1) for t in with_prefix(topic_prefix)]
+    for future in kafka_admin.create_topics(made, request_timeout=30).values():
+        future.result()
+    yield TopicNames(topic_prefix)
+    for future in kafka_admin.delete_topics([t.topic for t in made]).values():
+        future.result()
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A local git repository with one commit."""
+
+    url: str
+    sha: str
+
+
+@pytest.fixture(scope="session")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    root = tmp_path_factory.mktemp("repo")
+    (root / "hello.txt").write_text("hello from the checkout\n")
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+        return out.stdout.decode().strip()
+
+    git("init", "--quiet", "--initial-branch=main")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "first")
+    return Repo(str(root), git("rev-parse", "HEAD"))
+
+
+@pytest.fixture
+def runner_config(tmp_path: Path, pg_schema: str, topic_prefix: str) -> RunnerConfig:
+    return RunnerConfig(
+        state_dir=tmp_path / "state",
+        secrets_key=Fernet.generate_key().decode(),
+        pg_schema=pg_schema,
+        key_prefix=f"tests/{topic_prefix}",
+    )
+
+
+@pytest.fixture
+def start_runner(
+    settings: ServiceSettings, topics: TopicNames, runner_config: RunnerConfig
+) -> Iterator[Callable[..., str]]:
+    """Start a runner in a thread; every one started is stopped after the test."""
+    started: list[tuple[threading.Event, threading.Thread]] = []
+
+    def start(*, slots: int = 1, config: RunnerConfig = runner_config) -> str:
+        runner_id = f"runner-{uuid.uuid4().hex[:8]}"
+        stop = threading.Event()
+        kwargs = {"prefix": topics.prefix, "slots": slots, "runner_id": runner_id}
+        thread = threading.Thread(
+            target=run, args=(settings,), kwargs={**kwargs, "stop": stop, "config": config}
+        )
+        thread.start()
+        started.append((stop, thread))
+        return runner_id
+
+    yield start
+    for stop, _ in started:
+        stop.set()
+    for _, thread in started:
+        thread.join(timeout=60)
+
+
+def make_job(repo: Repo, *, stage: StageSpec, run_id: str | None = None, **kw: Any) -> Job:
+    run_id = run_id or f"run-{uuid.uuid4().hex[:8]}"
+    attempt = kw.pop("attempt", 1)
+    fields: dict[str, Any] = {
+        "job_id": job_id(run_id, stage.name, attempt),
+        "run_id": run_id,
+        "pipeline_id": "pipe-1",
+        "stage": stage,
+        "attempt": attempt,
+        "priority": Priority.NORMAL,
+        "repo_url": repo.url,
+        "commit_sha": repo.sha,
+        "branch": "main",
+        "lease_ms": 60_000,
+        "enqueued_at_ms": 0,
+    }
+    return Job(**{**fields, **kw})
+
+
+@pytest.fixture
+def send_job(settings: ServiceSettings, topics: TopicNames) -> Callable[[Job], None]:
+    p = producer(settings)
+
+    def send(job: Job) -> None:
+        p.produce(topics.job(job.priority), encode(job), job.run_id.encode())
+        assert p.flush(10) == 0
+
+    return send
+
+
+@dataclass
+class TopicReader:
+    """Everything on one topic, decoded, read so far (call :meth:`read` to catch up)."""
+
+    consumer: Consumer
+    raw: list[bytes] = field(default_factory=list)
+    records: list[Any] = field(default_factory=list)
+
+    def read(self) -> list[Any]:
+        for msg in self.consumer.consume(1000, timeout=0.2):
+            if msg.error() is None and msg.value() is not None:
+                self.raw.append(msg.value())
+                self.records.append(decode(msg.value()))
+        return self.records
+
+    def of(self, kind: type, **match: Any) -> list[Any]:
+        return [
+            r
+            for r in self.read()
+            if isinstance(r, kind) and all(getattr(r, k) == v for k, v in match.items())
+        ]
+
+
+@pytest.fixture
+def read_topic(
+    settings: ServiceSettings, kafka_admin: AdminClient
+) -> Iterator[Callable[[str], TopicReader]]:
+    consumers: list[Consumer] = []
+
+    def reader(topic: str) -> TopicReader:
+        c = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "group.id": f"reader-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+            }
+        )
+        partitions = kafka_admin.list_topics(topic, timeout=10).topics[topic].partitions
+        c.assign([TopicPartition(topic, p, 0) for p in partitions])
+        consumers.append(c)
+        return TopicReader(c)
+
+    yield reader
+    for c in consumers:
+        c.close()
+
+
+def run_cancelled(settings: ServiceSettings, topics: TopicNames, record: Any) -> None:
+    """Append ``record`` to sluice.runs as the decider would."""
+    p = producer(settings)
+    p.produce(topics.runs, encode(record), record.run_id.encode())
+    assert p.flush(10) == 0
+
+
+@dataclass(frozen=True)
+class Rig:
+    """What a runner test drives: start runners, send jobs, read topics, cancel runs."""
+
+    settings: ServiceSettings
+    topics: TopicNames
+    repo: Repo
+    config: RunnerConfig
+    start: Callable[..., str]
+    send: Callable[[Job], None]
+    read: Callable[[str], TopicReader]
+
+    def job(self, stage: StageSpec, **kw: Any) -> Job:
+        """A job of ``stage`` on the test repository."""
+        return make_job(self.repo, stage=stage, **kw)
+
+    def append_to_runs(self, record: Any) -> None:
+        """Append ``record`` to sluice.runs, as the decider would."""
+        run_cancelled(self.settings, self.topics, record)
+
+
+@pytest.fixture
+def rig(
+    *,
+    settings: ServiceSettings,
+    topics: TopicNames,
+    repo: Repo,
+    runner_config: RunnerConfig,
+    start_runner: Callable[..., str],
+    send_job: Callable[[Job], None],
+    read_topic: Callable[[str], TopicReader],
+) -> Rig:
+    return Rig(settings, topics, repo, runner_config, start_runner, send_job, read_topic)
