@@ -293,6 +293,7 @@ class Projector:
         self.applied = 0
         self.malformed = 0
         self.duplicates = 0
+        self.assigned: frozenset[tuple[str, int]] = frozenset()  # (topic, partition) it owns
 
     def run(self, stop: threading.Event) -> None:
         """Migrate the schema if needed, then consume and apply until ``stop`` is set."""
@@ -305,6 +306,7 @@ class Projector:
                 c.subscribe(
                     [self._topics.runs, self._topics.pipelines],
                     on_assign=lambda cons, parts: self._on_assign(store, cons, parts),
+                    on_revoke=lambda _, parts: self._on_revoke(parts),
                 )
                 while not stop.is_set():
                     self._step(store, c)
@@ -333,6 +335,10 @@ class Projector:
         for tp in partitions:
             tp.offset = stored[tp.topic].get(tp.partition, OFFSET_BEGINNING)
         c.incremental_assign(partitions)
+        self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
 
 
 def run(

@@ -136,6 +136,23 @@ def test_a_worker_started_after_another_stopped_neither_loses_nor_doubles(
     assert pg.execute("SELECT count(*) FROM artifacts").fetchone() == (1,)
 
 
+def test_two_workers_sharing_the_partitions_apply_each_event_once(
+    log: Log, start_projector: Callable[[], Worker], pg: PG
+) -> None:
+    histories = [diamond_success(f"run-{i:03d}-{uuid.uuid4().hex[:6]}") for i in range(200)]
+    first = start_projector()
+    log.publish([e for h in histories[:100] for e in h])
+    second = start_projector()  # partitions move to it while the first may be mid-batch
+    eventually(lambda: second.projector.assigned, what="partitions for the second worker")
+    log.publish([e for h in histories[100:] for e in h])
+    log.wait_applied(pg)
+    assert first.projector.applied > 0 and second.projector.applied > 0
+    assert first.projector.applied + second.projector.applied == sum(map(len, histories))
+    assert pg.execute("SELECT status, count(*) FROM pipeline_runs GROUP BY 1").fetchall() == [
+        ("success", 200)
+    ]
+
+
 def test_a_malformed_message_is_skipped_and_counted_and_later_events_applied(
     log: Log, start_projector: Callable[[], Worker], pg: PG
 ) -> None:
