@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 PROJECTION = "read_model"  # this projection's name in projection_offsets
+_RECONNECT_MIN_S, _RECONNECT_MAX_S = 0.2, 5.0
 _log = logging.getLogger(__name__)
 
 
@@ -65,10 +66,12 @@ class ProjectionLagging(InfrastructureError):
     """The projection did not reach an offset in time; is `sluice processor projection` up?"""
 
 
-def connect(settings: ServiceSettings, schema: str) -> psycopg.Connection[Any]:
+def connect(
+    settings: ServiceSettings, schema: str, *, name: str = "sluice"
+) -> psycopg.Connection[Any]:
     """A connection whose ``search_path`` is ``schema`` (the read model's tables)."""
     try:
-        conn = psycopg.connect(settings.pg_dsn, autocommit=True)
+        conn = psycopg.connect(settings.pg_dsn, autocommit=True, application_name=name)
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     except psycopg.Error as e:
         raise ProjectionUnavailable(f"cannot reach PostgreSQL ({e}); run infra/up") from e
@@ -103,12 +106,15 @@ class ProjectionStore:
 
     def stored_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to apply of each partition of ``topic`` that has one stored."""
-        rows = self._conn.execute(
-            "SELECT partition, next_offset FROM projection_offsets"
-            " WHERE projection = %s AND topic = %s",
-            (self._projection, topic),
-        ).fetchall()
-        self._conn.commit()
+        try:
+            rows = self._conn.execute(
+                "SELECT partition, next_offset FROM projection_offsets"
+                " WHERE projection = %s AND topic = %s",
+                (self._projection, topic),
+            ).fetchall()
+            self._conn.commit()
+        except psycopg.Error as e:
+            raise ProjectionUnavailable(f"cannot read the projection's offsets: {e}") from e
         return {p: o for p, o in rows}
 
     def apply_batch(
@@ -293,25 +299,53 @@ class Projector:
         self.applied = 0
         self.malformed = 0
         self.duplicates = 0
+        self.reconnects = 0
         self.assigned: frozenset[tuple[str, int]] = frozenset()  # (topic, partition) it owns
+        self._store: ProjectionStore | None = None
 
     def run(self, stop: threading.Event) -> None:
-        """Migrate the schema if needed, then consume and apply until ``stop`` is set."""
-        with connect(self._settings, self._schema) as conn:
+        """Migrate the schema if needed, then consume and apply until ``stop`` is set.
+
+        A lost PostgreSQL connection is opened again (with back-off) and every partition
+        the worker owns is re-read from the offset stored with the rows: nothing is lost or
+        applied twice. Any other error ends the worker.
+        """
+        c = consumer(self._settings, group=self._group)
+        pause = _RECONNECT_MIN_S
+        try:
+            c.subscribe(
+                [self._topics.runs, self._topics.pipelines],
+                on_assign=self._on_assign,
+                on_revoke=lambda _, parts: self._on_revoke(parts),
+            )
+            while not stop.is_set():
+                try:
+                    self._serve(c, stop)
+                except ProjectionUnavailable as e:
+                    if not isinstance(e.__cause__, psycopg.OperationalError):
+                        raise
+                    _log.warning("read-model projection: %s; retrying in %.1f s", e, pause)
+                    self.reconnects += 1
+                    stop.wait(pause)
+                    pause = min(pause * 2, _RECONNECT_MAX_S)
+        finally:
+            c.close()
+
+    def _serve(self, c: Consumer, stop: threading.Event) -> None:
+        name = f"sluice-projection {self._schema}"
+        with connect(self._settings, self._schema, name=name) as conn:
             migrate(conn, schema=self._schema)
             conn.autocommit = False
-            store = ProjectionStore(conn)
-            c = consumer(self._settings, group=self._group)
-            try:
-                c.subscribe(
-                    [self._topics.runs, self._topics.pipelines],
-                    on_assign=lambda cons, parts: self._on_assign(store, cons, parts),
-                    on_revoke=lambda _, parts: self._on_revoke(parts),
-                )
-                while not stop.is_set():
-                    self._step(store, c)
-            finally:
-                c.close()
+            self._store = ProjectionStore(conn)
+            self._rewind(c)
+            while not stop.is_set():
+                self._step(self._store, c)
+
+    def _rewind(self, c: Consumer) -> None:
+        """Go back to the stored offsets of the partitions owned (after a lost connection)."""
+        owned = c.assignment()
+        for tp in self._with_stored_offsets(owned):
+            c.seek(tp)
 
     def _step(self, store: ProjectionStore, c: Consumer) -> None:
         batch = []
@@ -327,18 +361,23 @@ class Projector:
             self.malformed += result.malformed
             self.duplicates += result.duplicates
 
-    def _on_assign(
-        self, store: ProjectionStore, c: Consumer, partitions: list[TopicPartition]
-    ) -> None:
+    def _on_assign(self, c: Consumer, partitions: list[TopicPartition]) -> None:
         """Start each assigned partition at the offset stored with the rows, not Kafka's."""
-        stored = {t: store.stored_offsets(t) for t in {tp.topic for tp in partitions}}
-        for tp in partitions:
-            tp.offset = stored[tp.topic].get(tp.partition, OFFSET_BEGINNING)
-        c.incremental_assign(partitions)
+        c.incremental_assign(self._with_stored_offsets(partitions))
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
+
+    def _with_stored_offsets(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        assert self._store is not None, "callbacks only run while serving"
+        stored = {t: self._store.stored_offsets(t) for t in {tp.topic for tp in partitions}}
+        return [
+            TopicPartition(
+                tp.topic, tp.partition, stored[tp.topic].get(tp.partition, OFFSET_BEGINNING)
+            )
+            for tp in partitions
+        ]
 
 
 def run(

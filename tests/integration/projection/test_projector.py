@@ -136,6 +136,25 @@ def test_a_worker_started_after_another_stopped_neither_loses_nor_doubles(
     assert pg.execute("SELECT count(*) FROM artifacts").fetchone() == (1,)
 
 
+def test_a_worker_whose_database_connection_is_killed_reconnects_and_loses_nothing(
+    log: Log, start_projector: Callable[[], Worker], pg: PG, pg_schema: str
+) -> None:
+    run_id = f"run-{uuid.uuid4().hex}"
+    events = diamond_success(run_id)
+    log.publish(events[:7])
+    worker = start_projector()
+    log.wait_applied(pg)
+    killed = pg.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+        (f"sluice-projection {pg_schema}",),
+    ).fetchall()
+    assert killed == [(True,)]
+    log.publish(events[7:])
+    log.wait_applied(pg)
+    assert (worker.projector.reconnects, worker.projector.applied) == (1, len(events))
+    assert _run(pg, run_id)[0] == "success"
+
+
 def test_two_workers_sharing_the_partitions_apply_each_event_once(
     log: Log, start_projector: Callable[[], Worker], pg: PG
 ) -> None:
