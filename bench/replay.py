@@ -32,6 +32,7 @@ from orchestrator.domain import events as ev
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.statuses import FailureClass, Priority, TriggerSource
 from orchestrator.wire import encode_event
+from projections.projector import take_batch
 from projections.replay import rebuild
 from schemas.eventlog import TopicNames, consumer, producer
 from schemas.settings import ServiceSettings
@@ -157,12 +158,11 @@ def raw_kafka_read(settings: ServiceSettings, topic: str, partitions: int, total
     """Messages/s of a bare consumer reading the whole topic (nothing decoded)."""
     c = consumer(settings, group=f"bench-raw-{uuid.uuid4().hex[:6]}")
     c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-    began, seen = 0.0, 0
+    began, seen = time.monotonic(), 0
     while seen < total:
-        for msg in c.consume(BATCH, timeout=1.0):
+        for msg in take_batch(c, BATCH, timeout=1.0):
             error = msg.error()
             if error is None:
-                began = began or time.monotonic()  # from the first message: no group join cost
                 seen += 1
             elif error.code() != KafkaError._PARTITION_EOF:
                 raise RuntimeError(str(error))

@@ -50,6 +50,7 @@ __all__ = [
     "Projector",
     "connect",
     "run",
+    "take_batch",
     "wait_until",
 ]
 
@@ -349,7 +350,7 @@ class Projector:
 
     def _step(self, store: ProjectionStore, c: Consumer) -> None:
         batch = []
-        for msg in c.consume(self._batch_size, timeout=0.1):
+        for msg in take_batch(c, self._batch_size, timeout=0.1):
             error = msg.error()
             if error is None:
                 batch.append(msg)
@@ -378,6 +379,15 @@ class Projector:
             )
             for tp in partitions
         ]
+
+
+def take_batch(c: Consumer, size: int, *, timeout: float) -> list[Message]:
+    """Up to ``size`` messages: waits up to ``timeout`` for the first, then takes only what
+    is already fetched (``consume`` alone would wait out its timeout for a full batch)."""
+    first = c.poll(timeout)
+    if first is None:
+        return []
+    return [first, *c.consume(size - 1, timeout=0)] if size > 1 else [first]
 
 
 def run(

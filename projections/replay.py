@@ -24,7 +24,13 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from psycopg import sql
 
 from projections.migrate import migrate
-from projections.projector import PROJECTION, ProjectionStore, ProjectionUnavailable, connect
+from projections.projector import (
+    PROJECTION,
+    ProjectionStore,
+    ProjectionUnavailable,
+    connect,
+    take_batch,
+)
 from schemas.eventlog import EventLogUnavailable, TopicNames, consumer, end_offsets
 from schemas.settings import ServiceSettings
 
@@ -165,7 +171,7 @@ def _replay(
 
 def _consume(c: Consumer) -> list[Message]:
     batch = []
-    for msg in c.consume(_BATCH, timeout=0.2):
+    for msg in take_batch(c, _BATCH, timeout=0.2):
         error = msg.error()
         if error is None:
             batch.append(msg)
