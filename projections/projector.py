@@ -132,7 +132,7 @@ class ProjectionStore:
         self, messages: Sequence[Message], limits: dict[tuple[str, int], int]
     ) -> BatchResult:
         stored = self._lock_offsets({_where(m)[0] for m in messages})
-        fresh, next_offsets = _select(messages, stored, limits)
+        fresh, next_offsets = _unapplied(messages, stored, limits)
         events, malformed = _decode_all(fresh)
         model = ReadModel()
         self._load(model, events)
@@ -235,7 +235,7 @@ class ProjectionStore:
             )
 
 
-def _select(
+def _unapplied(
     messages: Sequence[Message],
     stored: dict[tuple[str, int], int],
     limits: dict[tuple[str, int], int],
