@@ -26,7 +26,9 @@ def register(subparsers: Any) -> None:
     )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--verify", action="store_true", help="rebuild and compare with the live")
-    mode.add_argument("--into", metavar="SCHEMA", help="rebuild into SCHEMA only")
+    mode.add_argument(
+        "--into", metavar="SCHEMA", help="rebuild into SCHEMA only (resumes where it stopped)"
+    )
     parser.add_argument("--schema", default="public", help="the live schema (default: public)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch schema")
     parser.add_argument("--prefix", help="topic name prefix (default: SLUICE_TOPIC_PREFIX)")

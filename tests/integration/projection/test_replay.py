@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 
 from orchestrator.cli import replay as replay_cli
-from projections.replay import rebuild
+from projections.replay import rebuild, verify
 from tests.integration.projection.conftest import Log, Worker
 from tests.integration.projection.scenarios import SCENARIOS
 
@@ -104,13 +104,30 @@ def test_verify_reports_a_tampered_live_row_and_exits_1(
     assert "only live: run_id=" in out and "status='running'" in out
 
 
+def _schema_exists(pg: PG, name: str) -> bool:
+    found = pg.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone()
+    return found is not None
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["dropped", "kept"])
 def test_verify_drops_its_scratch_schema_unless_kept(
-    log: Log, start_projector: Callable[[], Worker], pg: PG, pg_schema: str
+    log: Log, start_projector: Callable[[], Worker], pg: PG, pg_schema: str, keep: bool
 ) -> None:
     _project_every_scenario(log, start_projector, pg)
-    schemas_before = pg.execute("SELECT count(*) FROM pg_namespace").fetchone()
-    assert _sluice_replay("--verify", "--schema", pg_schema, "--prefix", log.prefix) == 0
-    assert pg.execute("SELECT count(*) FROM pg_namespace").fetchone() == schemas_before
+    scratch = f"{pg_schema}_scratch"
+    try:
+        report = verify(
+            log.settings,
+            live_schema=pg_schema,
+            prefix=log.prefix,
+            scratch_schema=scratch,
+            keep=keep,
+        )
+        assert report.identical
+        assert _schema_exists(pg, scratch) is keep
+    finally:
+        pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch)))
+        pg.commit()
 
 
 def test_rebuild_into_a_schema_reads_the_whole_log(log: Log, pg_conninfo: str, unique: str) -> None:
