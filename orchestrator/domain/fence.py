@@ -118,7 +118,9 @@ def _stale(stage: StageState, attempt: int) -> str | None:
 def _claim(state: RunState, message: StageClaimed) -> str | None:
     stage = state.stage(message.stage)
     if stage.status is _S.RUNNING and stage.attempt == message.attempt:
-        return f"duplicate: attempt {message.attempt} is already claimed by {stage.runner_id}"
+        if stage.runner_id == message.runner_id:
+            return f"duplicate: {message.runner_id} already claimed attempt {message.attempt}"
+        return f"attempt {message.attempt} is already claimed by {stage.runner_id}"
     if stage.status is not _S.QUEUED:
         return _stale(stage, message.attempt) or f"stage {stage.name!r} is {stage.status}"
     if stage.waiting_for_retry:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestrator.domain import (
@@ -101,9 +101,12 @@ class Driver:
     state: RunState | None = None
     log: list[RunEvent] = field(default_factory=list)
     last: Decision | None = None
+    inbox: list[RunEvent] = field(default_factory=list)
+    first: RunCreated | None = None
 
     def __post_init__(self) -> None:
-        self.send(created(self.stages, run_id=self.run_id, branch=self.branch, at=self.now))
+        first = self.first or created(self.stages, run_id=self.run_id, branch=self.branch)
+        self.send(replace(first, occurred_at_ms=self.now))
 
     @property
     def run(self) -> RunState:
@@ -112,6 +115,7 @@ class Driver:
 
     def send(self, message: RunEvent) -> Decision:
         """Decide, check the decision folds to its state, and keep it."""
+        self.inbox.append(message)
         decision = decide(self.state, message)
         assert fold(decision.events, self.state) == decision.state
         self.log.extend(decision.events)

@@ -6,7 +6,21 @@ from hypothesis import strategies as st
 
 from orchestrator.domain import FailureClass, RetryPolicy, StageSpec, WhenRule
 
-CLASSES = list(FailureClass)
+# Built once: strategies made inside a draw are rebuilt (and cached) on every example.
+_WHEN = st.lists(st.sampled_from(list(FailureClass)), max_size=3, unique=True).map(tuple)
+_BRANCHES = st.sampled_from(
+    [(), (), (), (), (), (), ("main",), ("feature/*",), ("release/*", "main")]
+)
+_ONE_IN_SIX = st.integers(0, 5).map(lambda n: n == 0)
+_ONE_IN_FIFTEEN = st.integers(0, 14).map(lambda n: n == 0)
+RETRY_POLICIES = st.builds(
+    RetryPolicy,
+    max=st.integers(0, 3),
+    when=_WHEN,
+    backoff_base_ms=st.sampled_from([0, 1_000, 2_000]),
+    backoff_factor=st.sampled_from([1.0, 2.0, 3.5]),
+    backoff_cap_ms=st.sampled_from([5_000, 300_000]),
+)
 
 
 @st.composite
@@ -25,32 +39,16 @@ def graphs(
 
 
 @st.composite
-def retry_policies(draw: st.DrawFn) -> RetryPolicy:
-    return RetryPolicy(
-        max=draw(st.integers(0, 3)),
-        when=tuple(draw(st.lists(st.sampled_from(CLASSES), max_size=3, unique=True))),
-        backoff_base_ms=draw(st.sampled_from([0, 1_000, 2_000])),
-        backoff_factor=draw(st.sampled_from([1.0, 2.0, 3.5])),
-        backoff_cap_ms=draw(st.sampled_from([5_000, 300_000])),
-    )
-
-
-@st.composite
 def pipelines(draw: st.DrawFn, max_stages: int = 200) -> list[StageSpec]:
     """A valid snapshot with random retry policies, allow_failure, manual and branch rules."""
-    stages = []
-    for name, needs in draw(graphs(max_stages)):
-        manual = draw(st.integers(0, 14)) == 0
-        rule = draw(st.integers(0, 9))
-        branches = (("main",), ("feature/*",), ("release/*", "main"))[rule] if rule < 3 else ()
-        stages.append(
-            StageSpec(
-                name=name,
-                script=("true",),
-                needs=needs,
-                allow_failure=draw(st.integers(0, 5)) == 0,
-                retry=draw(retry_policies()),
-                when=WhenRule(branches=branches, manual=manual),
-            )
+    return [
+        StageSpec(
+            name=name,
+            script=("true",),
+            needs=needs,
+            allow_failure=draw(_ONE_IN_SIX),
+            retry=draw(RETRY_POLICIES),
+            when=WhenRule(branches=draw(_BRANCHES), manual=draw(_ONE_IN_FIFTEEN)),
         )
-    return stages
+        for name, needs in draw(graphs(max_stages))
+    ]

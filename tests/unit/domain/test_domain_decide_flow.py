@@ -130,7 +130,7 @@ def test_the_first_claim_starts_the_run_and_later_claims_do_not() -> None:
 def test_a_duplicate_claim_is_ignored() -> None:
     run = Driver([spec("a")])
     run.claim("a")
-    assert run.claim("a").ignored_reason == "duplicate: attempt 1 is already claimed by w1"
+    assert run.claim("a").ignored_reason == "duplicate: w1 already claimed attempt 1"
 
 
 def test_a_claim_by_a_second_runner_is_ignored() -> None:
