@@ -37,7 +37,7 @@ from orchestrator.domain.events import (
     StageStartRequested,
     StageSucceeded,
 )
-from orchestrator.domain.evolve import evolve
+from orchestrator.domain.evolve import evolve, new_run
 from orchestrator.domain.fence import fence
 from orchestrator.domain.jobs import DeadLetter, Job, job_id, lease_ms_for
 from orchestrator.domain.retry import DeadLetterIt, RetryIt, judge_failure
@@ -75,7 +75,7 @@ def decide(state: RunState | None, message: RunEvent) -> Decision:
     reason = fence(state, message)
     if reason is not None:
         return Decision(state, ignored_reason=reason)
-    builder = _Builder(state, message)
+    builder = _Builder.accepting(state, message)
     _react(builder, message)
     return builder.decision()
 
@@ -86,11 +86,11 @@ def _decide_new(message: RunEvent) -> Decision:
     if not isinstance(message, RunCreated):
         return Decision(None, ignored_reason=f"run {message.run_id} does not exist")
     try:
-        compile_dag(message.stages)
+        dag = compile_dag(message.stages)
     except PipelineInvalid as e:
         return Decision(None, ignored_reason=f"the run's stage snapshot is invalid: {e}")
-    builder = _Builder(None, message)
-    _start_run(builder, message.occurred_at_ms)
+    builder = _Builder(new_run(message, dag), message)  # what evolve(None, message) gives
+    _start_run(builder)
     return builder.decision()
 
 
@@ -99,27 +99,33 @@ class _Builder:
 
     __slots__ = ("dead_letters", "events", "jobs", "now", "state")
 
-    def __init__(self, state: RunState | None, message: RunEvent) -> None:
-        self.events: list[RunEvent] = []
+    def __init__(self, state: RunState, accepted: RunEvent) -> None:
+        self.events: list[RunEvent] = [accepted]
         self.jobs: list[Job] = []
         self.dead_letters: list[DeadLetter] = []
-        self.now = message.occurred_at_ms
-        self.state = self._apply(state, message)
+        self.now = accepted.occurred_at_ms
+        self.state = state
 
-    def _apply(self, state: RunState | None, event: RunEvent) -> RunState:
-        new = evolve(state, event)
-        if new is None:
-            raise InvalidTransition(type(event).__name__, f"run {event.run_id}", "no state")
-        self.events.append(event)
-        return new
+    @classmethod
+    def accepting(cls, state: RunState, message: RunEvent) -> _Builder:
+        """A builder whose first event is ``message``, applied to ``state``."""
+        return cls(_evolve(state, message), message)
 
     def emit(self, event: RunEvent) -> None:
-        self.state = self._apply(self.state, event)
+        self.state = _evolve(self.state, event)
+        self.events.append(event)
 
     def decision(self) -> Decision:
         return Decision(
             self.state, tuple(self.events), tuple(self.jobs), tuple(self.dead_letters), None
         )
+
+
+def _evolve(state: RunState, event: RunEvent) -> RunState:
+    new = evolve(state, event)
+    if new is None:  # only RunRejected folds to no state, and it never reaches a builder
+        raise InvalidTransition(type(event).__name__, f"run {event.run_id}", "no state")
+    return new
 
 
 def _react(b: _Builder, message: RunEvent) -> None:
@@ -144,7 +150,7 @@ def _react(b: _Builder, message: RunEvent) -> None:
             pass
 
 
-def _start_run(b: _Builder, now: int) -> None:
+def _start_run(b: _Builder) -> None:
     """Skip what the branch rules exclude, then queue the roots."""
     branch = b.state.branch
     for name in b.state.dag.order:
@@ -153,7 +159,7 @@ def _start_run(b: _Builder, now: int) -> None:
             patterns = ", ".join(stage.spec.when.branches)
             reason = f"branch {branch!r} does not match when.branches ({patterns})"
             b.emit(
-                StageSkipped(run_id=b.state.run_id, occurred_at_ms=now, stage=name, reason=reason)
+                StageSkipped(run_id=b.state.run_id, occurred_at_ms=b.now, stage=name, reason=reason)
             )
             _skip_dependents(b, name, "was skipped")
     _advance(b)

@@ -8,12 +8,11 @@ replay of ``sluice.runs`` never raises.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from functools import reduce
 from typing import Any, TypeVar
 
 from orchestrator.domain.branches import branch_allowed
-from orchestrator.domain.dag import compile_dag
+from orchestrator.domain.dag import Dag, compile_dag
 from orchestrator.domain.errors import InvalidTransition, PipelineInvalid
 from orchestrator.domain.events import (
     ArtifactStored,
@@ -46,6 +45,7 @@ from orchestrator.domain.events import (
     StageStartRequested,
     StageSucceeded,
 )
+from orchestrator.domain.frozen import replace
 from orchestrator.domain.state import RunState, StageState
 from orchestrator.domain.statuses import (
     FailureClass,
@@ -55,7 +55,7 @@ from orchestrator.domain.statuses import (
     check_stage_transition,
 )
 
-__all__ = ["evolve", "fold"]
+__all__ = ["evolve", "fold", "new_run"]
 
 E = TypeVar("E")
 _Evolver = Callable[[RunState, Any], RunState]
@@ -102,6 +102,11 @@ def _created(event: RunCreated) -> RunState:
         dag = compile_dag(event.stages)
     except PipelineInvalid as e:
         raise _illegal(event, f"invalid snapshot: {e}") from e
+    return new_run(event, dag)
+
+
+def new_run(event: RunCreated, dag: Dag) -> RunState:
+    """The state ``RunCreated`` starts, given the snapshot's already compiled ``dag``."""
     return RunState(
         run_id=event.run_id,
         pipeline_id=event.pipeline_id,
