@@ -1,0 +1,215 @@
+"""Dispatch latency and throughput of the decider on the real Kafka, beside raw floors.
+
+Prints, measured in one run on one broker:
+  * raw floor 1: Kafka produce→consume round trip (acks=all);
+  * raw floor 2: a bare Python pipe consume→decode→encode→produce, end to end;
+  * Sluice: RunCreated on the inbox → first Job on a job topic, p50/p99, idle and under a
+    steady background load of ~200 stage transitions/s;
+  * Sluice: sustained stage transitions/s (events appended to sluice.runs) on a burst.
+Run: .venv/bin/python bench/dispatch.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from orchestrator.domain import Priority, RunCreated, TriggerSource, parse_pipeline
+from orchestrator.wire import decode_record, encode_event
+from projections.decider import Decider
+from schemas import codec
+from schemas.eventlog import TopicNames, consumer, end_offsets, producer
+from schemas.settings import ServiceSettings
+from tests.support.stack import create_topics, delete_topics
+
+ONE_STAGE = parse_pipeline("name: one\nstages:\n  build: {script: ['true']}\n").stages
+
+
+def ms() -> float:
+    return time.perf_counter() * 1000
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+
+def run_created(run_id: str) -> bytes:
+    return encode_event(
+        RunCreated(
+            run_id=run_id,
+            pipeline_id="bench",
+            pipeline_name="bench",
+            branch="main",
+            commit_sha="0" * 40,
+            repo_url="file:///bench",
+            source=TriggerSource.API,
+            priority=Priority.NORMAL,
+            variables={},
+            dedup_key=run_id,
+            stages=ONE_STAGE,
+            occurred_at_ms=time.time_ns() // 1_000_000,
+        )
+    )
+
+
+def tail(settings: ServiceSettings, topics: list[str]) -> Consumer:
+    """A consumer assigned to every partition of ``topics`` at its current end."""
+    c = consumer(settings, group=f"b{uuid.uuid4().hex}")
+    assignment = []
+    for topic in topics:
+        meta = c.list_topics(topic, timeout=10).topics[topic]
+        ends = end_offsets(c, topic, list(meta.partitions))
+        assignment += [TopicPartition(topic, p, end) for p, end in ends.items()]
+    c.assign(assignment)
+    return c
+
+
+def round_trip(
+    settings: ServiceSettings, topic_in: str, topic_out: str | None, n: int
+) -> list[float]:
+    """Latency of n messages one at a time; with topic_out, through a Python pipe thread."""
+    p = producer(settings)
+    c = tail(settings, [topic_out or topic_in])
+    stop = threading.Event()
+    if topic_out:
+        threading.Thread(
+            target=pipe, args=(settings, topic_in, topic_out, stop), daemon=True
+        ).start()
+        time.sleep(3)
+    out = []
+    for i in range(n):
+        value = codec.encode("RunStarted", {"run_id": f"r{i}", "occurred_at_ms": i})
+        t0 = ms()
+        p.produce(topic_in, key=b"k", value=value)
+        p.flush()
+        while (msg := c.poll(1.0)) is None or msg.error() is not None:
+            pass
+        out.append(ms() - t0)
+    stop.set()
+    c.close()
+    return out
+
+
+def pipe(settings: ServiceSettings, src: str, dst: str, stop: threading.Event) -> None:
+    c = consumer(settings, group=f"pipe{uuid.uuid4().hex}", **{"auto.offset.reset": "latest"})
+    p = producer(settings)
+    c.subscribe([src])
+    while not stop.is_set():
+        msg = c.poll(0.05)
+        if msg is None or msg.error() is not None:
+            continue
+        d = codec.decode(msg.value() or b"")
+        p.produce(dst, key=msg.key(), value=codec.encode(d.name, d.value))
+        p.poll(0)
+    c.close()
+
+
+def dispatch_latency(settings: ServiceSettings, names: TopicNames, n: int) -> list[float]:
+    p = producer(settings)
+    c = tail(settings, list(names.jobs))
+    out = []
+    for _ in range(n):
+        run_id = uuid.uuid4().hex
+        t0 = ms()
+        p.produce(names.inbox, key=run_id.encode(), value=run_created(run_id))
+        p.flush()
+        while True:
+            msg = c.poll(1.0)
+            if (
+                msg is not None
+                and msg.error() is None
+                and decode_record(msg.value()).run_id == run_id
+            ):
+                break
+        out.append(ms() - t0)
+    c.close()
+    return out
+
+
+def background(
+    settings: ServiceSettings, names: TopicNames, per_s: int, stop: threading.Event
+) -> None:
+    """RunCreated of one-stage runs: 2 transitions each (accepted + StageQueued)."""
+    p = producer(settings)
+    while not stop.is_set():
+        t0 = time.monotonic()
+        for _ in range(per_s // 10):
+            run_id = uuid.uuid4().hex
+            p.produce(names.inbox, key=run_id.encode(), value=run_created(run_id))
+        p.poll(0)
+        time.sleep(max(0.0, 0.1 - (time.monotonic() - t0)))
+    p.flush()
+
+
+def burst(settings: ServiceSettings, names: TopicNames, decider: Decider, n: int) -> float:
+    p = producer(settings)
+    before = decider.stats.events
+    for _ in range(n):
+        run_id = uuid.uuid4().hex
+        p.produce(names.inbox, key=run_id.encode(), value=run_created(run_id))
+        p.poll(0)
+    p.flush()
+    t0 = time.monotonic()
+    while decider.stats.events - before < 2 * n:
+        time.sleep(0.01)
+    return (decider.stats.events - before) / (time.monotonic() - t0)
+
+
+def main() -> None:
+    settings = ServiceSettings.from_env()
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    topics = create_topics(admin, prefix)
+    names = TopicNames(prefix)
+    stop = threading.Event()
+    decider = Decider(settings=settings, prefix=prefix, worker_id="bench")
+    threading.Thread(target=decider.run, args=(stop,), daemon=True).start()
+    try:
+        while not decider.ready.is_set():
+            time.sleep(0.05)
+        print("measuring…", file=sys.stderr)
+        raw = round_trip(settings, names.logs, None, 200)
+        print("raw done", file=sys.stderr)
+        piped = round_trip(settings, names.audit, names.dead_letters, 200)
+        print("pipe done", file=sys.stderr)
+        idle = dispatch_latency(settings, names, 200)
+        print("idle done", file=sys.stderr)
+        load_stop = threading.Event()
+        threading.Thread(
+            target=background, args=(settings, names, 100, load_stop), daemon=True
+        ).start()
+        time.sleep(1)
+        loaded = dispatch_latency(settings, names, 200)
+        load_stop.set()
+        time.sleep(1)
+        rate = burst(settings, names, decider, 5000)
+    finally:
+        stop.set()
+        time.sleep(0.5)
+        delete_topics(admin, topics)
+    floor = statistics.median(raw)
+    print(
+        f"raw Kafka round trip (acks=all)        p50 {floor:6.1f} ms   p99 {pct(raw, 0.99):6.1f} ms"
+    )
+    piped_p50, piped_p99 = statistics.median(piped), pct(piped, 0.99)
+    print(f"bare Python pipe (decode+encode)  p50 {piped_p50:6.1f} ms   p99 {piped_p99:6.1f} ms")
+    for label, xs in (("idle", idle), ("under ~200 transitions/s", loaded)):
+        p50 = statistics.median(xs)
+        p99 = pct(xs, 0.99)
+        ratio = p50 / floor
+        print(f"dispatch {label:<24} p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   ({ratio:.1f}x raw)")
+    print(f"sustained stage transitions/s (burst of 5,000 runs): {rate:,.0f}")
+
+
+if __name__ == "__main__":
+    main()
