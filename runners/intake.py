@@ -26,6 +26,8 @@ _CONSUMER_TUNING: dict[str, Any] = {
     "session.timeout.ms": 10_000,  # a dead runner's partitions move on within ~10 s
     "heartbeat.interval.ms": 1_000,
     "max.poll.interval.ms": 300_000,
+    # a job topic created moments before (new deployment) is noticed in seconds, not 5 min
+    "topic.metadata.refresh.interval.ms": 5_000,
 }
 
 

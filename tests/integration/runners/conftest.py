@@ -25,6 +25,7 @@ from runners.messages import decode, encode
 from schemas.eventlog import TopicNames, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import with_prefix
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -33,6 +34,10 @@ def topics(kafka_admin: AdminClient, topic_prefix: str) -> Iterator[TopicNames]:
     made = [NewTopic(t.name, min(t.partitions, 3), 1) for t in with_prefix(topic_prefix)]
     for future in kafka_admin.create_topics(made, request_timeout=30).values():
         future.result()
+    names = {t.topic for t in made}
+    eventually(
+        lambda: names <= set(kafka_admin.list_topics(timeout=10).topics), what="topic metadata"
+    )
     yield TopicNames(topic_prefix)
     for future in kafka_admin.delete_topics([t.topic for t in made]).values():
         future.result()

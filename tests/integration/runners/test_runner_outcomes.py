@@ -26,7 +26,9 @@ def outcome(inbox: TopicReader, job: Job, timeout: float = 30) -> object:
             if isinstance(e, StageSucceeded | StageFailed | StageCancelled)
             and e.run_id == job.run_id
         ]
-        return done[0] if done else None
+        seen = [type(e).__name__ for e in inbox.records if e.run_id == job.run_id]
+        assert done, f"no outcome of {job.job_id} yet; its events so far: {seen}"
+        return done[0]
 
     return eventually(probe, timeout=timeout, what=f"the outcome of {job.job_id}")
 
