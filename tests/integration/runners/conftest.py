@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from cryptography.fernet import Fernet
+from minio import Minio
 
 from orchestrator.domain.jobs import Job, job_id
 from orchestrator.domain.model import StageSpec
@@ -67,13 +68,24 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
 
 
 @pytest.fixture
-def runner_config(tmp_path: Path, pg_schema: str, topic_prefix: str) -> RunnerConfig:
-    return RunnerConfig(
+def runner_config(
+    tmp_path: Path,
+    pg_schema: str,
+    topic_prefix: str,
+    minio_client: Minio,
+    settings: ServiceSettings,
+) -> Iterator[RunnerConfig]:
+    """The config of this test's runners; the objects they store are removed afterwards."""
+    config = RunnerConfig(
         state_dir=tmp_path / "state",
         secrets_key=Fernet.generate_key().decode(),
         pg_schema=pg_schema,
         key_prefix=f"tests/{topic_prefix}",
     )
+    yield config
+    for bucket in (settings.artifact_bucket, settings.log_bucket):
+        for obj in minio_client.list_objects(bucket, config.key_prefix, recursive=True):
+            minio_client.remove_object(bucket, obj.object_name or "")
 
 
 @pytest.fixture
