@@ -36,8 +36,9 @@ def ensure_topics(settings: ServiceSettings) -> str:
         )
         for t in wanted
     ]
-    for name, future in (admin.create_topics(new, request_timeout=30).items() if new else []):
-        future.result()
+    if new:
+        for future in admin.create_topics(new, request_timeout=30).values():
+            future.result()
     return f"{len(TOPICS)} topics ({len(new)} created)"
 
 

@@ -21,7 +21,7 @@ INFRA = Path(__file__).resolve().parents[2] / "infra"
 
 def infra(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(INFRA / args[0]), *args[1:]], capture_output=True, text=True, timeout=300
+        [str(INFRA / args[0]), *args[1:]], check=False, capture_output=True, text=True, timeout=300
     )
 
 
