@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import psycopg
 from psycopg import sql
