@@ -19,6 +19,8 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.events",
     "orchestrator.cli.replay",
     "orchestrator.cli.validate",
+    "orchestrator.cli.runner",
+    "orchestrator.cli.secrets",
 )
 
 

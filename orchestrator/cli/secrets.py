@@ -1,0 +1,97 @@
+"""``sluice secrets set|list|delete``: a pipeline's secrets, write-only.
+
+Values are read from stdin (or a prompt that does not echo) and never printed; ``list``
+shows names, environments and dates only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import TYPE_CHECKING, Any
+
+from schemas.errors import SluiceError
+from schemas.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from runners.secrets import SecretStore
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``secrets`` to the ``sluice`` command line."""
+    parser = subparsers.add_parser(
+        "secrets", help="set, list or delete a pipeline's secrets (values are write-only)"
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    set_ = actions.add_parser("set", help="set a secret; the value is read from stdin or a prompt")
+    set_.add_argument("pipeline")
+    set_.add_argument("name")
+    set_.add_argument("--environment", default="", help="only for deploys to this environment")
+    set_.set_defaults(func=_set)
+    list_ = actions.add_parser("list", help="names and dates of a pipeline's secrets")
+    list_.add_argument("pipeline")
+    list_.set_defaults(func=_list)
+    delete = actions.add_parser("delete", help="delete a secret")
+    delete.add_argument("pipeline")
+    delete.add_argument("name")
+    delete.add_argument("--environment", default="")
+    delete.set_defaults(func=_delete)
+
+
+def _store() -> SecretStore:
+    from runners.config import RunnerConfig  # noqa: PLC0415 (the CLI loads only what it runs)
+    from runners.secrets import SecretStore, load_key  # noqa: PLC0415
+
+    settings, config = ServiceSettings.from_env(), RunnerConfig.from_env()
+    key = load_key(env_key=config.secrets_key, state_dir=config.state_dir)
+    return SecretStore(dsn=settings.pg_dsn, key=key, schema=config.pg_schema)
+
+
+def _read_value(name: str) -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass(f"value of {name} (not echoed): ")
+    return sys.stdin.read().removesuffix("\n")
+
+
+def _set(args: argparse.Namespace) -> int:
+    value = _read_value(args.name)
+    if not value:
+        print("sluice secrets: refusing to store an empty value", file=sys.stderr)
+        return 1
+    try:
+        _store().set(args.pipeline, args.name, value, environment=args.environment)
+    except SluiceError as e:
+        return _fail(e)
+    print(f"set {args.name} for {args.pipeline}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    try:
+        secrets = _store().list_secrets(args.pipeline)
+    except SluiceError as e:
+        return _fail(e)
+    for info in secrets:
+        created, updated = f"{info.created_at:%Y-%m-%d %H:%M}", f"{info.updated_at:%Y-%m-%d %H:%M}"
+        print(f"{info.name}\t{info.environment or '*'}\tcreated {created}\tupdated {updated}")
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    try:
+        deleted = _store().delete(args.pipeline, args.name, environment=args.environment)
+    except SluiceError as e:
+        return _fail(e)
+    if not deleted:
+        print(f"sluice secrets: no secret {args.name} for {args.pipeline}", file=sys.stderr)
+        return 1
+    print(f"deleted {args.name} of {args.pipeline}")
+    return 0
+
+
+def _fail(error: SluiceError) -> int:
+    print(f"sluice secrets: {error}", file=sys.stderr)
+    return 1
