@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.validate",
     "orchestrator.cli.runner",
     "orchestrator.cli.secrets",
+    "orchestrator.cli.notifications",
 )
 
 

@@ -1,0 +1,96 @@
+"""How far consumers are behind the head of their topics, as Prometheus gauges.
+
+:func:`assigned_lag` is for a processor measuring itself (its consumer's positions);
+:class:`LagExporter` (``sluice processor lag``) watches other groups from outside by reading
+their committed offsets: the runners' group on every job topic (the queue depth per
+priority) and the decider's group on ``sluice.inbox``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from schemas.eventlog import TopicNames, consumer
+from schemas.metrics import CONSUMER_LAG, PROJECTION_LAG, QUEUE_DEPTH
+from schemas.settings import ServiceSettings
+from schemas.topics import INBOX, PRIORITIES
+
+__all__ = ["LagExporter", "assigned_lag", "export_assigned_lag", "group_lag"]
+
+_log = logging.getLogger("sluice.lag")
+_TIMEOUT_S = 5.0
+
+
+def assigned_lag(c: Consumer) -> int:
+    """Messages between ``c``'s positions and the head, summed over what it is assigned."""
+    owned = c.assignment()
+    if not owned:
+        return 0
+    total = 0
+    for tp in c.position(owned):
+        low, high = c.get_watermark_offsets(tp, timeout=_TIMEOUT_S)
+        total += max(0, high - (tp.offset if tp.offset >= 0 else low))
+    return total
+
+
+def export_assigned_lag(processor: str, c: Consumer) -> None:
+    """Set ``processor``'s projection-lag gauge from ``c``; a failed probe only logs (metrics
+    never stop a processor)."""
+    try:
+        PROJECTION_LAG.labels(processor).set(assigned_lag(c))
+    except KafkaException as e:
+        _log.warning("cannot measure %s's lag: %s", processor, e)
+
+
+def group_lag(c: Consumer, topic: str) -> int:
+    """Messages of ``topic`` not yet committed by the group ``c`` was made with."""
+    meta = c.list_topics(topic, timeout=_TIMEOUT_S).topics.get(topic)
+    if meta is None or meta.error is not None:
+        return 0
+    parts = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+    total = 0
+    for tp in c.committed(parts, timeout=_TIMEOUT_S):
+        low, high = c.get_watermark_offsets(tp, timeout=_TIMEOUT_S)
+        total += max(0, high - (tp.offset if tp.offset >= 0 else low))
+    return total
+
+
+class LagExporter:
+    """Samples the runners' and the decider's lag every ``interval_s`` seconds."""
+
+    def __init__(
+        self, settings: ServiceSettings, *, prefix: str = "", interval_s: float = 5.0
+    ) -> None:
+        """Watch the groups and topics named with ``prefix``."""
+        self._settings = settings
+        self._prefix = prefix
+        self._names = TopicNames(prefix)
+        self._interval_s = interval_s
+
+    def run(self, stop: threading.Event) -> None:
+        """Sample until ``stop`` is set; a failed sample is logged and tried again."""
+        runners = consumer(self._settings, group=f"{self._prefix}sluice-runners")
+        decider = consumer(self._settings, group=f"{self._prefix}sluice-decider")
+        try:
+            while not stop.is_set():
+                try:
+                    self.sample(runners, decider)
+                except KafkaException as e:
+                    _log.warning("lag sample failed: %s", e)
+                stop.wait(self._interval_s)
+        finally:
+            runners.close()
+            decider.close()
+
+    def sample(self, runners: Consumer, decider: Consumer) -> None:
+        """Set the gauges once (consumers made with the watched groups' ids, never joined)."""
+        for priority in PRIORITIES:
+            depth = group_lag(runners, self._names.job(priority))
+            QUEUE_DEPTH.labels(priority).set(depth)
+            CONSUMER_LAG.labels("sluice-runners", f"sluice.jobs.{priority}").set(depth)
+        inbox = group_lag(decider, self._names.inbox)
+        CONSUMER_LAG.labels("sluice-decider", INBOX.name).set(inbox)
+        PROJECTION_LAG.labels("decider").set(inbox)

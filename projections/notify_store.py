@@ -1,0 +1,258 @@
+"""The notifications tables: subscriptions, the durable outbox of deliveries, every attempt.
+
+The notifier projection fills the outbox in ONE transaction with its offsets in
+``projection_offsets`` (projection ``notifier``), so each matching event becomes exactly one
+delivery row per subscription whatever crashes; the sender then delivers rows at least once.
+The signing secret of a webhook is read only to sign; nothing here returns it for display.
+"""
+
+from __future__ import annotations
+
+import secrets as _secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from projections.notify_payload import EVENT_KINDS, RunInfo
+from schemas.errors import DomainError
+
+__all__ = [
+    "CHANNELS",
+    "Attempt",
+    "Due",
+    "InvalidSubscription",
+    "Subscription",
+    "attempts_log",
+    "insert_deliveries",
+    "list_subscriptions",
+    "load_runs",
+    "new_signing_secret",
+    "pending_count",
+    "record_attempt",
+    "remember_runs",
+    "subscribe",
+    "subscriptions_for",
+    "take_due",
+]
+
+CHANNELS = ("webhook", "slack", "email")
+
+
+class InvalidSubscription(DomainError):
+    """A subscription asks for an unknown channel or event; the message lists the valid ones."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """Who hears about which events of one pipeline, and how."""
+
+    subscription_id: str
+    pipeline_id: str
+    channel: str
+    target: str
+    events: tuple[str, ...]
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
+class Due:
+    """A delivery the sender should attempt now (its secret only to sign, never to show)."""
+
+    delivery_id: str
+    channel: str
+    target: str
+    signing_secret: str | None
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One recorded send attempt (``sluice notifications log``)."""
+
+    attempted_at: datetime
+    delivery_id: str
+    attempt: int
+    outcome: str
+    detail: str
+    channel: str
+    event: str
+    run_id: str
+    status: str
+
+
+def new_signing_secret() -> str:
+    """A fresh random webhook signing secret."""
+    return _secrets.token_hex(32)
+
+
+def subscribe(
+    conn: psycopg.Connection[Any],
+    *,
+    pipeline_id: str,
+    channel: str,
+    target: str,
+    events: Sequence[str],
+    signing_secret: str | None = None,
+) -> Subscription:
+    """Store a new subscription and return it."""
+    unknown = sorted(set(events) - set(EVENT_KINDS.values()))
+    if channel not in CHANNELS or unknown or not events:
+        raise InvalidSubscription(
+            f"channel must be one of {', '.join(CHANNELS)} and events among"
+            f" {', '.join(sorted(EVENT_KINDS.values()))} (got {channel!r}, {list(events)!r})"
+        )
+    row = conn.execute(
+        "INSERT INTO notification_subscriptions"
+        " (subscription_id, pipeline_id, channel, target, events, signing_secret)"
+        f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_SUB_COLUMNS}",
+        (uuid.uuid4().hex, pipeline_id, channel, target, list(events), signing_secret),
+    ).fetchone()
+    assert row is not None, "INSERT ... RETURNING returns its row"
+    return _subscription(row)
+
+
+def list_subscriptions(
+    conn: psycopg.Connection[Any], pipeline_id: str | None = None
+) -> list[Subscription]:
+    """Every live subscription (of ``pipeline_id`` only, if given), oldest first."""
+    rows = conn.execute(
+        f"SELECT {_SUB_COLUMNS} FROM notification_subscriptions WHERE deleted_at IS NULL"
+        " AND (%(p)s::text IS NULL OR pipeline_id = %(p)s) ORDER BY created_at, subscription_id",
+        {"p": pipeline_id},
+    ).fetchall()
+    return [_subscription(r) for r in rows]
+
+
+def subscriptions_for(
+    conn: psycopg.Connection[Any], pipeline_ids: Sequence[str]
+) -> dict[str, list[Subscription]]:
+    """The live subscriptions of each of ``pipeline_ids``."""
+    rows = conn.execute(
+        f"SELECT {_SUB_COLUMNS} FROM notification_subscriptions"
+        " WHERE deleted_at IS NULL AND pipeline_id = ANY(%s) ORDER BY subscription_id",
+        (list(pipeline_ids),),
+    ).fetchall()
+    found: dict[str, list[Subscription]] = {}
+    for r in rows:
+        found.setdefault(r[1], []).append(_subscription(r))
+    return found
+
+
+_SUB_COLUMNS = (
+    "subscription_id, pipeline_id, channel, target, events,"
+    " (extract(epoch FROM created_at) * 1000)::bigint"
+)
+
+
+def _subscription(row: Sequence[Any]) -> Subscription:
+    return Subscription(row[0], row[1], row[2], row[3], tuple(row[4]), int(row[5]))
+
+
+def attempts_log(
+    conn: psycopg.Connection[Any], *, run_id: str | None = None, limit: int = 200
+) -> list[Attempt]:
+    """The latest ``limit`` attempts (of ``run_id`` only, if given), oldest first."""
+    rows = conn.execute(
+        "SELECT * FROM (SELECT a.attempted_at, a.delivery_id, a.attempt, a.outcome, a.detail,"
+        " s.channel, d.event, d.run_id, d.status"
+        " FROM notification_attempts a"
+        " JOIN notification_deliveries d USING (delivery_id)"
+        " JOIN notification_subscriptions s USING (subscription_id)"
+        " WHERE (%(r)s::text IS NULL OR d.run_id = %(r)s)"
+        " ORDER BY a.attempted_at DESC, a.attempt DESC LIMIT %(n)s) latest"
+        " ORDER BY attempted_at, attempt",
+        {"r": run_id, "n": limit},
+    ).fetchall()
+    return [Attempt(*r) for r in rows]
+
+
+def insert_deliveries(
+    conn: psycopg.Connection[Any], rows: Sequence[tuple[str, str, str, str, dict[str, Any]]]
+) -> None:
+    """Queue (delivery_id, subscription_id, run_id, event, payload) rows; re-queued ids are
+    kept as they are."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO notification_deliveries"
+            " (delivery_id, subscription_id, run_id, event, payload)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (delivery_id) DO NOTHING",
+            [(d, s, r, e, Jsonb(p)) for d, s, r, e, p in rows],
+        )
+
+
+def take_due(conn: psycopg.Connection[Any], limit: int) -> list[Due]:
+    """Lock and return up to ``limit`` deliveries due now (inside the caller's transaction);
+    rows another sender holds are skipped, so two notifiers never send the same one at once."""
+    rows = conn.execute(
+        "SELECT d.delivery_id, s.channel, s.target, s.signing_secret, d.payload, d.attempts,"
+        " d.created_at FROM notification_deliveries d"
+        " JOIN notification_subscriptions s USING (subscription_id)"
+        " WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
+        " ORDER BY d.next_attempt_at LIMIT %s FOR UPDATE OF d SKIP LOCKED",
+        (limit,),
+    ).fetchall()
+    return [Due(*r) for r in rows]
+
+
+def record_attempt(
+    conn: psycopg.Connection[Any],
+    due: Due,
+    *,
+    outcome: str,
+    detail: str,
+    retry_in_s: float | None,
+) -> None:
+    """Record one attempt; mark the delivery delivered, due again in ``retry_in_s`` seconds,
+    or abandoned (``retry_in_s`` None after a failure)."""
+    attempt = due.attempts + 1
+    conn.execute(
+        "INSERT INTO notification_attempts (delivery_id, attempt, outcome, detail)"
+        " VALUES (%s, %s, %s, %s)",
+        (due.delivery_id, attempt, outcome, detail[:1000]),
+    )
+    status = "delivered" if outcome == "delivered" else "pending"
+    if outcome != "delivered" and retry_in_s is None:
+        status = "abandoned"
+    conn.execute(
+        "UPDATE notification_deliveries SET attempts = %s, status = %s,"
+        " next_attempt_at = now() + make_interval(secs => %s),"
+        " delivered_at = CASE WHEN %s = 'delivered' THEN now() END"
+        " WHERE delivery_id = %s",
+        (attempt, status, retry_in_s or 0.0, status, due.delivery_id),
+    )
+
+
+def pending_count(conn: psycopg.Connection[Any]) -> int:
+    """How many deliveries wait to be sent."""
+    row = conn.execute(
+        "SELECT count(*) FROM notification_deliveries WHERE status = 'pending'"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def remember_runs(conn: psycopg.Connection[Any], runs: Sequence[RunInfo]) -> None:
+    """Keep what notifications need to know of each new run."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO notification_runs"
+            " (run_id, pipeline_id, pipeline_name, branch, commit_sha)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
+            [(r.run_id, r.pipeline_id, r.pipeline_name, r.branch, r.commit_sha) for r in runs],
+        )
+
+
+def load_runs(conn: psycopg.Connection[Any], run_ids: Sequence[str]) -> dict[str, RunInfo]:
+    """What was remembered of each of ``run_ids``."""
+    rows = conn.execute(
+        "SELECT run_id, pipeline_id, pipeline_name, branch, commit_sha"
+        " FROM notification_runs WHERE run_id = ANY(%s)",
+        (list(run_ids),),
+    ).fetchall()
+    return {r[0]: RunInfo(*r) for r in rows}

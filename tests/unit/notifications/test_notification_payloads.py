@@ -1,0 +1,105 @@
+"""The notification payload, its signature and how each channel renders it (pure)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from projections.notifier import Event, plan, run_url
+from projections.notify_email import email_message
+from projections.notify_payload import SCHEMA_VERSION, RunInfo, build_payload, delivery_id
+from projections.notify_sender import backoff_s
+from projections.notify_slack import slack_message
+from projections.notify_webhook import SIGNATURE_HEADER, sign, verify, webhook_request
+
+RUN = RunInfo("r1", "p1", "backend-api", "main", "a" * 40)
+FAILED = {"run_id": "r1", "occurred_at_ms": 1_700_000_000_123, "reason": "stages failed: test"}
+
+
+def failed_payload() -> dict[str, Any]:
+    url = run_url("http://sluice.example/", "r1")
+    return build_payload("run.failed", FAILED, RUN, delivery="d1", run_url=url)
+
+
+def test_a_run_failed_payload_has_the_versioned_schema_and_the_run_status() -> None:
+    payload = failed_payload()
+    assert payload["schema"] == SCHEMA_VERSION
+    assert payload["id"] == "d1"
+    assert payload["occurred_at"] == "2023-11-14T22:13:20.123Z"
+    assert payload["run"]["status"] == "failed"
+    assert payload["run"]["url"] == "http://sluice.example/runs/r1"
+    assert (payload["stage"], payload["deployment"]) == (None, None)
+
+
+def test_a_stage_failed_payload_names_the_stage_attempt_and_failure_class() -> None:
+    value = {**FAILED, "stage": "test", "attempt": 2, "exit_code": 1, "failure_class": "flaky"}
+    payload = build_payload("stage.failed", value, RUN, delivery="d", run_url="u")
+    assert payload["stage"] == {
+        "name": "test",
+        "attempt": 2,
+        "exit_code": 1,
+        "failure_class": "flaky",
+    }
+
+
+def test_the_idempotency_key_is_the_same_for_the_same_event_and_subscription() -> None:
+    assert delivery_id("s1", "sluice.runs", 0, 7) == delivery_id("s1", "sluice.runs", 0, 7)
+    assert delivery_id("s1", "sluice.runs", 0, 7) != delivery_id("s2", "sluice.runs", 0, 7)
+    assert delivery_id("s1", "sluice.runs", 0, 7) != delivery_id("s1", "sluice.runs", 0, 8)
+
+
+def test_a_receiver_verifies_the_signature_over_the_exact_body() -> None:
+    body, headers = webhook_request(failed_payload(), "s3cret")
+    assert verify("s3cret", body, headers[SIGNATURE_HEADER])
+    assert headers["X-Sluice-Delivery"] == headers["Idempotency-Key"] == "d1"
+    assert json.loads(body)["event"] == "run.failed"
+
+
+def test_a_signature_fails_with_another_secret_or_a_changed_body() -> None:
+    body, headers = webhook_request(failed_payload(), "s3cret")
+    assert not verify("other", body, headers[SIGNATURE_HEADER])
+    assert not verify("s3cret", body + b" ", headers[SIGNATURE_HEADER])
+    assert sign("s3cret", body).startswith("sha256=")
+
+
+def test_a_slack_message_has_fallback_text_and_a_mrkdwn_section_linking_the_run() -> None:
+    message = slack_message(failed_payload())
+    assert "http://sluice.example/runs/r1" in message["text"]
+    (block,) = message["blocks"]
+    assert block["type"] == "section"
+    assert block["text"]["type"] == "mrkdwn"
+    assert "<http://sluice.example/runs/r1|run r1>" in block["text"]["text"]
+
+
+def test_an_email_subject_says_the_event_and_the_body_the_status_and_link() -> None:
+    msg = email_message(failed_payload(), sender="sluice@x", to="dev@x")
+    assert msg["Subject"] == "[sluice] run failed: backend-api on main"
+    body = msg.get_content()
+    assert "status:   failed" in body
+    assert "http://sluice.example/runs/r1" in body
+
+
+def test_back_off_doubles_from_the_base_up_to_the_cap() -> None:
+    waits = [backoff_s(n, base_s=1.0, cap_s=10.0) for n in range(1, 7)]
+    assert waits == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_plan_queues_only_subscribed_events_raised_after_the_subscription() -> None:
+    events = [
+        Event("RunFailed", FAILED, "sluice.runs", 0, 5),
+        Event("RunSucceeded", {"run_id": "r1", "occurred_at_ms": 2}, "sluice.runs", 0, 6),
+        Event("StageQueued", {"run_id": "r1", "occurred_at_ms": 3}, "sluice.runs", 0, 7),
+    ]
+    subs = {
+        "p1": [
+            ("new", ("run.failed", "run.succeeded"), 10),
+            ("other", ("stage.failed",), 0),
+        ]
+    }
+    rows = plan(events, {"r1": RUN}, subs, "http://x")
+    assert [(sub, kind) for _, sub, _, kind, _ in rows] == [("new", "run.failed")]
+
+
+def test_plan_ignores_runs_it_never_saw_created() -> None:
+    events = [Event("RunFailed", {**FAILED, "run_id": "unknown"}, "sluice.runs", 0, 1)]
+    assert plan(events, {"r1": RUN}, {"p1": [("s", ("run.failed",), 0)]}, "http://x") == []
