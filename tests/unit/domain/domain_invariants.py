@@ -47,10 +47,18 @@ class Ledger:
 
 
 def check_may_queue(state: RunState, event: StageQueued) -> None:
-    """Invariant 1: every need succeeded (or failed while allowed to), rules permitting."""
+    """Invariant 1: every need succeeded (or failed while allowed to), rules permitting.
+
+    A stage's later attempts were released with its first: the one way a need can stop
+    being met after that is a person retrying an ``allow_failure`` need that had failed,
+    which does not recall what already ran on the strength of that failure.
+    """
     stage = state.stage(event.stage)
+    first_release = stage.status in (StageStatus.PENDING, StageStatus.MANUAL)
     for need in stage.spec.needs:
-        assert state.stage(need).meets_needs, f"{event.stage} queued before {need}"
+        met = state.stage(need).meets_needs
+        retried = state.stage(need).spec.allow_failure and not state.stage(need).status.terminal
+        assert met or (retried and not first_release), f"{event.stage} queued before {need}"
     assert branch_allowed(stage.spec.when, state.branch)
     assert not stage.spec.when.manual or stage.approved or stage.status is StageStatus.MANUAL
 
