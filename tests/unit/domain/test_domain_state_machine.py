@@ -238,6 +238,11 @@ class Orchestration(RuleBasedStateMachine):
         for state in self.states.values():
             check_run(state)
 
+    @invariant()
+    def the_log_replays_to_the_deciders_state(self) -> None:
+        for run_id, state in self.states.items():
+            assert fold(self.logs[run_id]) == state == fold(list(self.logs[run_id]))
+
     def teardown(self) -> None:
         for run_id in list(self.states):
             self._drive_to_the_end(run_id)
