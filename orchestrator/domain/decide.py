@@ -5,6 +5,17 @@ then what it decided), sends ``jobs`` to the job topics and ``dead_letters`` to 
 letters, in one transaction. Every event goes through :func:`evolve` as it is decided, so
 ``decision.state == fold(decision.events, state)`` holds by construction and a replay of
 ``sluice.runs`` reaches exactly the decider's state.
+
+Rules worth knowing (the rest are in the docstrings below and in :mod:`fence`):
+
+* A need is met by a success, or by a failure of an ``allow_failure`` stage. A person
+  retrying such a failed need does not recall dependents that already ran on it.
+* A ``when.manual`` stage waiting for a person does not keep its run open: the run ends
+  when nothing is queued or running, and playing the stage later reopens it (GitLab-like).
+* The run ends failed if a required stage failed, cancelled if a required stage was
+  cancelled (a person's cancel, or a runner's report), else successful.
+* A lease expiry re-queues at once (it already waited a whole lease); every other retry
+  waits for its back-off and a ``StageRetryDue`` from the timers.
 """
 
 from __future__ import annotations
