@@ -1,0 +1,96 @@
+"""The API app factory: ``create_app(settings, api)`` builds a FastAPI app whose lifespan
+starts the ``sluice.runs`` follower and the background loops (cron, retention)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from cryptography.fernet import Fernet
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from minio import Minio
+
+from orchestrator.api import (
+    artifacts,
+    health,
+    logs,
+    pipelines,
+    runs,
+    schedules,
+    secrets,
+    token_routes,
+    webhooks,
+)
+from orchestrator.api.context import Context
+from orchestrator.api.db import Database
+from orchestrator.api.follower import RunsFollower
+from orchestrator.api.loops import start_loops
+from orchestrator.api.ratelimit import RateLimiter
+from orchestrator.api.settings import ApiSettings
+from schemas.errors import DomainError, InfrastructureError
+from schemas.eventlog import TopicNames, producer
+from schemas.settings import ServiceSettings
+
+__all__ = ["build_context", "create_app"]
+
+
+def build_context(settings: ServiceSettings, api: ApiSettings) -> Context:
+    """Connections for one API process (the follower is started by the app's lifespan)."""
+    from runners.secrets import load_key  # noqa: PLC0415 (the secrets key as runners load it)
+
+    names = TopicNames(settings.topic_prefix)
+    s3 = Minio(
+        settings.s3_endpoint,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        secure=settings.s3_secure,
+    )
+    return Context(
+        settings=settings,
+        api=api,
+        db=Database(dsn=settings.pg_dsn, schema=api.pg_schema),
+        follower=RunsFollower(settings, topic=names.runs),
+        producer=producer(settings),
+        s3=s3,
+        limiter=RateLimiter(rate=api.rate_per_s, burst=api.burst),
+        names=names,
+        fernet=Fernet(load_key(env_key=api.secrets_key, state_dir=api.state_dir)),
+    )
+
+
+def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = True) -> FastAPI:
+    """The Sluice API; ``loops=False`` leaves out the cron and retention loops."""
+    ctx = build_context(settings, api)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        ctx.follower.start()
+        threads = start_loops(ctx, stop) if loops else []
+        yield
+        stop.set()
+        ctx.follower.stop()
+        for t in threads:
+            t.join(10)
+        ctx.db.close()
+
+    app = FastAPI(title="Sluice", version="1", lifespan=lifespan)
+    app.state.ctx = ctx
+    app.state.metrics = health.Metrics()
+    app.middleware("http")(app.state.metrics.middleware)
+    routers = (runs, pipelines, schedules, artifacts, logs, secrets, token_routes, webhooks, health)
+    for module in routers:
+        app.include_router(module.router)
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(InfrastructureError, _infrastructure_error)
+    return app
+
+
+async def _domain_error(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(e)}, status_code=400)
+
+
+async def _infrastructure_error(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(e)}, status_code=503, headers={"Retry-After": "5"})

@@ -1,0 +1,37 @@
+"""What every route needs, built once per API process and passed down explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Producer as KafkaProducer
+from minio import Minio
+
+from orchestrator.api.db import Database
+from orchestrator.api.follower import RunsFollower
+from orchestrator.api.ratelimit import RateLimiter
+from orchestrator.api.settings import ApiSettings
+from schemas.eventlog import TopicNames
+from schemas.settings import ServiceSettings
+
+__all__ = ["Context"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """The API process's connections and settings."""
+
+    settings: ServiceSettings
+    api: ApiSettings
+    db: Database
+    follower: RunsFollower
+    producer: KafkaProducer
+    s3: Minio
+    limiter: RateLimiter
+    names: TopicNames
+    fernet: Any  # cryptography.fernet.Fernet for webhook secrets
+
+    def run_url(self, pipeline_id: str, run_id: str) -> str:
+        """The API URL of a run."""
+        return f"{self.api.base_url}/pipelines/{pipeline_id}/runs/{run_id}"

@@ -1,0 +1,245 @@
+"""Routes of logs: ``GET /runs/{run_id}/logs`` — the archived log, or with ``follow=true``
+Server-Sent Events read live from ``sluice.logs``.
+
+Each event's id is the position after it: ``stage/attempt/seq`` when one stage is followed,
+and for a whole run a comma-separated list of ``stage/attempt/seq``, the last seq sent of
+every stage attempt so far. A client that reconnects with ``Last-Event-ID`` gets exactly
+what follows (chunks are ordered by seq within a stage attempt, which shares one key and
+so one partition), nothing lost and nothing repeated.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from confluent_kafka import Consumer, TopicPartition
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from minio.error import MinioException
+
+from orchestrator.api import queries
+from orchestrator.api.artifacts import ArtifactStoreUnavailable
+from orchestrator.api.auth import context, not_found, require, visible
+from orchestrator.api.context import Context
+from orchestrator.api.tokens import Scope, TokenInfo
+from orchestrator.domain.records import LogChunk
+from orchestrator.wire import WireError, decode_record
+from schemas.codec import SchemaError
+from schemas.eventlog import consumer
+from schemas.topics import LOGS
+
+__all__ = ["Position", "router"]
+
+router = APIRouter(tags=["logs"])
+Ctx = Annotated[Context, Depends(context)]
+Reader = Annotated[TokenInfo, Depends(require(Scope.READ))]
+_TERMINAL = {"success", "failed", "cancelled"}
+_SLACK_MS = 10_000  # chunks are stamped by the runner: start a little before the run
+_KEEPALIVE_S = 15.0
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    c: {"description": "see detail"} for c in (401, 403, 404, 429)
+}
+Stream = tuple[str, int]
+
+
+@dataclass
+class Position:
+    """The last seq sent of every stage attempt; the SSE id."""
+
+    seen: dict[Stream, int]
+
+    @classmethod
+    def parse(cls, last_event_id: str | None) -> Position:
+        """The position a ``Last-Event-ID`` names (empty when absent or not ours)."""
+        seen: dict[Stream, int] = {}
+        for item in (last_event_id or "").split(","):
+            stage, _, rest = item.strip().rpartition("/")
+            stage, _, attempt = stage.rpartition("/")
+            if stage and attempt.isdigit() and rest.lstrip("-").isdigit():
+                seen[(stage, int(attempt))] = int(rest)
+        return cls(seen)
+
+    def fresh(self, chunk: LogChunk) -> bool:
+        """Whether ``chunk`` comes after the position (and then advance past it)."""
+        key = (chunk.stage, chunk.attempt)
+        if chunk.seq <= self.seen.get(key, -1):
+            return False
+        self.seen[key] = chunk.seq
+        return True
+
+    def id(self) -> str:
+        """The SSE id of this position."""
+        return ",".join(f"{s}/{a}/{q}" for (s, a), q in self.seen.items())
+
+
+@router.get(
+    "/runs/{run_id}/logs",
+    response_class=PlainTextResponse,
+    response_model=None,
+    responses={**_ERRORS, 200: {"content": {"text/plain": {}, "text/event-stream": {}}}},
+)
+def get_logs(
+    run_id: str,
+    *,
+    token: Reader,
+    ctx: Ctx,
+    follow: bool = False,
+    stage: Annotated[str | None, Query(max_length=200)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=4096)] = None,
+) -> StreamingResponse | PlainTextResponse:
+    """A run's log (one stage with ``stage``); ``follow=true`` streams it as SSE."""
+    with ctx.db.connection() as conn:
+        run = queries.run(conn, run_id)
+        stages = queries.stages_of(conn, run_id) if run else []
+    if run is None:
+        raise not_found(f"run {run_id!r}")
+    visible(token, run["pipeline_id"])
+    if stage is not None and stage not in {s["name"] for s in stages}:
+        raise not_found(f"stage {stage!r} of run {run_id}")
+    if follow:
+        frames = _follow(ctx, run, stage, Position.parse(last_event_id))
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
+    wanted = [s for s in stages if stage in (None, s["name"])]
+    return PlainTextResponse(_text(ctx, run, wanted))
+
+
+def _text(ctx: Context, run: dict[str, Any], stages: list[dict[str, Any]]) -> str:
+    if stages and all(s["log_path"] for s in stages):
+        return "".join(_archived(ctx, s["log_path"]) for s in stages)
+    names = {s["name"] for s in stages}
+    return "".join(c.data for c in _chunks(ctx, run, names, follow=False) if c is not None)
+
+
+def _archived(ctx: Context, path: str) -> str:
+    bucket, _, key = path.partition("/")
+    try:
+        obj = ctx.s3.get_object(bucket, key)
+        try:
+            data = obj.read()
+        finally:
+            obj.close()
+            obj.release_conn()
+    except MinioException as e:
+        raise ArtifactStoreUnavailable(f"cannot read the archived log {path}: {e}") from e
+    return gzip.decompress(data).decode("utf-8", "replace")
+
+
+def _follow(
+    ctx: Context, run: dict[str, Any], stage: str | None, position: Position
+) -> Iterator[str]:
+    names = None if stage is None else {stage}
+    yield "retry: 1000\n\n"
+    for chunk in _chunks(ctx, run, names, follow=True):
+        if chunk is None:
+            yield ": keepalive\n\n"
+        elif position.fresh(chunk):
+            data = "\n".join(f"data: {line}" for line in chunk.data.split("\n"))
+            yield f"id: {position.id()}\nevent: {chunk.stream.value}\n{data}\n\n"
+    yield "event: end\ndata: \n\n"
+
+
+def _chunks(
+    ctx: Context, run: dict[str, Any], names: set[str] | None, *, follow: bool
+) -> Iterator[LogChunk | None]:
+    """The run's log chunks in partition order; with ``follow``, until the run has ended and
+    the topic is read to its end (None now and then while waiting, for keep-alives)."""
+    reader = _Reader(ctx, run)
+    prefix = f"{run['run_id']}/".encode()
+    try:
+        quiet_since = time.monotonic()
+        while True:
+            ended = not follow or _ended(ctx, run["run_id"])
+            ends = reader.ends()
+            while not reader.reached(ends):
+                for msg in reader.take():
+                    quiet_since = time.monotonic()
+                    if (msg.key() or b"").startswith(prefix):
+                        chunk = _decode(msg.value() or b"")
+                        if chunk is not None and (names is None or chunk.stage in names):
+                            yield chunk
+            if ended:
+                return
+            for msg in reader.take():  # waits up to 0.1 s: no busy loop while idle
+                reader.put_back(msg)
+            if time.monotonic() - quiet_since > _KEEPALIVE_S:
+                quiet_since = time.monotonic()
+                yield None
+    finally:
+        reader.close()
+
+
+class _Reader:
+    """Every partition of ``sluice.logs`` from shortly before the run was created."""
+
+    def __init__(self, ctx: Context, run: dict[str, Any]) -> None:
+        self.topic = ctx.names.logs
+        self._c: Consumer = consumer(ctx.settings, group="sluice-api-logs")
+        self._held: list[Any] = []
+        start_ms = int(run["created_at"].timestamp() * 1000) - _SLACK_MS
+        parts = range(LOGS.partitions)
+        wanted = [TopicPartition(self.topic, p, start_ms) for p in parts]
+        found = self._c.offsets_for_times(wanted, timeout=10)
+        ends = self.ends()
+        self.next = {
+            tp.partition: tp.offset if tp.offset >= 0 else ends[tp.partition] for tp in found
+        }
+        self._c.assign([TopicPartition(self.topic, p, o) for p, o in self.next.items()])
+
+    def ends(self) -> dict[int, int]:
+        """The current end offset of every partition."""
+        return {
+            p: self._c.get_watermark_offsets(
+                TopicPartition(self.topic, p), timeout=10, cached=False
+            )[1]
+            for p in range(LOGS.partitions)
+        }
+
+    def reached(self, ends: dict[int, int]) -> bool:
+        """Whether every partition has been read up to ``ends`` (and nothing is held back)."""
+        if self._held:
+            return False
+        if all(self.next[p] >= end for p, end in ends.items()):
+            return True
+        # transaction markers take offsets no message has: trust the consumer's position
+        for tp in self._c.position([TopicPartition(self.topic, p) for p in ends]):
+            self.next[tp.partition] = max(self.next[tp.partition], tp.offset)
+        return all(self.next[p] >= end for p, end in ends.items())
+
+    def take(self) -> list[Any]:
+        """The next fetched messages (held-back ones first), waiting up to 0.1 s."""
+        if self._held:
+            held, self._held = self._held, []
+            return held
+        out = []
+        for msg in self._c.consume(500, timeout=0.1):
+            if msg.error() is None:
+                self.next[msg.partition() or 0] = (msg.offset() or 0) + 1
+                out.append(msg)
+        return out
+
+    def put_back(self, msg: Any) -> None:
+        """Hand ``msg`` out again on the next :meth:`take`."""
+        self._held.append(msg)
+
+    def close(self) -> None:
+        """Close the consumer."""
+        self._c.close()
+
+
+def _ended(ctx: Context, run_id: str) -> bool:
+    with ctx.db.connection() as conn:
+        row = queries.run(conn, run_id)
+    return row is None or row["status"] in _TERMINAL
+
+
+def _decode(value: bytes) -> LogChunk | None:
+    try:
+        chunk = decode_record(value)
+    except (SchemaError, WireError):
+        return None
+    return chunk if isinstance(chunk, LogChunk) else None

@@ -1,0 +1,43 @@
+"""The API process's background loops: cron schedules and the artifact retention sweep."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from orchestrator.api.artifacts import collect_garbage
+from orchestrator.api.context import Context
+from orchestrator.api.schedules import fire_due
+from schemas.errors import SluiceError
+
+__all__ = ["start_loops"]
+
+_log = logging.getLogger(__name__)
+
+
+def start_loops(ctx: Context, stop: threading.Event) -> list[threading.Thread]:
+    """Start the cron and retention loops as daemon threads; they end when ``stop`` is set."""
+    loops = (
+        ("cron", ctx.api.cron_interval_s, lambda: fire_due(ctx)),
+        ("gc", ctx.api.gc_interval_s, lambda: collect_garbage(ctx)),
+    )
+    threads = []
+    for name, interval, step in loops:
+        t = threading.Thread(
+            target=_every, args=(interval, step, stop, name), daemon=True, name=f"api-{name}"
+        )
+        t.start()
+        threads.append(t)
+    return threads
+
+
+def _every(interval: float, step: Callable[[], int], stop: threading.Event, name: str) -> None:
+    while not stop.wait(interval):
+        try:
+            done = step()
+        except SluiceError as e:
+            _log.warning("%s loop: %s", name, e)
+            continue
+        if done:
+            _log.info("%s loop: %d done", name, done)

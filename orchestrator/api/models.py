@@ -1,0 +1,171 @@
+"""The request and response bodies of the API (they make up ``/openapi.json``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "ArtifactOut",
+    "CronIn",
+    "CronOut",
+    "PipelineIn",
+    "PipelineOut",
+    "RunIn",
+    "RunOut",
+    "RunPage",
+    "SecretIn",
+    "SecretOut",
+    "StageOut",
+    "TokenIn",
+    "TokenOut",
+]
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+_SHA = r"^[0-9a-fA-F]{7,64}$"
+
+
+class RunIn(BaseModel):
+    """A run request."""
+
+    branch: str = Field(min_length=1, max_length=255)
+    commit_sha: str = Field(pattern=_SHA)
+    variables: dict[str, str] = Field(default_factory=dict)
+    urgent: bool = False
+
+
+class StageOut(BaseModel):
+    """One stage of a run."""
+
+    name: str
+    status: str
+    attempt: int
+    needs: list[str]
+    worker: str | None
+    exit_code: int | None
+    failure_class: str | None
+    reason: str | None
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    logs_url: str
+
+
+class RunOut(BaseModel):
+    """A run, with its stages once the read model has them."""
+
+    run_id: str
+    pipeline_id: str
+    status: str
+    branch: str | None = None
+    commit_sha: str | None = None
+    source: str | None = None
+    priority: str | None = None
+    reason: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    web_url: str
+    stages: list[StageOut] = Field(default_factory=list)
+
+
+class RunPage(BaseModel):
+    """A page of runs, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    runs: list[RunOut]
+    next_cursor: str | None
+
+
+class PipelineIn(BaseModel):
+    """A pipeline to register or update; ``webhook_secret`` is write-only."""
+
+    name: str = Field(min_length=1, max_length=200)
+    repo_url: str = Field(min_length=1, max_length=2000)
+    config_path: str = Field(default="pipeline.yaml", min_length=1, max_length=500)
+    default_branch: str = Field(default="main", min_length=1, max_length=255)
+    priority: str | None = Field(default=None, pattern="^(critical|high|normal|low)$")
+    webhook_secret: str | None = Field(default=None, min_length=8, max_length=500)
+
+
+class PipelineCreate(PipelineIn):
+    """A new pipeline, with its id."""
+
+    pipeline_id: str = Field(pattern=_ID)
+
+
+class PipelineOut(BaseModel):
+    """A registered pipeline (never its webhook secret)."""
+
+    pipeline_id: str
+    name: str
+    repo_url: str
+    config_path: str
+    default_branch: str
+    priority: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ArtifactOut(BaseModel):
+    """A stored artifact."""
+
+    artifact_id: str
+    run_id: str
+    stage: str
+    name: str
+    size: int
+    sha256: str
+    expires_at: datetime
+    download_url: str
+
+
+class SecretIn(BaseModel):
+    """A secret value to set (never shown again)."""
+
+    value: str = Field(min_length=1, max_length=65536)
+    environment: str = Field(default="", max_length=100)
+
+
+class SecretOut(BaseModel):
+    """A secret's name and times, never its value."""
+
+    name: str
+    environment: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TokenIn(BaseModel):
+    """A token to create."""
+
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(min_length=1)
+    pipelines: list[str] = Field(default_factory=list)
+
+
+class TokenOut(BaseModel):
+    """A created token; ``token`` is shown only in this response."""
+
+    token_id: str
+    token: str
+    scopes: list[str]
+    pipelines: list[str]
+
+
+class CronIn(BaseModel):
+    """A schedule: a standard 5-field cron expression (UTC) and the branch to build."""
+
+    cron: str = Field(min_length=9, max_length=200)
+    branch: str = Field(min_length=1, max_length=255)
+
+
+class CronOut(BaseModel):
+    """A schedule and when it fires next."""
+
+    schedule_id: str
+    pipeline_id: str
+    cron: str
+    branch: str
+    next_fire_at: datetime
+    last_fired_at: datetime | None

@@ -1,0 +1,131 @@
+"""Reads of the PostgreSQL read model (runs, stages, pipelines, artifacts) for the routes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from schemas.errors import DomainError
+
+__all__ = [
+    "BadCursor",
+    "artifact",
+    "artifacts_of",
+    "decode_cursor",
+    "encode_cursor",
+    "pipeline",
+    "pipelines",
+    "run",
+    "run_page",
+    "stages_of",
+]
+
+Conn = psycopg.Connection[Any]
+Row = dict[str, Any]
+_PIPELINE_COLUMNS = (
+    "pipeline_id, name, repo_url, config_path, default_branch, priority, created_at, updated_at"
+)
+
+
+class BadCursor(DomainError):
+    """A ``cursor`` that this API did not hand out; start again without one."""
+
+
+def _one(conn: Conn, query: str, params: tuple[Any, ...]) -> Row | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query.encode(), params).fetchone()
+
+
+def _all(conn: Conn, query: str, params: tuple[Any, ...]) -> list[Row]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query.encode(), params).fetchall()
+
+
+def pipeline(conn: Conn, pipeline_id: str) -> Row | None:
+    """The live (not deleted) pipeline ``pipeline_id``."""
+    return _one(
+        conn,
+        f"SELECT {_PIPELINE_COLUMNS} FROM pipelines WHERE pipeline_id = %s AND deleted_at IS NULL",
+        (pipeline_id,),
+    )
+
+
+def pipelines(conn: Conn) -> list[Row]:
+    """Every live pipeline, by id."""
+    return _all(
+        conn,
+        f"SELECT {_PIPELINE_COLUMNS} FROM pipelines WHERE deleted_at IS NULL ORDER BY pipeline_id",
+        (),
+    )
+
+
+def run(conn: Conn, run_id: str) -> Row | None:
+    """The run ``run_id`` (without stages)."""
+    return _one(conn, "SELECT * FROM pipeline_runs WHERE run_id = %s", (run_id,))
+
+
+def stages_of(conn: Conn, run_id: str) -> list[Row]:
+    """The stages of ``run_id`` in declaration order."""
+    return _all(conn, "SELECT * FROM stages WHERE run_id = %s ORDER BY position", (run_id,))
+
+
+def encode_cursor(created_at: datetime, run_id: str) -> str:
+    """The opaque cursor after the run created at ``created_at`` with id ``run_id``."""
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{run_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names; :class:`BadCursor` if it is not one of ours."""
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        when, run_id = text.split("|", 1)
+        return datetime.fromisoformat(when), run_id
+    except (binascii.Error, UnicodeError, ValueError) as e:
+        raise BadCursor(f"cursor {cursor!r} is not valid; omit it to start at the newest") from e
+
+
+def run_page(
+    conn: Conn,
+    pipeline_id: str,
+    *,
+    limit: int,
+    status: str | None = None,
+    branch: str | None = None,
+    after: tuple[datetime, str] | None = None,
+) -> list[Row]:
+    """Up to ``limit`` runs of ``pipeline_id``, newest first, after the cursor position."""
+    where, params = ["pipeline_id = %s"], list[Any]([pipeline_id])
+    for column, value in (("status", status), ("branch", branch)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    if after is not None:
+        where.append("(created_at, run_id) < (%s, %s)")
+        params.extend(after)
+    query = (
+        f"SELECT * FROM pipeline_runs WHERE {' AND '.join(where)}"
+        " ORDER BY created_at DESC, run_id DESC LIMIT %s"
+    )
+    return _all(conn, query, (*params, limit))
+
+
+def artifact(conn: Conn, artifact_id: str) -> Row | None:
+    """The artifact ``artifact_id`` with its run's pipeline id."""
+    return _one(
+        conn,
+        "SELECT a.*, r.pipeline_id FROM artifacts a JOIN pipeline_runs r USING (run_id)"
+        " WHERE a.artifact_id = %s",
+        (artifact_id,),
+    )
+
+
+def artifacts_of(conn: Conn, run_id: str) -> list[Row]:
+    """Every artifact of ``run_id``."""
+    return _all(
+        conn, "SELECT * FROM artifacts WHERE run_id = %s ORDER BY created_at, name", (run_id,)
+    )

@@ -1,0 +1,167 @@
+"""Routes of runs: trigger, read, list, cancel, retry a stage."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pydantic import BaseModel
+
+from orchestrator.api import queries
+from orchestrator.api.auth import context, not_found, require, visible
+from orchestrator.api.context import Context
+from orchestrator.api.models import RunIn, RunOut, RunPage
+from orchestrator.api.publish import append
+from orchestrator.api.tokens import Scope, TokenInfo
+from orchestrator.api.trigger import trigger
+from orchestrator.api.views import run_out
+from orchestrator.domain import RunCancelRequested, StageRetryRequested, TriggerSource
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["runs"])
+Ctx = Annotated[Context, Depends(context)]
+Reader = Annotated[TokenInfo, Depends(require(Scope.READ))]
+Trigger = Annotated[TokenInfo, Depends(require(Scope.TRIGGER))]
+_TERMINAL = {"success", "failed", "cancelled"}
+_RETRYABLE = {"failed", "cancelled"}
+
+
+class Accepted(BaseModel):
+    """A command accepted onto the inbox; the decider acts on it shortly."""
+
+    run_id: str
+    stage: str | None = None
+    status: str
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"description": "see detail"} for code in codes}
+
+
+@router.post(
+    "/pipelines/{pipeline_id}/runs",
+    status_code=201,
+    responses=_errors(200, 202, 400, 401, 403, 404, 429),
+)
+def create_run(
+    pipeline_id: str, body: RunIn, response: Response, token: Trigger, ctx: Ctx
+) -> RunOut:
+    """Trigger a run: 201 created, 200 the existing run of a repeat within 60 s, 400 rejected."""
+    visible(token, pipeline_id)
+    with ctx.db.connection() as conn:
+        if queries.pipeline(conn, pipeline_id) is None:
+            raise not_found(f"pipeline {pipeline_id!r}")
+    outcome = trigger(
+        ctx,
+        pipeline_id=pipeline_id,
+        branch=body.branch,
+        commit_sha=body.commit_sha,
+        source=TriggerSource.API,
+        requested_by=f"token:{token.name}",
+        urgent=body.urgent,
+        variables=body.variables,
+    )
+    if outcome.kind == "rejected":
+        raise HTTPException(400, outcome.reason or "the run was rejected")
+    response.status_code = {"created": 201, "deduplicated": 200}.get(outcome.kind, 202)
+    with ctx.db.connection() as conn:
+        row = queries.run(conn, outcome.run_id)
+        stages = queries.stages_of(conn, outcome.run_id) if row else []
+    if row is None:
+        url = ctx.run_url(pipeline_id, outcome.run_id)
+        return RunOut(
+            run_id=outcome.run_id, pipeline_id=pipeline_id, status="requested", web_url=url
+        )
+    return run_out(ctx, row, stages)
+
+
+@router.get("/pipelines/{pipeline_id}/runs/{run_id}", responses=_errors(401, 403, 404, 429))
+def get_run(pipeline_id: str, run_id: str, token: Reader, ctx: Ctx) -> RunOut:
+    """A run with its stages."""
+    visible(token, pipeline_id)
+    return _load(ctx, run_id, pipeline_id)
+
+
+@router.get("/runs/{run_id}", responses=_errors(401, 403, 404, 429))
+def get_run_by_id(run_id: str, token: Reader, ctx: Ctx) -> RunOut:
+    """A run with its stages, by run id alone."""
+    run = _load(ctx, run_id)
+    visible(token, run.pipeline_id)
+    return run
+
+
+def _load(ctx: Context, run_id: str, pipeline_id: str | None = None) -> RunOut:
+    with ctx.db.connection() as conn:
+        row = queries.run(conn, run_id)
+        if row is None or pipeline_id not in (None, row["pipeline_id"]):
+            raise not_found(f"run {run_id!r}")
+        return run_out(ctx, row, queries.stages_of(conn, run_id))
+
+
+@router.get("/pipelines/{pipeline_id}/runs", responses=_errors(400, 401, 403, 404, 429))
+def list_runs(
+    pipeline_id: str,
+    *,
+    token: Reader,
+    ctx: Ctx,
+    status: str | None = None,
+    branch: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> RunPage:
+    """Runs of a pipeline, newest first, ``limit`` at a time (follow ``next_cursor``)."""
+    visible(token, pipeline_id)
+    after = queries.decode_cursor(cursor) if cursor else None
+    with ctx.db.connection() as conn:
+        if queries.pipeline(conn, pipeline_id) is None:
+            raise not_found(f"pipeline {pipeline_id!r}")
+        rows = queries.run_page(
+            conn, pipeline_id, limit=limit + 1, status=status, branch=branch, after=after
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more else None
+    next_cursor = queries.encode_cursor(last["created_at"], last["run_id"]) if last else None
+    return RunPage(runs=[run_out(ctx, r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post("/runs/{run_id}/cancel", status_code=202, responses=_errors(401, 403, 404, 409, 429))
+def cancel_run(run_id: str, token: Trigger, ctx: Ctx) -> Accepted:
+    """Ask to cancel a run: 202 (the decider cancels its stages), 409 once it has ended."""
+    run = _load(ctx, run_id)
+    visible(token, run.pipeline_id)
+    if run.status in _TERMINAL:
+        raise HTTPException(409, f"run {run_id} has already ended ({run.status})")
+    who = f"token:{token.name}"
+    note = RunCancelRequested(
+        run_id=run_id, occurred_at_ms=_now_ms(), requested_by=who, reason=f"cancelled by {who}"
+    )
+    append(ctx.producer, ctx.names.inbox, run_id, note)
+    return Accepted(run_id=run_id, status="cancel requested")
+
+
+@router.post(
+    "/runs/{run_id}/stages/{stage}/retry",
+    status_code=202,
+    responses=_errors(401, 403, 404, 409, 429),
+)
+def retry_stage(run_id: str, stage: str, token: Trigger, ctx: Ctx) -> Accepted:
+    """Retry a failed or cancelled stage: 202, 404 no such stage, 409 not failed/cancelled."""
+    run = _load(ctx, run_id)
+    visible(token, run.pipeline_id)
+    found = next((s for s in run.stages if s.name == stage), None)
+    if found is None:
+        raise not_found(f"stage {stage!r} of run {run_id}")
+    if found.status not in _RETRYABLE:
+        raise HTTPException(409, f"stage {stage} is {found.status}; only failed or cancelled retry")
+    note = StageRetryRequested(
+        run_id=run_id, occurred_at_ms=_now_ms(), stage=stage, requested_by=f"token:{token.name}"
+    )
+    append(ctx.producer, ctx.names.inbox, run_id, note)
+    return Accepted(run_id=run_id, stage=stage, status="retry requested")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

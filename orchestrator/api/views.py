@@ -1,0 +1,64 @@
+"""Rows of the read model as response bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.api.context import Context
+from orchestrator.api.models import ArtifactOut, PipelineOut, RunOut, StageOut
+
+__all__ = ["artifact_out", "pipeline_out", "run_out"]
+
+Row = dict[str, Any]
+
+
+def stage_out(ctx: Context, row: Row) -> StageOut:
+    """A stage row as the API shows it."""
+    logs = f"{ctx.api.base_url}/runs/{row['run_id']}/logs?stage={row['name']}"
+    return StageOut(
+        name=row["name"],
+        status=row["status"],
+        attempt=row["attempt"],
+        needs=list(row["needs"]),
+        worker=row["runner_id"],
+        exit_code=row["exit_code"],
+        failure_class=row["failure_class"],
+        reason=row["reason"],
+        queued_at=row["queued_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        logs_url=logs,
+    )
+
+
+def run_out(ctx: Context, row: Row, stages: list[Row] | None = None) -> RunOut:
+    """A run row (and its stage rows) as the API shows it."""
+    fields = ("branch", "commit_sha", "source", "priority", "reason")
+    times = ("created_at", "started_at", "finished_at")
+    return RunOut(
+        run_id=row["run_id"],
+        pipeline_id=row["pipeline_id"],
+        status=row["status"],
+        web_url=ctx.run_url(row["pipeline_id"], row["run_id"]),
+        stages=[stage_out(ctx, s) for s in stages or []],
+        **{k: row[k] for k in fields + times},
+    )
+
+
+def pipeline_out(row: Row) -> PipelineOut:
+    """A pipeline row (never its webhook secret)."""
+    return PipelineOut(**{k: row[k] for k in PipelineOut.model_fields})
+
+
+def artifact_out(ctx: Context, row: Row) -> ArtifactOut:
+    """An artifact row with where to download it."""
+    return ArtifactOut(
+        artifact_id=row["artifact_id"],
+        run_id=row["run_id"],
+        stage=row["stage"],
+        name=row["name"],
+        size=row["size_bytes"],
+        sha256=row["sha256"],
+        expires_at=row["expires_at"],
+        download_url=f"{ctx.api.base_url}/artifacts/{row['artifact_id']}",
+    )
