@@ -213,7 +213,7 @@ class Notifier:
         assert self._conn is not None
         with self._conn.transaction():
             stored = _lock_offsets(self._conn, self._topic)
-        c.assign(
+        c.incremental_assign(
             [
                 TopicPartition(tp.topic, tp.partition, stored.get(tp.partition, OFFSET_BEGINNING))
                 for tp in partitions
