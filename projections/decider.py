@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -27,8 +28,17 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from orchestrator.domain import Decision, RunState, decide, evolve
 from orchestrator.wire import decode_event, encode_event, encode_record
+from projections.run_metrics import observe_events
 from schemas.errors import DomainError
 from schemas.eventlog import TopicNames, consumer, producer, read_partition
+from schemas.metrics import (
+    DECIDER_DECISION_SECONDS,
+    DECIDER_EVENTS,
+    DECIDER_IGNORED,
+    DECIDER_JOBS,
+    DECIDER_MALFORMED,
+    PROCESSOR_EVENTS,
+)
 from schemas.settings import ServiceSettings
 
 __all__ = ["Decider", "DeciderStats", "rebuild_partition"]
@@ -158,20 +168,25 @@ class Decider:
             )
         except DomainError as e:
             self.stats.malformed += 1
+            DECIDER_MALFORMED.inc()
             log.error("skipping a message the decider cannot read: %s", e)
             return
         key = (partition, message.run_id)
         state = staged.get(key) or self._states.get(partition, {}).get(message.run_id)
+        started = time.perf_counter()
         decision = decide(state, message)
+        DECIDER_DECISION_SECONDS.observe(time.perf_counter() - started)
         if self._on_decision is not None:
             self._on_decision(decision)
         if not decision.events:
             self.stats.ignored += 1
+            DECIDER_IGNORED.inc()
             log.debug("ignored %s: %s", type(message).__name__, decision.ignored_reason)
             return
         if decision.state is not None:
             staged[key] = decision.state
         self._emit(partition, message.run_id, decision)
+        observe_events(state, decision.events)
 
     def _emit(self, partition: int, run_id: str, decision: Decision) -> None:
         key = run_id.encode()
@@ -185,6 +200,9 @@ class Decider:
         self.stats.events += len(decision.events)
         self.stats.jobs += len(decision.jobs)
         self.stats.dead_letters += len(decision.dead_letters)
+        DECIDER_EVENTS.inc(len(decision.events))
+        DECIDER_JOBS.inc(len(decision.jobs))
+        PROCESSOR_EVENTS.labels("decider").inc(len(decision.events))
 
     def _recover(self, error: KafkaException, batch: list[Message]) -> None:
         """Abort, forget what the batch changed, and read it again from the committed offsets."""

@@ -25,6 +25,7 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from psycopg import sql
 
+from projections.lag import export_assigned_lag
 from projections.migrate import migrate
 from projections.read_model import (
     ArtifactRow,
@@ -39,6 +40,7 @@ from projections.read_model import (
 from schemas.codec import SchemaError, decode
 from schemas.errors import InfrastructureError
 from schemas.eventlog import TopicNames, consumer
+from schemas.metrics import PROCESSOR_EVENTS
 from schemas.settings import ServiceSettings
 
 __all__ = [
@@ -303,6 +305,7 @@ class Projector:
         self.reconnects = 0
         self.assigned: frozenset[tuple[str, int]] = frozenset()  # (topic, partition) it owns
         self._store: ProjectionStore | None = None
+        self._lag_at = 0.0
 
     def run(self, stop: threading.Event) -> None:
         """Migrate the schema if needed, then consume and apply until ``stop`` is set.
@@ -361,6 +364,10 @@ class Projector:
             self.applied += result.applied
             self.malformed += result.malformed
             self.duplicates += result.duplicates
+            PROCESSOR_EVENTS.labels("projection").inc(result.applied)
+        if time.monotonic() - self._lag_at >= 5.0:
+            self._lag_at = time.monotonic()
+            export_assigned_lag("projection", c)
 
     def _on_assign(self, c: Consumer, partitions: list[TopicPartition]) -> None:
         """Start each assigned partition at the offset stored with the rows, not Kafka's."""

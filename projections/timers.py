@@ -24,6 +24,7 @@ from orchestrator.domain import RunState, StageStatus, evolve
 from orchestrator.domain.events import RunEvent, StageLeaseExpired, StageRetryDue
 from orchestrator.wire import decode_event, encode_event
 from schemas.eventlog import TopicNames, consumer, producer, read_partition
+from schemas.metrics import PROCESSOR_EVENTS, TIMER_FIRED
 from schemas.settings import ServiceSettings
 
 __all__ = ["Timer", "TimerWorker", "due_message", "timers_for"]
@@ -127,6 +128,7 @@ class TimerWorker:
         while msg is not None:
             if msg.error() is None:
                 self._apply(msg.value() or b"", msg.partition() or 0, msg.offset() or 0)
+                PROCESSOR_EVENTS.labels("timers").inc()
             msg = self._consumer.poll(0)
 
     def _apply(self, value: bytes, partition: int, offset: int) -> None:
@@ -153,6 +155,7 @@ class TimerWorker:
             value = encode_event(due_message(timer, now_ms))
             self._producer.produce(self._names.inbox, key=timer.run_id.encode(), value=value)
             self.fired += 1
+            TIMER_FIRED.labels("retry_due" if timer.kind == "retry" else "lease_expired").inc()
         self._producer.poll(0)
 
     def _rescan(self) -> None:
