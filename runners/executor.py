@@ -195,7 +195,9 @@ class _DockerRunning:
         self._reader: threading.Thread | None = None
 
     def attach(self, client: docker.DockerClient, sink: OutputSink) -> None:
-        params = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 1}
+        # attached before start, so the live stream has it all; logs=1 would also replay
+        # the log file and could repeat the first lines
+        params = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
         sock = client.api.attach_socket(self._container.id, params=params)
         self._reader = threading.Thread(
             target=_drain, args=(sock, sink), name=f"logs-{self._container.id[:12]}", daemon=True
@@ -205,8 +207,8 @@ class _DockerRunning:
     def wait(self, timeout_s: float) -> ContainerExit | None:
         try:
             status = self._container.wait(timeout=max(timeout_s, 0.01))
-        except requests.exceptions.ConnectionError:  # read timeout: still running
-            return None
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError):
+            return None  # docker-py reports the read timeout as either: still running
         except DockerException as e:
             raise ContainerError(f"lost the container {self._container.id[:12]}: {e}") from e
         return ContainerExit(int(status.get("StatusCode", -1)), self._oom_killed())
