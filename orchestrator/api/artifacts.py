@@ -20,12 +20,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
+from minio import Minio
 from minio.error import MinioException
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator.api import queries
 from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
+from orchestrator.api.db import Database
 from orchestrator.api.models import ArtifactOut
 from orchestrator.api.multipart import Data, MultipartError, Parser, PartStart, boundary_of
 from orchestrator.api.publish import append
@@ -250,19 +252,19 @@ def _chunks(obj: Any) -> Iterator[bytes]:
         obj.release_conn()
 
 
-def collect_garbage(ctx: Context, *, now: datetime | None = None) -> int:
+def collect_garbage(db: Database, s3: Minio, *, now: datetime | None = None) -> int:
     """Delete expired artifacts' objects, then their rows; the number deleted."""
     now = now or datetime.now(UTC)
-    with ctx.db.connection() as conn:
+    with db.connection() as conn:
         rows = conn.execute(
             "SELECT artifact_id, storage_path FROM artifacts WHERE expires_at <= %s", (now,)
         ).fetchall()
     for artifact_id, path in rows:
         bucket, _, key = path.partition("/")
         try:
-            ctx.s3.remove_object(bucket, key)
+            s3.remove_object(bucket, key)
         except MinioException as e:
             raise ArtifactStoreUnavailable(f"cannot delete {path}: {e}") from e
-        with ctx.db.connection() as conn:
+        with db.connection() as conn:
             conn.execute("DELETE FROM artifacts WHERE artifact_id = %s", (artifact_id,))
     return len(rows)

@@ -20,7 +20,7 @@ def start_loops(ctx: Context, stop: threading.Event) -> list[threading.Thread]:
     """Start the cron and retention loops as daemon threads; they end when ``stop`` is set."""
     loops = (
         ("cron", ctx.api.cron_interval_s, lambda: fire_due(ctx)),
-        ("gc", ctx.api.gc_interval_s, lambda: collect_garbage(ctx)),
+        ("gc", ctx.api.gc_interval_s, lambda: collect_garbage(ctx.db, ctx.s3)),
     )
     threads = []
     for name, interval, step in loops:

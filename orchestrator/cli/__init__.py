@@ -22,6 +22,16 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.runner",
     "orchestrator.cli.secrets",
     "orchestrator.cli.notifications",
+    "orchestrator.cli.api",
+    "orchestrator.cli.pipelines",
+    "orchestrator.cli.trigger",
+    "orchestrator.cli.status",
+    "orchestrator.cli.logs",
+    "orchestrator.cli.artifacts",
+    "orchestrator.cli.cancel",
+    "orchestrator.cli.retry",
+    "orchestrator.cli.tokens",
+    "orchestrator.cli.gc",
 )
 
 

@@ -1,0 +1,44 @@
+"""``sluice gc``: delete expired artifacts (objects, then rows). The API also runs it
+every ``SLUICE_API_GC_INTERVAL`` seconds."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from orchestrator.client import print_json, run_cli
+
+__all__ = ["main", "register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``sluice gc`` to the CLI."""
+    parser = subparsers.add_parser("gc", help="delete expired artifacts")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Sweep once."""
+    return run_cli("gc", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from minio import Minio  # noqa: PLC0415 (the CLI loads only what it runs)
+
+    from orchestrator.api.artifacts import collect_garbage  # noqa: PLC0415
+    from orchestrator.api.db import Database  # noqa: PLC0415
+    from orchestrator.api.settings import ApiSettings  # noqa: PLC0415
+    from schemas.settings import ServiceSettings  # noqa: PLC0415
+
+    settings = ServiceSettings.from_env()
+    db = Database(dsn=settings.pg_dsn, schema=ApiSettings.from_env().pg_schema)
+    s3 = Minio(
+        settings.s3_endpoint,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        secure=settings.s3_secure,
+    )
+    deleted = collect_garbage(db, s3)
+    print_json({"deleted": deleted}) if args.json else print(f"deleted {deleted} expired artifacts")
+    return 0
