@@ -52,6 +52,9 @@ stages:
 """
 
 
+ARTIFACT_LIMIT = 1024 * 1024
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -117,6 +120,23 @@ class Deployment:
             self.settings.pg_dsn, autocommit=True, options=f"-c search_path={self.schema}"
         )
 
+    def appended(self, topic: str) -> int:
+        """How many messages ``topic`` (this deployment's, by its catalogue name) holds."""
+        from confluent_kafka import TopicPartition  # noqa: PLC0415
+
+        from schemas.eventlog import consumer  # noqa: PLC0415
+
+        name = self.settings.topic_prefix + topic
+        c = consumer(self.settings, group="api-tests-counter")
+        try:
+            meta = c.list_topics(name, timeout=10).topics[name]
+            return sum(
+                c.get_watermark_offsets(TopicPartition(name, p), timeout=10, cached=False)[1]
+                for p in meta.partitions
+            )
+        finally:
+            c.close()
+
     def token(self, *scopes: str, pipelines: tuple[str, ...] = ()) -> str:
         with self.connect() as conn:
             made = create_token(
@@ -171,6 +191,7 @@ def deployment(
         "SLUICE_SECRETS_KEY": key,
         "SLUICE_API_RATE": "1000",
         "SLUICE_API_BURST": "1000",
+        "SLUICE_ARTIFACT_MAX_BYTES": str(ARTIFACT_LIMIT),
     }
     with (tmp / "triggers.log").open("wb") as out:
         triggers = subprocess.Popen(
@@ -194,7 +215,9 @@ def deployment(
     with psycopg.connect(pg_conninfo, autocommit=True, options=f"-c search_path={schema}") as c:
         admin = create_token(c, name="admin", scopes=["admin"]).secret
     eventually(decider.ready.is_set, timeout=60, what="the decider to own partitions")
-    yield Deployment(settings, api_settings, schema, served, admin, env, tmp)
+    deployment = Deployment(settings, api_settings, schema, served, admin, env, tmp)
+    _warm_up(deployment)
+    yield deployment
     served.stop()
     stop.set()
     triggers.send_signal(signal.SIGTERM)
@@ -209,10 +232,8 @@ def deployment(
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
-@pytest.fixture
-def pipeline(deployment: Deployment, tmp_path: Path) -> Pipeline:
-    """A pipeline of this test's own, registered through the API, with one commit."""
-    repo = GitRepo(tmp_path / "repo")
+def _register(deployment: Deployment, root: Path) -> Pipeline:
+    repo = GitRepo(root / "repo")
     sha = repo.commit({"pipeline.yaml": PIPELINE})
     pid = f"p-{uuid.uuid4().hex[:8]}"
     secret = uuid.uuid4().hex
@@ -221,6 +242,27 @@ def pipeline(deployment: Deployment, tmp_path: Path) -> Pipeline:
         response = http.post("/pipelines", json=body)
     assert response.status_code == 201, response.text
     return Pipeline(pid, repo, sha, secret)
+
+
+def _warm_up(deployment: Deployment) -> None:
+    """Wait until the trigger processor answers (faust takes seconds to start)."""
+    warm = _register(deployment, deployment.tmp / "warm-up")
+    body = {"branch": "main", "commit_sha": warm.sha}
+    with deployment.client() as http:
+        eventually(
+            lambda: (
+                http.post(f"/pipelines/{warm.pipeline_id}/runs", json=body).status_code
+                in (200, 201)
+            ),
+            timeout=90,
+            what="the trigger processor to answer",
+        )
+
+
+@pytest.fixture
+def pipeline(deployment: Deployment, tmp_path: Path) -> Pipeline:
+    """A pipeline of this test's own, registered through the API, with one commit."""
+    return _register(deployment, tmp_path)
 
 
 @pytest.fixture
