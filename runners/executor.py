@@ -182,7 +182,8 @@ class DockerContainers:
                 HOST_LABEL: socket.gethostname(),
                 **spec.labels,
             },
-            "log_config": {"type": "json-file", "config": {"max-size": "20m", "max-file": "1"}},
+            # the runner streams the output itself; a log driver would only slow dockerd down
+            "log_config": {"type": "none", "config": {}},
             "detach": True,
         }
 
