@@ -3,7 +3,7 @@
 :func:`assigned_lag` is for a processor measuring itself (its consumer's positions);
 :class:`LagExporter` (``sluice processor lag``) watches other groups from outside by reading
 their committed offsets: the runners' group on every job topic (the queue depth per
-priority) and the decider's group on ``sluice.inbox``.
+priority) and the decider's group on ``sluice.inbox``; and the size of the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import threading
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.eventlog import TopicNames, consumer
-from schemas.metrics import CONSUMER_LAG, PROJECTION_LAG, QUEUE_DEPTH
+from schemas.metrics import CONSUMER_LAG, DEAD_LETTER_QUEUE, PROJECTION_LAG, QUEUE_DEPTH
 from schemas.settings import ServiceSettings
 from schemas.topics import INBOX, PRIORITIES
 
-__all__ = ["LagExporter", "assigned_lag", "export_assigned_lag", "group_lag"]
+__all__ = ["LagExporter", "assigned_lag", "export_assigned_lag", "group_lag", "topic_size"]
 
 _log = logging.getLogger("sluice.lag")
 _TIMEOUT_S = 5.0
@@ -58,6 +58,18 @@ def group_lag(c: Consumer, topic: str) -> int:
     return total
 
 
+def topic_size(c: Consumer, topic: str) -> int:
+    """Messages ``topic`` holds now (head minus low watermark, summed over partitions)."""
+    meta = c.list_topics(topic, timeout=_TIMEOUT_S).topics.get(topic)
+    if meta is None or meta.error is not None:
+        return 0
+    total = 0
+    for p in meta.partitions:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S)
+        total += max(0, high - low)
+    return total
+
+
 class LagExporter:
     """Samples the runners' and the decider's lag every ``interval_s`` seconds."""
 
@@ -94,3 +106,4 @@ class LagExporter:
         inbox = group_lag(decider, self._names.inbox)
         CONSUMER_LAG.labels("sluice-decider", INBOX.name).set(inbox)
         PROJECTION_LAG.labels("decider").set(inbox)
+        DEAD_LETTER_QUEUE.set(topic_size(decider, self._names.dead_letters))

@@ -21,6 +21,7 @@ __all__ = [
     "API_REQUEST_SECONDS",
     "CONSUMER_LAG",
     "DEAD_LETTERS",
+    "DEAD_LETTER_QUEUE",
     "DECIDER_DECISION_SECONDS",
     "DECIDER_EVENTS",
     "DECIDER_IGNORED",
@@ -81,6 +82,10 @@ DEAD_LETTERS = Counter(
     "Stage attempts sent to the dead-letter topic after repeated infrastructure failures.",
 )
 
+DEAD_LETTER_QUEUE = Gauge(
+    "sluice_dead_letter_queue_messages",
+    "Messages held on sluice.jobs.dead (the dead-letter queue), over every partition.",
+)
 QUEUE_DEPTH = Gauge(
     "sluice_queue_depth",
     "Job messages on a priority topic not yet consumed by the runners' group.",
