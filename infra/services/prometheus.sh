@@ -9,7 +9,8 @@ prometheus_start() {
   local dir="$SLUICE_STATE_DIR/prometheus"
   mkdir -p "$dir/data" "$dir/targets"
   [ -f "$dir/targets/sluice.json" ] || cp "$SLUICE_ROOT/infra/prometheus/targets.json" "$dir/targets/sluice.json"
-  sed "s|@TARGETS@|$dir/targets|" "$SLUICE_ROOT/infra/prometheus/prometheus.yml.in" >"$dir/prometheus.yml"
+  sed -e "s|@TARGETS@|$dir/targets|" -e "s|@RULES@|$SLUICE_ROOT/infra/prometheus/rules|" \
+    "$SLUICE_ROOT/infra/prometheus/prometheus.yml.in" >"$dir/prometheus.yml"
   start_daemon prometheus "$SLUICE_LOG_DIR/prometheus.log" /usr/bin/prometheus \
     --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
     --web.listen-address=127.0.0.1:9090 --web.enable-lifecycle --storage.tsdb.retention.time=7d

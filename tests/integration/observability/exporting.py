@@ -1,0 +1,131 @@
+"""Real Sluice processes exporting metrics for a test: the decider, timers and lag exporter
+as ``sluice processor`` subprocesses on free ports, scraped by the real Prometheus through a
+targets file of their own, with a stand-in runner taking the jobs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from orchestrator.domain import Priority, RunCreated, TriggerSource, parse_pipeline
+from orchestrator.wire import encode_event
+from schemas.eventlog import TopicNames, producer
+from schemas.settings import ServiceSettings
+from tests.integration.observability.receivers import free_port
+from tests.support.stack import RunLog
+from tests.support.standin_runner import StandInRunner
+from tests.support.waiting import eventually
+
+__all__ = ["Exporting", "metric_value", "targets_dir"]
+
+PROCESSORS = ("decider", "timers", "lag")
+_CLI = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
+_PIPELINE = """
+name: observed
+stages:
+  build: {image: debian-git:bookworm, script: [make]}
+  test: {needs: [build], script: [make test]}
+"""
+
+
+def targets_dir(prometheus: str) -> Path:
+    """The folder of Prometheus' file_sd targets (read from its running configuration)."""
+    config = httpx.get(f"{prometheus}/api/v1/status/config", timeout=10).json()["data"]["yaml"]
+    match = re.search(r"files:\s*\n\s*-\s*(\S+)/\*\.json", config)
+    assert match, "Prometheus has no file_sd targets folder; start it with infra/up"
+    return Path(match[1])
+
+
+def metric_value(text: str, name: str, labels: str = "") -> float:
+    """The value of sample ``name{labels}`` in a /metrics page (0 when absent)."""
+    pattern = re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else "") + r" (\S+)"
+    found = re.search(r"^" + pattern + "$", text, re.MULTILINE)
+    return float(found[1]) if found else 0.0
+
+
+@dataclass
+class Exporting:
+    settings: ServiceSettings
+    prefix: str
+    prometheus: str
+    test_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    ports: dict[str, int] = field(default_factory=dict)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    targets: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.names = TopicNames(self.prefix)
+        self.runner = StandInRunner(self.settings, self.prefix)
+        self.log = RunLog(self.settings, self.names)
+        self._out = producer(self.settings)
+
+    def start(self) -> None:
+        for name in PROCESSORS:
+            self.ports[name] = port = free_port()
+            argv = ["processor", name, "--prefix", self.prefix, "--metrics-port", str(port)]
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _CLI, *argv],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for work in (self.runner.run, self.log.run):
+            threading.Thread(target=work, args=(self.stop,), daemon=True).start()
+        self._register_targets()
+        for name in PROCESSORS:
+            eventually(lambda n=name: self.scrape(n), timeout=60, what=f"{name}'s /metrics")
+
+    def _register_targets(self) -> None:
+        self.targets = targets_dir(self.prometheus) / f"test-{self.test_id}.json"
+        addresses = [f"127.0.0.1:{p}" for p in self.ports.values()]
+        entry = [{"targets": addresses, "labels": {"service": "sluice", "test": self.test_id}}]
+        self.targets.write_text(json.dumps(entry))
+
+    def close(self) -> None:
+        if self.targets is not None:
+            self.targets.unlink(missing_ok=True)
+        self.stop.set()
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(30)
+
+    def scrape(self, processor: str) -> str:
+        """The /metrics page of ``processor`` ('' while it is not up yet)."""
+        try:
+            r = httpx.get(f"http://127.0.0.1:{self.ports[processor]}/metrics", timeout=5)
+        except httpx.HTTPError:
+            return ""
+        return r.text if r.status_code == 200 else ""
+
+    def run_to_the_end(self) -> str:
+        """Create a two-stage run as the trigger processor would; wait for its end."""
+        run_id = uuid.uuid4().hex
+        created = RunCreated(
+            run_id=run_id,
+            pipeline_id="p-observed",
+            pipeline_name="observed",
+            branch="main",
+            commit_sha="0" * 40,
+            repo_url="file:///nowhere",
+            source=TriggerSource.API,
+            priority=Priority.HIGH,
+            variables={},
+            dedup_key=f"p-observed|main|{run_id}",
+            stages=parse_pipeline(_PIPELINE).stages,
+            occurred_at_ms=time.time_ns() // 1_000_000,
+        )
+        self._out.produce(self.names.inbox, key=run_id.encode(), value=encode_event(created))
+        assert self._out.flush(10) == 0
+        return self.log.terminal(run_id, timeout=60)
