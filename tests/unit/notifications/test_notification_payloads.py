@@ -103,3 +103,19 @@ def test_plan_queues_only_subscribed_events_raised_after_the_subscription() -> N
 def test_plan_ignores_runs_it_never_saw_created() -> None:
     events = [Event("RunFailed", {**FAILED, "run_id": "unknown"}, "sluice.runs", 0, 1)]
     assert plan(events, {"r1": RUN}, {"p1": [("s", ("run.failed",), 0)]}, "http://x") == []
+
+
+def test_a_rolled_back_deployment_names_the_environment_and_reason() -> None:
+    value = {
+        "run_id": "r1",
+        "stage": "deploy",
+        "attempt": 1,
+        "deployment_id": "dep-1",
+        "environment": "staging",
+        "reason": "health check failed",
+        "occurred_at_ms": 5,
+    }
+    payload = build_payload("deployment.rolled_back", value, RUN, delivery="d", run_url="u")
+    assert payload["deployment"] == {"id": "dep-1", "environment": "staging", "stage": "deploy"}
+    assert payload["reason"] == "health check failed"
+    assert slack_message(payload)["text"].startswith("deployment rolled back: staging from")
