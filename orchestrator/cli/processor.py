@@ -142,7 +142,7 @@ def run_all(args: argparse.Namespace) -> int:
         threading.Thread(
             target=PROCESSORS[name], args=(settings, prefix, args.worker_id, stop), name=name
         )
-        for name in ("decider", "timers", "projection")
+        for name in ("decider", "timers", "projection", "notifier", "lag")
     ]
     for t in threads:
         t.start()
