@@ -47,6 +47,7 @@ __all__ = ["PROJECTION", "Event", "Notifier", "NotifierSettings", "plan", "run_u
 PROJECTION = "notifier"
 _log = logging.getLogger("sluice.notifier")
 _LAG_EVERY_S = 5.0
+_RECONNECT_MIN_S, _RECONNECT_MAX_S = 0.2, 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,35 +134,50 @@ class Notifier:
         self.config = config or NotifierSettings()
         self.ready = threading.Event()
         self.queued = 0
+        self.reconnects = 0
         self._conn: psycopg.Connection[Any] | None = None
 
     def run(self, stop: threading.Event) -> None:
-        """Queue and send notifications until ``stop`` is set."""
+        """Queue and send notifications until ``stop`` is set.
+
+        A lost PostgreSQL connection is opened again (with back-off) and the partitions owned
+        are re-read from the offsets stored with the outbox: nothing is lost or queued twice.
+        """
         from projections.notify_sender import Sender  # noqa: PLC0415 (a sibling loop)
 
         sender = Sender(self._settings, schema=self._schema, config=self.config)
         thread = threading.Thread(target=sender.run, args=(stop,), name="notify-sender")
         thread.start()
+        c = consumer(self._settings, group=self._group)
+        pause = _RECONNECT_MIN_S
         try:
-            with connect(self._settings, self._schema, name="sluice-notifier") as conn:
-                migrate(conn, schema=self._schema)
-                conn.autocommit = False
-                self._conn = conn
-                self._consume(stop)
+            c.subscribe([self._topic], on_assign=self._on_assign)
+            while not stop.is_set():
+                try:
+                    self._serve(c, stop)
+                except ProjectionUnavailable as e:
+                    if not isinstance(e.__cause__, psycopg.OperationalError):
+                        raise
+                    _log.warning("notifier: %s; retrying in %.1f s", e, pause)
+                    self.reconnects += 1
+                    stop.wait(pause)
+                    pause = min(pause * 2, _RECONNECT_MAX_S)
         finally:
+            c.close()
             stop.set()
             thread.join(30)
 
-    def _consume(self, stop: threading.Event) -> None:
-        c = consumer(self._settings, group=self._group)
-        c.subscribe([self._topic], on_assign=self._on_assign)
-        lag_at = 0.0
-        try:
+    def _serve(self, c: Consumer, stop: threading.Event) -> None:
+        with connect(self._settings, self._schema, name=f"sluice-notifier {self._schema}") as conn:
+            migrate(conn, schema=self._schema)
+            conn.autocommit = False
+            self._conn = conn
+            for tp in self._stored_positions(c.assignment()):
+                c.seek(tp)
+            lag_at = 0.0
             while not stop.is_set():
                 self._step(c)
                 lag_at = self._export_lag(c, lag_at)
-        finally:
-            c.close()
 
     def _step(self, c: Consumer) -> None:
         batch = []
@@ -210,16 +226,20 @@ class Notifier:
 
     def _on_assign(self, c: Consumer, partitions: list[TopicPartition]) -> None:
         """Start at the offsets stored with the outbox, never Kafka's committed ones."""
-        assert self._conn is not None
-        with self._conn.transaction():
-            stored = _lock_offsets(self._conn, self._topic)
-        c.incremental_assign(
-            [
-                TopicPartition(tp.topic, tp.partition, stored.get(tp.partition, OFFSET_BEGINNING))
-                for tp in partitions
-            ]
-        )
+        c.incremental_assign(self._stored_positions(partitions))
         self.ready.set()
+
+    def _stored_positions(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        assert self._conn is not None, "only while serving"
+        try:
+            with self._conn.transaction():
+                stored = _lock_offsets(self._conn, self._topic)
+        except psycopg.Error as e:
+            raise ProjectionUnavailable(f"cannot read the notifier's offsets: {e}") from e
+        return [
+            TopicPartition(tp.topic, tp.partition, stored.get(tp.partition, OFFSET_BEGINNING))
+            for tp in partitions
+        ]
 
 
 def _lock_offsets(conn: psycopg.Connection[Any], topic: str) -> dict[int, int]:

@@ -62,7 +62,9 @@ class Sender:
     def _serve(self, stop: threading.Event) -> None:
         timeout = self._config.http_timeout_s
         with (
-            connect(self._settings, self._schema, name="sluice-notify-sender") as conn,
+            connect(
+                self._settings, self._schema, name=f"sluice-notify-sender {self._schema}"
+            ) as conn,
             httpx.Client(timeout=timeout) as client,
         ):
             while not stop.is_set():

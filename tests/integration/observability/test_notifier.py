@@ -174,3 +174,24 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 def _pending(db: psycopg.Connection[Any]) -> int:
     row = db.execute("SELECT count(*) FROM notification_deliveries WHERE status <> 'delivered'")
     return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def test_a_lost_database_connection_loses_no_notification(
+    db: psycopg.Connection[Any],
+    runs: RunsWriter,
+    start_notifier: Callable[..., Running],
+    receiver: HttpReceiver,
+) -> None:
+    receiver.start()
+    webhook(db, receiver.url, ("run.succeeded",))
+    running = start_notifier()
+    schema = str(db.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+        (f"sluice-notifier {schema}",),
+    )
+    run_id = runs.created()
+    runs.succeeded(run_id)
+    (got,) = eventually(lambda: receiver.requests, timeout=30, what="the webhook")
+    assert json.loads(got.body)["run"]["id"] == run_id
+    assert running.notifier.reconnects >= 1
