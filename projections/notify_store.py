@@ -38,6 +38,7 @@ __all__ = [
     "subscribe",
     "subscriptions_for",
     "take_due",
+    "unsubscribe",
 ]
 
 CHANNELS = ("webhook", "slack", "email")
@@ -116,6 +117,22 @@ def subscribe(
     ).fetchone()
     assert row is not None, "INSERT ... RETURNING returns its row"
     return _subscription(row)
+
+
+def unsubscribe(conn: psycopg.Connection[Any], subscription_id: str) -> bool:
+    """Stop a subscription and abandon what it still had to send; False if there was none."""
+    with conn.transaction():
+        row = conn.execute(
+            "UPDATE notification_subscriptions SET deleted_at = now()"
+            " WHERE subscription_id = %s AND deleted_at IS NULL RETURNING subscription_id",
+            (subscription_id,),
+        ).fetchone()
+        conn.execute(
+            "UPDATE notification_deliveries SET status = 'abandoned'"
+            " WHERE subscription_id = %s AND status = 'pending'",
+            (subscription_id,),
+        )
+    return row is not None
 
 
 def list_subscriptions(

@@ -1,9 +1,10 @@
-"""``sluice notifications subscribe|list|log``: who hears about a pipeline's runs, and how.
+"""``sluice notifications subscribe|unsubscribe|list|log``: who hears about which runs, and how.
 
 ``subscribe`` adds a webhook (signed with HMAC-SHA256; the signing secret is read from
 stdin with ``--secret-stdin`` or generated and printed ONCE), a Slack incoming webhook, or
-an e-mail address. ``list`` shows subscriptions (never secrets); ``log`` shows every
-delivery attempt with its outcome. The notifier itself runs as ``sluice processor notifier``.
+an e-mail address; ``unsubscribe`` stops one. ``list`` shows subscriptions (never
+secrets); ``log`` shows every delivery attempt with its outcome. The notifier itself runs
+as ``sluice processor notifier``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def register(subparsers: Any) -> None:
         "--secret-stdin", action="store_true", help="read the webhook signing secret from stdin"
     )
     sub.set_defaults(func=_subscribe)
+    unsub = actions.add_parser("unsubscribe", help="stop a subscription (pending ones are dropped)")
+    unsub.add_argument("subscription_id")
+    unsub.set_defaults(func=_unsubscribe)
     list_ = actions.add_parser("list", help="subscriptions (of one pipeline)")
     list_.add_argument("--pipeline")
     list_.set_defaults(func=_list)
@@ -90,6 +94,21 @@ def _channel(args: argparse.Namespace) -> tuple[str, str]:
     if args.slack:
         return "slack", str(args.slack)
     return "email", str(args.email)
+
+
+def _unsubscribe(args: argparse.Namespace) -> int:
+    from projections.notify_store import unsubscribe  # noqa: PLC0415
+
+    try:
+        with _connect(args) as conn:
+            found = unsubscribe(conn, args.subscription_id)
+    except SluiceError as e:
+        return _fail(e)
+    if not found:
+        print(f"sluice notifications: no subscription {args.subscription_id}", file=sys.stderr)
+        return 1
+    print(f"unsubscribed {args.subscription_id}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -195,3 +195,29 @@ def test_a_lost_database_connection_loses_no_notification(
     (got,) = eventually(lambda: receiver.requests, timeout=30, what="the webhook")
     assert json.loads(got.body)["run"]["id"] == run_id
     assert running.notifier.reconnects >= 1
+
+
+def test_subscribe_prints_a_generated_secret_once_and_unsubscribe_stops_notifying(
+    db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = str(db.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
+    out = _cli(
+        capsys,
+        "notifications",
+        "--schema",
+        schema,
+        "subscribe",
+        PIPELINE,
+        "--webhook",
+        "http://h/x",
+    )
+    sub_id = out.split()[1].rstrip(":")
+    secret = out.splitlines()[-1].rsplit(" ", 1)[-1]
+    stored = db.execute(
+        "SELECT signing_secret FROM notification_subscriptions WHERE subscription_id = %s",
+        (sub_id,),
+    ).fetchone()
+    assert stored == (secret,)
+    assert secret not in _cli(capsys, "notifications", "--schema", schema, "list")
+    _cli(capsys, "notifications", "--schema", schema, "unsubscribe", sub_id)
+    assert sub_id not in _cli(capsys, "notifications", "--schema", schema, "list")
