@@ -1,0 +1,97 @@
+"""Artifacts through the API: upload streamed to MinIO, download, limit, expiry, gc."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+
+import httpx
+from minio import Minio
+
+from orchestrator.api.artifacts import collect_garbage
+from orchestrator.api.db import Database
+from tests.integration.api.conftest import ARTIFACT_LIMIT, Deployment
+
+Trigger = Callable[..., httpx.Response]
+
+
+def _upload(
+    deployment: Deployment, run_id: str, data: bytes, *, stage: str = "build"
+) -> httpx.Response:
+    with deployment.client() as http:
+        return http.post(
+            f"/runs/{run_id}/artifacts",
+            data={"name": "report.bin", "stage_id": stage},
+            files={"file": ("report.bin", data, "application/x-test")},
+        )
+
+
+def test_an_upload_is_201_with_size_sha256_and_a_download_url(
+    deployment: Deployment, trigger: Trigger
+) -> None:
+    run_id = trigger().json()["run_id"]
+    data = os.urandom(300_000)
+    response = _upload(deployment, run_id, data)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["size"], body["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    assert body["download_url"].endswith(f"/artifacts/{body['artifact_id']}")
+
+
+def test_a_download_returns_the_bytes_with_type_and_disposition(
+    deployment: Deployment, trigger: Trigger
+) -> None:
+    run_id = trigger().json()["run_id"]
+    data = os.urandom(70_000)
+    artifact_id = _upload(deployment, run_id, data).json()["artifact_id"]
+    with deployment.client() as http:
+        response = http.get(f"/artifacts/{artifact_id}")
+        listed = http.get(f"/runs/{run_id}/artifacts").json()
+    assert response.content == data
+    assert response.headers["content-type"] == "application/x-test"
+    assert "report.bin" in response.headers["content-disposition"]
+    assert [a["artifact_id"] for a in listed] == [artifact_id]
+
+
+def test_an_upload_over_the_limit_is_413(deployment: Deployment, trigger: Trigger) -> None:
+    run_id = trigger().json()["run_id"]
+    assert _upload(deployment, run_id, b"x" * (ARTIFACT_LIMIT + 1)).status_code == 413
+
+
+def test_an_upload_to_an_unknown_run_or_stage_is_404(
+    deployment: Deployment, trigger: Trigger
+) -> None:
+    run_id = trigger().json()["run_id"]
+    assert _upload(deployment, "nope", b"x").status_code == 404
+    assert _upload(deployment, run_id, b"x", stage="nope").status_code == 404
+
+
+def test_an_unknown_artifact_is_404(deployment: Deployment) -> None:
+    with deployment.client() as http:
+        assert http.get("/artifacts/nope").status_code == 404
+
+
+def test_an_expired_artifact_is_410_and_gc_deletes_object_and_row(
+    deployment: Deployment, trigger: Trigger, minio_client: Minio
+) -> None:
+    run_id = trigger().json()["run_id"]
+    artifact_id = _upload(deployment, run_id, b"old").json()["artifact_id"]
+    with deployment.connect() as conn:  # time passes: the artifact's expiry is behind us
+        conn.execute(
+            "UPDATE artifacts SET expires_at = now() - interval '1 s' WHERE artifact_id = %s",
+            (artifact_id,),
+        )
+        [path] = conn.execute(
+            "SELECT storage_path FROM artifacts WHERE artifact_id = %s", (artifact_id,)
+        ).fetchone() or ("",)
+    with deployment.client() as http:
+        assert http.get(f"/artifacts/{artifact_id}").status_code == 410
+        db = Database(dsn=deployment.settings.pg_dsn, schema=deployment.schema)
+        try:
+            assert collect_garbage(db, minio_client) >= 1
+        finally:
+            db.close()
+        assert http.get(f"/artifacts/{artifact_id}").status_code == 404
+    bucket, _, key = path.partition("/")
+    assert list(minio_client.list_objects(bucket, prefix=key)) == []
