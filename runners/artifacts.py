@@ -2,7 +2,8 @@
 
 An artifact is a tar of the stage's declared paths, streamed: a thread writes the tar into
 a pipe while the upload reads the other end in parts of 16 MiB (multipart upload of unknown
-length), hashing and counting on the way, so memory stays bounded whatever the size. Over
+length, three parts in flight at most), hashing and counting on the way, so memory stays
+bounded whatever the size. Over
 the limit the read raises :class:`ArtifactTooLarge` and the multipart upload is aborted.
 Keys: ``<prefix>artifacts/<run>/<stage>/<attempt>/artifacts.tar`` and
 ``<prefix>logs/<run>/<stage>/<attempt>.log.gz``.
@@ -17,13 +18,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Protocol, cast
+from typing import IO, Any, Protocol, cast
 
 from minio import Minio
 from minio.commonconfig import Tags
 from minio.error import MinioException
 
 from runners.errors import ArtifactStoreError, ArtifactTooLarge
+from runners.multipart import upload_stream
 from schemas.settings import ServiceSettings
 
 __all__ = [
@@ -140,14 +142,7 @@ class MinioArtifactStore:
     def _upload_stream(self, pipe: IO[bytes], key: str, max_bytes: int) -> StoredObject:
         stream = _Measured(pipe, max_bytes)
         try:
-            self._client.put_object(
-                self._artifacts,
-                key,
-                cast(BinaryIO, stream),
-                -1,
-                part_size=PART_SIZE,
-                num_parallel_uploads=1,
-            )
+            upload_stream(self._client, self._artifacts, key, stream, part_size=PART_SIZE)
             stat = self._client.stat_object(self._artifacts, key)
         except (MinioException, OSError) as e:
             raise ArtifactStoreError(f"uploading the artifact {key} failed: {e}") from e
