@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 __all__ = [
     "ArtifactOut",
@@ -26,7 +27,28 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 _SHA = r"^[0-9a-fA-F]{7,64}$"
 
 
-class RunIn(BaseModel):
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class _Input(BaseModel):
+    """A request body: no NUL character anywhere (PostgreSQL text cannot hold one)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("text must not contain NUL characters")
+        return data
+
+
+class RunIn(_Input):
     """A run request."""
 
     branch: str = Field(min_length=1, max_length=255)
@@ -77,7 +99,7 @@ class RunPage(BaseModel):
     next_cursor: str | None
 
 
-class PipelineIn(BaseModel):
+class PipelineIn(_Input):
     """A pipeline to register or update; ``webhook_secret`` is write-only."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -120,7 +142,7 @@ class ArtifactOut(BaseModel):
     download_url: str
 
 
-class SecretIn(BaseModel):
+class SecretIn(_Input):
     """A secret value to set (never shown again)."""
 
     value: str = Field(min_length=1, max_length=65536)
@@ -136,7 +158,7 @@ class SecretOut(BaseModel):
     updated_at: datetime
 
 
-class TokenIn(BaseModel):
+class TokenIn(_Input):
     """A token to create."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -153,7 +175,7 @@ class TokenOut(BaseModel):
     pipelines: list[str]
 
 
-class CronIn(BaseModel):
+class CronIn(_Input):
     """A schedule: a standard 5-field cron expression (UTC) and the branch to build."""
 
     cron: str = Field(min_length=9, max_length=200)
