@@ -13,12 +13,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, Message
 
 from orchestrator.domain.records import PipelineDeleted, PipelineRegistered, PipelineUpdated
+from orchestrator.wire import WireError
 from projections.trigger_rules import Pipeline
 from schemas.codec import MalformedMessage, UnknownSchema
-from schemas.eventlog import partition_for, read_partition
+from schemas.eventlog import consumer, end_offsets, partition_for, read_partition
 from schemas.settings import ServiceSettings
 from schemas.topics import PIPELINES
 
@@ -51,6 +52,7 @@ class PipelineCatalogue:
         self._next: dict[int, int] = {}
         self._read_at: dict[int, float] = {}
         self._lock = threading.Lock()
+        self._watermarks: Consumer | None = None
 
     def lookup(self, pipeline_id: str) -> Pipeline | None:
         """The pipeline's newest registration, or None when it is unknown or deleted."""
@@ -66,15 +68,25 @@ class PipelineCatalogue:
 
     def _catch_up(self, partition: int) -> None:
         start = self._next.get(partition, 0)
+        # read_partition waits out its deadline when asked to start at the very end.
+        if self._end(partition) > start:
+            self._read_from(partition, start)
+        self._read_at[partition] = time.monotonic()
+
+    def _end(self, partition: int) -> int:
+        if self._watermarks is None:
+            self._watermarks = consumer(self._settings, group="sluice-pipeline-catalogue")
+        return end_offsets(self._watermarks, self._topic, [partition])[partition]
+
+    def _read_from(self, partition: int, start: int) -> None:
         for msg in read_partition(self._settings, self._topic, partition, start=start):
             self._apply(msg)
             self._next[partition] = (msg.offset() or 0) + 1
-        self._read_at[partition] = time.monotonic()
 
     def _apply(self, msg: Message) -> None:
         try:
             record = self._decode(msg)
-        except (MalformedMessage, UnknownSchema) as e:
+        except (MalformedMessage, UnknownSchema, WireError) as e:
             log.warning("skipping an unreadable pipeline record: %s", e)
             return
         if isinstance(record, PipelineDeleted):

@@ -1,0 +1,140 @@
+"""The edge that accepts work: register a pipeline, request a run.
+
+Both append one record and wait for Kafka's acknowledgement (acks=all), so once a call
+returns the record is durable and the trigger processor will answer it. Ids and the time
+are made here, at the edge: ``request_run`` pre-assigns the ``run_id`` a new run will get,
+so a trigger processed twice after a crash still names one run.
+
+Every function takes either a producer (to share one across calls) or the settings (to
+make one for this call). Kafka failures surface as
+:class:`~schemas.eventlog.EventLogUnavailable`; a malformed request as
+:class:`InvalidRequest`, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Mapping
+
+from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import Producer as KafkaProducer
+
+from orchestrator.domain.records import PipelineRegistered, RunRequested
+from orchestrator.domain.statuses import Priority, TriggerSource
+from orchestrator.wire import encode_record
+from schemas.errors import DomainError
+from schemas.eventlog import EventLogUnavailable, TopicNames, producer
+from schemas.settings import ServiceSettings
+
+__all__ = ["InvalidRequest", "register_pipeline", "request_run", "trigger_key"]
+
+_SHA = re.compile(r"[0-9a-fA-F]{7,64}")
+_ACK_TIMEOUT_S = 15.0
+
+Target = KafkaProducer | ServiceSettings
+
+
+class InvalidRequest(DomainError):
+    """A registration or run request is malformed; the message names the field to fix."""
+
+
+def trigger_key(pipeline_id: str, branch: str, commit_sha: str) -> str:
+    """``pipeline|branch|sha``: the key of ``sluice.triggers`` (the dedup key)."""
+    return f"{pipeline_id}|{branch}|{commit_sha}"
+
+
+def register_pipeline(
+    target: Target,
+    *,
+    pipeline_id: str,
+    name: str,
+    repo_url: str,
+    config_path: str = "pipeline.yaml",
+    default_branch: str = "main",
+    priority: Priority | None = None,
+    prefix: str = "",
+) -> PipelineRegistered:
+    """Append ``PipelineRegistered`` to ``sluice.pipelines`` (key ``pipeline_id``)."""
+    _check_id(pipeline_id)
+    _require(name=name, repo_url=repo_url, config_path=config_path, branch=default_branch)
+    record = PipelineRegistered(
+        pipeline_id=pipeline_id,
+        name=name,
+        repo_url=repo_url,
+        config_path=config_path,
+        default_branch=default_branch,
+        priority=priority,
+        occurred_at_ms=_now_ms(),
+    )
+    _send(target, TopicNames(prefix).pipelines, pipeline_id, encode_record(record))
+    return record
+
+
+def request_run(
+    target: Target,
+    *,
+    pipeline_id: str,
+    branch: str,
+    commit_sha: str,
+    requested_by: str,
+    source: TriggerSource = TriggerSource.API,
+    urgent: bool = False,
+    variables: Mapping[str, str] | None = None,
+    occurred_at_ms: int | None = None,
+    prefix: str = "",
+) -> RunRequested:
+    """Append ``RunRequested`` to ``sluice.triggers``; the returned record names its run_id."""
+    _check_id(pipeline_id)
+    _require(branch=branch, requested_by=requested_by)
+    if not _SHA.fullmatch(commit_sha):
+        raise InvalidRequest(f"commit_sha {commit_sha!r} is not a commit SHA (7-64 hex digits)")
+    record = RunRequested(
+        request_id=str(uuid.uuid4()),
+        run_id=str(uuid.uuid4()),
+        pipeline_id=pipeline_id,
+        branch=branch,
+        commit_sha=commit_sha,
+        source=source,
+        urgent=urgent,
+        variables=dict(variables or {}),
+        requested_by=requested_by,
+        occurred_at_ms=_now_ms() if occurred_at_ms is None else occurred_at_ms,
+    )
+    key = trigger_key(pipeline_id, branch, commit_sha)
+    _send(target, TopicNames(prefix).triggers, key, encode_record(record))
+    return record
+
+
+def _check_id(pipeline_id: str) -> None:
+    if not pipeline_id or "|" in pipeline_id:
+        raise InvalidRequest(f"pipeline_id {pipeline_id!r} must be non-empty and without '|'")
+
+
+def _require(**fields: str) -> None:
+    empty = [name for name, value in fields.items() if not value]
+    if empty:
+        raise InvalidRequest(f"{', '.join(empty)} must not be empty")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _send(target: Target, topic: str, key: str, value: bytes) -> None:
+    p = producer(target) if isinstance(target, ServiceSettings) else target
+    outcome: list[KafkaError | None] = []
+
+    def delivered(err: KafkaError | None, _msg: Message) -> None:
+        outcome.append(err)
+
+    try:
+        p.produce(topic, key=key.encode(), value=value, on_delivery=delivered)
+        p.flush(_ACK_TIMEOUT_S)
+    except (KafkaException, BufferError) as e:
+        raise EventLogUnavailable(f"cannot append to {topic}: {e}; is Kafka up?") from e
+    if not outcome:
+        raise EventLogUnavailable(f"{topic} did not acknowledge within {_ACK_TIMEOUT_S} s")
+    if outcome[0] is not None:
+        raise EventLogUnavailable(f"{topic} refused the record: {outcome[0]}")

@@ -1,0 +1,82 @@
+"""Turn one accepted request into ``RunCreated`` or ``RunRejected``: the trigger processor's I/O.
+
+It looks the pipeline up, reads its file at the request's commit, and hands both to the
+pure rules of :mod:`projections.trigger_rules`. A bad request (unknown pipeline, commit or
+file; an invalid pipeline) is answered with ``RunRejected`` and a reason a person can act
+on. A failure that may pass (git or Kafka unreachable) is retried with back-off first, so
+one hiccup does not reject a good trigger; after the last try it is rejected, saying so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from orchestrator.domain.errors import PipelineInvalid
+from orchestrator.domain.events import RunCreated, RunRejected
+from orchestrator.domain.records import RunRequested
+from orchestrator.domain.spec import parse_pipeline
+from projections.pipeline_catalogue import PipelineCatalogue
+from projections.pipeline_source import PipelineSource, SourceError
+from projections.trigger_rules import (
+    Pipeline,
+    describe_invalid,
+    rejected,
+    run_created,
+    unknown_pipeline,
+)
+from schemas.errors import InfrastructureError
+
+__all__ = ["TriggerResolver"]
+
+log = logging.getLogger(__name__)
+
+
+class TriggerResolver:
+    """Resolves requests against the pipeline catalogue and the repositories (thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        catalogue: PipelineCatalogue,
+        source: PipelineSource,
+        tries: int = 4,
+        backoff_s: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Try a retryable failure ``tries`` times, waiting ``backoff_s`` doubled each time."""
+        self._catalogue = catalogue
+        self._source = source
+        self._tries = tries
+        self._backoff_s = backoff_s
+        self._sleep = sleep
+
+    def resolve(self, request: RunRequested, dedup_key: str) -> RunCreated | RunRejected:
+        """The answer to ``request``: its run with the resolved stages, or why there is none."""
+        for attempt in range(1, self._tries + 1):
+            try:
+                return self._resolve_once(request, dedup_key)
+            except InfrastructureError as e:
+                if attempt == self._tries:
+                    return rejected(request, f"{e}; request the run again when it is back")
+                log.warning("resolving run %s failed (%s); retrying", request.run_id, e)
+                self._sleep(self._backoff_s * 2 ** (attempt - 1))
+        raise AssertionError("unreachable: the last try returns")  # pragma: no cover
+
+    def _resolve_once(self, request: RunRequested, dedup_key: str) -> RunCreated | RunRejected:
+        pipeline = self._catalogue.lookup(request.pipeline_id)
+        if pipeline is None:
+            return unknown_pipeline(request)
+        try:
+            text = self._source.read(pipeline.repo_url, request.commit_sha, pipeline.config_path)
+            spec = parse_pipeline(text)
+        except SourceError as e:
+            return rejected(request, str(e))
+        except PipelineInvalid as e:
+            return rejected(request, _invalid(e, pipeline, request))
+        return run_created(request, pipeline, spec, dedup_key)
+
+
+def _invalid(error: PipelineInvalid, pipeline: Pipeline, request: RunRequested) -> str:
+    return describe_invalid(error, pipeline.config_path, request.commit_sha)

@@ -1,0 +1,257 @@
+"""The trigger processor: ``sluice.triggers`` in, ``RunCreated``/``RunRejected``/``RunDeduplicated``
+out to ``sluice.inbox`` (key ``run_id``).
+
+A faust-streaming app. Its one agent decodes a ``RunRequested``, asks the pure rule
+:func:`projections.dedup.dedup` about the request's dedup key (a changelog-backed table,
+co-partitioned with ``sluice.triggers`` because both are keyed by ``pipeline|branch|sha``),
+and either answers at once with ``RunDeduplicated`` or hands the request to the
+:class:`~projections.trigger_resolver.TriggerResolver`, then sends the answer.
+
+Delivery is at-least-once: faust flushes the answers before it commits the offsets, and a
+request processed twice after a crash carries the same pre-assigned ``run_id``, so its
+second ``RunCreated`` names the same run (the decider ignores it).
+
+Start it with ``python -m projections.triggers`` (``SLUICE_*`` settings, plus
+``SLUICE_CACHE_DIR``, where repository mirrors live: ``~/.cache/sluice`` by default, and
+``SLUICE_LOG_LEVEL``, ``warning`` by default);
+SIGTERM stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import threading
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from orchestrator.domain.records import RunRequested
+from orchestrator.wire import WireError, decode_record, encode_record
+from projections.dedup import DedupEntry, Duplicate, dedup, dedup_key
+from projections.pipeline_catalogue import PipelineCatalogue
+from projections.pipeline_source import PipelineSource
+from projections.trigger_resolver import TriggerResolver
+from projections.trigger_rules import Answer, deduplicated
+from schemas.codec import MalformedMessage, UnknownSchema
+from schemas.eventlog import EventLogUnavailable, TopicNames
+from schemas.settings import ServiceSettings
+from schemas.topics import INBOX, PIPELINES, TRIGGERS
+
+__all__ = ["app_id", "build_app", "changelog_topic", "ensure_changelog", "main", "run"]
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_CACHE = Path.home() / ".cache" / "sluice"
+_TABLE = "dedup"
+
+
+@dataclass(frozen=True, slots=True)
+class _Channels:
+    triggers: faust.TopicT
+    inbox: faust.TopicT
+    seen: faust.types.TableT[str, dict[str, Any]]
+
+
+def app_id(prefix: str = "") -> str:
+    """The faust app id (and consumer group) of the trigger processor under ``prefix``."""
+    return f"{prefix}sluice-triggers"
+
+
+def changelog_topic(prefix: str = "") -> str:
+    """The compacted topic that backs the dedup table (faust's naming)."""
+    return f"{app_id(prefix)}-{_TABLE}-changelog"
+
+
+def ensure_changelog(settings: ServiceSettings, *, prefix: str = "") -> None:
+    """Create the dedup table's changelog (compacted, as wide as sluice.triggers) if missing."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    name = changelog_topic(prefix)
+    try:
+        brokers = len(admin.list_topics(timeout=10).brokers)
+        topic = NewTopic(
+            name,
+            TRIGGERS.partitions,
+            min(3, brokers),
+            config={"cleanup.policy": "compact"},
+        )
+        admin.create_topics([topic], request_timeout=30)[name].result()
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise EventLogUnavailable(f"cannot create {name}: {e}; is Kafka up?") from e
+
+
+def build_app(
+    settings: ServiceSettings, *, prefix: str = "", resolver: TriggerResolver, datadir: Path
+) -> faust.App:
+    """The faust app, its dedup table and its agent, reading the topics named with ``prefix``."""
+    app = faust.App(
+        app_id(prefix),
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(datadir),
+        web_enabled=False,
+        topic_disable_leader=True,
+        # faust 0.11's own topic creation breaks on aiokafka >= 0.13; we create the changelog.
+        topic_allow_declare=False,
+        topic_partitions=TRIGGERS.partitions,
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        # A crashed worker's partitions move on after 10 s instead of faust's default 60 s:
+        # a rebalance waits this long for a member that will never rejoin.
+        broker_session_timeout=10.0,
+        broker_rebalance_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+    )
+    names = TopicNames(prefix)
+    channels = _channels(app, names)
+    app.agent(channels.triggers, name="answer")(_answer_agent(channels, resolver))
+    app.on_rebalance_complete.connect(_rewinder(names.triggers))
+    return app
+
+
+def _rewinder(triggers: str) -> Any:
+    """Work around faust 0.11 skipping trigger records after a (re)start.
+
+    faust silently drops fetched records of partitions that are not active yet (while the
+    dedup table recovers) or when its flow stops mid-batch, and then seeks back only the
+    partitions with a committed offset above 0. A partition never committed would skip
+    what was dropped. So every time faust seeks back, partitions of ``sluice.triggers``
+    without a committed offset are rewound to their start too (auto_offset_reset=earliest,
+    as intended); a request answered twice names the same run either way.
+    """
+
+    async def install(app: faust.App, **_: Any) -> None:
+        consumer: Any = app.consumer  # perform_seek is on the class, not on ConsumerT
+        if getattr(consumer, "_sluice_rewinds", False):
+            return
+        seek_back = consumer.perform_seek
+
+        async def perform_seek() -> None:
+            await seek_back()
+            committed = await consumer.seek_to_committed()
+            for tp in consumer.assignment():
+                if tp.topic == triggers and not committed.get(tp):
+                    await consumer.seek(tp, 0)
+
+        consumer.perform_seek = perform_seek
+        consumer._sluice_rewinds = True
+
+    return install
+
+
+def _channels(app: faust.App, names: TopicNames) -> _Channels:
+    # Declared with the catalogue's sizes: faust must never create them any other way.
+    triggers = app.topic(
+        names.triggers, key_serializer="raw", value_serializer="raw", partitions=TRIGGERS.partitions
+    )
+    inbox = app.topic(
+        names.inbox, key_serializer="raw", value_serializer="raw", partitions=INBOX.partitions
+    )
+    # Keyed like sluice.triggers, so each trigger partition's dedup state is local to it.
+    seen = app.Table(_TABLE, partitions=TRIGGERS.partitions, key_type=str)
+    return _Channels(triggers=triggers, inbox=inbox, seen=seen)
+
+
+def _answer_agent(channels: _Channels, resolver: TriggerResolver) -> Any:
+    async def answer(stream: AsyncIterable[bytes]) -> None:
+        async for raw in stream:
+            request = _decode_request(raw)
+            if request is not None:
+                reply = await _answer(channels.seen, resolver, request)
+                await channels.inbox.send(key=reply.run_id.encode(), value=encode_record(reply))
+
+    return answer
+
+
+async def _answer(
+    seen: faust.types.TableT[str, dict[str, Any]], resolver: TriggerResolver, request: RunRequested
+) -> Answer:
+    key = dedup_key(request)
+    row = seen.get(key)
+    state = None if row is None else DedupEntry(row["run_id"], row["requested_at_ms"])
+    outcome = dedup(state, request)
+    if isinstance(outcome, Duplicate):
+        return deduplicated(request, outcome.run_id, key)
+    kept = outcome.remember
+    seen[key] = {"run_id": kept.run_id, "requested_at_ms": kept.requested_at_ms}
+    return await asyncio.to_thread(resolver.resolve, request, key)
+
+
+def _decode_request(raw: bytes) -> RunRequested | None:
+    try:
+        event = decode_record(raw)
+    except (MalformedMessage, UnknownSchema, WireError) as e:
+        log.warning("skipping an unreadable trigger: %s", e)
+        return None
+    if not isinstance(event, RunRequested):
+        log.warning("skipping a %s on the triggers topic", type(event).__name__)
+        return None
+    return event
+
+
+def _resolver(settings: ServiceSettings, names: TopicNames, cache: Path) -> TriggerResolver:
+    catalogue = PipelineCatalogue(
+        settings, topic=names.pipelines, decode=_decode_message, partitions=PIPELINES.partitions
+    )
+    return TriggerResolver(catalogue=catalogue, source=PipelineSource(cache_dir=cache / "git"))
+
+
+def _decode_message(msg: Message) -> object:
+    value, topic, partition = msg.value() or b"", msg.topic(), msg.partition()
+    return decode_record(value, topic=topic, partition=partition, offset=msg.offset())
+
+
+def run(
+    settings: ServiceSettings,
+    *,
+    prefix: str = "",
+    stop: threading.Event | None = None,
+    cache_dir: Path = _DEFAULT_CACHE,
+    log_level: str = "warning",
+) -> None:
+    """Run the processor until SIGTERM/SIGINT (or until ``stop`` is set)."""
+    names = TopicNames(prefix)
+    datadir = cache_dir / "faust" / app_id(prefix)
+    datadir.mkdir(parents=True, exist_ok=True)
+    ensure_changelog(settings, prefix=prefix)
+    resolver = _resolver(settings, names, cache_dir)
+    app = build_app(settings, prefix=prefix, resolver=resolver, datadir=datadir)
+    worker = faust.Worker(app, loglevel=log_level, quiet=True)
+    if stop is not None:
+        _stop_when_set(worker, stop)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise
+
+
+def _stop_when_set(worker: faust.Worker, stop: threading.Event) -> None:
+    def watch() -> None:
+        stop.wait()
+        asyncio.run_coroutine_threadsafe(worker.stop(), worker.loop)
+
+    threading.Thread(target=watch, name="sluice-triggers-stop", daemon=True).start()
+
+
+def main() -> None:
+    """``python -m projections.triggers``: run with the ``SLUICE_*`` settings."""
+    settings = ServiceSettings.from_env()
+    cache = Path(os.environ.get("SLUICE_CACHE_DIR", str(_DEFAULT_CACHE)))
+    level = os.environ.get("SLUICE_LOG_LEVEL", "warning")
+    run(settings, prefix=settings.topic_prefix, cache_dir=cache, log_level=level)
+
+
+if __name__ == "__main__":
+    # Run the imported module, not this __main__ copy, so faust names the agent after
+    # projections.triggers and one process never holds two copies of the app's module.
+    importlib.import_module("projections.triggers").main()

@@ -1,0 +1,79 @@
+"""The trigger processor on real Kafka with real git repositories: create, reject, dedup."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from orchestrator.domain.events import RunCreated, RunDeduplicated, RunRejected
+from orchestrator.domain.statuses import Priority, TriggerSource
+from tests.integration.triggers.conftest import VALID_PIPELINE, Triggers
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("branch", "source", "priority"),
+    [
+        ("main", TriggerSource.WEBHOOK, Priority.HIGH),
+        ("release/2.4", TriggerSource.WEBHOOK, Priority.CRITICAL),
+        ("main", TriggerSource.CRON, Priority.LOW),
+    ],
+)
+def test_a_valid_pipeline_creates_a_run_with_its_stages_and_priority(
+    triggers: Triggers, branch: str, source: TriggerSource, priority: Priority
+) -> None:
+    sha = triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE}, branch=branch)
+    request = triggers.request(branch=branch, commit_sha=sha, source=source)
+    created = triggers.answer_to(request.run_id)
+    assert isinstance(created, RunCreated)
+    assert [s.name for s in created.stages] == [
+        "build",
+        "unit-tests",
+        "integration [python=3.10]",
+        "integration [python=3.11]",
+    ]
+    assert (created.priority, created.commit_sha) == (priority, sha)
+
+
+def test_an_invalid_pipeline_is_rejected_with_its_errors(triggers: Triggers) -> None:
+    broken = "name: x\nstages:\n  a:\n    needs: [b]\n    script: [x]\n"
+    request = triggers.request(commit_sha=triggers.repo.commit({"pipeline.yaml": broken}))
+    rejected = triggers.answer_to(request.run_id)
+    assert isinstance(rejected, RunRejected)
+    assert "pipeline.yaml:4: stage 'a' needs 'b', which is not a stage" in rejected.reason
+
+
+def test_an_unknown_commit_is_rejected(triggers: Triggers) -> None:
+    triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE})
+    rejected = triggers.answer_to(triggers.request(commit_sha="0" * 40).run_id)
+    assert isinstance(rejected, RunRejected)
+    assert f"commit {'0' * 40} is not in" in rejected.reason
+
+
+def test_an_unknown_pipeline_is_rejected(triggers: Triggers) -> None:
+    request = triggers.request(pipeline_id="nobody-registered-me", commit_sha="a" * 40)
+    rejected = triggers.answer_to(request.run_id)
+    assert isinstance(rejected, RunRejected)
+    assert "unknown pipeline" in rejected.reason
+
+
+def test_twenty_concurrent_identical_triggers_make_one_run(triggers: Triggers) -> None:
+    sha = triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE})
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        mine = set(pool.map(lambda _: triggers.request(commit_sha=sha).run_id, range(20)))
+    triggers.inbox.wait(lambda: len(triggers.inbox.about(mine)) >= 20)
+    answers = triggers.inbox.about(mine)
+    created = [a for a in answers if isinstance(a, RunCreated)]
+    duplicates = [a for a in answers if isinstance(a, RunDeduplicated)]
+    assert (len(created), len(duplicates)) == (1, 19)
+    assert {d.run_id for d in duplicates} == {created[0].run_id}
+
+
+def test_the_same_trigger_after_the_window_makes_a_new_run(triggers: Triggers) -> None:
+    sha = triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE})
+    first = triggers.request(commit_sha=sha, occurred_at_ms=1_000_000)
+    again = triggers.request(commit_sha=sha, occurred_at_ms=1_000_000 + 61_000)
+    assert isinstance(triggers.answer_to(first.run_id), RunCreated)
+    assert isinstance(triggers.answer_to(again.run_id), RunCreated)
