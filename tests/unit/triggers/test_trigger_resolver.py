@@ -1,0 +1,94 @@
+"""Resolving a request: rejected with a reason when it is wrong, retried when a service hiccups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestrator.domain.events import RunCreated, RunRejected
+from orchestrator.domain.records import PipelineRegistered, RunRequested
+from orchestrator.domain.statuses import TriggerSource
+from projections.pipeline_source import GitUnavailable, UnknownCommit
+from projections.trigger_resolver import TriggerResolver
+
+PIPELINE_FILE = "name: x\nstages:\n  build:\n    script: [make]\n"
+PIPELINE = PipelineRegistered(
+    pipeline_id="p",
+    name="P",
+    repo_url="file:///srv/p.git",
+    config_path="ci/pipeline.yaml",
+    default_branch="main",
+    occurred_at_ms=0,
+)
+REQUEST = RunRequested(
+    request_id="q",
+    run_id="r",
+    pipeline_id="p",
+    branch="main",
+    commit_sha="c" * 40,
+    source=TriggerSource.API,
+    requested_by="ada",
+    occurred_at_ms=5,
+)
+
+
+@dataclass
+class Catalogue:
+    known: dict[str, PipelineRegistered] = field(default_factory=lambda: {"p": PIPELINE})
+
+    def lookup(self, pipeline_id: str) -> PipelineRegistered | None:
+        return self.known.get(pipeline_id)
+
+
+@dataclass
+class Source:
+    outcomes: list[str | Exception]
+    reads: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def read(self, repo_url: str, commit_sha: str, path: str) -> str:
+        self.reads.append((repo_url, commit_sha, path))
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def resolver(source: Source, catalogue: Catalogue | None = None) -> TriggerResolver:
+    return TriggerResolver(
+        catalogue=catalogue or Catalogue(),  # type: ignore[arg-type]
+        source=source,  # type: ignore[arg-type]
+        tries=3,
+        sleep=lambda _: None,
+    )
+
+
+def test_the_file_is_read_at_the_requested_commit_and_path() -> None:
+    source = Source([PIPELINE_FILE])
+    assert isinstance(resolver(source).resolve(REQUEST, "k"), RunCreated)
+    assert source.reads == [("file:///srv/p.git", "c" * 40, "ci/pipeline.yaml")]
+
+
+def test_an_unknown_commit_is_rejected_with_the_source_error() -> None:
+    answer = resolver(Source([UnknownCommit("commit cc is not in p; was it pushed?")])).resolve(
+        REQUEST, "k"
+    )
+    assert isinstance(answer, RunRejected)
+    assert answer.reason == "commit cc is not in p; was it pushed?"
+
+
+def test_an_unknown_pipeline_is_rejected_without_reading_git() -> None:
+    source = Source([])
+    answer = resolver(source, Catalogue(known={})).resolve(REQUEST, "k")
+    assert isinstance(answer, RunRejected)
+    assert source.reads == []
+
+
+def test_a_passing_git_failure_is_retried() -> None:
+    source = Source([GitUnavailable("timeout"), PIPELINE_FILE])
+    assert isinstance(resolver(source).resolve(REQUEST, "k"), RunCreated)
+
+
+def test_a_lasting_git_failure_is_rejected_after_the_last_try() -> None:
+    source = Source([GitUnavailable("git fetch took too long")] * 3)
+    answer = resolver(source).resolve(REQUEST, "k")
+    assert isinstance(answer, RunRejected)
+    assert answer.reason.startswith("git fetch took too long; request the run again")
