@@ -20,7 +20,13 @@ import psycopg
 
 from projections.notify_email import email_message, send_email
 from projections.notify_slack import slack_request
-from projections.notify_store import Due, pending_count, record_attempt, take_due
+from projections.notify_store import (
+    Due,
+    display_target,
+    pending_count,
+    record_attempt,
+    take_due,
+)
 from projections.notify_webhook import DeliveryFailed, post_json, webhook_request
 from projections.projector import ProjectionUnavailable, connect
 from schemas.metrics import NOTIFICATION_DELIVERIES, NOTIFICATION_PENDING
@@ -93,7 +99,8 @@ class Sender:
         except DeliveryFailed as e:
             self.failed += 1
             NOTIFICATION_DELIVERIES.labels(due.channel, "failed").inc()
-            record_attempt(conn, due, outcome="failed", detail=str(e), retry_in_s=self._retry(due))
+            detail = str(e).replace(due.target, display_target(due.channel, due.target))
+            record_attempt(conn, due, outcome="failed", detail=detail, retry_in_s=self._retry(due))
             return
         self.delivered += 1
         NOTIFICATION_DELIVERIES.labels(due.channel, "delivered").inc()

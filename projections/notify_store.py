@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidSubscription",
     "Subscription",
     "attempts_log",
+    "display_target",
     "insert_deliveries",
     "list_subscriptions",
     "load_runs",
@@ -86,6 +88,18 @@ class Attempt:
     event: str
     run_id: str
     status: str
+
+
+def display_target(channel: str, target: str) -> str:
+    """``target`` as it may be shown or logged: a Slack webhook URL IS a credential, so only
+    its host is kept; other URLs lose their query and user info."""
+    if channel == "email":
+        return target
+    parts = urlsplit(target)
+    if channel == "slack":
+        return f"{parts.scheme}://{parts.hostname}/…"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 def new_signing_secret() -> str:

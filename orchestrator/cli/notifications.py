@@ -63,7 +63,11 @@ def _connect(args: argparse.Namespace) -> psycopg.Connection[Any]:
 
 
 def _subscribe(args: argparse.Namespace) -> int:
-    from projections.notify_store import new_signing_secret, subscribe  # noqa: PLC0415
+    from projections.notify_store import (  # noqa: PLC0415
+        display_target,
+        new_signing_secret,
+        subscribe,
+    )
 
     channel, target = _channel(args)
     secret = None
@@ -82,7 +86,8 @@ def _subscribe(args: argparse.Namespace) -> int:
             )
     except SluiceError as e:
         return _fail(e)
-    print(f"subscribed {sub.subscription_id}: {channel} {target} on {','.join(sub.events)}")
+    shown = display_target(channel, target)
+    print(f"subscribed {sub.subscription_id}: {channel} {shown} on {','.join(sub.events)}")
     if channel == "webhook" and not args.secret_stdin:
         print(f"signing secret (shown once, keep it for verifying signatures): {secret}")
     return 0
@@ -112,7 +117,7 @@ def _unsubscribe(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from projections.notify_store import list_subscriptions  # noqa: PLC0415
+    from projections.notify_store import display_target, list_subscriptions  # noqa: PLC0415
 
     try:
         with _connect(args) as conn:
@@ -120,9 +125,8 @@ def _list(args: argparse.Namespace) -> int:
     except SluiceError as e:
         return _fail(e)
     for s in subs:
-        print(
-            f"{s.subscription_id}\t{s.pipeline_id}\t{s.channel}\t{s.target}\t{','.join(s.events)}"
-        )
+        target = display_target(s.channel, s.target)
+        print(f"{s.subscription_id}\t{s.pipeline_id}\t{s.channel}\t{target}\t{','.join(s.events)}")
     return 0
 
 

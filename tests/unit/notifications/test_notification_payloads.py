@@ -10,6 +10,7 @@ from projections.notify_email import email_message
 from projections.notify_payload import SCHEMA_VERSION, RunInfo, build_payload, delivery_id
 from projections.notify_sender import backoff_s
 from projections.notify_slack import slack_message
+from projections.notify_store import display_target
 from projections.notify_webhook import SIGNATURE_HEADER, sign, verify, webhook_request
 
 RUN = RunInfo("r1", "p1", "backend-api", "main", "a" * 40)
@@ -119,3 +120,11 @@ def test_a_rolled_back_deployment_names_the_environment_and_reason() -> None:
     assert payload["deployment"] == {"id": "dep-1", "environment": "staging", "stage": "deploy"}
     assert payload["reason"] == "health check failed"
     assert slack_message(payload)["text"].startswith("deployment rolled back: staging from")
+
+
+def test_a_slack_webhook_url_is_a_credential_so_only_its_host_is_shown() -> None:
+    shown = display_target("slack", "https://hooks.slack.com/services/T000/B000/XXXXSECRET")
+    assert shown == "https://hooks.slack.com/…"
+    hook = display_target("webhook", "https://user:pw@ci.example:8443/hook?token=abc")
+    assert hook == "https://ci.example:8443/hook"
+    assert display_target("email", "dev@example.com") == "dev@example.com"
