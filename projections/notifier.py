@@ -146,7 +146,8 @@ class Notifier:
         from projections.notify_sender import Sender  # noqa: PLC0415 (a sibling loop)
 
         sender = Sender(self._settings, schema=self._schema, config=self.config)
-        thread = threading.Thread(target=sender.run, args=(stop,), name="notify-sender")
+        done = threading.Event()  # the sender stops with this loop, never the caller's others
+        thread = threading.Thread(target=sender.run, args=(done,), name="notify-sender")
         thread.start()
         c = consumer(self._settings, group=self._group)
         pause = _RECONNECT_MIN_S
@@ -164,7 +165,7 @@ class Notifier:
                     pause = min(pause * 2, _RECONNECT_MAX_S)
         finally:
             c.close()
-            stop.set()
+            done.set()
             thread.join(30)
 
     def _serve(self, c: Consumer, stop: threading.Event) -> None:
