@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.domain.events import RunCreated, RunDeduplicated, RunRejected
 from orchestrator.domain.statuses import Priority, TriggerSource
+from schemas.eventlog import TopicNames
 from tests.integration.triggers.conftest import VALID_PIPELINE, Triggers
 
 pytestmark = pytest.mark.integration
@@ -77,3 +78,13 @@ def test_the_same_trigger_after_the_window_makes_a_new_run(triggers: Triggers) -
     again = triggers.request(commit_sha=sha, occurred_at_ms=1_000_000 + 61_000)
     assert isinstance(triggers.answer_to(first.run_id), RunCreated)
     assert isinstance(triggers.answer_to(again.run_id), RunCreated)
+
+
+def test_a_malformed_trigger_is_skipped_and_the_next_one_answered(triggers: Triggers) -> None:
+    sha = triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE})
+    key = f"{triggers.pipeline_id}|main|{sha}".encode()
+    topic = TopicNames(triggers.prefix).triggers
+    triggers.kafka.produce(topic, key=key, value=b"not avro at all")
+    triggers.kafka.flush(10)
+    request = triggers.request(commit_sha=sha)
+    assert isinstance(triggers.answer_to(request.run_id), RunCreated)

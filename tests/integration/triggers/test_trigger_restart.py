@@ -43,3 +43,12 @@ def test_a_killed_processor_restarted_answers_every_trigger_once(
     dedup = {a.request_id: a.run_id for a in answers if isinstance(a, RunDeduplicated)}
     assert created == first_ids
     assert dedup == {repeats[b].request_id: firsts[b].run_id for b in BRANCHES}
+
+
+def test_sigterm_stops_the_processor_cleanly(processor: Processor, triggers: Triggers) -> None:
+    sha = triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE})
+    request = triggers.request(commit_sha=sha)
+    assert isinstance(triggers.answer_to(request.run_id), RunCreated)
+    stopped = processor.stop(signal.SIGTERM)
+    processor.start()  # for whichever test of this module runs next
+    assert stopped == 0
