@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected
 from orchestrator.wire import WireError, decode_record
+from projections.projector import take_batch
 from schemas.codec import SchemaError
 from schemas.eventlog import EventLogUnavailable, consumer, end_offsets
 from schemas.settings import ServiceSettings
@@ -122,7 +123,7 @@ class RunsFollower:
     def _run(self, c: Consumer) -> None:
         try:
             while not self._stop.is_set():
-                for msg in c.consume(500, timeout=0.1):
+                for msg in take_batch(c, 500, timeout=0.1):
                     if msg.error() is None:
                         self._offer(msg.value() or b"", msg.partition() or 0, msg.offset() or 0)
         finally:

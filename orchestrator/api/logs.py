@@ -28,6 +28,7 @@ from orchestrator.api.context import Context
 from orchestrator.api.tokens import Scope, TokenInfo
 from orchestrator.domain.records import LogChunk
 from orchestrator.wire import WireError, decode_record
+from projections.projector import take_batch
 from schemas.codec import SchemaError
 from schemas.eventlog import consumer
 from schemas.topics import LOGS
@@ -40,6 +41,7 @@ Reader = Annotated[TokenInfo, Depends(require(Scope.READ))]
 _TERMINAL = {"success", "failed", "cancelled"}
 _SLACK_MS = 10_000  # chunks are stamped by the runner: start a little before the run
 _KEEPALIVE_S = 15.0
+_ENDED_CHECK_S = 1.0  # how often a follower asks the read model whether the run ended
 _ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"description": "see detail"} for c in (401, 403, 404, 429)
 }
@@ -150,25 +152,32 @@ def _chunks(
     the topic is read to its end (None now and then while waiting, for keep-alives)."""
     reader = _Reader(ctx, run)
     prefix = f"{run['run_id']}/".encode()
+
+    def mine(messages: list[Any]) -> Iterator[LogChunk]:
+        for msg in messages:
+            if (msg.key() or b"").startswith(prefix):
+                chunk = _decode(msg.value() or b"")
+                if chunk is not None and (names is None or chunk.stage in names):
+                    yield chunk
+
     try:
-        quiet_since = time.monotonic()
-        while True:
-            ended = not follow or _ended(ctx, run["run_id"])
-            ends = reader.ends()
-            while not reader.reached(ends):
-                for msg in reader.take():
-                    quiet_since = time.monotonic()
-                    if (msg.key() or b"").startswith(prefix):
-                        chunk = _decode(msg.value() or b"")
-                        if chunk is not None and (names is None or chunk.stage in names):
-                            yield chunk
-            if ended:
-                return
-            for msg in reader.take():  # waits up to 0.1 s: no busy loop while idle
-                reader.put_back(msg)
-            if time.monotonic() - quiet_since > _KEEPALIVE_S:
-                quiet_since = time.monotonic()
+        checked = quiet_since = time.monotonic()
+        while follow:
+            batch = reader.take()
+            yield from mine(batch)
+            now = time.monotonic()
+            if batch:
+                quiet_since = now
+            elif now - quiet_since > _KEEPALIVE_S:
+                quiet_since = now
                 yield None
+            if now - checked >= _ENDED_CHECK_S:
+                checked = now
+                if _ended(ctx, run["run_id"]):
+                    break
+        ends = reader.ends()
+        while not reader.reached(ends):
+            yield from mine(reader.take())
     finally:
         reader.close()
 
@@ -179,7 +188,6 @@ class _Reader:
     def __init__(self, ctx: Context, run: dict[str, Any]) -> None:
         self.topic = ctx.names.logs
         self._c: Consumer = consumer(ctx.settings, group="sluice-api-logs")
-        self._held: list[Any] = []
         start_ms = int(run["created_at"].timestamp() * 1000) - _SLACK_MS
         parts = range(LOGS.partitions)
         wanted = [TopicPartition(self.topic, p, start_ms) for p in parts]
@@ -200,9 +208,7 @@ class _Reader:
         }
 
     def reached(self, ends: dict[int, int]) -> bool:
-        """Whether every partition has been read up to ``ends`` (and nothing is held back)."""
-        if self._held:
-            return False
+        """Whether every partition has been read up to ``ends``."""
         if all(self.next[p] >= end for p, end in ends.items()):
             return True
         # transaction markers take offsets no message has: trust the consumer's position
@@ -211,20 +217,13 @@ class _Reader:
         return all(self.next[p] >= end for p, end in ends.items())
 
     def take(self) -> list[Any]:
-        """The next fetched messages (held-back ones first), waiting up to 0.1 s."""
-        if self._held:
-            held, self._held = self._held, []
-            return held
+        """The next fetched messages, waiting up to 0.1 s."""
         out = []
-        for msg in self._c.consume(500, timeout=0.1):
+        for msg in take_batch(self._c, 500, timeout=0.1):
             if msg.error() is None:
                 self.next[msg.partition() or 0] = (msg.offset() or 0) + 1
                 out.append(msg)
         return out
-
-    def put_back(self, msg: Any) -> None:
-        """Hand ``msg`` out again on the next :meth:`take`."""
-        self._held.append(msg)
 
     def close(self) -> None:
         """Close the consumer."""

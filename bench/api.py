@@ -1,0 +1,360 @@
+"""The HTTP API under load on the real services, beside raw floors measured in the same run.
+
+Prints:
+  * trigger requests/s: concurrent ``POST /pipelines/{id}/runs`` (each a new run, answered
+    201 after the trigger processor and decider, and after the read model applied it),
+    beside a bare uvicorn ``POST /hello`` with the same client and concurrency;
+  * GET p50/p99 of ``/pipelines/{id}/runs/{run_id}`` under concurrent load, beside GET of a
+    bare uvicorn hello endpoint;
+  * SSE line latency p50/p99: a ``LogChunk`` appended to ``sluice.logs`` (as a runner does) →
+    the line read from ``GET /runs/{id}/logs?follow=true``, beside a raw Kafka
+    produce→consume of the same records.
+The API and the floor run as child processes (uvicorn, one worker each); the load client is
+Python (httpx in threads), so both figures share its ceiling.
+Run: .venv/bin/python bench/api.py [--requests 400] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+import psycopg
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient
+from cryptography.fernet import Fernet
+from psycopg import sql
+
+from orchestrator.api.publish import append
+from orchestrator.api.tokens import create_token
+from orchestrator.client import Client, Connection
+from orchestrator.domain.records import LogChunk
+from orchestrator.domain.statuses import LogStream
+from orchestrator.wire import decode_record, encode_record
+from projections.decider import Decider
+from projections.migrate import migrate
+from projections.projector import Projector
+from projections.timers import TimerWorker
+from schemas.eventlog import TopicNames, consumer, producer
+from schemas.settings import ServiceSettings
+from tests.support.stack import create_topics, delete_topics
+from tests.unit.triggers.gitrepos import GitRepo
+
+PIPELINE = """\
+name: bench
+stages:
+  build: {script: ['true']}
+  test: {needs: [build], script: ['true']}
+"""
+HELLO = """
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/hello")
+def hello() -> dict[str, str]:
+    return {"hello": "world"}
+@app.post("/hello")
+def post_hello(body: dict[str, object]) -> dict[str, str]:
+    return {"hello": "world"}
+"""
+MAIN = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+
+def free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def child(args: list[str], env: dict[str, str], url: str, log: Path) -> Iterator[None]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit(f"{args} did not start; see {log}") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def load(
+    n: int, concurrency: int, call: Callable[[int], httpx.Response]
+) -> tuple[float, list[float]]:
+    """Run ``call(i)`` for i < n on ``concurrency`` threads; (requests/s, latencies ms)."""
+    latencies: list[float] = []
+
+    def one(i: int) -> None:
+        start = time.perf_counter()
+        response = call(i)
+        latencies.append((time.perf_counter() - start) * 1000)
+        if response.status_code >= 300:
+            raise SystemExit(f"request {i}: {response.status_code} {response.text[:200]}")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(n)))
+    return n / (time.perf_counter() - start), latencies
+
+
+def row(name: str, sluice: float, floor: float, unit: str, better: str = "lower") -> None:
+    ratio = sluice / floor if floor else float("inf")
+    print(
+        f"  {name:<34} sluice {sluice:9.1f} {unit:<5} floor {floor:9.1f} {unit:<5}"
+        f" ratio {ratio:6.2f}x ({better} is better)"
+    )
+
+
+def bench_sse(
+    api: str, token: str, settings: ServiceSettings, run_id: str, lines: int
+) -> list[float]:
+    """Latency (ms) from appending a LogChunk to reading its line from the SSE stream."""
+    sent: dict[int, float] = {}
+    got: dict[int, float] = {}
+    client = Client(Connection(api, token))
+
+    def read() -> None:
+        for event in client.follow(run_id):
+            if event.data.startswith("bench "):
+                got[int(event.data.split()[1])] = time.perf_counter()
+                if len(got) == lines:
+                    return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(1.0)  # let the stream subscribe before the first line
+    p = producer(settings)
+    topic = TopicNames(settings.topic_prefix).logs
+    for seq in range(lines):
+        sent[seq] = time.perf_counter()
+        append(p, topic, f"{run_id}/build/1", chunk(run_id, seq))
+        time.sleep(0.02)
+    reader.join(30)
+    client.close()
+    return [(got[s] - sent[s]) * 1000 for s in sent if s in got]
+
+
+def chunk(run_id: str, seq: int) -> LogChunk:
+    return LogChunk(
+        run_id=run_id,
+        stage="build",
+        attempt=1,
+        seq=seq,
+        stream=LogStream.STDOUT,
+        data=f"bench {seq}\n",
+        final=False,
+        occurred_at_ms=time.time_ns() // 1_000_000,
+    )
+
+
+def raw_kafka(settings: ServiceSettings, lines: int) -> list[float]:
+    """The floor of SSE: produce (acks=all) → consume of the same records on a bare topic."""
+    topic = TopicNames(settings.topic_prefix).logs
+    c = consumer(settings, group=f"bench-{uuid.uuid4().hex}")
+    p = producer(settings)
+    key = f"raw-{uuid.uuid4().hex}/build/1"
+    from schemas.eventlog import partition_for  # noqa: PLC0415
+
+    part = partition_for(key, 12)
+    end = c.get_watermark_offsets(TopicPartition(topic, part), timeout=10, cached=False)[1]
+    c.assign([TopicPartition(topic, part, end)])
+    out = []
+    for seq in range(lines):
+        start = time.perf_counter()
+        p.produce(topic, key=key.encode(), value=encode_record(chunk("raw", seq)))
+        p.flush(10)
+        while True:
+            msg = c.poll(5)
+            if msg is not None and msg.error() is None and msg.key() == key.encode():
+                decode_record(msg.value() or b"")
+                break
+        out.append((time.perf_counter() - start) * 1000)
+    c.close()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--lines", type=int, default=200)
+    opts = parser.parse_args()
+    tag = uuid.uuid4().hex[:8]
+    prefix, schema = f"bench{tag}.", f"bench_api_{tag}"
+    base = ServiceSettings.from_env()
+    settings = replace(base, topic_prefix=prefix)
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    topics = create_topics(admin, prefix)
+    tmp = Path(tempfile.mkdtemp(prefix="sluice-bench-api-"))
+    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+        migrate(conn, schema=schema)
+    stop = threading.Event()
+    try:
+        return run(opts, settings, schema, tmp, stop)
+    finally:
+        stop.set()
+        delete_topics(
+            admin, [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+        )
+        with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        del topics
+
+
+def run(
+    opts: argparse.Namespace,
+    settings: ServiceSettings,
+    schema: str,
+    tmp: Path,
+    stop: threading.Event,
+) -> int:
+    prefix = settings.topic_prefix
+    env = {
+        **os.environ,
+        "SLUICE_TOPIC_PREFIX": prefix,
+        "SLUICE_PG_SCHEMA": schema,
+        "SLUICE_CACHE_DIR": str(tmp / "cache"),
+        "SLUICE_STATE_DIR": str(tmp / "state"),
+        "SLUICE_SECRETS_KEY": Fernet.generate_key().decode(),
+        "SLUICE_API_RATE": "100000",
+        "SLUICE_API_BURST": "100000",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    for work in (
+        Decider(settings=settings, prefix=prefix, worker_id="bench").run,
+        TimerWorker(settings=settings, prefix=prefix).run,
+        Projector(settings, prefix=prefix, schema=schema).run,
+    ):
+        threading.Thread(target=work, args=(stop,), daemon=True).start()
+    with psycopg.connect(settings.pg_dsn, autocommit=True, options=f"-c search_path={schema}") as c:
+        token = create_token(c, name="bench", scopes=["admin"]).secret
+    (tmp / "hello.py").write_text(HELLO)
+    api_port, floor_port = free_port(), free_port()
+    api, floor = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{floor_port}"
+    triggers = [sys.executable, "-m", "projections.triggers"]
+    with (
+        child_proc(triggers, env, tmp / "triggers.log"),
+        child(
+            [sys.executable, "-c", MAIN, "api", "--port", str(api_port)],
+            env,
+            f"{api}/healthz",
+            tmp / "api.log",
+        ),
+        child(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(tmp),
+                "hello:app",
+                "--port",
+                str(floor_port),
+                "--log-level",
+                "warning",
+            ],
+            env,
+            f"{floor}/hello",
+            tmp / "floor.log",
+        ),
+    ):
+        return measure(opts, settings, api=api, floor=floor, token=token, tmp=tmp)
+
+
+@contextmanager
+def child_proc(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def measure(
+    opts: argparse.Namespace,
+    settings: ServiceSettings,
+    *,
+    api: str,
+    floor: str,
+    token: str,
+    tmp: Path,
+) -> int:
+    repo = GitRepo(tmp / "repo")
+    sha = repo.commit({"pipeline.yaml": PIPELINE})
+    headers = {"Authorization": f"Bearer {token}"}
+    http = httpx.Client(
+        headers=headers, timeout=60, limits=httpx.Limits(max_connections=opts.concurrency * 2)
+    )
+    made = http.post(
+        f"{api}/pipelines", json={"pipeline_id": "bench", "name": "bench", "repo_url": repo.url}
+    )
+    assert made.status_code == 201, made.text
+    runs = f"{api}/pipelines/bench/runs"
+    deadline = time.monotonic() + 90  # the trigger processor (faust) takes seconds to start
+    while http.post(runs, json={"branch": "warm", "commit_sha": sha}).status_code not in (200, 201):
+        if time.monotonic() > deadline:
+            raise SystemExit("the trigger processor did not answer within 90 s")
+    n, conc = opts.requests, opts.concurrency
+    print(f"bench/api.py: {n} requests, {conc} concurrent clients, one broker, one API process")
+    run_ids: list[str] = []
+
+    def post(i: int) -> httpx.Response:
+        response = http.post(runs, json={"branch": f"b{i}", "commit_sha": sha})
+        run_ids.append(response.json().get("run_id", ""))
+        return response
+
+    trig_rate, trig_lat = load(n, conc, post)
+    floor_rate, _ = load(n, conc, lambda i: http.post(f"{floor}/hello", json={"i": i}))
+    row("trigger POST requests/s", trig_rate, floor_rate, "req/s", "higher")
+    print(
+        f"  {'trigger POST latency p50/p99':<34} {pct(trig_lat, 0.5):.1f}"
+        f" / {pct(trig_lat, 0.99):.1f} ms"
+    )
+    target = f"{runs}/{run_ids[0]}"
+    _, get_lat = load(n * 2, conc, lambda i: http.get(target))
+    _, floor_lat = load(n * 2, conc, lambda i: http.get(f"{floor}/hello"))
+    row("GET run p50 under load", pct(get_lat, 0.5), pct(floor_lat, 0.5), "ms")
+    row("GET run p99 under load", pct(get_lat, 0.99), pct(floor_lat, 0.99), "ms")
+    sse = bench_sse(api, token, settings, run_ids[1], opts.lines)
+    raw = raw_kafka(settings, opts.lines)
+    print(f"  SSE lines received: {len(sse)}/{opts.lines}")
+    row("SSE line latency p50", statistics.median(sse), statistics.median(raw), "ms")
+    row("SSE line latency p99", pct(sse, 0.99), pct(raw, 0.99), "ms")
+    http.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
