@@ -12,6 +12,8 @@ bounded and no secret can reach Prometheus.
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import start_http_server as _start_http_server
 
@@ -144,11 +146,15 @@ class MetricsPortInUse(InfrastructureError):
     """The /metrics port is taken; pass another with --metrics-port or stop the other process."""
 
 
-def serve_metrics(port: int, *, registry: CollectorRegistry = REGISTRY) -> None:
-    """Serve ``/metrics`` on ``port`` (all interfaces) from a daemon thread; 0 disables it."""
+def serve_metrics(
+    port: int, *, addr: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY
+) -> WSGIServer | None:
+    """Serve ``/metrics`` on ``addr:port`` from a daemon thread (``shutdown()`` the server
+    returned to stop it); port 0 serves nothing and returns None."""
     if port == 0:
-        return
+        return None
     try:
-        _start_http_server(port, registry=registry)
+        server, _ = _start_http_server(port, addr=addr, registry=registry)
     except OSError as e:
         raise MetricsPortInUse(f"cannot serve /metrics on port {port}: {e}") from e
+    return server

@@ -1,6 +1,7 @@
 """Real Sluice processes exporting metrics for a test: the decider, timers and lag exporter
-as ``sluice processor`` subprocesses on free ports, scraped by the real Prometheus through a
-targets file of their own, with a stand-in runner taking the jobs."""
+as ``sluice processor`` subprocesses on free ports, and a notifier (with a webhook
+subscription) in this process on a port of its own, all scraped by the real Prometheus
+through a targets file of their own; a stand-in runner takes the jobs."""
 
 from __future__ import annotations
 
@@ -13,14 +14,21 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
+from psycopg import sql
 
 from orchestrator.domain import Priority, RunCreated, TriggerSource, parse_pipeline
 from orchestrator.wire import encode_event
+from projections.migrate import migrate
+from projections.notifier import Notifier, NotifierSettings
+from projections.notify_store import subscribe
 from schemas.eventlog import TopicNames, producer
+from schemas.metrics import serve_metrics
 from schemas.settings import ServiceSettings
-from tests.integration.observability.receivers import free_port
+from tests.integration.observability.receivers import HttpReceiver, free_port
 from tests.support.stack import RunLog
 from tests.support.standin_runner import StandInRunner
 from tests.support.waiting import eventually
@@ -68,6 +76,15 @@ class Exporting:
         self.runner = StandInRunner(self.settings, self.prefix)
         self.log = RunLog(self.settings, self.names)
         self._out = producer(self.settings)
+        self.schema = f"t_{self.test_id}"
+        self.receiver = HttpReceiver()
+        self.notifier = Notifier(
+            self.settings,
+            prefix=self.prefix,
+            schema=self.schema,
+            config=NotifierSettings(idle_poll_s=0.05),
+        )
+        self._server: Any = None
 
     def start(self) -> None:
         for name in PROCESSORS:
@@ -80,11 +97,30 @@ class Exporting:
                     stderr=subprocess.DEVNULL,
                 )
             )
-        for work in (self.runner.run, self.log.run):
+        self._start_notifier()
+        for work in (self.runner.run, self.log.run, self.notifier.run):
             threading.Thread(target=work, args=(self.stop,), daemon=True).start()
         self._register_targets()
-        for name in PROCESSORS:
+        for name in self.ports:
             eventually(lambda n=name: self.scrape(n), timeout=60, what=f"{name}'s /metrics")
+        eventually(self.notifier.ready.is_set, timeout=60, what="the notifier to own partitions")
+
+    def _start_notifier(self) -> None:
+        """A webhook subscription to a live receiver, and this process's /metrics served."""
+        self.receiver.start()
+        with psycopg.connect(self.settings.pg_dsn, autocommit=True) as conn:
+            migrate(conn, schema=self.schema)
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            subscribe(
+                conn,
+                pipeline_id="p-observed",
+                channel="webhook",
+                target=self.receiver.url,
+                events=["run.succeeded"],
+                signing_secret="s",
+            )
+        self.ports["notifier"] = free_port()
+        self._server = serve_metrics(self.ports["notifier"], addr="127.0.0.1")
 
     def _register_targets(self) -> None:
         self.targets = targets_dir(self.prometheus) / f"test-{self.test_id}.json"
@@ -100,6 +136,14 @@ class Exporting:
             p.terminate()
         for p in self.procs:
             p.wait(30)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        self.receiver.stop()
+        with psycopg.connect(self.settings.pg_dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
+            )
 
     def scrape(self, processor: str) -> str:
         """The /metrics page of ``processor`` ('' while it is not up yet)."""

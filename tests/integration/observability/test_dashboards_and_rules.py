@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
 DASHBOARDS = sorted((ROOT / "infra/grafana/dashboards").glob("*.json"))
 RULES = sorted((ROOT / "infra/prometheus/rules").glob("*.yml"))
-# what the decider, timers and lag exporter of this test export once a run went through
+# what the decider, timers, lag exporter and notifier of this test export once a run went through
 EXPORTED = {
     "up",
     "sluice_runs_total",
@@ -46,6 +46,7 @@ EXPORTED = {
     "sluice_dead_letter_queue_messages",
     "sluice_dead_letters_total",
     "sluice_notification_pending",
+    "sluice_notification_deliveries_total",
 }
 
 
@@ -79,7 +80,7 @@ def query(prometheus: str, expr: str) -> dict[str, Any]:
 def exporting(
     kafka_admin: AdminClient, settings: ServiceSettings, prometheus: str
 ) -> Iterator[Exporting]:
-    """Decider, timers and lag exporter exporting metrics after one finished run."""
+    """Decider, timers, lag exporter and notifier exporting metrics after one finished run."""
     e = Exporting(settings, f"m{uuid.uuid4().hex[:8]}.", prometheus)
     topics = create_topics(kafka_admin, e.prefix)
     try:
@@ -122,7 +123,12 @@ def test_every_dashboard_and_rule_expression_parses_on_prometheus(prometheus: st
 
 
 def test_metrics_move_as_a_run_progresses(exporting: Exporting) -> None:
+    eventually(lambda: exporting.receiver.requests, timeout=30, what="the first run's webhook")
     before = exporting.scrape("decider")
+    delivered = 'channel="webhook",outcome="delivered"'
+    sent = metric_value(
+        exporting.scrape("notifier"), "sluice_notification_deliveries_total", delivered
+    )
     assert exporting.run_to_the_end() == "RunSucceeded"
     after = exporting.scrape("decider")
     for name, labels, grew_by in (
@@ -134,13 +140,23 @@ def test_metrics_move_as_a_run_progresses(exporting: Exporting) -> None:
     ):
         grown = metric_value(after, name, labels) - metric_value(before, name, labels)
         assert grown == grew_by, f"{name}{{{labels}}} grew by {grown}"
+    eventually(
+        lambda: (
+            metric_value(
+                exporting.scrape("notifier"), "sluice_notification_deliveries_total", delivered
+            )
+            == sent + 1
+        ),
+        timeout=30,
+        what="the notifier to count its webhook delivered",
+    )
 
 
 def test_the_key_panels_return_series_from_the_running_processes(
     exporting: Exporting, prometheus: str
 ) -> None:
     mine = f'up{{test="{exporting.test_id}"}}'
-    eventually(lambda: len(query(prometheus, mine)["data"]["result"]) == 3, timeout=60, what=mine)
+    eventually(lambda: len(query(prometheus, mine)["data"]["result"]) == 4, timeout=60, what=mine)
     key = [e for e in dashboard_exprs() if metrics_in(e) <= EXPORTED]
     assert len(key) >= 15
     for expr in key:
