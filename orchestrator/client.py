@@ -126,6 +126,12 @@ class Client:
         """Close the connection pool."""
         self._http.close()
 
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         try:
             response = self._http.request(method, path, **kw)

@@ -8,6 +8,7 @@ from typing import Any
 
 from orchestrator.client import (
     ApiError,
+    Client,
     add_connection_args,
     client_from_args,
     print_json,
@@ -37,7 +38,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    client = client_from_args(args)
+    with client_from_args(args) as client:
+        return _act(client, args)
+
+
+def _act(client: Client, args: argparse.Namespace) -> int:
     found = client.artifacts(args.run_id)
     if args.action == "list":
         if args.json:

@@ -22,7 +22,8 @@ def main(args: argparse.Namespace) -> int:
     """Send the cancel request."""
 
     def cancel() -> int:
-        answer = client_from_args(args).cancel(args.run_id)
+        with client_from_args(args) as client:
+            answer = client.cancel(args.run_id)
         print_json(answer) if args.json else print(f"run {args.run_id}: {answer['status']}")
         return 0
 

@@ -39,6 +39,9 @@ def _run(args: argparse.Namespace) -> int:
         secret_key=settings.s3_secret_key,
         secure=settings.s3_secure,
     )
-    deleted = collect_garbage(db, s3)
+    try:
+        deleted = collect_garbage(db, s3)
+    finally:
+        db.close()
     print_json({"deleted": deleted}) if args.json else print(f"deleted {deleted} expired artifacts")
     return 0

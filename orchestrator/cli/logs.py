@@ -36,11 +36,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    client = client_from_args(args)
-    if not args.follow:
-        sys.stdout.write(client.logs(args.run_id, stage=args.stage))
-        return 0
-    return _follow(client, args.run_id, args.stage)
+    with client_from_args(args) as client:
+        if not args.follow:
+            sys.stdout.write(client.logs(args.run_id, stage=args.stage))
+            return 0
+        return _follow(client, args.run_id, args.stage)
 
 
 def _follow(client: Client, run_id: str, stage: str | None) -> int:

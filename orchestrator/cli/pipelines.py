@@ -45,7 +45,8 @@ def _register(args: argparse.Namespace) -> int:
         "priority": args.priority,
         "webhook_secret": args.webhook_secret,
     }
-    made = client_from_args(args).register_pipeline(**body)
+    with client_from_args(args) as client:
+        made = client.register_pipeline(**body)
     if args.json:
         print_json(made)
     else:
@@ -54,7 +55,8 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    found = client_from_args(args).pipelines()
+    with client_from_args(args) as client:
+        found = client.pipelines()
     if args.json:
         print_json(found)
         return 0

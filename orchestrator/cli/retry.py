@@ -23,7 +23,8 @@ def main(args: argparse.Namespace) -> int:
     """Send the retry request."""
 
     def retry() -> int:
-        answer = client_from_args(args).retry(args.run_id, args.stage)
+        with client_from_args(args) as client:
+            answer = client.retry(args.run_id, args.stage)
         print_json(answer) if args.json else print(
             f"{args.run_id}/{args.stage}: {answer['status']}"
         )

@@ -24,7 +24,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    run = client_from_args(args).run(args.run_id)
+    with client_from_args(args) as client:
+        run = client.run(args.run_id)
     if args.json:
         print_json(run)
         return 0

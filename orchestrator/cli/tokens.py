@@ -36,24 +36,34 @@ def main(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import psycopg  # noqa: PLC0415 (the CLI loads only what it runs)
+    from psycopg import sql  # noqa: PLC0415
 
-    from orchestrator.api.db import Database  # noqa: PLC0415
     from orchestrator.api.settings import ApiSettings  # noqa: PLC0415
-    from orchestrator.api.tokens import create_token, revoke_token  # noqa: PLC0415
-    from orchestrator.client import ApiError  # noqa: PLC0415
     from projections.migrate import migrate  # noqa: PLC0415
     from schemas.settings import ServiceSettings  # noqa: PLC0415
 
-    db = Database(dsn=ServiceSettings.from_env().pg_dsn, schema=ApiSettings.from_env().pg_schema)
-    with db.connection() as conn:
-        with psycopg.connect(db.dsn, autocommit=True) as plain:
-            migrate(plain, schema=db.schema)
-        if args.action == "revoke":
-            if not revoke_token(conn, args.token_id):
-                raise ApiError(404, f"no live token {args.token_id!r}")
-            print(f"revoked {args.token_id}")
-            return 0
-        made = create_token(conn, name=args.name, scopes=args.scope, pipelines=args.pipeline)
+    schema = ApiSettings.from_env().pg_schema
+    try:
+        with psycopg.connect(ServiceSettings.from_env().pg_dsn, autocommit=True) as conn:
+            migrate(conn, schema=schema)  # bootstrap: the first token may precede any process
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            return _act(conn, args)
+    except psycopg.OperationalError as e:
+        from orchestrator.api.db import DatabaseUnavailable  # noqa: PLC0415
+
+        raise DatabaseUnavailable(f"cannot reach PostgreSQL ({e}); run infra/up") from e
+
+
+def _act(conn: Any, args: argparse.Namespace) -> int:
+    from orchestrator.api.tokens import create_token, revoke_token  # noqa: PLC0415
+    from orchestrator.client import ApiError  # noqa: PLC0415
+
+    if args.action == "revoke":
+        if not revoke_token(conn, args.token_id):
+            raise ApiError(404, f"no live token {args.token_id!r}")
+        print(f"revoked {args.token_id}")
+        return 0
+    made = create_token(conn, name=args.name, scopes=args.scope, pipelines=args.pipeline)
     if args.json:
         print_json({"token_id": made.token_id, "token": made.secret, "scopes": made.scopes})
     else:

@@ -54,7 +54,11 @@ def _variables(pairs: list[str]) -> dict[str, str]:
 
 
 def _trigger(args: argparse.Namespace) -> int:
-    client = client_from_args(args)
+    with client_from_args(args) as client:
+        return _start(client, args)
+
+
+def _start(client: Client, args: argparse.Namespace) -> int:
     pipeline = client.pipelines()
     found = next((p for p in pipeline if p["pipeline_id"] == args.pipeline_id), None)
     if found is None:
