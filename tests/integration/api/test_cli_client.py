@@ -144,12 +144,26 @@ def test_tokens_create_and_revoke_work_directly_on_postgresql(
     assert status == 0
 
 
-def test_gc_reports_how_many_expired_artifacts_it_deleted(
+def test_gc_deletes_an_expired_artifact_and_says_so(
     cli: Callable[..., tuple[int, str, str]],
     deployment: Deployment,
+    trigger: Trigger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SLUICE_PG_SCHEMA", deployment.schema)
-    status, out, _ = cli("gc", "--json")
+    run_id = trigger().json()["run_id"]
+    with deployment.client() as http:
+        made = http.post(
+            f"/runs/{run_id}/artifacts",
+            data={"name": "old.bin", "stage_id": "build"},
+            files={"file": ("old.bin", b"old")},
+        ).json()
+        with deployment.connect() as conn:
+            conn.execute(
+                "UPDATE artifacts SET expires_at = now() - interval '1 s' WHERE artifact_id = %s",
+                (made["artifact_id"],),
+            )
+        status, out, _ = cli("gc", "--json")
+        assert http.get(f"/artifacts/{made['artifact_id']}").status_code == 404
     assert status == 0
-    assert json.loads(out)["deleted"] >= 0
+    assert json.loads(out)["deleted"] >= 1
