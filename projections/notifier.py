@@ -64,12 +64,8 @@ class NotifierSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> NotifierSettings:
-        """Read ``SLUICE_PUBLIC_URL`` and ``SLUICE_SMTP_HOST``/``_PORT``/``_FROM``."""
-        smtp = SmtpSettings(
-            host=env.get("SLUICE_SMTP_HOST", "127.0.0.1"),
-            port=int(env.get("SLUICE_SMTP_PORT", "25")),
-            sender=env.get("SLUICE_SMTP_FROM", "sluice@localhost"),
-        )
+        """Read ``SLUICE_PUBLIC_URL`` and the ``SLUICE_SMTP_*`` variables."""
+        smtp = SmtpSettings.from_env(env)
         return cls(public_url=env.get("SLUICE_PUBLIC_URL", cls.public_url), smtp=smtp)
 
 

@@ -131,10 +131,12 @@ def start_notifier(
     """Start a notifier on this test's topics and schema (fast back-off); all stopped at the end."""
     started: list[Running] = []
 
-    def start(smtp_port: int = 25) -> Running:
+    def start(smtp_port: int = 25, smtp_login: tuple[str, str] = ("", "")) -> Running:
+        user, password = smtp_login
+        smtp = SmtpSettings(port=smtp_port, sender="sluice@test", username=user, password=password)
         config = NotifierSettings(
             public_url="http://sluice.test",
-            smtp=SmtpSettings(port=smtp_port, sender="sluice@test"),
+            smtp=smtp,
             backoff_base_s=0.2,
             backoff_cap_s=1.0,
             idle_poll_s=0.05,

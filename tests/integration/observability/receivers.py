@@ -78,12 +78,31 @@ class _Inbox:
 
 
 class SmtpReceiver:
-    """A real SMTP server (aiosmtpd) on a free port that keeps every message."""
+    """A real SMTP server (aiosmtpd) on a free port that keeps every message; with
+    ``login``, it refuses mail from a client that did not log in with it."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self._inbox = _Inbox()
-        self._controller = Controller(self._inbox, hostname="127.0.0.1", port=self.port)
+        self._login = login
+        auth: dict[str, Any] = {}
+        if login is not None:
+            auth = {"authenticator": self._check, "auth_required": True, "auth_require_tls": False}
+        self._controller = Controller(self._inbox, hostname="127.0.0.1", port=self.port, **auth)
+
+    def _check(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: PLC0415
+
+        assert self._login is not None
+        ok = (
+            isinstance(data, LoginPassword)
+            and (
+                data.login.decode(),
+                data.password.decode(),
+            )
+            == self._login
+        )
+        return AuthResult(success=ok, handled=False)
 
     @property
     def messages(self) -> list[Message]:

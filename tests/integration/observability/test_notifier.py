@@ -141,6 +141,25 @@ def test_an_email_arrives_with_the_runs_status(
     assert f"http://sluice.test/runs/{run_id}".encode() in body
 
 
+# the test server takes a login without TLS (no certificates here); aiosmtpd warns about it
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_an_email_goes_through_an_smtp_server_that_requires_a_login(
+    db: psycopg.Connection[Any], runs: RunsWriter, start_notifier: Callable[..., Running]
+) -> None:
+    smtp = SmtpReceiver(login=("sluice", "smtp-pass"))
+    smtp.start()
+    try:
+        subscribe(
+            db, pipeline_id=PIPELINE, channel="email", target="ops@test", events=["run.failed"]
+        )
+        start_notifier(smtp_port=smtp.port, smtp_login=("sluice", "smtp-pass"))
+        runs.failed(runs.created())
+        (mail,) = eventually(lambda: smtp.messages, timeout=30, what="the e-mail")
+    finally:
+        smtp.stop()
+    assert mail["To"] == "ops@test"
+
+
 def test_notifications_log_shows_every_attempt_and_list_never_shows_the_secret(
     db: psycopg.Connection[Any],
     runs: RunsWriter,

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from projections.notifier import Event, plan, run_url
-from projections.notify_email import email_message
+from projections.notify_email import SmtpSettings, email_message
 from projections.notify_payload import SCHEMA_VERSION, RunInfo, build_payload, delivery_id
 from projections.notify_sender import backoff_s
 from projections.notify_slack import slack_message
@@ -128,3 +128,22 @@ def test_a_slack_webhook_url_is_a_credential_so_only_its_host_is_shown() -> None
     hook = display_target("webhook", "https://user:pw@ci.example:8443/hook?token=abc")
     assert hook == "https://ci.example:8443/hook"
     assert display_target("email", "dev@example.com") == "dev@example.com"
+
+
+def test_smtp_settings_come_from_the_environment_and_never_show_the_password() -> None:
+    env = {
+        "SLUICE_SMTP_HOST": "mail.example",
+        "SLUICE_SMTP_PORT": "587",
+        "SLUICE_SMTP_USER": "sluice",
+        "SLUICE_SMTP_PASSWORD": "hunter2",
+        "SLUICE_SMTP_STARTTLS": "true",
+    }
+    smtp = SmtpSettings.from_env(env)
+    assert (smtp.host, smtp.port, smtp.username, smtp.starttls) == (
+        "mail.example",
+        587,
+        "sluice",
+        True,
+    )
+    assert smtp.password == "hunter2"
+    assert "hunter2" not in repr(smtp)
