@@ -238,9 +238,10 @@ def deployment(
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
-def _register(deployment: Deployment, root: Path) -> Pipeline:
+def register(deployment: Deployment, root: Path, text: str = PIPELINE) -> Pipeline:
+    """Register a pipeline whose repository holds ``text`` as its pipeline file."""
     repo = GitRepo(root / "repo")
-    sha = repo.commit({"pipeline.yaml": PIPELINE})
+    sha = repo.commit({"pipeline.yaml": text})
     pid = f"p-{uuid.uuid4().hex[:8]}"
     secret = uuid.uuid4().hex
     body = {"pipeline_id": pid, "name": pid, "repo_url": repo.url, "webhook_secret": secret}
@@ -252,7 +253,7 @@ def _register(deployment: Deployment, root: Path) -> Pipeline:
 
 def _warm_up(deployment: Deployment) -> None:
     """Wait until the trigger processor answers (faust takes seconds to start)."""
-    warm = _register(deployment, deployment.tmp / "warm-up")
+    warm = register(deployment, deployment.tmp / "warm-up")
     body = {"branch": "main", "commit_sha": warm.sha}
     with deployment.client() as http:
         eventually(
@@ -268,7 +269,7 @@ def _warm_up(deployment: Deployment) -> None:
 @pytest.fixture
 def pipeline(deployment: Deployment, tmp_path: Path) -> Pipeline:
     """A pipeline of this test's own, registered through the API, with one commit."""
-    return _register(deployment, tmp_path)
+    return register(deployment, tmp_path)
 
 
 @pytest.fixture
