@@ -14,15 +14,19 @@ from orchestrator.domain.records import RunRequested
 
 __all__ = [
     "DEDUP_WINDOW_MS",
+    "FORGET_AFTER_MS",
     "Create",
     "DedupEntry",
     "Duplicate",
     "Outcome",
     "dedup",
     "dedup_key",
+    "forgettable",
 ]
 
 DEDUP_WINDOW_MS = 60_000
+# How long a key is kept at all: the window plus room for edges whose clocks disagree.
+FORGET_AFTER_MS = 10 * 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +78,8 @@ def dedup(
     # make the table forget the newer one.
     newer = mine if request.occurred_at_ms >= state.requested_at_ms else state
     return Create(newer)
+
+
+def forgettable(entry: DedupEntry, now_ms: int, *, keep_ms: int = FORGET_AFTER_MS) -> bool:
+    """Whether ``entry`` is so old, at event time ``now_ms``, that no repeat can match it."""
+    return now_ms - entry.requested_at_ms > keep_ms

@@ -11,10 +11,15 @@ Delivery is at-least-once: faust flushes the answers before it commits the offse
 request processed twice after a crash carries the same pre-assigned ``run_id``, so its
 second ``RunCreated`` names the same run (the decider ignores it).
 
-Start it with ``python -m projections.triggers`` (``SLUICE_*`` settings, plus
-``SLUICE_CACHE_DIR``, where repository mirrors live: ``~/.cache/sluice`` by default, and
-``SLUICE_LOG_LEVEL``, ``warning`` by default);
-SIGTERM stops it cleanly.
+The table forgets keys more than 10 minutes (of event time) old: every ``sweep_every``
+answers of a partition, that partition's old keys are deleted (tombstones on the changelog).
+
+Start it with ``python -m projections.triggers``; SIGTERM stops it cleanly. Besides the
+``SLUICE_*`` service settings it reads:
+
+- ``SLUICE_CACHE_DIR``: where repository mirrors live (``~/.cache/sluice``)
+- ``SLUICE_LOG_LEVEL``: ``warning``
+- ``SLUICE_DEDUP_SWEEP_EVERY``: answers per partition between two sweeps (500)
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterable
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,22 +40,31 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from orchestrator.domain.records import RunRequested
 from orchestrator.wire import WireError, decode_record, encode_record
-from projections.dedup import DedupEntry, Duplicate, dedup, dedup_key
+from projections.dedup import DedupEntry, Duplicate, dedup, dedup_key, forgettable
 from projections.pipeline_catalogue import PipelineCatalogue
 from projections.pipeline_source import PipelineSource
 from projections.trigger_resolver import TriggerResolver
 from projections.trigger_rules import Answer, deduplicated
 from schemas.codec import MalformedMessage, UnknownSchema
-from schemas.eventlog import EventLogUnavailable, TopicNames
+from schemas.eventlog import EventLogUnavailable, TopicNames, partition_for
 from schemas.settings import ServiceSettings
 from schemas.topics import INBOX, PIPELINES, TRIGGERS
 
-__all__ = ["app_id", "build_app", "changelog_topic", "ensure_changelog", "main", "run"]
+__all__ = [
+    "SWEEP_EVERY",
+    "app_id",
+    "build_app",
+    "changelog_topic",
+    "ensure_changelog",
+    "main",
+    "run",
+]
 
 log = logging.getLogger(__name__)
 
 _DEFAULT_CACHE = Path.home() / ".cache" / "sluice"
 _TABLE = "dedup"
+SWEEP_EVERY = 500  # answers per partition between two sweeps of forgettable dedup keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +103,12 @@ def ensure_changelog(settings: ServiceSettings, *, prefix: str = "") -> None:
 
 
 def build_app(
-    settings: ServiceSettings, *, prefix: str = "", resolver: TriggerResolver, datadir: Path
+    settings: ServiceSettings,
+    *,
+    prefix: str = "",
+    resolver: TriggerResolver,
+    datadir: Path,
+    sweep_every: int = SWEEP_EVERY,
 ) -> faust.App:
     """The faust app, its dedup table and its agent, reading the topics named with ``prefix``."""
     app = faust.App(
@@ -113,7 +132,8 @@ def build_app(
     )
     names = TopicNames(prefix)
     channels = _channels(app, names)
-    app.agent(channels.triggers, name="answer")(_answer_agent(channels, resolver))
+    agent = _answer_agent(channels, resolver, sweep_every)
+    app.agent(channels.triggers, name="answer")(agent)
     app.on_rebalance_complete.connect(_rewinder(names.triggers))
     return app
 
@@ -161,15 +181,34 @@ def _channels(app: faust.App, names: TopicNames) -> _Channels:
     return _Channels(triggers=triggers, inbox=inbox, seen=seen)
 
 
-def _answer_agent(channels: _Channels, resolver: TriggerResolver) -> Any:
-    async def answer(stream: AsyncIterable[bytes]) -> None:
-        async for raw in stream:
-            request = _decode_request(raw)
+def _answer_agent(channels: _Channels, resolver: TriggerResolver, sweep_every: int) -> Any:
+    sweeps: Counter[int] = Counter()
+
+    async def answer(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            request = _decode_request(event.value)
             if request is not None:
                 reply = await _answer(channels.seen, resolver, request)
                 await channels.inbox.send(key=reply.run_id.encode(), value=encode_record(reply))
+                partition = event.message.partition
+                sweeps[partition] += 1
+                if sweeps[partition] % sweep_every == 0:
+                    _forget_old(channels.seen, partition, request.occurred_at_ms)
 
     return answer
+
+
+def _forget_old(seen: faust.types.TableT[str, dict[str, Any]], partition: int, now_ms: int) -> None:
+    # Keeps the table (and its compacted changelog) to the last minutes of triggers. Runs
+    # inside an event of ``partition``, so each tombstone lands on that changelog partition.
+    old = [
+        key
+        for key, row in seen.items()
+        if partition_for(key, TRIGGERS.partitions) == partition
+        and forgettable(DedupEntry(row["run_id"], row["requested_at_ms"]), now_ms)
+    ]
+    for key in old:
+        seen.pop(key, None)
 
 
 async def _answer(
@@ -217,6 +256,7 @@ def run(
     stop: threading.Event | None = None,
     cache_dir: Path = _DEFAULT_CACHE,
     log_level: str = "warning",
+    sweep_every: int = SWEEP_EVERY,
 ) -> None:
     """Run the processor until SIGTERM/SIGINT (or until ``stop`` is set)."""
     names = TopicNames(prefix)
@@ -224,7 +264,9 @@ def run(
     datadir.mkdir(parents=True, exist_ok=True)
     ensure_changelog(settings, prefix=prefix)
     resolver = _resolver(settings, names, cache_dir)
-    app = build_app(settings, prefix=prefix, resolver=resolver, datadir=datadir)
+    app = build_app(
+        settings, prefix=prefix, resolver=resolver, datadir=datadir, sweep_every=sweep_every
+    )
     worker = faust.Worker(app, loglevel=log_level, quiet=True)
     if stop is not None:
         _stop_when_set(worker, stop)
@@ -248,7 +290,8 @@ def main() -> None:
     settings = ServiceSettings.from_env()
     cache = Path(os.environ.get("SLUICE_CACHE_DIR", str(_DEFAULT_CACHE)))
     level = os.environ.get("SLUICE_LOG_LEVEL", "warning")
-    run(settings, prefix=settings.topic_prefix, cache_dir=cache, log_level=level)
+    sweep = int(os.environ.get("SLUICE_DEDUP_SWEEP_EVERY", str(SWEEP_EVERY)))
+    run(settings, prefix=settings.topic_prefix, cache_dir=cache, log_level=level, sweep_every=sweep)
 
 
 if __name__ == "__main__":

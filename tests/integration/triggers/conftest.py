@@ -90,6 +90,7 @@ def processor(
         "SLUICE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "SLUICE_TOPIC_PREFIX": prefix,
         "SLUICE_CACHE_DIR": str(cache),
+        "SLUICE_DEDUP_SWEEP_EVERY": "1",
     }
     running = Processor(env=env, log=cache / "processor.log")
     running.start()

@@ -8,7 +8,8 @@ import pytest
 
 from orchestrator.domain.events import RunCreated, RunDeduplicated, RunRejected
 from orchestrator.domain.statuses import Priority, TriggerSource
-from schemas.eventlog import TopicNames
+from schemas.eventlog import TopicNames, partition_for
+from schemas.topics import TRIGGERS
 from tests.integration.triggers.conftest import VALID_PIPELINE, Triggers
 
 pytestmark = pytest.mark.integration
@@ -88,3 +89,19 @@ def test_a_malformed_trigger_is_skipped_and_the_next_one_answered(triggers: Trig
     triggers.kafka.flush(10)
     request = triggers.request(commit_sha=sha)
     assert isinstance(triggers.answer_to(request.run_id), RunCreated)
+
+
+def test_a_key_long_past_its_window_is_forgotten(triggers: Triggers) -> None:
+    sha = triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE})
+
+    def partition(branch: str) -> int:
+        return partition_for(f"{triggers.pipeline_id}|{branch}|{sha}", TRIGGERS.partitions)
+
+    # a second branch whose triggers share the first one's partition (and dedup table part)
+    other = next(b for b in (f"other-{i}" for i in range(1000)) if partition(b) == partition("a"))
+    first = triggers.request(branch="a", commit_sha=sha, occurred_at_ms=1_000_000)
+    assert isinstance(triggers.answer_to(first.run_id), RunCreated)
+    later = triggers.request(branch=other, commit_sha=sha, occurred_at_ms=1_000_000 + 11 * 60_000)
+    assert isinstance(triggers.answer_to(later.run_id), RunCreated)
+    straggler = triggers.request(branch="a", commit_sha=sha, occurred_at_ms=1_000_000 + 30_000)
+    assert isinstance(triggers.answer_to(straggler.run_id), RunCreated)

@@ -9,7 +9,16 @@ from hypothesis import strategies as st
 
 from orchestrator.domain.records import RunRequested
 from orchestrator.domain.statuses import TriggerSource
-from projections.dedup import DEDUP_WINDOW_MS, Create, DedupEntry, Duplicate, dedup, dedup_key
+from projections.dedup import (
+    DEDUP_WINDOW_MS,
+    FORGET_AFTER_MS,
+    Create,
+    DedupEntry,
+    Duplicate,
+    dedup,
+    dedup_key,
+    forgettable,
+)
 
 
 def request(run_id: str = "run-1", *, at_ms: int = 1_000_000, branch: str = "main") -> RunRequested:
@@ -93,3 +102,11 @@ def test_two_runs_of_one_key_are_never_created_within_the_window(times: list[int
             created.append(at_ms)
             state = outcome.remember
     assert all(b - a >= DEDUP_WINDOW_MS for a, b in itertools.pairwise(created))
+
+
+def test_a_key_is_kept_ten_minutes_of_event_time() -> None:
+    entry = DedupEntry("run-1", 0)
+    assert (forgettable(entry, FORGET_AFTER_MS), forgettable(entry, FORGET_AFTER_MS + 1)) == (
+        False,
+        True,
+    )
