@@ -72,6 +72,7 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
         yield
         stop.set()
         ctx.follower.stop()
+        ctx.producer.flush(10)
         for t in threads:
             t.join(10)
         ctx.db.close()

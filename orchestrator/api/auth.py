@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from orchestrator.api.audit import audit
 from orchestrator.api.context import Context
 from orchestrator.api.tokens import Scope, TokenInfo, lookup_token
 
@@ -36,16 +37,20 @@ def require(scope: Scope) -> Callable[..., TokenInfo]:
     """A dependency: the caller's token, which must carry ``scope`` and be within its rate."""
 
     def check(
+        request: Request,
         ctx: Annotated[Context, Depends(context)],
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> TokenInfo:
         if credentials is None:
+            _denied(ctx, request, "anonymous", "no token")
             raise _unauthorized("missing token: send 'Authorization: Bearer <token>'")
         with ctx.db.connection() as conn:
             token = lookup_token(conn, credentials.credentials)
         if token is None:
+            _denied(ctx, request, "unknown token", "unknown or revoked token")
             raise _unauthorized("unknown or revoked token; create one with `sluice tokens create`")
         if not token.allows(scope):
+            _denied(ctx, request, f"token:{token.token_id}", f"lacks scope {scope.value}")
             raise HTTPException(403, f"this token lacks the {scope.value!r} scope")
         wait = ctx.limiter.take(token.token_id)
         if wait > 0:
@@ -54,6 +59,13 @@ def require(scope: Scope) -> Callable[..., TokenInfo]:
         return token
 
     return check
+
+
+def _denied(ctx: Context, request: Request, actor: str, reason: str) -> None:
+    action = f"{request.method} {request.url.path}"
+    audit(
+        ctx, subject=actor, action=action, actor=actor, outcome="denied", detail={"reason": reason}
+    )
 
 
 def not_found(what: str) -> HTTPException:

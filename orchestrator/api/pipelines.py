@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from orchestrator.api import queries
+from orchestrator.api.audit import audit_action
 from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
 from orchestrator.api.models import PipelineCreate, PipelineIn, PipelineOut
@@ -49,6 +50,7 @@ def create_pipeline(body: PipelineCreate, token: Admin, ctx: Ctx) -> PipelineOut
     )
     if body.webhook_secret:
         set_webhook_secret(ctx, body.pipeline_id, body.webhook_secret)
+    audit_action(ctx, token, "pipeline.create", pipeline_id=body.pipeline_id)
     return _shown(ctx, body.pipeline_id, since=None)
 
 
@@ -68,6 +70,7 @@ def update_pipeline(pipeline_id: str, body: PipelineIn, token: Admin, ctx: Ctx) 
     append(ctx.producer, ctx.names.pipelines, pipeline_id, record)
     if body.webhook_secret:
         set_webhook_secret(ctx, pipeline_id, body.webhook_secret)
+    audit_action(ctx, token, "pipeline.update", pipeline_id=pipeline_id)
     return _shown(ctx, pipeline_id, since=before.updated_at)
 
 

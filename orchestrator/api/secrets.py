@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 
 from orchestrator.api import queries
+from orchestrator.api.audit import audit_action
 from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
 from orchestrator.api.models import SecretIn, SecretOut
@@ -47,6 +48,7 @@ def set_secret(pipeline_id: str, name: str, body: SecretIn, token: Admin, ctx: C
     """Set (or replace) a secret; 204, nothing echoed."""
     _pipeline(ctx, token, pipeline_id)
     _store(ctx).set(pipeline_id, name, body.value, environment=body.environment)
+    audit_action(ctx, token, "secret.set", pipeline_id=pipeline_id, detail={"name": name})
     return Response(status_code=204)
 
 
@@ -71,4 +73,5 @@ def delete_secret(
     _pipeline(ctx, token, pipeline_id)
     if not _store(ctx).delete(pipeline_id, name, environment=environment):
         raise not_found(f"secret {name!r}")
+    audit_action(ctx, token, "secret.delete", pipeline_id=pipeline_id, detail={"name": name})
     return Response(status_code=204)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
+from orchestrator.api.audit import audit_action
 from orchestrator.api.auth import context, not_found, require
 from orchestrator.api.context import Context
 from orchestrator.api.models import TokenIn, TokenOut
@@ -22,10 +23,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/tokens", status_code=201, responses=_ERRORS)
-def create(body: TokenIn, _: Admin, ctx: Ctx) -> TokenOut:
+def create(body: TokenIn, token: Admin, ctx: Ctx) -> TokenOut:
     """A new token; its secret appears only in this response."""
     with ctx.db.connection() as conn:
         made = create_token(conn, name=body.name, scopes=body.scopes, pipelines=body.pipelines)
+    audit_action(ctx, token, "token.create", detail={"token_id": made.token_id})
     return TokenOut(
         token_id=made.token_id,
         token=made.secret,
@@ -35,9 +37,10 @@ def create(body: TokenIn, _: Admin, ctx: Ctx) -> TokenOut:
 
 
 @router.delete("/tokens/{token_id}", status_code=204, responses=_ERRORS)
-def revoke(token_id: str, _: Admin, ctx: Ctx) -> Response:
+def revoke(token_id: str, token: Admin, ctx: Ctx) -> Response:
     """Revoke a token; 404 if there is no such live token."""
     with ctx.db.connection() as conn:
         if not revoke_token(conn, token_id):
             raise not_found(f"token {token_id!r}")
+    audit_action(ctx, token, "token.revoke", detail={"token_id": token_id})
     return Response(status_code=204)
