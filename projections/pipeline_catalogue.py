@@ -16,9 +16,8 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, Message
 
 from orchestrator.domain.records import PipelineDeleted, PipelineRegistered, PipelineUpdated
-from orchestrator.wire import WireError
 from projections.trigger_rules import Pipeline
-from schemas.codec import MalformedMessage, UnknownSchema
+from schemas.errors import DomainError
 from schemas.eventlog import consumer, end_offsets, partition_for, read_partition
 from schemas.settings import ServiceSettings
 from schemas.topics import PIPELINES
@@ -86,7 +85,7 @@ class PipelineCatalogue:
     def _apply(self, msg: Message) -> None:
         try:
             record = self._decode(msg)
-        except (MalformedMessage, UnknownSchema, WireError) as e:
+        except DomainError as e:  # not a record of ours (or not one this version knows)
             log.warning("skipping an unreadable pipeline record: %s", e)
             return
         if isinstance(record, PipelineDeleted):

@@ -5,6 +5,8 @@ pure rules of :mod:`projections.trigger_rules`. A bad request (unknown pipeline,
 file; an invalid pipeline) is answered with ``RunRejected`` and a reason a person can act
 on. A failure that may pass (git or Kafka unreachable) is retried with back-off first, so
 one hiccup does not reject a good trigger; after the last try it is rejected, saying so.
+An unexpected exception (a bug) is logged and the request rejected, so that one bad request
+can never stop the triggers behind it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from orchestrator.domain.events import RunCreated, RunRejected
 from orchestrator.domain.records import RunRequested
 from orchestrator.domain.spec import parse_pipeline
 from projections.pipeline_catalogue import PipelineCatalogue
-from projections.pipeline_source import PipelineSource, SourceError
+from projections.pipeline_source import PipelineSource
 from projections.trigger_rules import (
     Pipeline,
     describe_invalid,
@@ -26,7 +28,7 @@ from projections.trigger_rules import (
     run_created,
     unknown_pipeline,
 )
-from schemas.errors import InfrastructureError
+from schemas.errors import DomainError, InfrastructureError
 
 __all__ = ["TriggerResolver"]
 
@@ -62,6 +64,11 @@ class TriggerResolver:
                     return rejected(request, f"{e}; request the run again when it is back")
                 log.warning("resolving run %s failed (%s); retrying", request.run_id, e)
                 self._sleep(self._backoff_s * 2 ** (attempt - 1))
+            except Exception as e:
+                # A bug must not become a poison message that stops every later trigger.
+                log.exception("resolving run %s failed unexpectedly", request.run_id)
+                reason = f"the trigger processor failed on this request ({type(e).__name__})"
+                return rejected(request, f"{reason}; its log has the details")
         raise AssertionError("unreachable: the last try returns")  # pragma: no cover
 
     def _resolve_once(self, request: RunRequested, dedup_key: str) -> RunCreated | RunRejected:
@@ -71,10 +78,10 @@ class TriggerResolver:
         try:
             text = self._source.read(pipeline.repo_url, request.commit_sha, pipeline.config_path)
             spec = parse_pipeline(text)
-        except SourceError as e:
-            return rejected(request, str(e))
         except PipelineInvalid as e:
             return rejected(request, _invalid(e, pipeline, request))
+        except DomainError as e:  # unknown repository, commit or file; any other bad input
+            return rejected(request, str(e))
         return run_created(request, pipeline, spec, dedup_key)
 
 

@@ -39,13 +39,13 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from orchestrator.domain.records import RunRequested
-from orchestrator.wire import WireError, decode_record, encode_record
+from orchestrator.wire import decode_record, encode_record
 from projections.dedup import DedupEntry, Duplicate, dedup, dedup_key, forgettable
 from projections.pipeline_catalogue import PipelineCatalogue
 from projections.pipeline_source import PipelineSource
 from projections.trigger_resolver import TriggerResolver
 from projections.trigger_rules import Answer, deduplicated
-from schemas.codec import MalformedMessage, UnknownSchema
+from schemas.errors import DomainError
 from schemas.eventlog import EventLogUnavailable, TopicNames, partition_for
 from schemas.settings import ServiceSettings
 from schemas.topics import INBOX, PIPELINES, TRIGGERS
@@ -228,7 +228,7 @@ async def _answer(
 def _decode_request(raw: bytes) -> RunRequested | None:
     try:
         event = decode_record(raw)
-    except (MalformedMessage, UnknownSchema, WireError) as e:
+    except DomainError as e:  # not a record of ours (or not one this version knows)
         log.warning("skipping an unreadable trigger: %s", e)
         return None
     if not isinstance(event, RunRequested):

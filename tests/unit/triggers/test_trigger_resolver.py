@@ -92,3 +92,9 @@ def test_a_lasting_git_failure_is_rejected_after_the_last_try() -> None:
     answer = resolver(source).resolve(REQUEST, "k")
     assert isinstance(answer, RunRejected)
     assert answer.reason.startswith("git fetch took too long; request the run again")
+
+
+def test_an_unexpected_failure_rejects_the_request_instead_of_stopping_the_processor() -> None:
+    answer = resolver(Source([KeyError("bug")])).resolve(REQUEST, "k")
+    assert isinstance(answer, RunRejected)
+    assert "failed on this request (KeyError)" in answer.reason
