@@ -155,16 +155,7 @@ def _store(
 ) -> ArtifactOut:
     artifact_id = uuid.uuid4().hex
     key = f"{ctx.names.prefix}api/{run_id}/{stage}/{artifact_id}/{name}"
-    try:
-        ctx.s3.put_object(
-            ctx.settings.artifact_bucket,
-            key,
-            upload.file,
-            upload.size,
-            content_type=upload.content_type,
-        )
-    except MinioException as e:
-        raise ArtifactStoreUnavailable(f"cannot store artifact {name}: {e}") from e
+    _put(ctx, key, name, upload)
     now_ms = time.time_ns() // 1_000_000
     report = ArtifactStored(
         run_id=run_id,
@@ -180,6 +171,14 @@ def _store(
     )
     append(ctx.producer, ctx.names.inbox, run_id, report)
     return _shown(ctx, report)
+
+
+def _put(ctx: Context, key: str, name: str, upload: _Upload) -> None:
+    bucket = ctx.settings.artifact_bucket
+    try:
+        ctx.s3.put_object(bucket, key, upload.file, upload.size, content_type=upload.content_type)
+    except MinioException as e:
+        raise ArtifactStoreUnavailable(f"cannot store artifact {name}: {e}") from e
 
 
 def _shown(ctx: Context, report: ArtifactStored) -> ArtifactOut:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from confluent_kafka import Producer as KafkaProducer
+from cryptography.fernet import Fernet
 from minio import Minio
 
 from orchestrator.api.db import Database
@@ -30,7 +30,7 @@ class Context:
     s3: Minio
     limiter: RateLimiter
     names: TopicNames
-    fernet: Any  # cryptography.fernet.Fernet for webhook secrets
+    fernet: Fernet  # encrypts webhook secrets, with the secrets key
 
     def run_url(self, pipeline_id: str, run_id: str) -> str:
         """The API URL of a run."""

@@ -151,35 +151,49 @@ def _chunks(
     """The run's log chunks in partition order; with ``follow``, until the run has ended and
     the topic is read to its end (None now and then while waiting, for keep-alives)."""
     reader = _Reader(ctx, run)
-    prefix = f"{run['run_id']}/".encode()
-
-    def mine(messages: list[Any]) -> Iterator[LogChunk]:
-        for msg in messages:
-            if (msg.key() or b"").startswith(prefix):
-                chunk = _decode(msg.value() or b"")
-                if chunk is not None and (names is None or chunk.stage in names):
-                    yield chunk
-
+    wanted = _Filter(f"{run['run_id']}/".encode(), names)
     try:
-        checked = quiet_since = time.monotonic()
-        while follow:
-            batch = reader.take()
-            yield from mine(batch)
-            now = time.monotonic()
-            if batch:
-                quiet_since = now
-            elif now - quiet_since > _KEEPALIVE_S:
-                quiet_since = now
-                yield None
-            if now - checked >= _ENDED_CHECK_S:
-                checked = now
-                if _ended(ctx, run["run_id"]):
-                    break
+        if follow:
+            yield from _until_ended(ctx, run["run_id"], reader, wanted)
         ends = reader.ends()
         while not reader.reached(ends):
-            yield from mine(reader.take())
+            yield from wanted(reader.take())
     finally:
         reader.close()
+
+
+def _until_ended(
+    ctx: Context, run_id: str, reader: _Reader, wanted: _Filter
+) -> Iterator[LogChunk | None]:
+    checked = quiet_since = time.monotonic()
+    while True:
+        batch = reader.take()
+        yield from wanted(batch)
+        now = time.monotonic()
+        if batch:
+            quiet_since = now
+        elif now - quiet_since > _KEEPALIVE_S:
+            quiet_since = now
+            yield None
+        if now - checked >= _ENDED_CHECK_S:
+            checked = now
+            if _ended(ctx, run_id):
+                return
+
+
+@dataclass(frozen=True)
+class _Filter:
+    """Picks the chunks of one run (and of some stages) out of fetched messages."""
+
+    prefix: bytes
+    names: set[str] | None
+
+    def __call__(self, messages: list[Any]) -> Iterator[LogChunk]:
+        for msg in messages:
+            if (msg.key() or b"").startswith(self.prefix):
+                chunk = _decode(msg.value() or b"")
+                if chunk is not None and (self.names is None or chunk.stage in self.names):
+                    yield chunk
 
 
 class _Reader:

@@ -66,14 +66,17 @@ def create_run(
     if outcome.kind == "rejected":
         raise HTTPException(400, outcome.reason or "the run was rejected")
     response.status_code = {"created": 201, "deduplicated": 200}.get(outcome.kind, 202)
+    return _answer(ctx, pipeline_id, outcome.run_id)
+
+
+def _answer(ctx: Context, pipeline_id: str, run_id: str) -> RunOut:
+    """The run as the read model shows it, or as requested when it does not yet."""
     with ctx.db.connection() as conn:
-        row = queries.run(conn, outcome.run_id)
-        stages = queries.stages_of(conn, outcome.run_id) if row else []
+        row = queries.run(conn, run_id)
+        stages = queries.stages_of(conn, run_id) if row else []
     if row is None:
-        url = ctx.run_url(pipeline_id, outcome.run_id)
-        return RunOut(
-            run_id=outcome.run_id, pipeline_id=pipeline_id, status="requested", web_url=url
-        )
+        url = ctx.run_url(pipeline_id, run_id)
+        return RunOut(run_id=run_id, pipeline_id=pipeline_id, status="requested", web_url=url)
     return run_out(ctx, row, stages)
 
 
