@@ -204,7 +204,7 @@ def read_partition(
     c = consumer(settings, group="sluice-reader", **{"enable.partition.eof": True})
     try:
         end = end_offsets(c, topic, [partition])[partition]
-        if end == 0:
+        if end == 0 or start >= end:
             return
         c.assign([TopicPartition(topic, partition, start)])
         yield from _read_until(c, topic, partition, end)
