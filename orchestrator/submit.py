@@ -17,6 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka import Producer as KafkaProducer
@@ -59,6 +60,7 @@ def register_pipeline(
     """Append ``PipelineRegistered`` to ``sluice.pipelines`` (key ``pipeline_id``)."""
     _check_id(pipeline_id)
     _require(name=name, repo_url=repo_url, config_path=config_path, branch=default_branch)
+    _check_no_credentials(repo_url)
     record = PipelineRegistered(
         pipeline_id=pipeline_id,
         name=name,
@@ -105,6 +107,15 @@ def request_run(
     key = trigger_key(pipeline_id, branch, commit_sha)
     _send(target, TopicNames(prefix).triggers, key, encode_record(record))
     return record
+
+
+def _check_no_credentials(repo_url: str) -> None:
+    """A password in the URL would reach Kafka; credentials belong in Sluice's secrets."""
+    if urlsplit(repo_url).password is not None:
+        raise InvalidRequest(
+            "repo_url must not carry a password (it would be stored in the event log); "
+            "register the URL without it and give the runner access another way"
+        )
 
 
 def _check_id(pipeline_id: str) -> None:
