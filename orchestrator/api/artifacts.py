@@ -67,7 +67,29 @@ class _Upload:
     current: str | None = None
 
 
-@router.post("/runs/{run_id}/artifacts", status_code=201, responses=_ERRORS)
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["name", "stage_id", "file"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "stage_id": {"type": "string"},
+                        "file": {"type": "string", "format": "binary"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/runs/{run_id}/artifacts", status_code=201, responses=_ERRORS, openapi_extra=_UPLOAD_BODY
+)
 async def upload_artifact(run_id: str, request: Request, token: Uploader, ctx: Ctx) -> ArtifactOut:
     """Store an artifact of a run's stage (multipart fields: name, stage_id, file)."""
     run = await run_in_threadpool(_run_of, ctx, run_id)
