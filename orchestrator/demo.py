@@ -43,7 +43,7 @@ stages:
   test:
     needs: [build]
     script:
-      - for i in 1 2 3; do echo "test $i: $(sh dist/hello.sh)"; sleep 0.2; done
+      - 'for i in 1 2 3; do echo "test $i says $(sh dist/hello.sh)"; sleep 0.2; done'
       - test "$(sh dist/hello.sh)" = "hello from sluice"
   package:
     needs: [lint, test]
