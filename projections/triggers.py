@@ -280,6 +280,8 @@ def run(
 def _stop_when_set(worker: faust.Worker, stop: threading.Event) -> None:
     def watch() -> None:
         stop.wait()
+        if worker.loop.is_closed():
+            return  # the worker already stopped on its own (SIGTERM reaches faust too)
         asyncio.run_coroutine_threadsafe(worker.stop(), worker.loop)
 
     threading.Thread(target=watch, name="sluice-triggers-stop", daemon=True).start()
