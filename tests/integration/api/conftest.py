@@ -4,7 +4,8 @@ processor as a child process, decider, timers and projector in threads, and the 
 by uvicorn in a thread (a second API process is started by the tests that need two).
 
 Starting faust and joining consumer groups costs seconds, so the deployment serves the
-whole session; every test isolates itself with its own pipeline and repository.
+whole folder (package scope: it stops after the folder's last test); every test isolates
+itself with its own pipeline and repository.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def _delete_topics(admin: AdminClient, prefix: str) -> None:
             future.result()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def deployment(
     kafka_admin: AdminClient, pg_conninfo: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
