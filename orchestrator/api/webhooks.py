@@ -52,8 +52,8 @@ async def github(pipeline_id: str, request: Request, response: Response, ctx: Ct
     """A GitHub push (``ping`` answers 200)."""
     body = await _body(request)
     secret = await _secret(ctx, pipeline_id)
-    sent = request.headers.get("x-hub-signature-256", "")
-    if not hmac.compare_digest(github_signature(secret, body), sent):
+    sent = request.headers.get("x-hub-signature-256", "").encode("latin-1")
+    if not hmac.compare_digest(github_signature(secret, body).encode(), sent):
         raise HTTPException(401, "missing or wrong X-Hub-Signature-256 for this pipeline")
     if request.headers.get("x-github-event", "push") != "push":
         return Delivery(status="ignored", detail="only push events start runs")
@@ -66,7 +66,7 @@ async def gitlab(pipeline_id: str, request: Request, response: Response, ctx: Ct
     """A GitLab push hook."""
     body = await _body(request)
     secret = await _secret(ctx, pipeline_id)
-    sent = request.headers.get("x-gitlab-token", "").encode()
+    sent = request.headers.get("x-gitlab-token", "").encode("latin-1")
     if not hmac.compare_digest(secret, sent):
         raise HTTPException(401, "missing or wrong X-Gitlab-Token for this pipeline")
     if request.headers.get("x-gitlab-event", "Push Hook") != "Push Hook":

@@ -121,3 +121,14 @@ def test_a_gitlab_push_with_a_wrong_or_missing_token_is_401_and_appends_nothing(
 def test_a_webhook_for_a_pipeline_without_a_secret_is_404(deployment: Deployment) -> None:
     response = httpx.post(f"{deployment.url}/webhooks/github/nope", content=b"{}")
     assert response.status_code == 404
+
+
+def test_a_signature_header_with_non_ascii_bytes_is_401(
+    deployment: Deployment, pipeline: Pipeline
+) -> None:
+    response = httpx.post(
+        f"{deployment.url}/webhooks/github/{pipeline.pipeline_id}",
+        content=_push(pipeline),
+        headers=[(b"X-Hub-Signature-256", b"sha256=\xff\xfe")],
+    )
+    assert response.status_code == 401
