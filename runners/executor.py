@@ -4,7 +4,8 @@ Lifecycle of a :class:`DockerContainers` run: ``pull`` (once per image per runne
 → ``start`` (create with limits and labels, attach to its output, start) → ``wait`` (in
 short slices, so a cancel or a timeout is noticed within half a second) → ``kill`` when
 needed → ``remove`` (force, whatever happened). Every container carries the labels
-``sluice.runner`` and ``sluice.host`` so a later runner can remove those of a dead one.
+``sluice.runner``, ``sluice.host`` and ``sluice.lock`` (the owner's lock file) so a later
+runner can tell those of a dead runner and remove them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from runners.errors import ContainerError
 
 __all__ = [
     "HOST_LABEL",
+    "LOCK_LABEL",
     "RUNNER_LABEL",
+    "WORK_LABEL",
     "ContainerExit",
     "ContainerSpec",
     "Containers",
@@ -38,6 +41,8 @@ __all__ = [
 
 RUNNER_LABEL = "sluice.runner"
 HOST_LABEL = "sluice.host"
+LOCK_LABEL = "sluice.lock"  # the runner's lock file: held while the runner lives
+WORK_LABEL = "sluice.work"  # the runner's workspaces on the host
 OutputSink = Callable[[LogStream, bytes], None]
 _STDERR = 2  # stream id of stderr in Docker's multiplexed attach stream
 
@@ -100,14 +105,27 @@ def image_ref(image: str, registry: str) -> str:
 class DockerContainers:
     """:class:`Containers` on a Docker engine, pulling from ``registry``."""
 
-    def __init__(self, *, docker_host: str, registry: str, runner_id: str) -> None:
-        """Connect to the engine at ``docker_host``."""
+    def __init__(
+        self,
+        *,
+        docker_host: str,
+        registry: str,
+        runner_id: str,
+        lock_path: Path,
+        work_root: Path,
+    ) -> None:
+        """Connect to the engine at ``docker_host``; label containers as ``runner_id``'s."""
         try:
             self._client = docker.DockerClient(base_url=docker_host, max_pool_size=64)
         except DockerException as e:
             raise ContainerError(f"cannot reach the Docker engine at {docker_host}: {e}") from e
         self._registry = registry
-        self._runner_id = runner_id
+        self._owner = {
+            RUNNER_LABEL: runner_id,
+            HOST_LABEL: socket.gethostname(),
+            LOCK_LABEL: str(lock_path),
+            WORK_LABEL: str(work_root),
+        }
         self._pulled: set[str] = set()
         self._lock = threading.Lock()
 
@@ -177,11 +195,7 @@ class DockerContainers:
             "pids_limit": spec.pids_limit,
             "security_opt": ["no-new-privileges"],
             "cap_drop": ["ALL"],
-            "labels": {
-                RUNNER_LABEL: self._runner_id,
-                HOST_LABEL: socket.gethostname(),
-                **spec.labels,
-            },
+            "labels": {**self._owner, **spec.labels},
             # the runner streams the output itself; a log driver would only slow dockerd down
             "log_config": {"type": "none", "config": {}},
             "detach": True,

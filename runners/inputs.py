@@ -13,6 +13,7 @@ from runners.artifacts import ArtifactStore, artifact_key
 from runners.config import RunnerConfig
 from runners.errors import SecretNotFound
 from runners.executor import ContainerSpec
+from runners.reaper import ATTEMPT_LABEL, RUN_LABEL, STAGE_LABEL
 from runners.secrets import SecretStore
 from runners.workspace import Workspace
 
@@ -114,7 +115,12 @@ def container_spec(
         memory_bytes=job.stage.resources.memory_bytes,
         pids_limit=config.pids_limit,
         network=needs_network(job),
-        labels={"sluice.job": job.job_id},
+        labels={
+            "sluice.job": job.job_id,
+            RUN_LABEL: job.run_id,
+            STAGE_LABEL: job.stage.name,
+            ATTEMPT_LABEL: str(job.attempt),
+        },
     )
 
 

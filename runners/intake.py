@@ -23,7 +23,7 @@ from schemas.topics import PRIORITIES
 __all__ = ["Offered", "PriorityIntake"]
 
 _CONSUMER_TUNING: dict[str, Any] = {
-    "session.timeout.ms": 10_000,  # a dead runner's partitions move on within ~10 s
+    "session.timeout.ms": 6_000,  # the broker's minimum: a dead runner's jobs move on in ~6 s
     "heartbeat.interval.ms": 1_000,
     "max.poll.interval.ms": 300_000,
     # a job topic created moments before (new deployment) is noticed in seconds, not 5 min

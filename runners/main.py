@@ -15,7 +15,8 @@ import threading
 import uuid
 from dataclasses import dataclass, field, replace
 
-from orchestrator.domain.events import StageClaimed, StageHeartbeat
+from orchestrator.domain.events import StageClaimed, StageFailed, StageHeartbeat
+from orchestrator.domain.statuses import FailureClass
 from runners.artifacts import MinioArtifactStore
 from runners.attempt import Attempt, AttemptDeps, now_ms
 from runners.cancels import CancelWatcher
@@ -24,7 +25,7 @@ from runners.executor import DockerContainers
 from runners.history import TestHistory
 from runners.intake import Offered, PriorityIntake
 from runners.messages import CancelNotice, decode_job
-from runners.reaper import hold_runner_lock, reap_dead_runners
+from runners.reaper import Orphan, hold_runner_lock, reap_dead_runners
 from runners.reporter import KafkaReporter
 from runners.secrets import SecretStore, load_key
 from schemas.eventlog import TopicNames
@@ -85,18 +86,17 @@ class _Runner:
     ) -> None:
         topics = TopicNames(prefix)
         containers = DockerContainers(
-            docker_host=settings.docker_host, registry=settings.registry, runner_id=runner_id
+            docker_host=settings.docker_host,
+            registry=settings.registry,
+            runner_id=runner_id,
+            lock_path=(config.locks_dir / f"{runner_id}.lock").resolve(),
+            work_root=(config.work_dir / runner_id).resolve(),
         )
-        reaped = reap_dead_runners(
-            containers.client,
-            locks_dir=config.locks_dir,
-            work_dir=config.work_dir,
-            own_id=runner_id,
-        )
-        if reaped:
-            log.warning("removed containers of dead runners: %s", ", ".join(reaped))
         self._containers = containers
         self._reporter = KafkaReporter(settings, prefix=prefix)
+        orphans = reap_dead_runners(containers.client, own_id=runner_id)
+        for orphan in orphans:
+            self._report_orphan(orphan, runner_id)
         key = load_key(env_key=config.secrets_key, state_dir=config.state_dir)
         self._deps = AttemptDeps(
             runner_id=runner_id,
@@ -111,6 +111,21 @@ class _Runner:
         self._active: dict[str, _Slot] = {}
         self._intake = PriorityIntake(settings, topics=topics, group=f"{prefix}sluice-runners")
         self._cancels = CancelWatcher(settings, topics=topics, runner_id=runner_id)
+
+    def _report_orphan(self, orphan: Orphan, runner_id: str) -> None:
+        """The dead runner's attempt failed: say so now rather than at its lease's end."""
+        log.warning("removed the container of %s (runner %s died)", orphan, orphan.runner_id)
+        self._reporter.report(
+            StageFailed(
+                run_id=orphan.run_id,
+                stage=orphan.stage,
+                attempt=orphan.attempt,
+                occurred_at_ms=now_ms(),
+                runner_id=orphan.runner_id,  # the claim's owner, so the decider accepts it
+                failure_class=FailureClass.INFRASTRUCTURE,
+                reason=f"runner {orphan.runner_id} died during the stage (seen by {runner_id})",
+            )
+        )
 
     def loop(self, stop: threading.Event) -> None:
         try:

@@ -2,8 +2,11 @@
 
 Each live runner holds an exclusive ``flock`` on ``<state>/runner/locks/<runner id>.lock``
 for as long as its process lives; the kernel drops it when the process dies, even on
-``kill -9``. A container labelled with another runner id of this host whose lock is free
-(or missing) belongs to a dead runner and is removed.
+``kill -9``. Every container names its runner's lock file in a label, so any runner of the
+host (whatever its state directory) can tell: a container of this host whose owner's lock
+is free (or gone) belongs to a dead runner and is removed, with that runner's workspaces.
+Each one is returned as an :class:`Orphan` so the runner can report its attempt failed
+(infrastructure) at once, instead of the run waiting for the attempt's lease to expire.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import fcntl
 import os
 import shutil
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -20,9 +24,30 @@ import docker
 from docker.errors import DockerException
 
 from runners.errors import ContainerError
-from runners.executor import HOST_LABEL, RUNNER_LABEL
+from runners.executor import HOST_LABEL, LOCK_LABEL, RUNNER_LABEL, WORK_LABEL
 
-__all__ = ["hold_runner_lock", "reap_dead_runners"]
+__all__ = [
+    "ATTEMPT_LABEL",
+    "RUN_LABEL",
+    "STAGE_LABEL",
+    "Orphan",
+    "hold_runner_lock",
+    "reap_dead_runners",
+]
+
+RUN_LABEL = "sluice.run"
+STAGE_LABEL = "sluice.stage"
+ATTEMPT_LABEL = "sluice.attempt"
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """The attempt a dead runner was running in a container that has now been removed."""
+
+    runner_id: str
+    run_id: str
+    stage: str
+    attempt: int
 
 
 def hold_runner_lock(locks_dir: Path, runner_id: str) -> IO[bytes]:
@@ -37,40 +62,48 @@ def hold_runner_lock(locks_dir: Path, runner_id: str) -> IO[bytes]:
     return handle
 
 
-def reap_dead_runners(
-    client: docker.DockerClient, *, locks_dir: Path, work_dir: Path, own_id: str
-) -> list[str]:
-    """Remove containers and workspaces of dead runners of this host; their runner ids."""
+def reap_dead_runners(client: docker.DockerClient, *, own_id: str) -> list[Orphan]:
+    """Remove containers and workspaces of dead runners of this host; their attempts."""
     host = socket.gethostname()
     try:
-        containers = client.containers.list(all=True, filters={"label": RUNNER_LABEL})
+        containers = client.containers.list(all=True, filters={"label": LOCK_LABEL})
     except DockerException as e:
         raise ContainerError(f"cannot list containers to clean up: {e}") from e
-    dead: set[str] = set()
+    dead: dict[str, str] = {}  # runner id -> its workspaces
+    orphans: list[Orphan] = []
     for container in containers:
-        runner = container.labels.get(RUNNER_LABEL, "")
-        if runner == own_id or container.labels.get(HOST_LABEL) != host:
+        labels = container.labels
+        runner = labels.get(RUNNER_LABEL, "")
+        if runner == own_id or labels.get(HOST_LABEL) != host:
             continue
-        if runner in dead or not _alive(locks_dir, runner):
-            dead.add(runner)
+        if runner in dead or not _alive(Path(labels[LOCK_LABEL])):
+            dead[runner] = labels.get(WORK_LABEL, "")
             with contextlib.suppress(DockerException):  # removed meanwhile
                 container.remove(force=True)
-    for runner in dead:
-        shutil.rmtree(work_dir / runner, ignore_errors=True)
-    return sorted(dead)
+            orphans += _orphan(runner, labels)
+    for work in dead.values():
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
+    return orphans
 
 
-def _alive(locks_dir: Path, runner_id: str) -> bool:
-    path = locks_dir / f"{runner_id}.lock"
+def _orphan(runner: str, labels: dict[str, str]) -> list[Orphan]:
+    attempt = labels.get(ATTEMPT_LABEL, "")
+    if RUN_LABEL not in labels or STAGE_LABEL not in labels or not attempt.isdigit():
+        return []
+    return [Orphan(runner, labels[RUN_LABEL], labels[STAGE_LABEL], int(attempt))]
+
+
+def _alive(lock: Path) -> bool:
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(lock, os.O_RDONLY)
     except FileNotFoundError:
-        return False
+        return False  # its state directory is gone, and the runner with it
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     finally:
         os.close(fd)
-    path.unlink(missing_ok=True)
+    lock.unlink(missing_ok=True)
     return False

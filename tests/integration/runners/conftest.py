@@ -190,10 +190,10 @@ def read_topic(
         c.close()
 
 
-def run_cancelled(settings: ServiceSettings, topics: TopicNames, record: Any) -> None:
-    """Append ``record`` to sluice.runs as the decider would."""
+def append(settings: ServiceSettings, topic: str, record: Any) -> None:
+    """Append a run's ``record`` to ``topic``, keyed by its run."""
     p = producer(settings)
-    p.produce(topics.runs, encode(record), record.run_id.encode())
+    p.produce(topic, encode(record), record.run_id.encode())
     assert p.flush(10) == 0
 
 
@@ -215,7 +215,11 @@ class Rig:
 
     def append_to_runs(self, record: Any) -> None:
         """Append ``record`` to sluice.runs, as the decider would."""
-        run_cancelled(self.settings, self.topics, record)
+        append(self.settings, self.topics.runs, record)
+
+    def append_to_inbox(self, record: Any) -> None:
+        """Send ``record`` to sluice.inbox, as the trigger processor or a person would."""
+        append(self.settings, self.topics.inbox, record)
 
 
 @pytest.fixture

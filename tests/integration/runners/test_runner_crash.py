@@ -1,17 +1,25 @@
 """A runner killed with SIGKILL mid-stage leaves its container behind; the next runner
-started on the host removes it."""
+started on the host removes it and reports the attempt failed (infrastructure), so the
+decider runs it again as a new attempt and the run succeeds once."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import pytest
 
-from orchestrator.domain.events import StageClaimed
+from orchestrator.domain import Priority, TriggerSource, parse_pipeline
+from orchestrator.domain.events import RunCreated, RunSucceeded, StageClaimed, StageSucceeded
 from orchestrator.domain.model import StageSpec
+from projections.decider import Decider
+from projections.timers import TimerWorker
 from runners.executor import RUNNER_LABEL
 from tests.integration.runners.conftest import Rig
 from tests.support.waiting import eventually
@@ -57,3 +65,70 @@ def test_the_container_of_a_killed_runner_is_removed_when_the_next_runner_starts
     )
     workspace = rig.config.work_dir / dead_id
     eventually(lambda: not workspace.exists(), what="the dead runner's workspace to be removed")
+
+
+@pytest.fixture
+def orchestration(rig: Rig) -> Iterator[None]:
+    """The real decider and timers on this test's topics."""
+    stop = threading.Event()
+    decider = Decider(settings=rig.settings, prefix=rig.topics.prefix, worker_id="t")
+    timers = TimerWorker(settings=rig.settings, prefix=rig.topics.prefix)
+    threads = [threading.Thread(target=w.run, args=(stop,)) for w in (decider, timers)]
+    for t in threads:
+        t.start()
+    eventually(decider.ready.is_set, timeout=60, what="the decider to own its partitions")
+    eventually(timers.ready.is_set, timeout=60, what="the timers to own their partitions")
+    yield
+    stop.set()
+    for t in threads:
+        t.join(60)
+
+
+@pytest.mark.usefixtures("orchestration")
+def test_a_run_whose_runner_is_killed_mid_stage_succeeds_once_on_the_next_runner(
+    rig: Rig, docker_client: docker.DockerClient, tmp_path: Path, unique: str
+) -> None:
+    runs = rig.read(rig.topics.runs)
+    dead_id = f"runner-doomed-{unique}"
+    mine = {"label": f"{RUNNER_LABEL}={dead_id}"}
+    process = start_runner_process(rig, dead_id, tmp_path / "runner.log")
+    run_id = f"run-{unique}"
+    stages = parse_pipeline("name: p\nstages:\n  build: {script: ['sleep 3']}\n").stages
+    try:
+        rig.append_to_inbox(run_created(rig, run_id, stages))
+        eventually(lambda: runs.of(StageClaimed, runner_id=dead_id), timeout=30, what="claim")
+        eventually(lambda: docker_client.containers.list(filters=mine), what="its container")
+    finally:
+        process.kill()
+        process.wait()
+    rig.start()
+
+    def run_succeeded() -> bool:
+        events = runs.of(object, run_id=run_id)
+        seen = [
+            (type(e).__name__, getattr(e, "attempt", None), getattr(e, "reason", ""))
+            for e in events
+        ]
+        assert any(isinstance(e, RunSucceeded) for e in events), f"not yet; so far {seen}"
+        return True
+
+    eventually(run_succeeded, timeout=60, what="the run to succeed")
+    succeeded = runs.of(StageSucceeded, run_id=run_id)
+    assert [(s.stage, s.attempt) for s in succeeded] == [("build", 2)]
+
+
+def run_created(rig: Rig, run_id: str, stages: tuple[StageSpec, ...]) -> RunCreated:
+    return RunCreated(
+        run_id=run_id,
+        pipeline_id="pipe-1",
+        pipeline_name="p",
+        branch="main",
+        commit_sha=rig.repo.sha,
+        repo_url=rig.repo.url,
+        source=TriggerSource.API,
+        priority=Priority.NORMAL,
+        variables={},
+        dedup_key=run_id,
+        stages=stages,
+        occurred_at_ms=time.time_ns() // 1_000_000,
+    )
