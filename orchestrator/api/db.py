@@ -10,15 +10,19 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from schemas.errors import InfrastructureError
+from schemas.errors import DomainError, InfrastructureError
 
-__all__ = ["Database", "DatabaseUnavailable"]
+__all__ = ["Database", "DatabaseUnavailable", "InvalidValue"]
 
 Conn = psycopg.Connection[Any]
 
 
 class DatabaseUnavailable(InfrastructureError):
     """PostgreSQL could not be reached or failed a query; check it is up (infra/up)."""
+
+
+class InvalidValue(DomainError):
+    """A request value PostgreSQL cannot take (such as a NUL character); remove it."""
 
 
 class Database:
@@ -50,6 +54,9 @@ class Database:
         except psycopg.OperationalError as e:
             conn.close()
             raise DatabaseUnavailable(f"PostgreSQL failed a query ({e}); run infra/up") from e
+        except psycopg.DataError as e:  # e.g. a NUL character in a path or query parameter
+            self._give_back(conn)
+            raise InvalidValue(f"a value in the request cannot be stored or searched: {e}") from e
         except BaseException:
             if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
                 self._give_back(conn)

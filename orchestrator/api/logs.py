@@ -11,6 +11,7 @@ so one partition), nothing lost and nothing repeated.
 from __future__ import annotations
 
 import gzip
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ Ctx = Annotated[Context, Depends(context)]
 Reader = Annotated[TokenInfo, Depends(require(Scope.READ))]
 _TERMINAL = {"success", "failed", "cancelled"}
 _SLACK_MS = 10_000  # chunks are stamped by the runner: start a little before the run
+_EVENT_ID = re.compile(r"(?P<stage>.+)/(?P<attempt>\d{1,9})/(?P<seq>\d{1,18})")
 _KEEPALIVE_S = 15.0
 _ENDED_CHECK_S = 1.0  # how often a follower asks the read model whether the run ended
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -59,10 +61,9 @@ class Position:
         """The position a ``Last-Event-ID`` names (empty when absent or not ours)."""
         seen: dict[Stream, int] = {}
         for item in (last_event_id or "").split(","):
-            stage, _, rest = item.strip().rpartition("/")
-            stage, _, attempt = stage.rpartition("/")
-            if stage and attempt.isdigit() and rest.lstrip("-").isdigit():
-                seen[(stage, int(attempt))] = int(rest)
+            found = _EVENT_ID.fullmatch(item.strip())
+            if found:
+                seen[(found["stage"], int(found["attempt"]))] = int(found["seq"])
         return cls(seen)
 
     def fresh(self, chunk: LogChunk) -> bool:

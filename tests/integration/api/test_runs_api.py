@@ -123,3 +123,12 @@ def test_retrying_a_cancelled_stage_is_202(deployment: Deployment, trigger: Trig
 def test_cancel_of_an_unknown_run_is_404(deployment: Deployment) -> None:
     with deployment.client() as http:
         assert http.post("/runs/nope/cancel").status_code == 404
+
+
+def test_a_nul_character_in_a_path_or_query_is_400_not_500(
+    deployment: Deployment, pipeline: Pipeline
+) -> None:
+    with deployment.client() as http:
+        assert http.get("/runs/a%00b").status_code == 400
+        listed = http.get(f"/pipelines/{pipeline.pipeline_id}/runs", params={"branch": "a\x00"})
+    assert listed.status_code == 400

@@ -109,3 +109,8 @@ def test_server_sent_events_are_parsed_with_ids_events_and_multiline_data() -> N
     lines = iter(["retry: 1000", "", "id: a/1/0", "event: stdout", "data: x", "data: y", ""])
     [event] = list(parse_sse(lines))
     assert (event.id, event.event, event.data) == ("a/1/0", "stdout", "x\ny")
+
+
+@pytest.mark.parametrize("raw", ["build/1/--5", "build/x/1", "/1/1", "build/1/" + "9" * 40])
+def test_a_malformed_event_id_is_ignored(raw: str) -> None:
+    assert Position.parse(raw).seen == {}
