@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from orchestrator.api.context import Context
 from orchestrator.api.follower import Located
 from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected, TriggerSource
-from orchestrator.submit import request_run
+from orchestrator.submit import InvalidRequest, request_run
 from projections.projector import ProjectionLagging, wait_until
 
 __all__ = ["Outcome", "trigger"]
@@ -41,6 +41,9 @@ def trigger(
     variables: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Request a run; wait (bounded) for the answer and for the read model to apply it."""
+    texts = [branch, *(variables or {}).keys(), *(variables or {}).values()]
+    if any("\x00" in t for t in texts):
+        raise InvalidRequest("branch and variables must not contain NUL characters")
     request = request_run(
         ctx.producer,
         pipeline_id=pipeline_id,

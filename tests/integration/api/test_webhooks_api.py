@@ -132,3 +132,13 @@ def test_a_signature_header_with_non_ascii_bytes_is_401(
         headers=[(b"X-Hub-Signature-256", b"sha256=\xff\xfe")],
     )
     assert response.status_code == 401
+
+
+def test_a_push_to_a_branch_with_a_nul_character_is_400_and_appends_nothing(
+    deployment: Deployment, pipeline: Pipeline
+) -> None:
+    before = deployment.appended("sluice.triggers")
+    body = json.dumps({"ref": "refs/heads/a\u0000b", "after": pipeline.sha}).encode()
+    response = _github(deployment, pipeline, body, secret=pipeline.webhook_secret)
+    assert response.status_code == 400
+    assert deployment.appended("sluice.triggers") == before
