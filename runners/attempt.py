@@ -10,6 +10,7 @@ stage as deterministic, an ``InfrastructureError`` as infrastructure; a cancel r
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 import uuid
@@ -40,6 +41,7 @@ from schemas.errors import DomainError, InfrastructureError
 
 __all__ = ["Attempt", "AttemptDeps", "now_ms"]
 
+logger = logging.getLogger("sluice.runner")
 _SLICE_S = 0.5
 _MAX_JUNIT_BYTES = 32 * 1024 * 1024
 
@@ -130,6 +132,11 @@ class Attempt:
         except (InfrastructureError, OSError) as e:
             infra = FailureClass.INFRASTRUCTURE
             return _Result(Verdict(succeeded=False, failure_class=infra, reason=str(e)))
+        except Exception as e:  # a runner bug must still end the attempt with a report
+            logger.exception("attempt %s failed inside the runner", self.job.job_id)
+            infra = FailureClass.INFRASTRUCTURE
+            reason = f"runner error: {type(e).__name__}: {e}"
+            return _Result(Verdict(succeeded=False, failure_class=infra, reason=reason))
         finally:
             with self._lock:
                 running, self._running = self._running, None
