@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from cryptography.fernet import Fernet
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from minio import Minio
 
@@ -84,9 +85,17 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
     routers = (runs, pipelines, schedules, artifacts, logs, secrets, token_routes, webhooks, health)
     for module in routers:
         app.include_router(module.router)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(InfrastructureError, _infrastructure_error)
     return app
+
+
+async def _invalid_request(_: Request, e: Exception) -> JSONResponse:
+    """422 naming each bad field, without echoing its value (it may be a secret)."""
+    assert isinstance(e, RequestValidationError)
+    errors = [{k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in e.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 async def _domain_error(_: Request, e: Exception) -> JSONResponse:

@@ -98,3 +98,14 @@ def test_secrets_are_set_listed_without_values_and_deleted(
         assert http.delete(f"{base}/TOKEN").status_code == 404
     assert [s["name"] for s in listed.json()] == ["TOKEN"]
     assert "s3cr3t-value" not in listed.text
+
+
+def test_a_refused_secret_value_is_not_echoed_in_the_422(
+    deployment: Deployment, pipeline: Pipeline
+) -> None:
+    value = "s3cr3t-" + "x" * 70_000  # over the 64 KiB limit
+    with deployment.client() as http:
+        response = http.put(f"/pipelines/{pipeline.pipeline_id}/secrets/BIG", json={"value": value})
+    assert response.status_code == 422
+    assert "s3cr3t" not in response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "value"]
