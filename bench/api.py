@@ -6,6 +6,8 @@ Prints:
     beside a bare uvicorn ``POST /hello`` with the same client and concurrency;
   * GET p50/p99 of ``/pipelines/{id}/runs/{run_id}`` under concurrent load, beside GET of a
     bare uvicorn hello endpoint;
+  * runs/s without HTTP: the same requests appended straight to sluice.triggers until the
+    read model shows every run (the processors' own pace, the floor the API adds to);
   * SSE line latency p50/p99: a ``LogChunk`` appended to ``sluice.logs`` (as a runner does) →
     the line read from ``GET /runs/{id}/logs?follow=true``, beside a raw Kafka
     produce→consume of the same records.
@@ -46,6 +48,7 @@ from orchestrator.api.tokens import create_token
 from orchestrator.client import Client, Connection
 from orchestrator.domain.records import LogChunk
 from orchestrator.domain.statuses import LogStream
+from orchestrator.submit import request_run
 from orchestrator.wire import decode_record, encode_record
 from projections.decider import Decider
 from projections.migrate import migrate
@@ -177,6 +180,40 @@ def chunk(run_id: str, seq: int) -> LogChunk:
     )
 
 
+def processors_rate(
+    settings: ServiceSettings, opts: argparse.Namespace, *, sha: str, schema: str
+) -> float:
+    """The processors' own pace: requests appended straight to sluice.triggers (as the API
+    does) until the read model shows every run, with no HTTP and no API in between."""
+    p = producer(settings)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(opts.concurrency) as pool:
+        list(
+            pool.map(
+                lambda i: request_run(
+                    p,
+                    pipeline_id="bench",
+                    branch=f"raw{i}",
+                    commit_sha=sha,
+                    requested_by="bench",
+                    prefix=settings.topic_prefix,
+                ),
+                range(opts.requests),
+            )
+        )
+    with psycopg.connect(
+        settings.pg_dsn, autocommit=True, options=f"-c search_path={schema}"
+    ) as conn:
+        while True:
+            row_ = conn.execute(
+                "SELECT count(*) FROM pipeline_runs WHERE branch LIKE 'raw%%'"
+            ).fetchone()
+            if row_ is not None and row_[0] >= opts.requests:
+                break
+            time.sleep(0.01)
+    return opts.requests / (time.perf_counter() - start)
+
+
 def raw_kafka(settings: ServiceSettings, lines: int) -> list[float]:
     """The floor of SSE: produce (acks=all) → consume of the same records on a bare topic."""
     topic = TopicNames(settings.topic_prefix).logs
@@ -288,7 +325,7 @@ def run(
             tmp / "floor.log",
         ),
     ):
-        return measure(opts, settings, api=api, floor=floor, token=token, tmp=tmp)
+        return measure(opts, settings, api=api, floor=floor, token=token, tmp=tmp, schema=schema)
 
 
 @contextmanager
@@ -306,6 +343,7 @@ def measure(
     opts: argparse.Namespace,
     settings: ServiceSettings,
     *,
+    schema: str,
     api: str,
     floor: str,
     token: str,
@@ -342,6 +380,8 @@ def measure(
         f"  {'trigger POST latency p50/p99':<34} {pct(trig_lat, 0.5):.1f}"
         f" / {pct(trig_lat, 0.99):.1f} ms"
     )
+    direct = processors_rate(settings, opts, sha=sha, schema=schema)
+    row("runs/s without HTTP (same path)", trig_rate, direct, "run/s", "higher")
     target = f"{runs}/{run_ids[0]}"
     _, get_lat = load(n * 2, conc, lambda i: http.get(target))
     _, floor_lat = load(n * 2, conc, lambda i: http.get(f"{floor}/hello"))
