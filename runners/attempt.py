@@ -35,6 +35,7 @@ from runners.config import RunnerConfig
 from runners.executor import Containers, ContainerSpec, Running
 from runners.history import AttemptRef, TestHistory
 from runners.logstream import AttemptLog
+from runners.reaper import Orphan, mark_attempt
 from runners.reporter import Reporter
 from runners.secrets import SecretStore
 from schemas.errors import DomainError, InfrastructureError
@@ -108,7 +109,15 @@ class Attempt:
     def run(self) -> None:
         """Do the whole attempt and report its outcome."""
         deps = self._deps
-        ws = workspace.prepare(deps.config.work_dir / deps.runner_id, _dir_name(self.job))
+        job = self.job
+        try:
+            ws = workspace.prepare(deps.config.work_dir / deps.runner_id, _dir_name(job))
+            mark_attempt(ws.root, Orphan(deps.runner_id, job.run_id, job.stage.name, job.attempt))
+        except OSError as e:  # e.g. the disk is full
+            infra = FailureClass.INFRASTRUCTURE
+            reason = f"cannot prepare the workspace: {e}"
+            self._finish(_Result(Verdict(succeeded=False, failure_class=infra, reason=reason)))
+            return
         try:
             result = self._guarded(ws)
             self._finish(result)

@@ -71,6 +71,7 @@ def run(
     try:
         _Runner(settings, prefix=prefix, slots=slots, runner_id=runner_id, config=config).loop(stop)
     finally:
+        (config.locks_dir / f"{runner_id}.lock").unlink(missing_ok=True)
         lock.close()
 
 
@@ -94,7 +95,12 @@ class _Runner:
         )
         self._containers = containers
         self._reporter = KafkaReporter(settings, prefix=prefix)
-        orphans = reap_dead_runners(containers.client, own_id=runner_id)
+        orphans = reap_dead_runners(
+            containers.client,
+            own_id=runner_id,
+            locks_dir=config.locks_dir,
+            work_dir=config.work_dir,
+        )
         for orphan in orphans:
             self._report_orphan(orphan, runner_id)
         key = load_key(env_key=config.secrets_key, state_dir=config.state_dir)

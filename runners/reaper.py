@@ -12,7 +12,9 @@ Each one is returned as an :class:`Orphan` so the runner can report its attempt 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import json
 import os
 import shutil
 import socket
@@ -35,6 +37,7 @@ __all__ = [
     "reap_dead_runners",
 ]
 
+MARKER = "attempt.json"
 RUN_LABEL = "sluice.run"
 STAGE_LABEL = "sluice.stage"
 ATTEMPT_LABEL = "sluice.attempt"
@@ -62,14 +65,35 @@ def hold_runner_lock(locks_dir: Path, runner_id: str) -> IO[bytes]:
     return handle
 
 
-def reap_dead_runners(client: docker.DockerClient, *, own_id: str) -> list[Orphan]:
-    """Remove containers and workspaces of dead runners of this host; their attempts."""
+def reap_dead_runners(
+    client: docker.DockerClient, *, own_id: str, locks_dir: Path, work_dir: Path
+) -> list[Orphan]:
+    """Remove containers and workspaces of dead runners of this host; their attempts.
+
+    Containers name their owner; a dead runner of the same state directory that had not
+    started its container yet is found by its free lock file and its attempt markers.
+    """
+    dead: dict[str, str] = {}  # runner id -> its workspaces
+    orphans = _reap_containers(client, own_id, dead)
+    for lock in sorted(locks_dir.glob("*.lock")):
+        runner = lock.stem
+        if runner != own_id and runner not in dead and not _alive(lock):
+            dead[runner] = str(work_dir / runner)
+            orphans += [m for m in _markers(work_dir / runner) if m not in orphans]
+    for work in dead.values():
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
+    return orphans
+
+
+def _reap_containers(
+    client: docker.DockerClient, own_id: str, dead: dict[str, str]
+) -> list[Orphan]:
     host = socket.gethostname()
     try:
         containers = client.containers.list(all=True, filters={"label": LOCK_LABEL})
     except DockerException as e:
         raise ContainerError(f"cannot list containers to clean up: {e}") from e
-    dead: dict[str, str] = {}  # runner id -> its workspaces
     orphans: list[Orphan] = []
     for container in containers:
         labels = container.labels
@@ -81,10 +105,23 @@ def reap_dead_runners(client: docker.DockerClient, *, own_id: str) -> list[Orpha
             with contextlib.suppress(DockerException):  # removed meanwhile
                 container.remove(force=True)
             orphans += _orphan(runner, labels)
-    for work in dead.values():
-        if work:
-            shutil.rmtree(work, ignore_errors=True)
     return orphans
+
+
+def _markers(work: Path) -> list[Orphan]:
+    found = []
+    for marker in sorted(work.glob(f"*/{MARKER}")):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            data = json.loads(marker.read_text())
+            found.append(
+                Orphan(data["runner_id"], data["run_id"], data["stage"], int(data["attempt"]))
+            )
+    return found
+
+
+def mark_attempt(root: Path, orphan: Orphan) -> None:
+    """Leave a note in an attempt's workspace saying whose attempt it is (read by reapers)."""
+    (root / MARKER).write_text(json.dumps(dataclasses.asdict(orphan)))
 
 
 def _orphan(runner: str, labels: dict[str, str]) -> list[Orphan]:
