@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from cryptography.fernet import Fernet
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +36,8 @@ from schemas.eventlog import TopicNames, producer
 from schemas.settings import ServiceSettings
 
 __all__ = ["build_context", "create_app"]
+
+_WORKER_THREADS = 256
 
 
 def build_context(settings: ServiceSettings, api: ApiSettings) -> Context:
@@ -68,6 +71,8 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
+        # each log follower holds a worker thread while it waits on Kafka: room for many
+        anyio.to_thread.current_default_thread_limiter().total_tokens = _WORKER_THREADS
         ctx.follower.start()
         threads = start_loops(ctx, stop) if loops else []
         yield

@@ -162,3 +162,22 @@ def test_logs_of_an_unknown_run_or_stage_are_404(deployment: Deployment, trigger
     with deployment.client() as http:
         assert http.get("/runs/nope/logs").status_code == 404
         assert http.get(f"/runs/{run_id}/logs", params={"stage": "nope"}).status_code == 404
+
+
+def test_fifty_open_log_streams_leave_the_api_answering_and_each_gets_the_line(
+    deployment: Deployment, trigger: Trigger
+) -> None:
+    run_id = trigger().json()["run_id"]
+    client = _client(deployment)
+    streams: list[list[SseEvent]] = [[] for _ in range(50)]
+    readers = [_collect(client, run_id, events) for events in streams]
+    with deployment.client() as http:
+        eventually(lambda: http.get(f"/runs/{run_id}").status_code == 200, timeout=10)
+    _write(deployment, run_id, range(1))
+    eventually(lambda: all(events for events in streams), timeout=20)
+    with deployment.client() as http:
+        http.post(f"/runs/{run_id}/cancel")
+    for reader in readers:
+        reader.join(30)
+    assert all([e.data for e in events][:1] == ["line 0\n"] for events in streams)
+    client.close()
