@@ -1,1 +1,22 @@
-"""Sluice runners."""
+"""Sluice runners: job-topic consumers that run stage attempts in Docker containers.
+
+Start one with ``sluice runner --slots N`` (:func:`runners.main.run`). The modules, each
+behind a small Protocol where an external system is involved:
+
+| module | what it does |
+| --- | --- |
+| ``main`` | the loop: slots, claims (acknowledged before the offset commit), heartbeats |
+| ``intake`` | one consumer per job topic, most urgent first, paused while holding a job |
+| ``cancels`` | reads ``sluice.runs`` for ``StageCancelled``/``RunCancelled`` of running attempts |
+| ``attempt`` | one attempt end to end, from secrets to its outcome report |
+| ``executor`` | Docker: pull (cached), limits, non-root, no network, always removed |
+| ``workspace`` | the checkout at the exact commit (read-only /src) and /workspace |
+| ``logs``, ``logstream`` | secret masking, ordered 64 KiB chunks, the gzip archive |
+| ``artifacts``, ``multipart`` | streamed tar upload with SHA-256 and a size limit; downloads |
+| ``secrets``, ``history`` | encrypted secrets and JUnit test history in PostgreSQL |
+| ``classify`` | pure: exit, OOM, timeout, JUnit → success or failure class |
+| ``reporter``, ``messages`` | sends to ``sluice.inbox``, ``.logs``, ``.audit`` (wire format) |
+| ``reaper`` | removes a dead runner's containers and reports its attempts failed |
+
+Errors are drawn in :mod:`runners.errors`; settings are in :mod:`runners.config`.
+"""
