@@ -130,6 +130,11 @@ class DockerContainers:
         self._lock = threading.Lock()
 
     @property
+    def runner_id(self) -> str:
+        """The runner whose containers these are."""
+        return self._owner[RUNNER_LABEL]
+
+    @property
     def client(self) -> docker.DockerClient:
         """The underlying docker-py client (the reaper lists containers with it)."""
         return self._client

@@ -75,6 +75,37 @@ def run(
         lock.close()
 
 
+def _containers(
+    settings: ServiceSettings, config: RunnerConfig, runner_id: str
+) -> DockerContainers:
+    return DockerContainers(
+        docker_host=settings.docker_host,
+        registry=settings.registry,
+        runner_id=runner_id,
+        lock_path=(config.locks_dir / f"{runner_id}.lock").resolve(),
+        work_root=(config.work_dir / runner_id).resolve(),
+    )
+
+
+def _attempt_deps(
+    settings: ServiceSettings,
+    config: RunnerConfig,
+    containers: DockerContainers,
+    reporter: KafkaReporter,
+) -> AttemptDeps:
+    """Everything attempts share: Docker, MinIO, the secret store, the test history."""
+    key = load_key(env_key=config.secrets_key, state_dir=config.state_dir)
+    return AttemptDeps(
+        runner_id=containers.runner_id,
+        config=config,
+        containers=containers,
+        store=MinioArtifactStore(settings),
+        secrets=SecretStore(dsn=settings.pg_dsn, key=key, schema=config.pg_schema),
+        history=TestHistory(dsn=settings.pg_dsn, schema=config.pg_schema),
+        reporter=reporter,
+    )
+
+
 class _Runner:
     def __init__(
         self,
@@ -86,37 +117,25 @@ class _Runner:
         config: RunnerConfig,
     ) -> None:
         topics = TopicNames(prefix)
-        containers = DockerContainers(
-            docker_host=settings.docker_host,
-            registry=settings.registry,
-            runner_id=runner_id,
-            lock_path=(config.locks_dir / f"{runner_id}.lock").resolve(),
-            work_root=(config.work_dir / runner_id).resolve(),
-        )
-        self._containers = containers
         self._reporter = KafkaReporter(settings, prefix=prefix)
+        self._containers = _containers(settings, config, runner_id)
+        self._deps = _attempt_deps(settings, config, self._containers, self._reporter)
+        self._reap(config)
+        self._slots = slots
+        self._active: dict[str, _Slot] = {}
+        self._intake = PriorityIntake(settings, topics=topics, group=f"{prefix}sluice-runners")
+        self._cancels = CancelWatcher(settings, topics=topics, runner_id=runner_id)
+
+    def _reap(self, config: RunnerConfig) -> None:
+        runner_id = self._deps.runner_id
         orphans = reap_dead_runners(
-            containers.client,
+            self._containers.client,
             own_id=runner_id,
             locks_dir=config.locks_dir,
             work_dir=config.work_dir,
         )
         for orphan in orphans:
             self._report_orphan(orphan, runner_id)
-        key = load_key(env_key=config.secrets_key, state_dir=config.state_dir)
-        self._deps = AttemptDeps(
-            runner_id=runner_id,
-            config=config,
-            containers=containers,
-            store=MinioArtifactStore(settings),
-            secrets=SecretStore(dsn=settings.pg_dsn, key=key, schema=config.pg_schema),
-            history=TestHistory(dsn=settings.pg_dsn, schema=config.pg_schema),
-            reporter=self._reporter,
-        )
-        self._slots = slots
-        self._active: dict[str, _Slot] = {}
-        self._intake = PriorityIntake(settings, topics=topics, group=f"{prefix}sluice-runners")
-        self._cancels = CancelWatcher(settings, topics=topics, runner_id=runner_id)
 
     def _report_orphan(self, orphan: Orphan, runner_id: str) -> None:
         """The dead runner's attempt failed: say so now rather than at its lease's end."""
