@@ -1,8 +1,9 @@
 """One stage attempt, from a claimed job to its outcome report.
 
 Lifecycle: secrets (audited) → log → checkout → upstream artifacts → image → container →
-wait (timeout / cancel / shutdown) → JUnit → artifacts → archived log → outcome. Whatever
-happens, the container is removed and the workspace deleted. A ``DomainError`` fails the
+wait (timeout / cancel / shutdown) → JUnit → artifacts → outcome → archived log. Whatever
+happens, the container is removed (after the outcome is reported, to keep that fast) and
+the workspace deleted. A ``DomainError`` fails the
 stage as deterministic, an ``InfrastructureError`` as infrastructure; a cancel reports
 ``StageCancelled``; a runner shutdown fails the attempt as infrastructure.
 """
@@ -93,6 +94,7 @@ class Attempt:
         self._stop_reason: str | None = None
         self._shutdown = False
         self._running: Running | None = None
+        self._exited = False
         self._log: AttemptLog | None = None
         self._lock = threading.Lock()
         self._started_ms = deps.clock()
@@ -122,6 +124,7 @@ class Attempt:
             result = self._guarded(ws)
             self._finish(result)
         finally:
+            self._remove_container()  # after the report: off the stage's critical path
             workspace.remove(ws)
 
     def _stop(self, reason: str) -> None:
@@ -147,10 +150,22 @@ class Attempt:
             reason = f"runner error: {type(e).__name__}: {e}"
             return _Result(Verdict(succeeded=False, failure_class=infra, reason=reason))
         finally:
-            with self._lock:
-                running, self._running = self._running, None
-            if running is not None:
-                running.remove()
+            self._drain()
+
+    def _drain(self) -> None:
+        """Stop the container if it still runs, and wait until its output is all read."""
+        with self._lock:
+            running = self._running
+        if running is not None:
+            if not self._exited:
+                running.kill()
+            running.drain()
+
+    def _remove_container(self) -> None:
+        with self._lock:
+            running, self._running = self._running, None
+        if running is not None:
+            running.remove()
 
     def _execute(self, ws: workspace.Workspace) -> _Result:
         job, deps = self.job, self._deps
@@ -191,6 +206,7 @@ class Attempt:
                 return Exit(exit_code=None, timed_out_after_ms=timeout_ms)
             ended = running.wait(min(_SLICE_S, left))
             if ended is not None:
+                self._exited = True
                 if self._stop_reason is not None:
                     raise _Stopped
                 return Exit(exit_code=ended.exit_code, oom_killed=ended.oom_killed)
@@ -237,8 +253,8 @@ class Attempt:
         outcome = self._outcome(result)
         log.system(_describe(outcome))
         log.close()
-        self._archive(log)
         self._deps.reporter.report(outcome)
+        self._archive(log)
 
     def _outcome(self, result: _Result) -> RunEvent:
         ids = self._ids(self._deps.clock())

@@ -81,8 +81,11 @@ class Running(Protocol):
     def kill(self) -> None:
         """Stop it now (SIGKILL)."""
 
+    def drain(self) -> None:
+        """Wait until all of its output has gone to the sink (it must have stopped)."""
+
     def remove(self) -> None:
-        """Remove it and wait for its output to be drained."""
+        """Remove it (force) and wait for its output to be drained."""
 
 
 class Containers(Protocol):
@@ -244,11 +247,14 @@ class _DockerRunning:
         with contextlib.suppress(DockerException):  # already stopped
             self._container.kill()
 
+    def drain(self) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout=30)
+
     def remove(self) -> None:
         with contextlib.suppress(DockerException):  # already gone
             self._container.remove(force=True)
-        if self._reader is not None:
-            self._reader.join(timeout=30)
+        self.drain()
 
 
 def _drain(sock: Any, sink: OutputSink) -> None:

@@ -1,6 +1,6 @@
 """``sluice runner``: the loop that takes jobs into slots and keeps their leases alive.
 
-One turn of the loop (every ~20 ms): poll the job consumers (at most one held message per
+One turn of the loop (every ~5 ms): poll the job consumers (at most one held message per
 priority), fill free slots most urgent first — each job is claimed (``StageClaimed``
 acknowledged by Kafka) before its offset is committed, so a job message is consumed at most
 once and a crash after the claim is covered by the lease — then pass cancellations to
@@ -34,7 +34,7 @@ from schemas.settings import ServiceSettings
 __all__ = ["heartbeat_interval_ms", "new_runner_id", "run"]
 
 log = logging.getLogger("sluice.runner")
-_TURN_S = 0.02
+_TURN_S = 0.005
 _MAX_HEARTBEAT_MS = 10_000
 
 
