@@ -249,12 +249,18 @@ def _snapshot(live: psycopg.Connection[Any], topics: tuple[str, ...]) -> Offsets
     return {(t, p): o for t, p, o in rows}
 
 
+# Rows that retention (``sluice gc``) may already have deleted from the live model, while a
+# replay brings them back from the log: compared only while they are still retained.
+_RETAINED = {"artifacts": sql.SQL(" WHERE expires_at > now()")}
+
+
 def _compare(live: psycopg.Connection[Any], scratch: str, table: str, shown: int) -> TableDiff:
     cols = _columns(live, table)
     names = sql.SQL(", ").join(map(sql.Identifier, cols))
-    mine = sql.SQL("SELECT {} FROM {}").format(names, sql.Identifier(f"live_{table}"))
-    theirs = sql.SQL("SELECT {} FROM {}.{}").format(
-        names, sql.Identifier(scratch), sql.Identifier(table)
+    retained = _RETAINED.get(table, sql.SQL(""))
+    mine = sql.SQL("SELECT {} FROM {}{}").format(names, sql.Identifier(f"live_{table}"), retained)
+    theirs = sql.SQL("SELECT {} FROM {}.{}{}").format(
+        names, sql.Identifier(scratch), sql.Identifier(table), retained
     )
 
     def rows(query: sql.Composable) -> list[tuple[Any, ...]]:
