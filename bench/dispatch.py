@@ -23,12 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from orchestrator.domain import Priority, RunCreated, TriggerSource, parse_pipeline
+from orchestrator.domain import parse_pipeline
 from orchestrator.wire import decode_record, encode_event
 from projections.decider import Decider
 from schemas import codec
 from schemas.eventlog import TopicNames, consumer, end_offsets, producer
 from schemas.settings import ServiceSettings
+from tests.support.runs import run_created
 from tests.support.stack import create_topics, delete_topics
 
 ONE_STAGE = parse_pipeline("name: one\nstages:\n  build: {script: ['true']}\n").stages
@@ -43,23 +44,8 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(len(xs) * p))]
 
 
-def run_created(run_id: str) -> bytes:
-    return encode_event(
-        RunCreated(
-            run_id=run_id,
-            pipeline_id="bench",
-            pipeline_name="bench",
-            branch="main",
-            commit_sha="0" * 40,
-            repo_url="file:///bench",
-            source=TriggerSource.API,
-            priority=Priority.NORMAL,
-            variables={},
-            dedup_key=run_id,
-            stages=ONE_STAGE,
-            occurred_at_ms=time.time_ns() // 1_000_000,
-        )
-    )
+def created(run_id: str) -> bytes:
+    return encode_event(run_created(ONE_STAGE, run_id=run_id, pipeline_id="bench"))
 
 
 def tail(settings: ServiceSettings, topics: list[str]) -> Consumer:
@@ -121,7 +107,7 @@ def dispatch_latency(settings: ServiceSettings, names: TopicNames, n: int) -> li
     for _ in range(n):
         run_id = uuid.uuid4().hex
         t0 = ms()
-        p.produce(names.inbox, key=run_id.encode(), value=run_created(run_id))
+        p.produce(names.inbox, key=run_id.encode(), value=created(run_id))
         p.flush()
         while True:
             msg = c.poll(1.0)
@@ -145,7 +131,7 @@ def background(
         t0 = time.monotonic()
         for _ in range(per_s // 10):
             run_id = uuid.uuid4().hex
-            p.produce(names.inbox, key=run_id.encode(), value=run_created(run_id))
+            p.produce(names.inbox, key=run_id.encode(), value=created(run_id))
         p.poll(0)
         time.sleep(max(0.0, 0.1 - (time.monotonic() - t0)))
     p.flush()
@@ -156,7 +142,7 @@ def burst(settings: ServiceSettings, names: TopicNames, decider: Decider, n: int
     before = decider.stats.events
     for _ in range(n):
         run_id = uuid.uuid4().hex
-        p.produce(names.inbox, key=run_id.encode(), value=run_created(run_id))
+        p.produce(names.inbox, key=run_id.encode(), value=created(run_id))
         p.poll(0)
     p.flush()
     t0 = time.monotonic()

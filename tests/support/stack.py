@@ -4,7 +4,6 @@ decider, timers and a stand-in runner in threads, and a watcher of ``sluice.runs
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -12,19 +11,14 @@ from dataclasses import dataclass, field
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from orchestrator.domain import (
-    Priority,
-    RunCreated,
-    RunEvent,
-    TriggerSource,
-    parse_pipeline,
-)
+from orchestrator.domain import RunEvent, parse_pipeline
 from orchestrator.wire import decode_event, encode_event
 from projections.decider import Decider
 from projections.timers import TimerWorker
 from schemas.eventlog import TopicNames, consumer, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import with_prefix
+from tests.support.runs import run_created
 from tests.support.standin_runner import Script, StandInRunner
 from tests.support.waiting import eventually
 
@@ -134,20 +128,5 @@ class Stack:
         if script is not None:
             self.runner.scripts[run_id] = script
         stages = parse_pipeline(pipeline_yaml).stages
-        self.send(
-            RunCreated(
-                run_id=run_id,
-                pipeline_id="p-test",
-                pipeline_name="test",
-                branch=branch,
-                commit_sha="0" * 40,
-                repo_url="file:///nowhere",
-                source=TriggerSource.API,
-                priority=Priority.NORMAL,
-                variables={},
-                dedup_key=f"p-test|{branch}|{run_id}",
-                stages=stages,
-                occurred_at_ms=time.time_ns() // 1_000_000,
-            )
-        )
+        self.send(run_created(stages, run_id=run_id, branch=branch))
         return run_id
