@@ -29,6 +29,7 @@ from runners.reaper import Orphan, hold_runner_lock, reap_dead_runners
 from runners.reporter import KafkaReporter
 from runners.secrets import SecretStore, load_key
 from schemas.eventlog import TopicNames
+from schemas.metrics import RUNNER_SLOTS_BUSY, RUNNER_SLOTS_FREE
 from schemas.settings import ServiceSettings
 
 __all__ = ["heartbeat_interval_ms", "new_runner_id", "run"]
@@ -122,6 +123,7 @@ class _Runner:
         self._deps = _attempt_deps(settings, config, self._containers, self._reporter)
         self._reap(config)
         self._slots = slots
+        self._runner_id = runner_id
         self._active: dict[str, _Slot] = {}
         self._intake = PriorityIntake(settings, topics=topics, group=f"{prefix}sluice-runners")
         self._cancels = CancelWatcher(settings, topics=topics, runner_id=runner_id)
@@ -172,6 +174,12 @@ class _Runner:
         for notice in self._cancels.poll(runs) if runs else []:
             self._cancel(notice)
         self._heartbeats()
+        self._export_slots()
+
+    def _export_slots(self) -> None:
+        busy = len(self._active)
+        RUNNER_SLOTS_BUSY.labels(self._runner_id).set(busy)
+        RUNNER_SLOTS_FREE.labels(self._runner_id).set(self._slots - busy)
 
     def _start(self, offered: Offered) -> None:
         try:
@@ -240,6 +248,9 @@ class _Runner:
         self._cancels.close()
         self._reporter.close()
         self._containers.close()
+        self._export_slots()  # then forget this runner's series: it is no longer alive
+        RUNNER_SLOTS_BUSY.remove(self._runner_id)
+        RUNNER_SLOTS_FREE.remove(self._runner_id)
 
 
 def _where(offered: Offered) -> str:

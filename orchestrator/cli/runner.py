@@ -30,6 +30,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--prefix", help="topic name prefix (default: SLUICE_TOPIC_PREFIX, usually empty)"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9404,
+        help="serve Prometheus /metrics on this port (default 9404; 0: none)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -45,9 +51,19 @@ def run(args: argparse.Namespace) -> int:
     runner_id = args.runner_id or new_runner_id()
     prefix = settings.topic_prefix if args.prefix is None else args.prefix
     print(f"sluice runner {runner_id}: {args.slots} slot(s), topics {prefix}sluice.jobs.*")
+    _serve_metrics(args.metrics_port)
     try:
         run_runner(settings, prefix=prefix, slots=args.slots, runner_id=runner_id, stop=stop)
     except SluiceError as e:
         print(f"sluice runner: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _serve_metrics(port: int) -> None:
+    from schemas.metrics import MetricsPortInUse, serve_metrics  # noqa: PLC0415
+
+    try:
+        serve_metrics(port)
+    except MetricsPortInUse as e:  # metrics never keep a runner from working
+        print(f"sluice runner: {e}; running without /metrics", file=sys.stderr)
