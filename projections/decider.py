@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
@@ -58,8 +58,7 @@ class DeciderStats:
     ignored: int = 0
     malformed: int = 0
     transactions: int = 0
-    rebuilt_events: int = 0
-    decision_seconds: list[float] = field(default_factory=list)
+    rebuilt_runs: int = 0
 
 
 def rebuild_partition(
@@ -132,7 +131,7 @@ class Decider:
     def _assigned(self, c: Consumer, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
             states = rebuild_partition(self._settings, self._names, tp.partition)
-            self.stats.rebuilt_events += len(states)
+            self.stats.rebuilt_runs += len(states)
             self._states[tp.partition] = states
         log.info("decider %s owns %s", self._txn_id, sorted(self._states))
         self.ready.set()
