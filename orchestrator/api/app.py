@@ -90,6 +90,9 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
     routers = (runs, pipelines, schedules, artifacts, logs, secrets, token_routes, webhooks, health)
     for module in routers:
         app.include_router(module.router)
+    from orchestrator.ui import mount  # noqa: PLC0415 (the pages sit on top of the API)
+
+    mount(app)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(InfrastructureError, _infrastructure_error)

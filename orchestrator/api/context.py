@@ -33,5 +33,5 @@ class Context:
     fernet: Fernet  # encrypts webhook secrets, with the secrets key
 
     def run_url(self, pipeline_id: str, run_id: str) -> str:
-        """The API URL of a run."""
-        return f"{self.api.base_url}/pipelines/{pipeline_id}/runs/{run_id}"
+        """The run page of a run (``web_url``); its JSON is at the same path without ``/ui``."""
+        return f"{self.api.base_url}/ui/pipelines/{pipeline_id}/runs/{run_id}"

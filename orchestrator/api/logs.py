@@ -34,7 +34,7 @@ from schemas.codec import SchemaError
 from schemas.eventlog import consumer
 from schemas.topics import LOGS
 
-__all__ = ["Position", "router"]
+__all__ = ["Position", "log_text", "router", "stream"]
 
 router = APIRouter(tags=["logs"])
 Ctx = Annotated[Context, Depends(context)]
@@ -104,14 +104,23 @@ def get_logs(
     if stage is not None and stage not in {s["name"] for s in stages}:
         raise not_found(f"stage {stage!r} of run {run_id}")
     if follow:
-        frames = _follow(ctx, run, stage, Position.parse(last_event_id))
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
+        return stream(ctx, run, stage, last_event_id)
     wanted = [s for s in stages if stage in (None, s["name"])]
-    return PlainTextResponse(_text(ctx, run, wanted))
+    return PlainTextResponse(log_text(ctx, run, wanted))
 
 
-def _text(ctx: Context, run: dict[str, Any], stages: list[dict[str, Any]]) -> str:
+def stream(
+    ctx: Context, run: dict[str, Any], stage: str | None, last_event_id: str | None
+) -> StreamingResponse:
+    """The SSE response following ``run``'s log (one stage's with ``stage``) after
+    ``last_event_id`` (the pages' log view uses it too)."""
+    frames = _follow(ctx, run, stage, Position.parse(last_event_id))
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
+
+
+def log_text(ctx: Context, run: dict[str, Any], stages: list[dict[str, Any]]) -> str:
+    """The log text of ``stages``: the archives once all are archived, else from Kafka."""
     if stages and all(s["log_path"] for s in stages):
         return "".join(_archived(ctx, s["log_path"]) for s in stages)
     names = {s["name"] for s in stages}

@@ -1,0 +1,41 @@
+"""The web UI, served by the API process under ``/ui`` (same origin as the API).
+
+Server-rendered HTML (Jinja2 templates in ``templates/``); htmx (pinned, installed from the
+npm registry by ``infra/up`` into ``static/vendor/``) for the fragments that refresh, and
+``static/ui.js`` (hand-written) for the live stage statuses, the DAG's hover and the
+windowed log view. Sign-in turns an API token into an encrypted session cookie
+(``session.py``); every page applies the token's scopes and pipelines as the API does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from orchestrator.ui import actions, history, logroutes, pages
+from orchestrator.ui.session import SignInNeeded
+
+__all__ = ["STATIC", "mount"]
+
+STATIC = Path(__file__).with_name("static")
+
+
+def mount(app: FastAPI) -> None:
+    """Add the pages, their static files and the sign-in redirect to ``app``."""
+    for module in (pages, actions, history, logroutes):
+        app.include_router(module.router)
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
+    app.add_exception_handler(SignInNeeded, _sign_in)
+    app.add_api_route("/ui", _to_ui, include_in_schema=False)
+
+
+async def _sign_in(_: Request, e: Exception) -> Response:
+    assert isinstance(e, SignInNeeded)
+    return RedirectResponse(f"/ui/login?next={e.next_url}", status_code=303)
+
+
+async def _to_ui() -> Response:
+    return RedirectResponse("/ui/", status_code=307)
