@@ -25,7 +25,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/ui/pipelines/{pipeline_id}/runs/{run_id}", include_in_schema=False)
 Ctx = Annotated[Context, Depends(context)]
 Signed = Annotated[Session, Depends(session)]
-Csrf = Annotated[str, Form()]
+Csrf = Annotated[str, Form()]  # missing: "" (then 403, like a wrong one)
 _RETRYABLE = {"failed", "cancelled"}
 
 
@@ -39,7 +39,7 @@ def _back(pipeline_id: str, run_id: str) -> RedirectResponse:
 
 @router.post("/cancel")
 def cancel(
-    pipeline_id: str, run_id: str, *, ctx: Ctx, signed_in: Signed, csrf: Csrf
+    pipeline_id: str, run_id: str, *, ctx: Ctx, signed_in: Signed, csrf: Csrf = ""
 ) -> RedirectResponse:
     """Ask to cancel the run (409 once it has ended)."""
     check_csrf(signed_in, csrf, Scope.TRIGGER)
@@ -56,7 +56,7 @@ def cancel(
 
 @router.post("/stages/{stage}/retry")
 def retry(
-    pipeline_id: str, run_id: str, stage: str, *, ctx: Ctx, signed_in: Signed, csrf: Csrf
+    pipeline_id: str, run_id: str, stage: str, *, ctx: Ctx, signed_in: Signed, csrf: Csrf = ""
 ) -> RedirectResponse:
     """Retry one failed or cancelled stage."""
     check_csrf(signed_in, csrf, Scope.TRIGGER)
@@ -72,7 +72,7 @@ def retry(
 
 @router.post("/retry-failed")
 def retry_failed(
-    pipeline_id: str, run_id: str, *, ctx: Ctx, signed_in: Signed, csrf: Csrf
+    pipeline_id: str, run_id: str, *, ctx: Ctx, signed_in: Signed, csrf: Csrf = ""
 ) -> RedirectResponse:
     """Retry every failed stage of the run."""
     check_csrf(signed_in, csrf, Scope.TRIGGER)
@@ -97,7 +97,7 @@ def _ask(ctx: Context, signed_in: Session, run_id: str, names: list[str], one: s
 
 @router.post("/stages/{stage}/play")
 def play(
-    pipeline_id: str, run_id: str, stage: str, *, ctx: Ctx, signed_in: Signed, csrf: Csrf
+    pipeline_id: str, run_id: str, stage: str, *, ctx: Ctx, signed_in: Signed, csrf: Csrf = ""
 ) -> RedirectResponse:
     """Start a manual stage that waits for a person."""
     check_csrf(signed_in, csrf, Scope.TRIGGER)
