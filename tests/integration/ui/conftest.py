@@ -7,6 +7,7 @@ Screenshots of every page a test looks at are saved under ``test-artifacts/ui/``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -72,10 +73,8 @@ def browser(chromium: WebDriver) -> Iterator[WebDriver]:
     chromium.get("about:blank")
     chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
     yield chromium
-    try:
+    with contextlib.suppress(WebDriverException):
         chromium.execute_script("window.stop()")
-    except WebDriverException:
-        pass
 
 
 def sign_in(driver: WebDriver, url: str, token: str, then: str = "/ui/") -> None:

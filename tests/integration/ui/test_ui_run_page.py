@@ -47,7 +47,8 @@ def _stages(deployment: Deployment, run_id: str) -> dict[str, str]:
 def _row_status(browser: WebDriver, stage: str) -> str:
     return str(
         browser.execute_script(
-            "const r = [...document.querySelectorAll('tr.stage')].find(r => r.dataset.stage === arguments[0]);"
+            "const r = [...document.querySelectorAll('tr.stage')]"
+            ".find(r => r.dataset.stage === arguments[0]);"
             "return r ? r.dataset.status : null;",
             stage,
         )
