@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -41,16 +42,17 @@ def history_part(
         "_history.html",
         signed_in,
         lines=[format_line(e) for e in entries],
-        bars=_scaled(drawn),
+        bars=_scaled(drawn, time.time_ns() // 1_000_000),
     )
 
 
-def _scaled(drawn: list[Bar]) -> list[dict[str, object]]:
-    """Each bar's waiting and running segments in pixels of one shared time axis."""
+def _scaled(drawn: list[Bar], now_ms: int) -> list[dict[str, object]]:
+    """Each bar's waiting and running segments in pixels of one shared time axis (an
+    attempt still going is drawn up to ``now_ms``)."""
     if not drawn:
         return []
     start = min(b.queued_ms for b in drawn)
-    end = max(max(b.queued_ms, b.claimed_ms or 0, b.ended_ms or 0) for b in drawn)
+    end = max(max(b.queued_ms, b.claimed_ms or 0, b.ended_ms or now_ms) for b in drawn)
     scale = _WIDTH / max(1, end - start)
     out = []
     for b in drawn:

@@ -64,9 +64,9 @@
         $(".sub", n).textContent = n.classList.contains("group") ? s[1] : s[0];
       });
       const view = $("#log-view");
-      if (view && view.dataset.live === "false" && !TERMINAL.includes(state.status)) {
-        const s = state.stages[view.dataset.stage];
-        if (s && !TERMINAL.includes(s[0]) && s[0] !== "skipped") log.restart();
+      const s = view && state.stages[view.dataset.stage];
+      if (s && s[0] === "running" && String(s[1]) !== view.dataset.attempt) {
+        view.dataset.attempt = s[1]; log.restart();  // a new attempt: follow its log live
       }
     }
     setTimeout(tick, 500);
@@ -77,7 +77,7 @@
   const ANSI = /\x1b\[([0-9;]*)m/g;
   function ansi(text) {
     let out = "", open = false, at = 0, m;
-    text = text.replace(/\x1b\[[0-9;?]*[A-LN-Za-z]/g, "");
+    text = text.replace(/\x1b\[[0-9;?]*[A-Za-ln-z]/g, "");
     ANSI.lastIndex = 0;
     while ((m = ANSI.exec(text))) {
       out += esc(text.slice(at, m.index)); at = ANSI.lastIndex;
@@ -102,7 +102,11 @@
       window.addEventListener("hashchange", () => this.hash());
       if (this.view.dataset.live === "true") this.stream(); else this.fetchBlock(0);
     },
-    restart() { this.view.dataset.live = "true"; this.blocks.clear(); this.total = 0; this.stream(); },
+    restart() {
+      if (this.view.dataset.live === "true" && this.es) return;
+      this.view.dataset.live = "true"; this.blocks.clear(); this.total = 0;
+      this.live = []; this.pending = ""; this.lastId = ""; this.stream();
+    },
     atBottom() { const v = this.view; return v.scrollTop + v.clientHeight >= v.scrollHeight - LH * 2; },
     stream() {
       if (this.es) this.es.close();
@@ -170,6 +174,7 @@
     },
     goto(n) {
       this.follow = false;
+      $("#log-spacer").style.height = this.total * LH + "px";  // room to scroll to first
       this.view.scrollTop = Math.max(0, (n - 1) * LH - this.view.clientHeight / 3);
       this.render();
     },
