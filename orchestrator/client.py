@@ -1,8 +1,9 @@
 """The HTTP client of Sluice's API (on httpx), and how the CLI finds the API.
 
 Where the API is and which token to send, first found wins: ``--url``/``--token`` flags,
-``SLUICE_API_URL``/``SLUICE_API_TOKEN``, then ``~/.config/sluice/config.toml``
-(``url = "…"``, ``token = "…"``), then ``http://127.0.0.1:8080``.
+``SLUICE_API_URL``/``SLUICE_API_TOKEN``, then the config file ``sluice login`` writes
+(``$SLUICE_CONFIG`` or ``~/.config/sluice/config.toml``: ``url = "…"``, ``token = "…"``),
+then ``http://127.0.0.1:8080``.
 
 Errors::
 
@@ -39,13 +40,14 @@ __all__ = [
     "SseEvent",
     "add_connection_args",
     "client_from_args",
+    "config_path",
     "parse_sse",
     "print_json",
     "run_cli",
+    "save_config",
 ]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
-CONFIG = Path.home() / ".config" / "sluice" / "config.toml"
 
 
 class ApiError(DomainError):
@@ -79,15 +81,32 @@ class Connection:
         token: str | None = None,
         *,
         env: Mapping[str, str] | None = None,
-        config: Path = CONFIG,
+        config: Path | None = None,
     ) -> Connection:
         """Flags, then environment, then the config file, then the default URL."""
         env = os.environ if env is None else env
-        stored = _read_config(config)
+        stored = _read_config(config or config_path())
         return cls(
             url=url or env.get("SLUICE_API_URL") or stored.get("url") or DEFAULT_URL,
             token=token or env.get("SLUICE_API_TOKEN") or stored.get("token"),
         )
+
+
+def config_path() -> Path:
+    """The CLI's config file: ``$SLUICE_CONFIG``, else ``~/.config/sluice/config.toml``."""
+    return Path(os.environ.get("SLUICE_CONFIG") or Path.home() / ".config/sluice/config.toml")
+
+
+def save_config(url: str, token: str, path: Path | None = None) -> Path:
+    """Write ``url`` and ``token`` to the CLI's config file, readable by its owner only."""
+    path = path or config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = f"url = {json.dumps(url)}\ntoken = {json.dumps(token)}\n"  # JSON strings are TOML's
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)
+    return path
 
 
 def _read_config(path: Path) -> dict[str, str]:

@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.cancel",
     "orchestrator.cli.retry",
     "orchestrator.cli.tokens",
+    "orchestrator.cli.login",
     "orchestrator.cli.gc",
 )
 

@@ -167,3 +167,23 @@ def test_gc_deletes_an_expired_artifact_and_says_so(
         assert http.get(f"/artifacts/{made['artifact_id']}").status_code == 404
     assert status == 0
     assert json.loads(out)["deleted"] >= 1
+
+
+def test_login_checks_the_token_and_stores_it_for_later_commands(
+    deployment: Deployment,
+    pipeline: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "sluice" / "config.toml"
+    monkeypatch.setenv("SLUICE_CONFIG", str(config))
+    monkeypatch.delenv("SLUICE_API_TOKEN", raising=False)
+    monkeypatch.delenv("SLUICE_API_URL", raising=False)
+    assert main(["login", "--url", deployment.url, "--token", "sl_bad_bad"]) == 1
+    assert not config.exists()
+    assert main(["login", "--url", deployment.url, "--token", deployment.admin_token]) == 0
+    assert config.stat().st_mode & 0o777 == 0o600
+    capsys.readouterr()
+    assert main(["pipelines", "list", "--json"]) == 0
+    assert pipeline.pipeline_id in capsys.readouterr().out
