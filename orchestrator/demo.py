@@ -1,15 +1,17 @@
 """``make demo``: a sample pipeline run end to end on the real services.
 
 It creates a small git repository with a diamond pipeline (build → lint ∥ test → package),
-starts the processors and a runner, registers the pipeline, triggers a run at the new
-commit, and shows the stages progress and their logs stream live from Kafka; at the end it
-prints where the artifact can be downloaded. Exit status 0 when the run succeeded.
+starts the processors, a runner and the API (in the background, recorded under the state
+directory: a second ``make demo`` reuses them, ``make down`` stops them), registers the
+pipeline, triggers a run at the new commit, and shows the stages progress and their logs
+stream live from Kafka. At the end it prints where the artifact can be downloaded, the run
+page's URL and a token created for the demo to sign in with (shown this once). Exit status
+0 when the run succeeded.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,9 +19,15 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
+import psycopg
 from confluent_kafka import Consumer
 from minio import Minio
+from psycopg import sql
 
+from orchestrator.api.settings import ApiSettings
+from orchestrator.api.tokens import create_token, revoke_token
+from orchestrator.daemons import Daemons
 from orchestrator.domain import ArtifactStored, RunEvent
 from orchestrator.submit import register_pipeline, request_run
 from orchestrator.wire import decode_record
@@ -78,13 +86,37 @@ def make_repository() -> tuple[str, str]:
     return f"file://{repo}", _git(repo, "rev-parse", "HEAD")
 
 
-def start(*args: str) -> subprocess.Popen[bytes]:
-    """A Sluice process in the background, its output in the state dir's logs."""
-    logs = STATE / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    out = (logs / f"demo-{args[0]}.log").open("ab")
+def start(*args: str) -> None:
+    """A Sluice process in the background unless it already runs (``make down`` stops it)."""
     sluice = str(Path(sys.executable).with_name("sluice"))
-    return subprocess.Popen([sluice, *args], stdout=out, stderr=subprocess.STDOUT)
+    pid, started = Daemons(STATE).ensure(f"demo-{args[0]}", [sluice, *args])
+    say(f"{'started' if started else 'reusing'} sluice {args[0]} (pid {pid})")
+
+
+def wait_for_api(url: str, timeout_s: float = 60) -> None:
+    """Until the API answers its health check (a fresh one takes a few seconds)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    say(f"the API at {url} did not answer; see {STATE / 'logs' / 'demo-api.log'}")
+
+
+def demo_token(settings: ServiceSettings) -> str:
+    """A new token for the demo (read + trigger); the previous demo token is revoked."""
+    api = ApiSettings.from_env()
+    kept = STATE / "demo" / "token_id"
+    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(api.pg_schema)))
+        if kept.exists():
+            revoke_token(conn, kept.read_text().strip())
+        made = create_token(conn, name="demo", scopes=["read", "trigger"])
+    kept.write_text(made.token_id)
+    return made.secret
 
 
 def say(text: str) -> None:
@@ -166,30 +198,36 @@ def main() -> int:
     """Run the demo; 0 when the sample run succeeded."""
     settings = ServiceSettings.from_env()
     say("== Sluice demo: a diamond pipeline, end to end")
-    procs = [start("processors"), start("runner", "--slots", "2")]
-    try:
-        url, sha = make_repository()
-        say(f"repository {url} at {sha[:10]}")
-        register_pipeline(settings, pipeline_id="demo", name="demo-diamond", repo_url=url)
-        c = subscribe(settings)
-        request = request_run(
-            settings, pipeline_id="demo", branch="main", commit_sha=sha, requested_by="demo"
-        )
-        say(f"triggered run {request.run_id} (main → high priority)")
-        events = watch(settings, c, request.run_id, timeout_s=240)
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    for args in (("processors",), ("runner", "--slots", "2"), ("api",)):
+        start(*args)
+    url, sha = make_repository()
+    say(f"repository {url} at {sha[:10]}")
+    register_pipeline(settings, pipeline_id="demo", name="demo-diamond", repo_url=url)
+    c = subscribe(settings)
+    request = request_run(
+        settings, pipeline_id="demo", branch="main", commit_sha=sha, requested_by="demo"
+    )
+    say(f"triggered run {request.run_id} (main → high priority)")
+    events = watch(settings, c, request.run_id, timeout_s=240)
     outcome = type(events[-1]).__name__ if events else "no answer"
     for line in artifact_urls(settings, events):
         say(f"artifact {line}")
     say(f"== {outcome}; history: sluice events {request.run_id}")
+    sign_in(settings, request.run_id)
     return 0 if outcome == "RunSucceeded" else 1
+
+
+def sign_in(settings: ServiceSettings, run_id: str) -> None:
+    """Print the run page and how to sign in, with a token made for the demo."""
+    base = ApiSettings.from_env().base_url
+    wait_for_api(base)
+    token = demo_token(settings)
+    say(f"""
+The processors, a runner and the API keep running (stop them with `make down`).
+  run page:  {base}/ui/pipelines/demo/runs/{run_id}
+  sign in there with this token (shown once; the next `make demo` replaces it):
+             {token}
+  the CLI:   sluice login --url {base} --token {token}""")
 
 
 if __name__ == "__main__":

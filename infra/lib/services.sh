@@ -33,3 +33,11 @@ status_table() {
   done
   return $down
 }
+
+# stop_sluice_processes: the background processes `make demo` recorded (orchestrator/daemons.py).
+stop_sluice_processes() {
+  local py="$SLUICE_ROOT/.venv/bin/python"
+  [ -x "$py" ] && [ -d "$SLUICE_STATE_DIR/daemons" ] || return 0
+  step "stopping Sluice's background processes (make demo)"
+  SLUICE_STATE_DIR="$SLUICE_STATE_DIR" PYTHONPATH="$SLUICE_ROOT" "$py" -m orchestrator.daemons stop
+}
