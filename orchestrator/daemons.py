@@ -43,7 +43,7 @@ class Daemons:
         deadline = time.monotonic() + 2
         while _cmdline(pid) == [] and time.monotonic() < deadline:
             time.sleep(0.02)  # a process a moment old may not show its command line yet
-        if _cmdline(pid) == argv:
+        if _runs(_cmdline(pid), argv):
             return pid
         record.unlink(missing_ok=True)
         return None
@@ -93,6 +93,12 @@ class Daemons:
             os.kill(pid, signal.SIGKILL)
         (self.folder / f"{name}.json").unlink(missing_ok=True)
         return True
+
+
+def _runs(cmdline: list[str] | None, argv: list[str]) -> bool:
+    """Whether ``cmdline`` is ``argv`` (also as ``interpreter argv...`` for a script with a
+    ``#!`` line, which the kernel runs so)."""
+    return cmdline is not None and argv != [] and argv in (cmdline, cmdline[1:])
 
 
 def _cmdline(pid: int) -> list[str] | None:

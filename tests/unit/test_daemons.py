@@ -31,3 +31,15 @@ def test_a_record_whose_pid_runs_something_else_is_not_ours(tmp_path: Path) -> N
     assert daemons.running("api") is None
     assert not (daemons.folder / "api.json").exists()
     assert daemons.stop("api") is False
+
+
+def test_a_script_run_through_its_interpreter_line_is_recognised(tmp_path: Path) -> None:
+    script = tmp_path / "sleeper"
+    script.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(120)\n")
+    script.chmod(0o755)
+    daemons = Daemons(tmp_path / "state")
+    pid, _ = daemons.ensure("script", [str(script), "--flag"])
+    try:
+        assert daemons.ensure("script", [str(script), "--flag"]) == (pid, False)
+    finally:
+        assert daemons.stop("script", timeout_s=10)
