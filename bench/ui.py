@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 import psycopg
+from api import bench_sse, pct, row  # bench/api.py: the SSE floor, as it measures it
 from confluent_kafka.admin import AdminClient
 from cryptography.fernet import Fernet
 from psycopg import sql
@@ -35,7 +36,6 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from api import bench_sse, pct, row  # bench/api.py: the SSE floor, as it measures it
 from orchestrator.api import ApiSettings, create_app
 from orchestrator.api.publish import append
 from orchestrator.api.tokens import create_token
@@ -252,7 +252,7 @@ def main() -> int:
     with Bench(Path(tempfile.mkdtemp(prefix="sluice-bench-ui-"))) as bench:
         page_times(bench, opts.requests)
         shown = visible_latency(bench, opts.events)
-        pid, run_id = bench.run_of(3)
+        _, run_id = bench.run_of(3)
         sse = bench_sse(bench.served.url, bench.token, bench.settings, run_id, opts.events * 5)
         print(f"event → visible on the open run page ({len(shown)}/{opts.events} seen):")
         row("event→visible p50 vs SSE line", statistics.median(shown), statistics.median(sse), "ms")
