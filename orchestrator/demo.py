@@ -202,10 +202,18 @@ def main() -> int:
         start(*args)
     url, sha = make_repository()
     say(f"repository {url} at {sha[:10]}")
-    register_pipeline(settings, pipeline_id="demo", name="demo-diamond", repo_url=url)
+    prefix = settings.topic_prefix
+    register_pipeline(
+        settings, pipeline_id="demo", name="demo-diamond", repo_url=url, prefix=prefix
+    )
     c = subscribe(settings)
     request = request_run(
-        settings, pipeline_id="demo", branch="main", commit_sha=sha, requested_by="demo"
+        settings,
+        pipeline_id="demo",
+        branch="main",
+        commit_sha=sha,
+        requested_by="demo",
+        prefix=prefix,
     )
     say(f"triggered run {request.run_id} (main → high priority)")
     events = watch(settings, c, request.run_id, timeout_s=240)
