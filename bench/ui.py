@@ -192,7 +192,9 @@ def page_times(bench: Bench, requests: int) -> None:
 OBSERVE = """
 window.seen = {};
 for (const r of document.querySelectorAll('tr.stage')) {
-  const note = () => { if (!(r.dataset.stage in window.seen)) window.seen[r.dataset.stage] = Date.now(); };
+  const note = () => {
+    if (!(r.dataset.stage in window.seen)) window.seen[r.dataset.stage] = Date.now();
+  };
   new MutationObserver(note).observe(r, {attributes: true, attributeFilter: ['data-status']});
 }
 """

@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from orchestrator.ui import actions, history, logroutes, pages
 from orchestrator.ui.session import SignInNeeded
@@ -29,12 +31,29 @@ def mount(app: FastAPI) -> None:
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     app.add_exception_handler(SignInNeeded, _sign_in)
+    app.add_exception_handler(HTTPException, _error_page)
     app.add_api_route("/ui", _to_ui, include_in_schema=False)
 
 
 async def _sign_in(_: Request, e: Exception) -> Response:
     assert isinstance(e, SignInNeeded)
     return RedirectResponse(f"/ui/login?next={e.next_url}", status_code=303)
+
+
+_DATA = ("/state", "/lines", "/search", "/stream", "/download")
+
+
+async def _error_page(request: Request, e: Exception) -> Response:
+    """An HTML page for a page's error; the API's JSON everywhere else."""
+    assert isinstance(e, HTTPException)
+    path = request.url.path
+    if not path.startswith("/ui/") or path.endswith(_DATA) or e.status_code < 400:
+        return await http_exception_handler(request, e)
+    values = {"request": request, "session": None, "status": e.status_code, "detail": e.detail}
+    answer = pages.templates.TemplateResponse(request, "error.html", values, e.status_code)
+    for name, value in (e.headers or {}).items():
+        answer.headers[name] = value
+    return answer
 
 
 async def _to_ui() -> Response:
