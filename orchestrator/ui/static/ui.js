@@ -159,6 +159,7 @@
     render() {
       const v = this.view;
       $("#log-spacer").style.height = this.total * LH + "px";
+      v.style.height = Math.max(6 * LH, Math.min(this.total * LH + 24, innerHeight * 0.6)) + "px";
       const first = Math.max(0, Math.floor(v.scrollTop / LH) - WINDOW_PAD);
       const last = Math.min(this.total, Math.ceil((v.scrollTop + v.clientHeight) / LH) + WINDOW_PAD);
       let html = "";
