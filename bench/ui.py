@@ -192,8 +192,11 @@ def page_times(bench: Bench, requests: int) -> None:
 OBSERVE = """
 window.seen = {};
 for (const r of document.querySelectorAll('tr.stage')) {
+  const was = r.dataset.status;
   const note = () => {
-    if (!(r.dataset.stage in window.seen)) window.seen[r.dataset.stage] = Date.now();
+    if (r.dataset.status !== was && !(r.dataset.stage in window.seen)) {
+      window.seen[r.dataset.stage] = Date.now();
+    }
   };
   new MutationObserver(note).observe(r, {attributes: true, attributeFilter: ['data-status']});
 }
@@ -248,7 +251,7 @@ def visible_latency(bench: Bench, events: int) -> list[float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--events", type=int, default=20)
     opts = parser.parse_args()
     with Bench(Path(tempfile.mkdtemp(prefix="sluice-bench-ui-"))) as bench:

@@ -53,6 +53,7 @@
       $$("tr.stage").forEach((row) => {
         const s = state.stages[row.dataset.stage];
         if (!s) return;
+        if (row.dataset.status === s[0] && $(".attempt", row).textContent === String(s[1])) return;
         row.dataset.status = s[0];
         const b = $(".status", row); b.textContent = s[0]; setStatus(b, s[0]);
         $(".attempt", row).textContent = s[1];
