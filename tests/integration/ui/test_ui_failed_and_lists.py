@@ -129,3 +129,37 @@ def test_the_runs_page_pages_with_a_cursor(
     assert len(first) == PAGE
     assert first | rest == {r[:8] for r in made}
     assert not first & rest
+
+
+def test_the_runners_page_shows_what_each_runner_runs(
+    deployment: Deployment, pipeline: Pipeline, trigger: Trigger, browser: WebDriver
+) -> None:
+    run_id = trigger().json()["run_id"]
+    with deployment.client() as http:
+        eventually(
+            lambda: http.get(f"/runs/{run_id}").json()["stages"][0]["status"] == "queued",
+            timeout=30,
+        )
+        now = time.time_ns() // 1_000_000
+        claimed = StageClaimed(
+            run_id=run_id,
+            stage="build",
+            attempt=1,
+            runner_id="runner-on-page",
+            lease_deadline_ms=now + 600_000,
+            occurred_at_ms=now,
+        )
+        out = producer(deployment.settings)
+        inbox = TopicNames(deployment.settings.topic_prefix).inbox
+        out.produce(inbox, key=run_id.encode(), value=encode_event(claimed))
+        out.flush(10)
+        eventually(
+            lambda: http.get(f"/runs/{run_id}").json()["stages"][0]["status"] == "running",
+            timeout=30,
+        )
+    sign_in(browser, deployment.url, deployment.token("read"), then="/ui/runners")
+    eventually(lambda: "runner-on-page" in browser.find_element(By.ID, "runners").text, timeout=15)
+    assert run_id[:8] in browser.find_element(By.ID, "runners").text
+    shot(browser, "runners")
+    with deployment.client() as http:
+        http.post(f"/runs/{run_id}/cancel")

@@ -132,3 +132,33 @@ def test_the_history_shows_the_lines_sluice_events_prints(
     waterfall = browser.find_elements(By.CSS_SELECTOR, '#waterfall tr[data-stage="build"]')
     assert len(waterfall) == 1
     shot(browser, "run-history")
+
+
+MANUAL = """
+name: manual
+stages:
+  build:
+    script: ["make"]
+  deploy:
+    when: {manual: true}
+    script: ["make deploy"]
+"""
+
+
+def test_play_starts_a_manual_stage_as_the_api_would(
+    deployment: Deployment, browser: WebDriver, tmp_path: Path
+) -> None:
+    manual = register(deployment, tmp_path, MANUAL)
+    with deployment.client() as http:
+        body = {"branch": "main", "commit_sha": manual.sha}
+        run_id = http.post(f"/pipelines/{manual.pipeline_id}/runs", json=body).json()["run_id"]
+    eventually(lambda: _stages(deployment, run_id).get("deploy") == "manual", timeout=30)
+    _open(deployment, browser, manual.pipeline_id, run_id, "read", "trigger")
+    play = browser.find_element(By.CSS_SELECTOR, 'button.play-stage[data-stage="deploy"]')
+    assert play.is_displayed()
+    assert not browser.find_element(
+        By.CSS_SELECTOR, 'button.play-stage[data-stage="build"]'
+    ).is_displayed()
+    play.click()
+    eventually(lambda: _stages(deployment, run_id).get("deploy") == "queued", timeout=30)
+    eventually(lambda: _row_status(browser, "deploy") == "queued", timeout=30)
