@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -79,6 +80,36 @@ def test_a_200_stage_run_renders_one_node_per_group_and_only_the_reduced_edges(
     assert str(SHARDS) in group.find_element(By.CSS_SELECTOR, ".sub").text
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.stage")) == 200
     shot(browser, "run-200-stages")
+
+
+def test_hovering_a_stage_lights_its_ancestors_and_descendants_only(
+    deployment: Deployment, browser: WebDriver, tmp_path: Path
+) -> None:
+    text = """
+name: lit
+stages:
+  a: {script: ["x"]}
+  b: {needs: [a], script: ["x"]}
+  c: {needs: [b], script: ["x"]}
+  other: {script: ["x"]}
+"""
+    lit = register(deployment, tmp_path, text)
+    with deployment.client() as http:
+        body = {"branch": "main", "commit_sha": lit.sha}
+        run_id = http.post(f"/pipelines/{lit.pipeline_id}/runs", json=body).json()["run_id"]
+    eventually(lambda: len(_stages(deployment, run_id)) == 4, timeout=30)
+    _open(deployment, browser, lit.pipeline_id, run_id)
+    middle = browser.find_element(By.CSS_SELECTOR, '#dag .node[data-node="b"]')
+    ActionChains(browser).move_to_element(middle).perform()
+    lit_nodes = eventually(
+        lambda: browser.execute_script(
+            "return document.getElementById('dag').classList.contains('hovering') &&"
+            " [...document.querySelectorAll('#dag .node.lit')].map(n => n.dataset.node).sort()"
+        ),
+        timeout=10,
+    )
+    assert lit_nodes == ["a", "b", "c"]
+    shot(browser, "run-hover")
 
 
 def test_a_stage_status_changes_on_the_open_page_after_its_event(
