@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 .PHONY: demo test setup lint typecheck pytest unit bench status down clean-state
 
-demo: setup  ## services up, then the sample pipeline end to end
+demo: setup  ## services up, then the sample pipeline end to end; leaves processors, a runner and the API up
 	$(PY) -m orchestrator.demo
 
 test: setup lint typecheck pytest  ## services up, then the whole suite: ruff, mypy, pytest
@@ -31,5 +31,5 @@ bench: setup
 status:
 	infra/status
 
-down:
+down:  ## stop what make demo left running, then every service
 	infra/down
