@@ -156,6 +156,7 @@ def run_page(
     run, stages = load_run(ctx, signed_in, pipeline_id, run_id)
     with ctx.db.connection() as conn:
         artifacts = queries.artifacts_of(conn, run_id)
+        tests = reads.test_results(conn, run_id)
     drawn = layout([StageBox(s["name"], tuple(s["needs"]), s["status"]) for s in stages])
     return page(
         request,
@@ -165,6 +166,7 @@ def run_page(
         stages=stages,
         dag=drawn,
         artifacts=artifacts,
+        tests=tests,
         failure=_failure(ctx, run, stages),
         selected=present.chosen_stage(stages, stage),
         can_trigger=signed_in.can(Scope.TRIGGER),

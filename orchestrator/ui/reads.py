@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-__all__ = ["busy_runners", "last_runs_per_branch", "runs"]
+__all__ = ["busy_runners", "last_runs_per_branch", "runs", "test_results"]
 
 Conn = psycopg.Connection[Any]
 Row = dict[str, Any]
@@ -76,4 +76,17 @@ def busy_runners(conn: Conn, pipelines: Collection[str]) -> list[Row]:
         " FROM stages s JOIN pipeline_runs r USING (run_id)"
         f" WHERE s.status = 'running' AND {where} ORDER BY s.started_at",
         tuple(params),
+    )
+
+
+def test_results(conn: Conn, run_id: str) -> list[Row]:
+    """Per stage attempt with a test report: passed and failed counts, the failed names."""
+    return _all(
+        conn,
+        "SELECT stage, attempt, count(*) FILTER (WHERE passed) AS passed,"
+        " count(*) FILTER (WHERE NOT passed) AS failed,"
+        " coalesce(array_agg(test_name ORDER BY test_name) FILTER (WHERE NOT passed), '{}')"
+        " AS failures FROM test_outcomes WHERE run_id = %s"
+        " GROUP BY stage, attempt ORDER BY stage, attempt",
+        (run_id,),
     )

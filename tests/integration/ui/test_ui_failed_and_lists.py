@@ -163,3 +163,21 @@ def test_the_runners_page_shows_what_each_runner_runs(
     shot(browser, "runners")
     with deployment.client() as http:
         http.post(f"/runs/{run_id}/cancel")
+
+
+def test_a_stage_with_a_test_report_shows_its_results(
+    deployment: Deployment, pipeline: Pipeline, trigger: Trigger, browser: WebDriver
+) -> None:
+    run_id = trigger().json()["run_id"]
+    rows = [("test_ok", True), ("test_also_ok", True), ("test_broken", False)]
+    with deployment.connect() as conn:  # as the runner records a JUnit report
+        for name, passed in rows:
+            conn.execute(
+                "INSERT INTO test_outcomes VALUES (%s, %s, 'build', 1, %s, %s)",
+                (pipeline.pipeline_id, run_id, name, passed),
+            )
+    sign_in(browser, deployment.url, deployment.token("read"))
+    browser.get(f"{deployment.url}/ui/pipelines/{pipeline.pipeline_id}/runs/{run_id}")
+    table = eventually(lambda: browser.find_elements(By.ID, "tests"), timeout=30)[0]
+    cells = [td.text for td in table.find_elements(By.CSS_SELECTOR, "tbody td")]
+    assert cells == ["build", "1", "2", "1", "test_broken"]
