@@ -33,6 +33,7 @@ class Database:
         self.dsn = dsn
         self.schema = schema
         self._idle: queue.LifoQueue[Conn] = queue.LifoQueue(maxsize=size)
+        self._closed = False  # after close(), connections still out are closed on return
 
     def _open(self) -> Conn:
         try:
@@ -66,13 +67,17 @@ class Database:
         self._give_back(conn)
 
     def _give_back(self, conn: Conn) -> None:
+        if self._closed:
+            conn.close()
+            return
         try:
             self._idle.put_nowait(conn)
         except queue.Full:
             conn.close()
 
     def close(self) -> None:
-        """Close every idle connection."""
+        """Close every idle connection (and each one in use when it comes back)."""
+        self._closed = True
         while True:
             try:
                 self._idle.get_nowait().close()
