@@ -91,6 +91,11 @@ class RunRow:
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    event: str = "branch"
+    tag: str | None = None
+    merge_request_iid: int | None = None
+    merge_request_url: str | None = None
+    target_branch: str | None = None
 
 
 @dataclass(slots=True)
@@ -191,6 +196,9 @@ def _pipeline_deleted(m: ReadModel, e: Event) -> None:
         m.dirty_pipelines.add(row.pipeline_id)
 
 
+_REF_COLUMNS = ("event", "tag", "merge_request_iid", "merge_request_url", "target_branch")
+
+
 def _run_created(m: ReadModel, e: Event) -> None:
     run_id = e["run_id"]
     if run_id in m.runs:
@@ -205,6 +213,7 @@ def _run_created(m: ReadModel, e: Event) -> None:
         status=RunStatus.QUEUED.value,
         reason=None,
         created_at=ms_to_time(e["occurred_at_ms"]),
+        **{k: e[k] for k in _REF_COLUMNS},
     )
     m.dirty_runs.add(run_id)
     stages = m.stages[run_id] = {}

@@ -10,6 +10,7 @@ from orchestrator.api.models import ArtifactOut, PipelineOut, RunOut, StageOut
 __all__ = ["artifact_out", "pipeline_out", "run_out"]
 
 Row = dict[str, Any]
+_REF = ("event", "tag", "merge_request_iid", "merge_request_url", "target_branch")
 
 
 def stage_out(ctx: Context, row: Row) -> StageOut:
@@ -33,7 +34,7 @@ def stage_out(ctx: Context, row: Row) -> StageOut:
 
 def run_out(ctx: Context, row: Row, stages: list[Row] | None = None) -> RunOut:
     """A run row (and its stage rows) as the API shows it."""
-    fields = ("branch", "commit_sha", "source", "priority", "reason")
+    fields = ("branch", "commit_sha", "source", "priority", "reason", *_REF)
     times = ("created_at", "started_at", "finished_at")
     return RunOut(
         run_id=row["run_id"],

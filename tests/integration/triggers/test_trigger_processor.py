@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from orchestrator.domain.events import RunCreated, RunDeduplicated, RunRejected
-from orchestrator.domain.statuses import Priority, TriggerSource
+from orchestrator.domain.refs import RunRef
+from orchestrator.domain.statuses import PipelineEvent, Priority, TriggerSource
 from schemas.eventlog import TopicNames, partition_for
 from schemas.topics import TRIGGERS
 from tests.integration.triggers.conftest import VALID_PIPELINE, Triggers
@@ -52,6 +53,34 @@ def test_an_unknown_commit_is_rejected(triggers: Triggers) -> None:
     rejected = triggers.answer_to(triggers.request(commit_sha="0" * 40).run_id)
     assert isinstance(rejected, RunRejected)
     assert f"commit {'0' * 40} is not in" in rejected.reason
+
+
+def test_a_repeat_of_a_rejected_request_is_rejected_again_not_deduplicated(
+    triggers: Triggers,
+) -> None:
+    triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE})
+    first = triggers.answer_to(triggers.request(commit_sha="1" * 40).run_id)
+    again = triggers.answer_to(triggers.request(commit_sha="1" * 40).run_id)
+    assert isinstance(first, RunRejected) and isinstance(again, RunRejected)
+    assert again.reason == first.reason
+
+
+def test_tag_and_merge_request_runs_of_a_pushed_commit_are_not_its_duplicates(
+    triggers: Triggers,
+) -> None:
+    sha = triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE})
+    mr = RunRef(event=PipelineEvent.MERGE_REQUEST, merge_request_iid=4, target_branch="main")
+    answers = [
+        triggers.answer_to(triggers.request(commit_sha=sha, ref=ref).run_id)
+        for ref in (RunRef(), mr, RunRef(event=PipelineEvent.TAG, tag="v1"))
+    ]
+    assert all(isinstance(a, RunCreated) for a in answers)
+    created = [a for a in answers if isinstance(a, RunCreated)]
+    assert [(a.event, a.tag, a.merge_request_iid) for a in created] == [
+        (PipelineEvent.BRANCH, None, None),
+        (PipelineEvent.MERGE_REQUEST, None, 4),
+        (PipelineEvent.TAG, "v1", None),
+    ]
 
 
 def test_an_unknown_pipeline_is_rejected(triggers: Triggers) -> None:
