@@ -104,7 +104,7 @@ def request_run(
         source=source,
         urgent=urgent,
         variables=dict(variables or {}),
-        event=ref.event,
+        ref_type=ref.event,
         tag=ref.tag,
         merge_request_iid=ref.merge_request_iid,
         merge_request_url=ref.merge_request_url,

@@ -91,7 +91,7 @@ class RunRow:
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    event: str = "branch"
+    ref_type: str = "branch"
     tag: str | None = None
     merge_request_iid: int | None = None
     merge_request_url: str | None = None
@@ -196,7 +196,7 @@ def _pipeline_deleted(m: ReadModel, e: Event) -> None:
         m.dirty_pipelines.add(row.pipeline_id)
 
 
-_REF_COLUMNS = ("event", "tag", "merge_request_iid", "merge_request_url", "target_branch")
+_REF_COLUMNS = ("ref_type", "tag", "merge_request_iid", "merge_request_url", "target_branch")
 
 
 def _run_created(m: ReadModel, e: Event) -> None:

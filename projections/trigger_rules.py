@@ -49,7 +49,7 @@ def run_created(
         variables=dict(request.variables),
         dedup_key=dedup_key,
         stages=spec.stages,
-        event=request.event,
+        ref_type=request.ref_type,
         tag=request.tag,
         merge_request_iid=request.merge_request_iid,
         merge_request_url=request.merge_request_url,

@@ -86,7 +86,7 @@ class RunOut(BaseModel):
     source: str | None = None
     priority: str | None = None
     reason: str | None = None
-    event: str | None = None
+    ref_type: str | None = None
     tag: str | None = None
     merge_request_iid: int | None = None
     merge_request_url: str | None = None

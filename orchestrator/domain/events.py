@@ -77,7 +77,7 @@ class RunCreated(_Event):
     variables: Mapping[str, str] = field(default_factory=dict)
     dedup_key: str
     stages: tuple[StageSpec, ...]
-    event: PipelineEvent = PipelineEvent.BRANCH
+    ref_type: PipelineEvent = PipelineEvent.BRANCH
     tag: str | None = None
     merge_request_iid: int | None = None
     merge_request_url: str | None = None

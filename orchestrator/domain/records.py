@@ -67,7 +67,7 @@ class RunRequested:
     source: TriggerSource
     urgent: bool = False
     variables: Mapping[str, str] = field(default_factory=dict)
-    event: PipelineEvent = PipelineEvent.BRANCH
+    ref_type: PipelineEvent = PipelineEvent.BRANCH
     tag: str | None = None
     merge_request_iid: int | None = None
     merge_request_url: str | None = None

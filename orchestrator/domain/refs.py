@@ -1,6 +1,6 @@
 """What a run builds besides its commit: a branch, a tag, or a merge (pull) request.
 
-``RunRequested`` and ``RunCreated`` carry the same flat fields (``event``, ``tag``,
+``RunRequested`` and ``RunCreated`` carry the same flat fields (``ref_type``, ``tag``,
 ``merge_request_iid``, ``merge_request_url``, ``target_branch``); :func:`ref_of` gathers
 them into one :class:`RunRef`. A tag run's ``branch`` is the tag's name (the ref name, as
 GitLab's ``CI_COMMIT_REF_NAME``); a merge request run's is its source branch.
@@ -34,7 +34,7 @@ class RefFields(Protocol):
     """A record with the ref fields (``RunRequested``, ``RunCreated``)."""
 
     @property
-    def event(self) -> PipelineEvent: ...
+    def ref_type(self) -> PipelineEvent: ...
     @property
     def tag(self) -> str | None: ...
     @property
@@ -48,7 +48,7 @@ class RefFields(Protocol):
 def ref_of(record: RefFields) -> RunRef:
     """The :class:`RunRef` a record's flat fields describe."""
     return RunRef(
-        event=record.event,
+        event=record.ref_type,
         tag=record.tag,
         merge_request_iid=record.merge_request_iid,
         merge_request_url=record.merge_request_url,

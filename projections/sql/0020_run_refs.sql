@@ -2,7 +2,7 @@
 -- merge (pull) request, what it is. Folded from RunCreated v2; older runs are branch runs.
 
 ALTER TABLE pipeline_runs
-    ADD COLUMN event              text NOT NULL DEFAULT 'branch',
+    ADD COLUMN ref_type           text NOT NULL DEFAULT 'branch',
     ADD COLUMN tag                text,
     ADD COLUMN merge_request_iid  bigint,
     ADD COLUMN merge_request_url  text,

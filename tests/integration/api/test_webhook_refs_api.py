@@ -99,8 +99,8 @@ def test_a_github_pull_request_starts_a_merge_request_run_of_its_head(
 
     assert response.status_code == 201, response.text
     run = _run(deployment, response.json()["run_id"])
-    assert {k: run[k] for k in ("event", "branch", "commit_sha", "merge_request_iid")} == {
-        "event": "merge_request",
+    assert {k: run[k] for k in ("ref_type", "branch", "commit_sha", "merge_request_iid")} == {
+        "ref_type": "merge_request",
         "branch": "changes",
         "commit_sha": refs.sha,
         "merge_request_iid": 2,
@@ -129,7 +129,7 @@ def test_a_gitlab_merge_request_update_with_new_commits_starts_a_run_once(
     assert first.status_code == 201, first.text
     assert (again.status_code, again.json()["run_id"]) == (200, first.json()["run_id"])
     run = _run(deployment, first.json()["run_id"])
-    assert (run["event"], run["branch"], run["merge_request_iid"], run["target_branch"]) == (
+    assert (run["ref_type"], run["branch"], run["merge_request_iid"], run["target_branch"]) == (
         "merge_request",
         "next-feature",
         2,
@@ -148,7 +148,7 @@ def test_a_gitlab_tag_push_starts_a_tag_run(deployment: Deployment, refs: Pipeli
 
     assert response.status_code == 201, response.text
     run = _run(deployment, response.json()["run_id"])
-    assert (run["event"], run["tag"], run["branch"]) == ("tag", "v1.0.0", "v1.0.0")
+    assert (run["ref_type"], run["tag"], run["branch"]) == ("tag", "v1.0.0", "v1.0.0")
     statuses = _stage_statuses(deployment, response.json()["run_id"])
     assert (statuses["mr-only"], statuses["release"]) == ("skipped", "queued")
 
@@ -164,7 +164,7 @@ def test_a_github_tag_push_starts_a_tag_run(deployment: Deployment, refs: Pipeli
 
     assert response.status_code == 201, response.text
     run = _run(deployment, response.json()["run_id"])
-    assert (run["event"], run["tag"]) == ("tag", "v0.0.1")
+    assert (run["ref_type"], run["tag"]) == ("tag", "v0.0.1")
 
 
 def test_a_branch_push_and_a_merge_request_of_one_commit_are_two_runs(
@@ -186,7 +186,7 @@ def test_a_branch_push_and_a_merge_request_of_one_commit_are_two_runs(
 
     assert (branch_run.status_code, mr_run.status_code) == (201, 201), mr_run.text
     assert branch_run.json()["run_id"] != mr_run.json()["run_id"]
-    assert _run(deployment, branch_run.json()["run_id"])["event"] == "branch"
+    assert _run(deployment, branch_run.json()["run_id"])["ref_type"] == "branch"
 
 
 @pytest.mark.parametrize(

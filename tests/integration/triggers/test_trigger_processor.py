@@ -76,7 +76,7 @@ def test_tag_and_merge_request_runs_of_a_pushed_commit_are_not_its_duplicates(
     ]
     assert all(isinstance(a, RunCreated) for a in answers)
     created = [a for a in answers if isinstance(a, RunCreated)]
-    assert [(a.event, a.tag, a.merge_request_iid) for a in created] == [
+    assert [(a.ref_type, a.tag, a.merge_request_iid) for a in created] == [
         (PipelineEvent.BRANCH, None, None),
         (PipelineEvent.MERGE_REQUEST, None, 4),
         (PipelineEvent.TAG, "v1", None),
