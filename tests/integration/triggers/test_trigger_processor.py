@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from orchestrator import submit
 from orchestrator.domain.events import RunCreated, RunDeduplicated, RunRejected
 from orchestrator.domain.refs import RunRef
 from orchestrator.domain.statuses import PipelineEvent, Priority, TriggerSource
@@ -134,3 +135,56 @@ def test_a_key_long_past_its_window_is_forgotten(triggers: Triggers) -> None:
     assert isinstance(triggers.answer_to(later.run_id), RunCreated)
     straggler = triggers.request(branch="a", commit_sha=sha, occurred_at_ms=1_000_000 + 30_000)
     assert isinstance(triggers.answer_to(straggler.run_id), RunCreated)
+
+
+GITLAB_CI = """\
+stages: [build, test]
+compile:
+  stage: build
+  image: alpine:3
+  script: [make]
+release:
+  stage: test
+  image: alpine:3
+  script: [make release]
+  rules:
+    - if: $CI_COMMIT_TAG
+"""
+
+
+def _gitlab_pipeline(triggers: Triggers, text: str) -> tuple[str, str]:
+    pid = f"{triggers.pipeline_id}-gl"
+    submit.register_pipeline(
+        triggers.kafka,
+        pipeline_id=pid,
+        name=pid,
+        repo_url=triggers.repo.url,
+        config_path=".gitlab-ci.yml",
+        prefix=triggers.prefix,
+    )
+    return pid, triggers.repo.commit({".gitlab-ci.yml": text})
+
+
+def test_a_gitlab_ci_file_named_by_config_path_is_imported(triggers: Triggers) -> None:
+    pid, sha = _gitlab_pipeline(triggers, GITLAB_CI)
+
+    created = triggers.answer_to(triggers.request(pipeline_id=pid, commit_sha=sha).run_id)
+
+    assert isinstance(created, RunCreated), created
+    assert [(s.name, s.needs, s.when.tags) for s in created.stages] == [
+        ("compile", (), ()),
+        ("release", ("compile",), ("*",)),
+    ]
+
+
+def test_a_gitlab_ci_file_asking_for_what_sluice_would_not_do_is_rejected_with_the_report(
+    triggers: Triggers,
+) -> None:
+    pid, sha = _gitlab_pipeline(triggers, GITLAB_CI + "  services: [postgres]\n")
+
+    rejected = triggers.answer_to(triggers.request(pipeline_id=pid, commit_sha=sha).run_id)
+
+    assert isinstance(rejected, RunRejected)
+    assert ".gitlab-ci.yml:12: dropped: job 'release': services: is not carried over" in (
+        rejected.reason
+    )

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fnmatch import fnmatchcase
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.domain import parse_pipeline
+from orchestrator.domain import StageSkipped, parse_pipeline
 from orchestrator.domain.branches import branch_allowed, when_excludes
 from orchestrator.domain.errors import PipelineInvalid
 from orchestrator.domain.model import WhenRule
 from orchestrator.domain.refs import RunRef, ref_variables, trigger_key
 from orchestrator.domain.statuses import PipelineEvent
+from tests.unit.domain.domain_helpers import Driver, created, spec
 
 NAMES = st.text(alphabet="abcv0123456789./-", min_size=1, max_size=12)
 PATTERNS = st.lists(st.sampled_from(["*", "v*", "main", "release/*", "v1.*", "b?"]), max_size=3)
@@ -152,3 +154,44 @@ def test_an_unknown_when_event_is_an_error_with_its_line() -> None:
 
     [error] = caught.value.errors
     assert (error.line, error.where, error.value) == (5, "stage 'a' when.event", "pull")
+
+
+def test_a_merge_request_run_skips_tag_stages_and_its_jobs_carry_the_ref_variables() -> None:
+    stages = [
+        spec("review"),
+        replace(spec("release"), when=WhenRule(tags=("v*",))),
+        replace(spec("mr-only", "review"), when=WhenRule(events=(PipelineEvent.MERGE_REQUEST,))),
+    ]
+    first = replace(
+        created(stages, branch="feature"),
+        ref_type=PipelineEvent.MERGE_REQUEST,
+        merge_request_iid=7,
+        merge_request_url=MR.merge_request_url,
+        target_branch="main",
+    )
+
+    run = Driver(stages, branch="feature", first=first)
+
+    skipped = [e for e in run.log if isinstance(e, StageSkipped)]
+    assert [(e.stage, e.reason) for e in skipped] == [
+        ("release", "a merge_request run has no tag to match when.tags (v*)")
+    ]
+    [job] = run.last.jobs if run.last else []
+    assert {k: v for k, v in job.variables.items() if k.startswith("SLUICE_")} == ref_variables(
+        MR, "feature"
+    )
+
+
+def test_a_tag_run_runs_tag_stages_and_skips_branch_only_ones() -> None:
+    stages = [
+        replace(spec("release"), when=WhenRule(tags=("v*",))),
+        replace(spec("deploy-main"), when=WhenRule(branches=("main",))),
+    ]
+    first = replace(created(stages, branch="v1.2.0"), ref_type=PipelineEvent.TAG, tag="v1.2.0")
+
+    run = Driver(stages, branch="v1.2.0", first=first)
+
+    skipped = [e.stage for e in run.log if isinstance(e, StageSkipped)]
+    assert skipped == ["deploy-main"]
+    [job] = run.last.jobs if run.last else []
+    assert (job.stage.name, job.variables["SLUICE_TAG"]) == ("release", "v1.2.0")
