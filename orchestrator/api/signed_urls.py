@@ -39,7 +39,8 @@ def download_path(key: bytes, artifact_id: str, expires: int) -> str:
 
 def verify(key: bytes, artifact_id: str, expires: int, sent: str, *, now: float) -> str | None:
     """Why the link is refused (expired, or not signed by us), or None when it is good."""
-    if not hmac.compare_digest(signature(key, artifact_id, expires), sent):
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a link may carry anything.
+    if not hmac.compare_digest(signature(key, artifact_id, expires).encode(), sent.encode()):
         return "the download link's signature is not valid for this artifact"
     if expires <= now:
         return "the download link has expired; list the run's artifacts for a fresh one"

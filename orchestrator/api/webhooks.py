@@ -160,6 +160,11 @@ def _deliver(ctx: Context, pipeline_id: str, asked: RunAsked, delivery: str) -> 
     except SluiceError:
         _release(ctx, delivery)
         raise
+    if outcome.kind == "rejected":
+        # No run exists: a redelivery is judged again (and rejected again), never answered
+        # with the run_id of a run that was never created.
+        _release(ctx, delivery)
+        return Delivery(status="rejected", detail=outcome.reason)
     with ctx.db.connection() as conn:
         conn.execute(
             "UPDATE webhook_deliveries SET run_id = %s WHERE delivery_id = %s",

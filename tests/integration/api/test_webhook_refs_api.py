@@ -225,3 +225,18 @@ def test_a_gitlab_deletion_answers_200_with_why(
     assert (response.status_code, response.json()["status"]) == (200, "ignored")
     assert "was deleted" in response.json()["detail"]
     assert deployment.appended("sluice.triggers") == before
+
+
+def test_a_redelivered_rejected_delivery_is_rejected_again_never_a_phantom_run(
+    deployment: Deployment, refs: Pipeline
+) -> None:
+    body = webhook("github", "pull_request-synchronize.octokit")  # its commit is not in the repo
+    delivery = str(uuid.uuid4())
+
+    first = _github(deployment, refs, "pull_request", body, delivery)
+    again = _github(deployment, refs, "pull_request", body, delivery)
+
+    assert (first.status_code, again.status_code) == (400, 400), again.text
+    assert again.json() == first.json()
+    assert first.json()["run_id"] is None
+    assert "is not in" in first.json()["detail"]
