@@ -23,6 +23,8 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka import Producer as KafkaProducer
 
 from orchestrator.domain.records import PipelineRegistered, RunRequested
+from orchestrator.domain.refs import BRANCH_RUN, RunRef
+from orchestrator.domain.refs import trigger_key as _ref_key
 from orchestrator.domain.statuses import Priority, TriggerSource
 from orchestrator.wire import encode_record
 from schemas.errors import DomainError
@@ -41,9 +43,9 @@ class InvalidRequest(DomainError):
     """A registration or run request is malformed; the message names the field to fix."""
 
 
-def trigger_key(pipeline_id: str, branch: str, commit_sha: str) -> str:
-    """``pipeline|branch|sha``: the key of ``sluice.triggers`` (the dedup key)."""
-    return f"{pipeline_id}|{branch}|{commit_sha}"
+def trigger_key(pipeline_id: str, branch: str, commit_sha: str, ref: RunRef = BRANCH_RUN) -> str:
+    """``pipeline|branch|sha`` (plus the tag or merge request): the key of ``sluice.triggers``."""
+    return _ref_key(pipeline_id, branch, commit_sha, ref)
 
 
 def register_pipeline(
@@ -86,6 +88,7 @@ def request_run(
     variables: Mapping[str, str] | None = None,
     occurred_at_ms: int | None = None,
     prefix: str = "",
+    ref: RunRef = BRANCH_RUN,
 ) -> RunRequested:
     """Append ``RunRequested`` to ``sluice.triggers``; the returned record names its run_id."""
     _check_id(pipeline_id)
@@ -101,10 +104,15 @@ def request_run(
         source=source,
         urgent=urgent,
         variables=dict(variables or {}),
+        ref_type=ref.event,
+        tag=ref.tag,
+        merge_request_iid=ref.merge_request_iid,
+        merge_request_url=ref.merge_request_url,
+        target_branch=ref.target_branch,
         requested_by=requested_by,
         occurred_at_ms=_now_ms() if occurred_at_ms is None else occurred_at_ms,
     )
-    key = trigger_key(pipeline_id, branch, commit_sha)
+    key = trigger_key(pipeline_id, branch, commit_sha, ref)
     _send(target, TopicNames(prefix).triggers, key, encode_record(record))
     return record
 

@@ -144,7 +144,9 @@ def _record_of(obj: Any) -> dict[str, Any]:
 
 
 def _build(cls: type[Any], value: Mapping[str, Any]) -> Any:
-    return cls(**{name: back(value[name]) for name, _, back in _hints(cls)})
+    # A field missing from ``value`` (a value written before the field existed, e.g. a
+    # recorded v1 log) takes the dataclass default; one without a default is an error.
+    return cls(**{name: back(value[name]) for name, _, back in _hints(cls) if name in value})
 
 
 def to_record(obj: Any) -> tuple[str, dict[str, Any]]:

@@ -1,9 +1,10 @@
 """The de-duplication rule of the trigger processor, as a pure function.
 
-Two requests for the same (pipeline, branch, commit) less than 60 s apart are one run: the
-second gets the first one's ``run_id`` back and creates nothing. The window is measured on
-the requests' ``occurred_at_ms`` (set by the edge that accepted them), never on the clock
-of the processor, so a replay or a restarted processor decides exactly as the first did.
+Two requests for the same (pipeline, branch, commit, and tag or merge request) less than
+60 s apart are one run: the second gets the first one's ``run_id`` back and creates nothing.
+The window is measured on the requests' ``occurred_at_ms`` (set by the edge that accepted
+them), never on the clock of the processor, so a replay or a restarted processor decides
+exactly as the first did.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestrator.domain.records import RunRequested
+from orchestrator.domain.refs import ref_of, trigger_key
 
 __all__ = [
     "DEDUP_WINDOW_MS",
@@ -58,8 +60,9 @@ Outcome = Create | Duplicate
 
 
 def dedup_key(request: RunRequested) -> str:
-    """``pipeline|branch|sha``: the key of ``sluice.triggers`` and of the dedup table."""
-    return f"{request.pipeline_id}|{request.branch}|{request.commit_sha}"
+    """``pipeline|branch|sha`` (plus tag or merge request): the key of ``sluice.triggers``
+    and of the dedup table."""
+    return trigger_key(request.pipeline_id, request.branch, request.commit_sha, ref_of(request))
 
 
 def dedup(

@@ -34,7 +34,8 @@ from typing import Any
 
 from orchestrator.domain.branches import branch_allowed
 from orchestrator.domain.model import WhenRule
-from orchestrator.domain.statuses import FailureClass, RunStatus, StageStatus
+from orchestrator.domain.refs import RunRef
+from orchestrator.domain.statuses import FailureClass, PipelineEvent, RunStatus, StageStatus
 
 __all__ = [
     "PIPELINE_RECORDS",
@@ -91,6 +92,11 @@ class RunRow:
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    ref_type: str = "branch"
+    tag: str | None = None
+    merge_request_iid: int | None = None
+    merge_request_url: str | None = None
+    target_branch: str | None = None
 
 
 @dataclass(slots=True)
@@ -191,6 +197,9 @@ def _pipeline_deleted(m: ReadModel, e: Event) -> None:
         m.dirty_pipelines.add(row.pipeline_id)
 
 
+_REF_COLUMNS = ("ref_type", "tag", "merge_request_iid", "merge_request_url", "target_branch")
+
+
 def _run_created(m: ReadModel, e: Event) -> None:
     run_id = e["run_id"]
     if run_id in m.runs:
@@ -205,12 +214,14 @@ def _run_created(m: ReadModel, e: Event) -> None:
         status=RunStatus.QUEUED.value,
         reason=None,
         created_at=ms_to_time(e["occurred_at_ms"]),
+        **{k: e[k] for k in _REF_COLUMNS},
     )
     m.dirty_runs.add(run_id)
     stages = m.stages[run_id] = {}
+    ref = RunRef(event=PipelineEvent(e["ref_type"]), tag=e["tag"])
     for position, spec in enumerate(e["stages"]):
         name = spec["name"]
-        when = WhenRule(branches=tuple(spec["when"]["branches"]))
+        when = _when_rule(spec["when"])
         stages[name] = StageRow(
             run_id,
             name,
@@ -218,9 +229,14 @@ def _run_created(m: ReadModel, e: Event) -> None:
             StageStatus.PENDING.value,
             needs=list(spec["needs"]),
             allow_failure=spec["allow_failure"],
-            on_branch=branch_allowed(when, e["branch"]),
+            on_branch=branch_allowed(when, e["branch"], ref),
         )
         m.dirty_stages.add((run_id, name))
+
+
+def _when_rule(when: Mapping[str, Any]) -> WhenRule:
+    events = tuple(PipelineEvent(x) for x in when["events"])
+    return WhenRule(branches=tuple(when["branches"]), events=events, tags=tuple(when["tags"]))
 
 
 def _run_update(status: RunStatus | None, *, start: bool = False, finish: bool = False) -> Handler:

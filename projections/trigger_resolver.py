@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from orchestrator.domain.errors import PipelineInvalid
 from orchestrator.domain.events import RunCreated, RunRejected
+from orchestrator.domain.imports import ImportRefused, import_pipeline, importable, render
 from orchestrator.domain.records import RunRequested
 from orchestrator.domain.spec import parse_pipeline
 from projections.pipeline_catalogue import PipelineCatalogue
@@ -77,12 +78,30 @@ class TriggerResolver:
             return unknown_pipeline(request)
         try:
             text = self._source.read(pipeline.repo_url, request.commit_sha, pipeline.config_path)
-            spec = parse_pipeline(text)
+            spec = parse_pipeline(
+                _imported(text, pipeline) if importable(pipeline.config_path) else text
+            )
         except PipelineInvalid as e:
             return rejected(request, _invalid(e, pipeline, request))
+        except ImportRefused as e:  # a GitLab or GitHub file that cannot run as it is
+            return rejected(request, e.located(pipeline.config_path))
         except DomainError as e:  # unknown repository, commit or file; any other bad input
             return rejected(request, str(e))
         return run_created(request, pipeline, spec, dedup_key)
+
+
+def _imported(text: str, pipeline: Pipeline) -> str:
+    """A GitLab CI or GitHub Actions file as a Sluice pipeline; refused (the run rejected,
+    with the report) when it asks for anything the import does not carry over."""
+    imported = import_pipeline(text, name=pipeline.name)
+    if imported.dropped:
+        report = render(pipeline.config_path, imported.dropped)
+        raise ImportRefused(
+            f"{pipeline.config_path} asks for what Sluice would not do "
+            f"(sluice import shows it all; convert it and edit the result):\n{report}",
+            line=None,
+        )
+    return imported.pipeline_yaml
 
 
 def _invalid(error: PipelineInvalid, pipeline: Pipeline, request: RunRequested) -> str:

@@ -49,6 +49,11 @@ def run_created(
         variables=dict(request.variables),
         dedup_key=dedup_key,
         stages=spec.stages,
+        ref_type=request.ref_type,
+        tag=request.tag,
+        merge_request_iid=request.merge_request_iid,
+        merge_request_url=request.merge_request_url,
+        target_branch=request.target_branch,
     )
 
 

@@ -38,6 +38,7 @@ import faust
 from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from orchestrator.domain.events import RunRejected
 from orchestrator.domain.records import RunRequested
 from orchestrator.wire import decode_record, encode_record
 from projections.dedup import DedupEntry, Duplicate, dedup, dedup_key, forgettable
@@ -222,7 +223,21 @@ async def _answer(
         return deduplicated(request, outcome.run_id, key)
     kept = outcome.remember
     seen[key] = {"run_id": kept.run_id, "requested_at_ms": kept.requested_at_ms}
-    return await asyncio.to_thread(resolver.resolve, request, key)
+    answer = await asyncio.to_thread(resolver.resolve, request, key)
+    if isinstance(answer, RunRejected):
+        # A rejected request made no run: a repeat must be judged again (and rejected again,
+        # with the same reason), never answered with the run_id of a run that never existed.
+        _forget_rejected(seen, key, row)
+    return answer
+
+
+def _forget_rejected(
+    seen: faust.types.TableT[str, dict[str, Any]], key: str, before: dict[str, Any] | None
+) -> None:
+    if before is None:
+        seen.pop(key, None)
+    else:
+        seen[key] = before
 
 
 def _decode_request(raw: bytes) -> RunRequested | None:

@@ -31,6 +31,7 @@ from orchestrator.api.follower import RunsFollower
 from orchestrator.api.loops import start_loops
 from orchestrator.api.ratelimit import RateLimiter
 from orchestrator.api.settings import ApiSettings
+from orchestrator.api.signed_urls import url_key
 from schemas.errors import DomainError, InfrastructureError
 from schemas.eventlog import TopicNames, producer
 from schemas.settings import ServiceSettings
@@ -45,6 +46,7 @@ def build_context(settings: ServiceSettings, api: ApiSettings) -> Context:
     from runners.secrets import load_key  # noqa: PLC0415 (the secrets key as runners load it)
 
     names = TopicNames(settings.topic_prefix)
+    key = load_key(env_key=api.secrets_key, state_dir=api.state_dir)
     s3 = Minio(
         settings.s3_endpoint,
         access_key=settings.s3_access_key,
@@ -60,7 +62,8 @@ def build_context(settings: ServiceSettings, api: ApiSettings) -> Context:
         s3=s3,
         limiter=RateLimiter(rate=api.rate_per_s, burst=api.burst),
         names=names,
-        fernet=Fernet(load_key(env_key=api.secrets_key, state_dir=api.state_dir)),
+        fernet=Fernet(key),
+        url_key=url_key(key),
     )
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from minio import Minio
 from minio.error import MinioException
@@ -31,6 +31,7 @@ from orchestrator.api.db import Database
 from orchestrator.api.models import ArtifactOut
 from orchestrator.api.multipart import Data, MultipartError, Parser, PartStart, boundary_of
 from orchestrator.api.publish import append
+from orchestrator.api.signed_urls import verify
 from orchestrator.api.tokens import Scope, TokenInfo
 from orchestrator.api.views import artifact_out
 from orchestrator.domain import ArtifactStored
@@ -249,6 +250,32 @@ def download_artifact(artifact_id: str, token: Reader, ctx: Ctx) -> StreamingRes
         row = queries.artifact(conn, artifact_id)
     if row is None or not token.sees(row["pipeline_id"]):
         raise not_found(f"artifact {artifact_id!r}")
+    return _serve(ctx, artifact_id, row)
+
+
+@router.get(
+    "/artifacts/{artifact_id}/download",
+    response_class=StreamingResponse,
+    responses={**_ERRORS, 200: {"content": {"application/octet-stream": {}}}},
+)
+def download_signed(
+    artifact_id: str,
+    ctx: Ctx,
+    expires: Annotated[int, Query()] = 0,
+    signature: Annotated[str, Query(max_length=128)] = "",
+) -> StreamingResponse:
+    """The artifact's bytes by a signed link (``download_url``), no token: 403 once expired."""
+    refused = verify(ctx.url_key, artifact_id, expires, signature, now=time.time())
+    if refused is not None:
+        raise HTTPException(403, refused)
+    with ctx.db.connection() as conn:
+        row = queries.artifact(conn, artifact_id)
+    if row is None:
+        raise not_found(f"artifact {artifact_id!r}")
+    return _serve(ctx, artifact_id, row)
+
+
+def _serve(ctx: Context, artifact_id: str, row: dict[str, Any]) -> StreamingResponse:
     if row["expires_at"] <= datetime.now(UTC):
         raise HTTPException(410, f"artifact {artifact_id} expired at {row['expires_at']}")
     bucket, _, key = row["storage_path"].partition("/")

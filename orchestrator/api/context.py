@@ -31,6 +31,7 @@ class Context:
     limiter: RateLimiter
     names: TopicNames
     fernet: Fernet  # encrypts webhook secrets, with the secrets key
+    url_key: bytes  # signs artifact download links (derived from the secrets key)
 
     def run_url(self, pipeline_id: str, run_id: str) -> str:
         """The run page of a run (``web_url``); its JSON is at the same path without ``/ui``."""

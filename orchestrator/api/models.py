@@ -49,10 +49,11 @@ class _Input(BaseModel):
 
 
 class RunIn(_Input):
-    """A run request."""
+    """A run request: ``branch`` defaults to the pipeline's default branch, ``commit_sha``
+    to that branch's head in the repository now."""
 
-    branch: str = Field(min_length=1, max_length=255)
-    commit_sha: str = Field(pattern=_SHA)
+    branch: str | None = Field(default=None, min_length=1, max_length=255)
+    commit_sha: str | None = Field(default=None, pattern=_SHA)
     variables: dict[str, str] = Field(default_factory=dict)
     urgent: bool = False
 
@@ -85,6 +86,11 @@ class RunOut(BaseModel):
     source: str | None = None
     priority: str | None = None
     reason: str | None = None
+    ref_type: str | None = None
+    tag: str | None = None
+    merge_request_iid: int | None = None
+    merge_request_url: str | None = None
+    target_branch: str | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -13,6 +13,7 @@ from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
 from orchestrator.api.models import RunIn, RunOut, RunPage
 from orchestrator.api.publish import append
+from orchestrator.api.schedules import BranchMissing, BranchUnknown, branch_head
 from orchestrator.api.tokens import Scope, TokenInfo
 from orchestrator.api.trigger import trigger
 from orchestrator.api.views import run_out
@@ -48,16 +49,23 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 def create_run(
     pipeline_id: str, body: RunIn, response: Response, token: Trigger, ctx: Ctx
 ) -> RunOut:
-    """Trigger a run: 201 created, 200 the existing run of a repeat within 60 s, 400 rejected."""
+    """Trigger a run: 201 created, 200 the existing run of a repeat within 60 s, 400 rejected.
+
+    Without ``branch``, the pipeline's default branch; without ``commit_sha``, that branch's
+    head now. A branch the repository does not have is 400 before anything is requested.
+    """
     visible(token, pipeline_id)
     with ctx.db.connection() as conn:
-        if queries.pipeline(conn, pipeline_id) is None:
-            raise not_found(f"pipeline {pipeline_id!r}")
+        found = queries.pipeline(conn, pipeline_id)
+    if found is None:
+        raise not_found(f"pipeline {pipeline_id!r}")
+    branch = body.branch or str(found["default_branch"])
+    head = _branch_head(str(found["repo_url"]), branch)
     outcome = trigger(
         ctx,
         pipeline_id=pipeline_id,
-        branch=body.branch,
-        commit_sha=body.commit_sha,
+        branch=branch,
+        commit_sha=body.commit_sha or head,
         source=TriggerSource.API,
         requested_by=f"token:{token.name}",
         urgent=body.urgent,
@@ -67,6 +75,16 @@ def create_run(
         raise HTTPException(400, outcome.reason or "the run was rejected")
     response.status_code = {"created": 201, "deduplicated": 200}.get(outcome.kind, 202)
     return _answer(ctx, pipeline_id, outcome.run_id)
+
+
+def _branch_head(repo_url: str, branch: str) -> str:
+    """The head of ``branch``; 400 when the repository has no such branch, 503 when unreachable."""
+    try:
+        return branch_head(repo_url, branch)
+    except BranchMissing as e:
+        raise HTTPException(400, f"{e}; push it first or name another branch") from e
+    except BranchUnknown as e:
+        raise HTTPException(503, f"{e}; try again when the repository is reachable") from e
 
 
 def _answer(ctx: Context, pipeline_id: str, run_id: str) -> RunOut:

@@ -26,9 +26,9 @@ from orchestrator.api.models import CronIn, CronOut
 from orchestrator.api.tokens import Scope, TokenInfo
 from orchestrator.domain import TriggerSource
 from orchestrator.submit import request_run
-from schemas.errors import InfrastructureError
+from schemas.errors import DomainError, InfrastructureError
 
-__all__ = ["BranchUnknown", "branch_head", "fire_due", "router"]
+__all__ = ["BranchMissing", "BranchUnknown", "branch_head", "fire_due", "router"]
 
 router = APIRouter(tags=["schedules"])
 Ctx = Annotated[Context, Depends(context)]
@@ -43,6 +43,10 @@ _COLUMNS = "schedule_id, pipeline_id, expression, branch, next_fire_at, last_fir
 
 class BranchUnknown(InfrastructureError):
     """The branch head could not be read from the pipeline's repository."""
+
+
+class BranchMissing(DomainError):
+    """The pipeline's repository has no such branch."""
 
 
 def _out(row: tuple[Any, ...]) -> CronOut:
@@ -133,7 +137,7 @@ def fire_due(ctx: Context, *, now: datetime | None = None) -> int:
 def _request(ctx: Context, pipeline_id: str, branch: str, repo_url: str, schedule_id: str) -> int:
     try:
         sha = branch_head(repo_url, branch)
-    except BranchUnknown as e:
+    except (BranchUnknown, BranchMissing) as e:
         _log.warning("schedule %s of %s did not fire: %s", schedule_id, pipeline_id, e)
         return 0
     request_run(
@@ -161,5 +165,5 @@ def branch_head(repo_url: str, branch: str) -> str:
     except (subprocess.SubprocessError, OSError) as e:
         raise BranchUnknown(f"cannot read branch {branch!r} of the repository: {e}") from e
     if not out:
-        raise BranchUnknown(f"the repository has no branch {branch!r}")
+        raise BranchMissing(f"the repository has no branch {branch!r}")
     return out[0]

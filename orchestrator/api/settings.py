@@ -7,6 +7,7 @@
 | ``SLUICE_PG_SCHEMA`` | ``public`` (read model and the API's tables) |
 | ``SLUICE_ARTIFACT_MAX_BYTES`` | ``5368709120`` (5 GiB) |
 | ``SLUICE_ARTIFACT_EXPIRE_DAYS`` | ``30`` (uploads through the API) |
+| ``SLUICE_ARTIFACT_URL_TTL`` | ``3600`` s a signed artifact ``download_url`` stays valid |
 | ``SLUICE_API_RATE`` / ``SLUICE_API_BURST`` | ``20``/s, bursts of ``40``, per token and process |
 | ``SLUICE_API_ANSWER_TIMEOUT`` | ``10`` s to wait for the trigger processor's answer |
 | ``SLUICE_API_CRON_INTERVAL`` | ``5`` s between scans of due cron schedules |
@@ -34,6 +35,7 @@ class ApiSettings:
     pg_schema: str = "public"
     artifact_max_bytes: int = 5 * 1024**3
     artifact_expire_days: float = 30.0
+    artifact_url_ttl_s: int = 3600
     rate_per_s: float = 20.0
     burst: int = 40
     answer_timeout_s: float = 10.0
@@ -67,6 +69,7 @@ class ApiSettings:
             pg_schema=get("PG_SCHEMA", base.pg_schema),
             artifact_max_bytes=int(get("ARTIFACT_MAX_BYTES", base.artifact_max_bytes)),
             artifact_expire_days=float(get("ARTIFACT_EXPIRE_DAYS", base.artifact_expire_days)),
+            artifact_url_ttl_s=int(get("ARTIFACT_URL_TTL", base.artifact_url_ttl_s)),
             rate_per_s=float(get("API_RATE", base.rate_per_s)),
             burst=int(get("API_BURST", base.burst)),
             answer_timeout_s=float(get("API_ANSWER_TIMEOUT", base.answer_timeout_s)),

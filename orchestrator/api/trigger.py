@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from orchestrator.api.context import Context
 from orchestrator.api.follower import Located
 from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected, TriggerSource
+from orchestrator.domain.refs import BRANCH_RUN, RunRef
 from orchestrator.submit import InvalidRequest, request_run
 from projections.projector import ProjectionLagging, wait_until
 
@@ -39,6 +40,7 @@ def trigger(
     requested_by: str,
     urgent: bool = False,
     variables: Mapping[str, str] | None = None,
+    ref: RunRef = BRANCH_RUN,
 ) -> Outcome:
     """Request a run; wait (bounded) for the answer and for the read model to apply it."""
     texts = [branch, *(variables or {}).keys(), *(variables or {}).values()]
@@ -54,6 +56,7 @@ def trigger(
         urgent=urgent,
         variables=variables,
         prefix=ctx.names.prefix,
+        ref=ref,
     )
     deadline = time.monotonic() + ctx.api.answer_timeout_s
     keys = (request.run_id, request.request_id)

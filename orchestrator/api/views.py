@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from orchestrator.api.context import Context
 from orchestrator.api.models import ArtifactOut, PipelineOut, RunOut, StageOut
+from orchestrator.api.signed_urls import download_path
 
 __all__ = ["artifact_out", "pipeline_out", "run_out"]
 
 Row = dict[str, Any]
+_REF = ("ref_type", "tag", "merge_request_iid", "merge_request_url", "target_branch")
 
 
 def stage_out(ctx: Context, row: Row) -> StageOut:
@@ -33,7 +36,7 @@ def stage_out(ctx: Context, row: Row) -> StageOut:
 
 def run_out(ctx: Context, row: Row, stages: list[Row] | None = None) -> RunOut:
     """A run row (and its stage rows) as the API shows it."""
-    fields = ("branch", "commit_sha", "source", "priority", "reason")
+    fields = ("branch", "commit_sha", "source", "priority", "reason", *_REF)
     times = ("created_at", "started_at", "finished_at")
     return RunOut(
         run_id=row["run_id"],
@@ -51,7 +54,8 @@ def pipeline_out(row: Row) -> PipelineOut:
 
 
 def artifact_out(ctx: Context, row: Row) -> ArtifactOut:
-    """An artifact row with where to download it."""
+    """An artifact row with a signed, time-limited link to download it without a token."""
+    expires = int(time.time()) + ctx.api.artifact_url_ttl_s
     return ArtifactOut(
         artifact_id=row["artifact_id"],
         run_id=row["run_id"],
@@ -60,5 +64,5 @@ def artifact_out(ctx: Context, row: Row) -> ArtifactOut:
         size=row["size_bytes"],
         sha256=row["sha256"],
         expires_at=row["expires_at"],
-        download_url=f"{ctx.api.base_url}/artifacts/{row['artifact_id']}",
+        download_url=ctx.api.base_url + download_path(ctx.url_key, row["artifact_id"], expires),
     )

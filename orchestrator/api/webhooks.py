@@ -1,8 +1,13 @@
-"""Git push webhooks: GitHub (``X-Hub-Signature-256``, HMAC-SHA256 of the raw body) and
+"""Git webhooks: GitHub (``X-Hub-Signature-256``, HMAC-SHA256 of the raw body) and
 GitLab (``X-Gitlab-Token``), both checked in constant time against the pipeline's webhook
-secret. A bad or missing signature is 401 and nothing is appended. A redelivery (same
-delivery id) answers with the run of the first delivery; a different delivery of the same
-push is de-duplicated by the trigger processor (same pipeline, branch and commit).
+secret. A bad or missing signature is 401 and nothing is appended.
+
+Branch pushes, tag pushes and merge (pull) requests start runs (see
+:mod:`orchestrator.api.webhook_payloads` for which delivery asks for what); every other
+delivery answers 200 ``ignored`` with the reason. A redelivery (same delivery id: GitHub's
+``X-GitHub-Delivery``, GitLab's ``Idempotency-Key``) answers with the run of the first
+delivery; a different delivery of the same ref and commit is de-duplicated by the trigger
+processor (same pipeline, branch, commit, and tag or merge request).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -20,6 +26,13 @@ from orchestrator.api.auth import context, not_found
 from orchestrator.api.context import Context
 from orchestrator.api.pipelines import webhook_secret
 from orchestrator.api.trigger import trigger
+from orchestrator.api.webhook_payloads import (
+    BadPayload,
+    Ignored,
+    RunAsked,
+    github_delivery,
+    gitlab_delivery,
+)
 from orchestrator.domain import TriggerSource
 from schemas.errors import SluiceError
 
@@ -30,7 +43,6 @@ Ctx = Annotated[Context, Depends(context)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"description": "see detail"} for c in (200, 202, 400, 401, 404)
 }
-_NO_COMMIT = "0" * 40
 _MAX_BODY = 5 * 1024 * 1024
 
 
@@ -49,32 +61,55 @@ def github_signature(secret: bytes, body: bytes) -> str:
 
 @router.post("/webhooks/github/{pipeline_id}", status_code=201, responses=_ERRORS)
 async def github(pipeline_id: str, request: Request, response: Response, ctx: Ctx) -> Delivery:
-    """A GitHub push (``ping`` answers 200)."""
+    """A GitHub push, tag push or pull request (anything else answers 200 with why)."""
     body = await _body(request)
     secret = await _secret(ctx, pipeline_id)
     sent = request.headers.get("x-hub-signature-256", "").encode("latin-1")
     if not hmac.compare_digest(github_signature(secret, body).encode(), sent):
         raise HTTPException(401, "missing or wrong X-Hub-Signature-256 for this pipeline")
-    if request.headers.get("x-github-event", "push") != "push":
-        return Delivery(status="ignored", detail="only push events start runs")
+    event = request.headers.get("x-github-event", "push")
+    asked = _asked(github_delivery, event, _payload(body))
     delivery = "github:" + request.headers.get("x-github-delivery", "")
-    return await _push(ctx, pipeline_id, _payload(body), delivery, response)
+    return await _start(ctx, pipeline_id, asked, delivery, response)
 
 
 @router.post("/webhooks/gitlab/{pipeline_id}", status_code=201, responses=_ERRORS)
 async def gitlab(pipeline_id: str, request: Request, response: Response, ctx: Ctx) -> Delivery:
-    """A GitLab push hook."""
+    """A GitLab Push, Tag Push or Merge Request Hook (anything else answers 200 with why)."""
     body = await _body(request)
     secret = await _secret(ctx, pipeline_id)
     sent = request.headers.get("x-gitlab-token", "").encode("latin-1")
     if not hmac.compare_digest(secret, sent):
         raise HTTPException(401, "missing or wrong X-Gitlab-Token for this pipeline")
-    if request.headers.get("x-gitlab-event", "Push Hook") != "Push Hook":
-        return Delivery(status="ignored", detail="only push hooks start runs")
-    uuid_header = request.headers.get("x-gitlab-event-uuid") or request.headers.get(
-        "idempotency-key", ""
+    event = request.headers.get("x-gitlab-event", "Push Hook")
+    asked = _asked(gitlab_delivery, event, _payload(body))
+    # Idempotency-Key survives GitLab's retries and resends; the event UUID is older GitLab's.
+    key = request.headers.get("idempotency-key") or request.headers.get("x-gitlab-event-uuid", "")
+    return await _start(ctx, pipeline_id, asked, "gitlab:" + key, response)
+
+
+def _asked(
+    read: Callable[[str, dict[str, Any]], RunAsked | Ignored], event: str, payload: dict[str, Any]
+) -> RunAsked | Ignored:
+    try:
+        return read(event, payload)
+    except BadPayload as e:
+        raise HTTPException(400, str(e)) from e
+
+
+async def _start(
+    ctx: Context, pipeline_id: str, asked: RunAsked | Ignored, delivery: str, response: Response
+) -> Delivery:
+    from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
+
+    if isinstance(asked, Ignored):
+        response.status_code = 200
+        return Delivery(status="ignored", detail=asked.reason)
+    outcome = await run_in_threadpool(_deliver, ctx, pipeline_id, asked, delivery)
+    response.status_code = {"created": 201, "rejected": 400, "pending": 202}.get(
+        outcome.status, 200
     )
-    return await _push(ctx, pipeline_id, _payload(body), "gitlab:" + uuid_header, response)
+    return outcome
 
 
 async def _body(request: Request) -> bytes:
@@ -105,26 +140,7 @@ def _payload(body: bytes) -> dict[str, Any]:
     return payload
 
 
-async def _push(
-    ctx: Context, pipeline_id: str, payload: dict[str, Any], delivery: str, response: Response
-) -> Delivery:
-    from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
-
-    ref, sha = payload.get("ref"), payload.get("checkout_sha") or payload.get("after")
-    if not isinstance(ref, str) or not isinstance(sha, str):
-        raise HTTPException(400, "a push payload needs 'ref' and 'after' (or 'checkout_sha')")
-    if not ref.startswith("refs/heads/") or sha == _NO_COMMIT:
-        response.status_code = 200
-        return Delivery(status="ignored", detail="not a branch push (tag or deletion)")
-    branch = ref.removeprefix("refs/heads/")
-    outcome = await run_in_threadpool(_deliver, ctx, pipeline_id, branch, sha, delivery)
-    response.status_code = {"created": 201, "rejected": 400, "pending": 202}.get(
-        outcome.status, 200
-    )
-    return outcome
-
-
-def _deliver(ctx: Context, pipeline_id: str, branch: str, sha: str, delivery: str) -> Delivery:
+def _deliver(ctx: Context, pipeline_id: str, asked: RunAsked, delivery: str) -> Delivery:
     with ctx.db.connection() as conn:
         if queries.pipeline(conn, pipeline_id) is None:
             raise not_found(f"pipeline {pipeline_id!r}")
@@ -135,14 +151,20 @@ def _deliver(ctx: Context, pipeline_id: str, branch: str, sha: str, delivery: st
         outcome = trigger(
             ctx,
             pipeline_id=pipeline_id,
-            branch=branch,
-            commit_sha=sha,
+            branch=asked.branch,
+            commit_sha=asked.commit_sha,
             source=TriggerSource.WEBHOOK,
             requested_by=delivery.partition(":")[0],
+            ref=asked.ref,
         )
     except SluiceError:
         _release(ctx, delivery)
         raise
+    if outcome.kind == "rejected":
+        # No run exists: a redelivery is judged again (and rejected again), never answered
+        # with the run_id of a run that was never created.
+        _release(ctx, delivery)
+        return Delivery(status="rejected", detail=outcome.reason)
     with ctx.db.connection() as conn:
         conn.execute(
             "UPDATE webhook_deliveries SET run_id = %s WHERE delivery_id = %s",

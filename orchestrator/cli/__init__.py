@@ -19,6 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.events",
     "orchestrator.cli.replay",
     "orchestrator.cli.validate",
+    "orchestrator.cli.import_pipeline",
     "orchestrator.cli.runner",
     "orchestrator.cli.secrets",
     "orchestrator.cli.notifications",

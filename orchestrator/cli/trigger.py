@@ -59,16 +59,12 @@ def _trigger(args: argparse.Namespace) -> int:
 
 
 def _start(client: Client, args: argparse.Namespace) -> int:
-    pipeline = client.pipelines()
-    found = next((p for p in pipeline if p["pipeline_id"] == args.pipeline_id), None)
-    if found is None:
-        raise ApiError(404, f"pipeline {args.pipeline_id!r} not found")
-    branch = args.branch or found["default_branch"]
-    commit = args.commit or _head(found["repo_url"], branch)
+    # The API resolves a missing branch (the default one) and commit (its head), and says
+    # 400 for a branch the repository does not have.
+    body = {"branch": args.branch, "commit_sha": args.commit}
     run = client.trigger(
         args.pipeline_id,
-        branch=branch,
-        commit_sha=commit,
+        **{k: v for k, v in body.items() if v},
         variables=_variables(args.var),
         urgent=args.urgent,
     )
@@ -77,12 +73,6 @@ def _start(client: Client, args: argparse.Namespace) -> int:
         return 0
     print(f"run {run['run_id']} {run['status']}  {run['web_url']}")
     return watch(client, run["run_id"], as_json=args.json) if args.watch else 0
-
-
-def _head(repo_url: str, branch: str) -> str:
-    from orchestrator.api.schedules import branch_head  # noqa: PLC0415
-
-    return branch_head(repo_url, branch)
 
 
 def watch(client: Client, run_id: str, *, as_json: bool = False) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.domain.branches import branch_allowed
+from orchestrator.domain.branches import when_excludes
 from orchestrator.domain.dag import compile_dag
 from orchestrator.domain.errors import InvalidTransition, PipelineInvalid
 from orchestrator.domain.events import (
@@ -51,6 +51,7 @@ from orchestrator.domain.events import (
 from orchestrator.domain.evolve import evolve, new_run
 from orchestrator.domain.fence import fence
 from orchestrator.domain.jobs import DeadLetter, Job, job_id, lease_ms_for
+from orchestrator.domain.refs import ref_variables
 from orchestrator.domain.retry import DeadLetterIt, RetryIt, judge_failure
 from orchestrator.domain.state import RunState
 from orchestrator.domain.statuses import FailureClass, RunStatus, StageStatus
@@ -162,13 +163,11 @@ def _react(b: _Builder, message: RunEvent) -> None:
 
 
 def _start_run(b: _Builder) -> None:
-    """Skip what the branch rules exclude, then queue the roots."""
-    branch = b.state.branch
+    """Skip what the ``when`` rules exclude, then queue the roots."""
     for name in b.state.dag.order:
-        stage = b.state.stage(name)
-        if stage.status is _S.PENDING and not branch_allowed(stage.spec.when, branch):
-            patterns = ", ".join(stage.spec.when.branches)
-            reason = f"branch {branch!r} does not match when.branches ({patterns})"
+        stage = b.state.stage(name)  # b.state moves on as stages are skipped
+        reason = when_excludes(stage.spec.when, b.state.branch, b.state.ref)
+        if stage.status is _S.PENDING and reason is not None:
             b.emit(
                 StageSkipped(run_id=b.state.run_id, occurred_at_ms=b.now, stage=name, reason=reason)
             )
@@ -219,7 +218,7 @@ def _job(state: RunState, name: str, attempt: int, enqueued_at_ms: int) -> Job:
         repo_url=state.repo_url,
         commit_sha=state.commit_sha,
         branch=state.branch,
-        variables=state.variables,
+        variables={**state.variables, **ref_variables(state.ref, state.branch)},
         upstream_stages=state.dag.upstream[name],
         lease_ms=lease_ms_for(spec.timeout_ms),
         enqueued_at_ms=enqueued_at_ms,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.domain.model import StageSpec
-from orchestrator.domain.statuses import FailureClass, Priority, TriggerSource
+from orchestrator.domain.statuses import FailureClass, PipelineEvent, Priority, TriggerSource
 
 __all__ = [
     "RUN_EVENT_TYPES",
@@ -77,6 +77,11 @@ class RunCreated(_Event):
     variables: Mapping[str, str] = field(default_factory=dict)
     dedup_key: str
     stages: tuple[StageSpec, ...]
+    ref_type: PipelineEvent = PipelineEvent.BRANCH
+    tag: str | None = None
+    merge_request_iid: int | None = None
+    merge_request_url: str | None = None
+    target_branch: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from orchestrator.domain.statuses import FailureClass, Priority
+from orchestrator.domain.statuses import FailureClass, PipelineEvent, Priority
 
 __all__ = [
     "DEFAULT_ARTIFACT_EXPIRY_MS",
@@ -63,10 +63,16 @@ class Resources:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WhenRule:
-    """On which branches a stage runs (glob patterns, empty = every branch), and if by hand."""
+    """On which refs and kinds of run a stage runs, and whether a person must start it.
+
+    ``branches`` and ``tags`` are glob patterns; ``events`` the kinds of run (empty = all).
+    See :func:`orchestrator.domain.branches.when_excludes` for how they combine.
+    """
 
     branches: tuple[str, ...] = ()
     manual: bool = False
+    events: tuple[PipelineEvent, ...] = ()
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from orchestrator.domain.statuses import LogStream, Priority, TriggerSource
+from orchestrator.domain.statuses import LogStream, PipelineEvent, Priority, TriggerSource
 
 __all__ = [
     "AuditEvent",
@@ -67,6 +67,11 @@ class RunRequested:
     source: TriggerSource
     urgent: bool = False
     variables: Mapping[str, str] = field(default_factory=dict)
+    ref_type: PipelineEvent = PipelineEvent.BRANCH
+    tag: str | None = None
+    merge_request_iid: int | None = None
+    merge_request_url: str | None = None
+    target_branch: str | None = None
     requested_by: str
     occurred_at_ms: int
 

@@ -14,6 +14,7 @@ from orchestrator.domain.events import (
     RunSucceeded,
 )
 from orchestrator.domain.folding import Handlers, illegal, run_to
+from orchestrator.domain.refs import ref_of
 from orchestrator.domain.state import RunState, StageState
 from orchestrator.domain.statuses import RunStatus
 
@@ -45,6 +46,7 @@ def new_run(event: RunCreated, dag: Dag) -> RunState:
         priority=event.priority,
         variables=event.variables,
         dedup_key=event.dedup_key,
+        ref=ref_of(event),
         stages={spec.name: StageState(spec=spec) for spec in event.stages},
         created_at_ms=event.occurred_at_ms,
         dag=dag,

@@ -247,7 +247,7 @@ def _unskip_dependents(state: RunState, name: str) -> RunState:
             stage = stages[dep]
             if dep not in downstream or stage.status is not _S.SKIPPED:
                 continue
-            if not branch_allowed(stage.spec.when, state.branch):
+            if not branch_allowed(stage.spec.when, state.branch, state.ref):
                 continue
             if any(stages[n].blocks_needs for n in state.dag.needs[dep]):
                 continue

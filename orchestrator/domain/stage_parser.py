@@ -24,7 +24,7 @@ from orchestrator.domain.model import (
     StageSpec,
     WhenRule,
 )
-from orchestrator.domain.statuses import FailureClass, Priority
+from orchestrator.domain.statuses import FailureClass, PipelineEvent, Priority
 from orchestrator.domain.yamlnodes import Entry, NodeReader, line_of
 
 __all__ = ["STAGE_KEYS", "RawStage", "StageParser", "stage_name_problem", "variable_name_ok"]
@@ -181,14 +181,38 @@ class StageParser:
         return Resources(cpus=cpus or default.cpus, memory_bytes=memory or default.memory_bytes)
 
     def _when(self, node: Node) -> WhenRule | None:
-        e = self.r.mapping(node, self.at("when"), ("branch", "branches", "manual"))
+        keys = ("branch", "branches", "manual", "event", "events", "tag", "tags")
+        e = self.r.mapping(node, self.at("when"), keys)
         if e is None:
             return None
-        one = _get(e, "branch", lambda n: self.r.text(n, self.at("when.branch")))
-        many = _get(e, "branches", lambda n: self.r.texts(n, self.at("when.branches"))) or ()
         manual = _get(e, "manual", lambda n: self.r.boolean(n, self.at("when.manual")))
-        branches = tuple(dict.fromkeys(((one,) if one else ()) + many))
-        return WhenRule(branches=branches, manual=bool(manual))
+        return WhenRule(
+            branches=self._patterns(e, "branch", "branches"),
+            manual=bool(manual),
+            events=self._events(e),
+            tags=self._patterns(e, "tag", "tags"),
+        )
+
+    def _patterns(self, e: Mapping[str, Entry], one: str, many: str) -> tuple[str, ...]:
+        """``when.<one>`` and ``when.<many>`` (each a text or a list), in order, once each."""
+        found: list[str] = []
+        for key in (one, many):
+            if key in e:
+                found += self.r.texts(e[key][1], self.at(f"when.{key}")) or ()
+        return tuple(dict.fromkeys(found))
+
+    def _events(self, e: Mapping[str, Entry]) -> tuple[PipelineEvent, ...]:
+        found: list[PipelineEvent] = []
+        for key in ("event", "events"):
+            where = self.at(f"when.{key}")
+            items = self.r.text_items(e[key][1], where) if key in e else None
+            for text, line in items or []:
+                try:
+                    found.append(PipelineEvent(text))
+                except ValueError:
+                    allowed = "branch, tag or merge_request"
+                    self.r.fail(InvalidValue(where, text, allowed, line=line))
+        return tuple(dict.fromkeys(found))
 
     def _deploy(self, node: Node) -> DeploySpec | None:
         keys = ("environment", "strategy", "health_check")

@@ -15,6 +15,7 @@ from orchestrator.domain.events import (
     LogArchived,
 )
 from orchestrator.domain.model import StageSpec
+from orchestrator.domain.refs import BRANCH_RUN, RunRef
 from orchestrator.domain.statuses import (
     FailureClass,
     Priority,
@@ -109,6 +110,7 @@ class RunState:
     priority: Priority
     variables: Mapping[str, str] = field(default_factory=dict)
     dedup_key: str
+    ref: RunRef = BRANCH_RUN
     status: RunStatus = RunStatus.QUEUED
     stages: Mapping[str, StageState]
     created_at_ms: int

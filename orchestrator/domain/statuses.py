@@ -29,6 +29,7 @@ __all__ = [
     "STAGE_TRANSITIONS",
     "FailureClass",
     "LogStream",
+    "PipelineEvent",
     "Priority",
     "RunStatus",
     "StageStatus",
@@ -62,6 +63,14 @@ class TriggerSource(StrEnum):
     WEBHOOK = "webhook"
     CRON = "cron"
     RERUN = "rerun"
+
+
+class PipelineEvent(StrEnum):
+    """What kind of ref a run builds (``when: {event: ...}`` tests it)."""
+
+    BRANCH = "branch"
+    TAG = "tag"
+    MERGE_REQUEST = "merge_request"
 
 
 class LogStream(StrEnum):

@@ -6,8 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from orchestrator import submit
 from orchestrator.domain.events import RunCreated, RunDeduplicated, RunRejected
-from orchestrator.domain.statuses import Priority, TriggerSource
+from orchestrator.domain.refs import RunRef
+from orchestrator.domain.statuses import PipelineEvent, Priority, TriggerSource
 from schemas.eventlog import TopicNames, partition_for
 from schemas.topics import TRIGGERS
 from tests.integration.triggers.conftest import VALID_PIPELINE, Triggers
@@ -52,6 +54,34 @@ def test_an_unknown_commit_is_rejected(triggers: Triggers) -> None:
     rejected = triggers.answer_to(triggers.request(commit_sha="0" * 40).run_id)
     assert isinstance(rejected, RunRejected)
     assert f"commit {'0' * 40} is not in" in rejected.reason
+
+
+def test_a_repeat_of_a_rejected_request_is_rejected_again_not_deduplicated(
+    triggers: Triggers,
+) -> None:
+    triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE})
+    first = triggers.answer_to(triggers.request(commit_sha="1" * 40).run_id)
+    again = triggers.answer_to(triggers.request(commit_sha="1" * 40).run_id)
+    assert isinstance(first, RunRejected) and isinstance(again, RunRejected)
+    assert again.reason == first.reason
+
+
+def test_tag_and_merge_request_runs_of_a_pushed_commit_are_not_its_duplicates(
+    triggers: Triggers,
+) -> None:
+    sha = triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE})
+    mr = RunRef(event=PipelineEvent.MERGE_REQUEST, merge_request_iid=4, target_branch="main")
+    answers = [
+        triggers.answer_to(triggers.request(commit_sha=sha, ref=ref).run_id)
+        for ref in (RunRef(), mr, RunRef(event=PipelineEvent.TAG, tag="v1"))
+    ]
+    assert all(isinstance(a, RunCreated) for a in answers)
+    created = [a for a in answers if isinstance(a, RunCreated)]
+    assert [(a.ref_type, a.tag, a.merge_request_iid) for a in created] == [
+        (PipelineEvent.BRANCH, None, None),
+        (PipelineEvent.MERGE_REQUEST, None, 4),
+        (PipelineEvent.TAG, "v1", None),
+    ]
 
 
 def test_an_unknown_pipeline_is_rejected(triggers: Triggers) -> None:
@@ -105,3 +135,56 @@ def test_a_key_long_past_its_window_is_forgotten(triggers: Triggers) -> None:
     assert isinstance(triggers.answer_to(later.run_id), RunCreated)
     straggler = triggers.request(branch="a", commit_sha=sha, occurred_at_ms=1_000_000 + 30_000)
     assert isinstance(triggers.answer_to(straggler.run_id), RunCreated)
+
+
+GITLAB_CI = """\
+stages: [build, test]
+compile:
+  stage: build
+  image: alpine:3
+  script: [make]
+release:
+  stage: test
+  image: alpine:3
+  script: [make release]
+  rules:
+    - if: $CI_COMMIT_TAG
+"""
+
+
+def _gitlab_pipeline(triggers: Triggers, text: str) -> tuple[str, str]:
+    pid = f"{triggers.pipeline_id}-gl"
+    submit.register_pipeline(
+        triggers.kafka,
+        pipeline_id=pid,
+        name=pid,
+        repo_url=triggers.repo.url,
+        config_path=".gitlab-ci.yml",
+        prefix=triggers.prefix,
+    )
+    return pid, triggers.repo.commit({".gitlab-ci.yml": text})
+
+
+def test_a_gitlab_ci_file_named_by_config_path_is_imported(triggers: Triggers) -> None:
+    pid, sha = _gitlab_pipeline(triggers, GITLAB_CI)
+
+    created = triggers.answer_to(triggers.request(pipeline_id=pid, commit_sha=sha).run_id)
+
+    assert isinstance(created, RunCreated), created
+    assert [(s.name, s.needs, s.when.tags) for s in created.stages] == [
+        ("compile", (), ()),
+        ("release", ("compile",), ("*",)),
+    ]
+
+
+def test_a_gitlab_ci_file_asking_for_what_sluice_would_not_do_is_rejected_with_the_report(
+    triggers: Triggers,
+) -> None:
+    pid, sha = _gitlab_pipeline(triggers, GITLAB_CI + "  services: [postgres]\n")
+
+    rejected = triggers.answer_to(triggers.request(pipeline_id=pid, commit_sha=sha).run_id)
+
+    assert isinstance(rejected, RunRejected)
+    assert ".gitlab-ci.yml:12: dropped: job 'release': services: is not carried over" in (
+        rejected.reason
+    )

@@ -34,7 +34,7 @@ def test_a_job_carries_what_a_runner_needs() -> None:
     assert (job.stage.name, job.attempt, job.priority) == ("pack", 1, Priority.NORMAL)
     assert job.upstream_stages == ("build", "test")
     assert (job.repo_url, job.commit_sha, job.branch) == ("file:///repo.git", "c0ffee", "main")
-    assert job.variables == {"CI": "true"}
+    assert job.variables == {"CI": "true", "SLUICE_EVENT": "branch"}
     assert job.lease_ms == lease_ms_for(job.stage.timeout_ms)
     assert job.enqueued_at_ms == run.now
 
