@@ -28,6 +28,7 @@ from schemas.errors import InfrastructureError
 from schemas.settings import ServiceSettings
 from schemas.topics import (
     AUDIT,
+    CHECKPOINTS,
     DEAD_LETTERS,
     INBOX,
     JOB_TOPICS_BY_PRIORITY,
@@ -86,6 +87,10 @@ class TopicNames:
     @property
     def audit(self) -> str:
         return self.prefix + AUDIT.name
+
+    @property
+    def checkpoints(self) -> str:
+        return self.prefix + CHECKPOINTS.name
 
     def job(self, priority: str) -> str:
         """The job topic for ``priority``."""

@@ -17,7 +17,7 @@ from projections.decider import Decider
 from projections.timers import TimerWorker
 from schemas.eventlog import TopicNames, consumer, producer
 from schemas.settings import ServiceSettings
-from schemas.topics import with_prefix
+from schemas.topics import topic_configs, with_prefix
 from tests.support.runs import run_created
 from tests.support.standin_runner import Script, StandInRunner
 from tests.support.waiting import eventually
@@ -29,7 +29,9 @@ TERMINAL = {"RunSucceeded", "RunFailed", "RunCancelled", "RunRejected"}
 
 def create_topics(admin: AdminClient, prefix: str) -> list[str]:
     """Every catalogue topic, with ``prefix`` before its name."""
-    topics = [NewTopic(t.name, t.partitions, 1) for t in with_prefix(prefix)]
+    topics = [
+        NewTopic(t.name, t.partitions, 1, config=topic_configs(t)) for t in with_prefix(prefix)
+    ]
     for future in admin.create_topics(topics, request_timeout=60).values():
         future.result()
     return [t.topic for t in topics]
