@@ -93,19 +93,18 @@ class Stack:
         self.timers = TimerWorker(settings=self.settings, prefix=self.prefix)
         self._out = producer(self.settings)
 
-    def start(self, *, decider: bool = True) -> None:
-        workers: list[Callable[[threading.Event], None]] = [
-            self.runner.run,
-            self.log.run,
-            self.timers.run,
-        ]
+    def start(self, *, decider: bool = True, timers: bool = True) -> None:
+        workers: list[Callable[[threading.Event], None]] = [self.runner.run, self.log.run]
+        if timers:
+            workers.append(self.timers.run)
         if decider:
             workers.append(self.decider.run)
         for work in workers:
             t = threading.Thread(target=work, args=(self.stop,), daemon=True)
             t.start()
             self.threads.append(t)
-        eventually(self.timers.ready.is_set, timeout=60, what="timers to own partitions")
+        if timers:
+            eventually(self.timers.ready.is_set, timeout=60, what="timers to own partitions")
         if decider:
             eventually(self.decider.ready.is_set, timeout=60, what="decider to own partitions")
 
