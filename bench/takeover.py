@@ -30,12 +30,17 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Producer as KafkaProducer
 from confluent_kafka.admin import AdminClient
+from psycopg import sql
 
 from orchestrator.domain.events import RunEvent, StageClaimed
 from orchestrator.wire import decode_event, encode_event
 from projections.decider import rebuild_partition
+from projections.migrate import migrate
+from projections.projector import wait_until
 from schemas.eventlog import TopicNames, consumer, end_offsets, partition_for, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import RUN_PARTITIONS
@@ -209,6 +214,62 @@ def timers_takeover(settings: ServiceSettings, admin: AdminClient) -> float:
         delete_topics(admin, topics)
 
 
+_PROJECTION = (
+    "import sys, threading\n"
+    "from projections.projector import run\n"
+    "from schemas.settings import ServiceSettings\n"
+    "run(ServiceSettings.from_env(), prefix=sys.argv[1], schema=sys.argv[2], "
+    "stop=threading.Event())\n"
+)
+
+
+def start_projection(prefix: str, schema: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _PROJECTION, prefix, schema],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def projection_takeover(settings: ServiceSettings, admin: AdminClient) -> float:
+    """Kill the read-model projection, restart it, append one event: kill → row committed."""
+    prefix = f"btp{uuid.uuid4().hex[:6]}."
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    topics = create_topics(admin, prefix)
+    names = TopicNames(prefix)
+    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+        migrate(conn, schema=schema)
+    projection = start_projection(prefix, schema)
+    out = producer(settings)
+    try:
+        with psycopg.connect(settings.pg_dsn, options=f"-c search_path={schema}") as conn:
+            first = _append(out, names, "warm-up")
+            wait_until(conn, names.runs, *first, timeout=120)
+            killed = kill(projection)
+            projection = start_projection(prefix, schema)
+            wait_until(conn, names.runs, *_append(out, names, "after"), timeout=120)
+            return time.monotonic() - killed
+    finally:
+        kill(projection)
+        delete_topics(admin, topics)
+        with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _append(out: KafkaProducer, names: TopicNames, run_id: str) -> tuple[int, int]:
+    """Append a RunCreated to sluice.runs; its (partition, offset)."""
+    where: list[tuple[int, int]] = []
+    event = dataclasses.replace(template()[0], run_id=run_id, occurred_at_ms=now_ms())
+    out.produce(
+        names.runs,
+        key=run_id.encode(),
+        value=encode_event(event),
+        on_delivery=lambda _err, msg: where.append((msg.partition(), msg.offset())),
+    )
+    out.flush(10)
+    return where[0]
+
+
 def raw_round_trip(settings: ServiceSettings, admin: AdminClient) -> float:
     """Median of 20 produce → consume round trips (acks=all) on a topic of its own."""
     prefix = f"btr{uuid.uuid4().hex[:6]}."
@@ -253,6 +314,8 @@ def main() -> None:
         )
     timers = timers_takeover(settings, admin)
     print(f"| timers (lease due ~1 s after the kill) | — | {timers:.1f} s | |")
+    projection = projection_takeover(settings, admin)
+    print(f"| projection (PostgreSQL read model) | — | {projection:.1f} s | |")
 
 
 if __name__ == "__main__":
