@@ -9,7 +9,11 @@ Measured in the same run, each on topics of its own:
   ``sluice.runs``. Beside it: the fold of the whole history from offset 0 (what a takeover
   cost before checkpoints) and one Kafka round trip (acks=all);
 * timers: killed while a lease runs, restarted; a lease falls due about 1 s after the kill: the
-  figure is kill → its ``StageLeaseExpired`` on ``sluice.runs`` (the decider runs throughout).
+  figure is kill → its ``StageLeaseExpired`` on ``sluice.runs`` (the decider runs throughout);
+* projection: killed, restarted, one event appended: kill → its row committed in PostgreSQL;
+* API: killed, restarted: kill → ``/healthz`` answers 200;
+
+beside the floor of any restart on this machine: Python starting and importing the code.
 
 It prints a table. It asserts nothing about time: ``tests/integration/orchestration/
 test_takeover.py`` checks that nothing is lost or doubled.
@@ -23,10 +27,12 @@ import argparse
 import dataclasses
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -270,6 +276,49 @@ def _append(out: KafkaProducer, names: TopicNames, run_id: str) -> tuple[int, in
     return where[0]
 
 
+def api_takeover() -> float:
+    """Kill ``sluice api``, restart it: kill → the first 200 from ``/healthz``."""
+    port = _free_port()
+    sluice = str(Path(sys.executable).parent / "sluice")
+
+    def start_api() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sluice, "api", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    api = start_api()
+    try:
+        _healthy(port, timeout=60)
+        killed = kill(api)
+        api = start_api()
+        _healthy(port, timeout=60)
+        return time.monotonic() - killed
+    finally:
+        kill(api)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _healthy(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"the API on :{port} was not healthy within {timeout} s")
+
+
 def raw_round_trip(settings: ServiceSettings, admin: AdminClient) -> float:
     """Median of 20 produce → consume round trips (acks=all) on a topic of its own."""
     prefix = f"btr{uuid.uuid4().hex[:6]}."
@@ -291,6 +340,14 @@ def raw_round_trip(settings: ServiceSettings, admin: AdminClient) -> float:
         delete_topics(admin, topics)
 
 
+def import_floor() -> float:
+    """A bare restart's floor: Python starting and importing the API and the processors."""
+    started = time.monotonic()
+    code = "import orchestrator.api.app, projections.decider, projections.timers"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.monotonic() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-per-day", type=int, default=3000)
@@ -300,6 +357,8 @@ def main() -> None:
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     raw = raw_round_trip(settings, admin)
     print(f"raw Kafka round trip (acks=all): {raw * 1000:.1f} ms")
+    print(f"raw restart floor (python + imports): {import_floor():.1f} s")
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     rows = []
     for days in args.days:
         print(f"generating {days} days of history…", file=sys.stderr)
@@ -316,6 +375,9 @@ def main() -> None:
     print(f"| timers (lease due ~1 s after the kill) | — | {timers:.1f} s | |")
     projection = projection_takeover(settings, admin)
     print(f"| projection (PostgreSQL read model) | — | {projection:.1f} s | |")
+    print(f"| API (`/healthz` answers 200 again) | — | {api_takeover():.1f} s | |")
+    print(f"raw restart floor (python + imports), again: {import_floor():.1f} s")
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

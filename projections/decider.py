@@ -177,6 +177,7 @@ class Decider:
 
     def _process(self, batch: list[Message]) -> None:
         self._delivered.clear()
+        checkpointed: list[int] = []
         self._producer.begin_transaction()
         try:
             for msg in batch:
@@ -184,14 +185,14 @@ class Decider:
             self._producer.flush(30)  # delivery reports give the offsets a checkpoint covers
             self._apply_delivered()
             if time.monotonic() >= self._next_checkpoint:
-                self._checkpoint()
+                checkpointed = self._checkpoint()
             offsets = _next_offsets(batch)
             self._producer.send_offsets_to_transaction(
                 offsets, self._consumer.consumer_group_metadata(), 30
             )
             self._producer.commit_transaction(30)
         except KafkaException as e:
-            self._recover(e, batch)
+            self._recover(e, batch, checkpointed)
             return
         self.stats.transactions += 1
 
@@ -201,17 +202,20 @@ class Decider:
             if part is not None:
                 part.runs_offset = max(part.runs_offset, offset)
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self) -> list[int]:
         """Write what changed on every owned partition, in the running transaction."""
+        written = []
         for partition, part in self._parts.items():
             if not part.dirty:
                 continue
+            written.append(partition)
             for key, value in part.take_checkpoint():
                 self._producer.produce(
                     self._names.checkpoints, key=key, value=value, partition=partition
                 )
                 self.stats.checkpoints += 1
         self._next_checkpoint = time.monotonic() + self._checkpoint_every_s
+        return written
 
     def _handle(self, msg: Message) -> None:
         partition = msg.partition() or 0
@@ -275,15 +279,21 @@ class Decider:
             offset = (msg.offset() or 0) + 1
             self._delivered[partition] = max(self._delivered.get(partition, 0), offset)
 
-    def _recover(self, error: KafkaException, batch: list[Message]) -> None:
-        """Abort, reload what the batch changed, and read it again from the committed offsets."""
+    def _recover(
+        self, error: KafkaException, batch: list[Message], checkpointed: list[int]
+    ) -> None:
+        """Abort, reload what the batch changed, and read it again from the committed offsets.
+
+        Partitions whose checkpoint was in the aborted transaction are reloaded too: the
+        checkpoint forgot which runs had changed, and it never reached the topic.
+        """
         kafka_error = error.args[0]
         if getattr(kafka_error, "fatal", lambda: False)():
             raise error  # fenced by a newer instance of this worker: let the process restart
         log.warning("transaction aborted, retrying the batch: %s", kafka_error)
         self._producer.abort_transaction(30)
         partitions = sorted({m.partition() or 0 for m in batch})
-        for partition in partitions:
+        for partition in sorted({*partitions, *checkpointed}):
             if partition in self._parts:
                 self._load(partition)  # the aborted events are in memory: fold the log again
         committed = self._consumer.committed(
