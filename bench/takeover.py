@@ -12,6 +12,7 @@ Measured in the same run, each on topics of its own:
   figure is kill → its ``StageLeaseExpired`` on ``sluice.runs`` (the decider runs throughout);
 * projection: killed, restarted, one event appended: kill → its row committed in PostgreSQL;
 * API: killed, restarted: kill → ``/healthz`` answers 200;
+* trigger processor (faust): killed, restarted, a run requested: kill → its ``RunCreated``;
 
 beside the floor of any restart on this machine: Python starting and importing the code.
 
@@ -31,6 +32,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -42,7 +44,9 @@ from confluent_kafka import Producer as KafkaProducer
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
+from bench.dispatch import one_stage_repository
 from orchestrator.domain.events import RunEvent, StageClaimed
+from orchestrator.submit import register_pipeline, request_run
 from orchestrator.wire import decode_event, encode_event
 from projections.decider import rebuild_partition
 from projections.migrate import migrate
@@ -276,6 +280,54 @@ def _append(out: KafkaProducer, names: TopicNames, run_id: str) -> tuple[int, in
     return where[0]
 
 
+def triggers_takeover(settings: ServiceSettings, admin: AdminClient) -> float:
+    """Kill the trigger processor (faust), restart it, request a run: kill → its RunCreated."""
+    prefix = f"btg{uuid.uuid4().hex[:6]}."
+    topics = create_topics(admin, prefix)
+    names = TopicNames(prefix)
+    with tempfile.TemporaryDirectory() as tmp:
+        url, sha = one_stage_repository(Path(tmp))
+        register_pipeline(settings, pipeline_id="bench", name="bench", repo_url=url, prefix=prefix)
+        env = {**os.environ, "SLUICE_TOPIC_PREFIX": prefix, "SLUICE_CACHE_DIR": tmp}
+
+        def start_triggers() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [sys.executable, "-m", "projections.triggers"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+        triggers = start_triggers()
+        watch = tail(settings, names.inbox)
+        out = producer(settings)
+        try:
+            first = request_run(
+                out,
+                pipeline_id="bench",
+                branch="b0",
+                commit_sha=sha,
+                requested_by="bench",
+                prefix=prefix,
+            )
+            wait_for(watch, first.run_id, "RunCreated", timeout=180)
+            killed = kill(triggers)
+            triggers = start_triggers()
+            again = request_run(
+                out,
+                pipeline_id="bench",
+                branch="b1",
+                commit_sha=sha,
+                requested_by="bench",
+                prefix=prefix,
+            )
+            return wait_for(watch, again.run_id, "RunCreated", timeout=180) - killed
+        finally:
+            kill(triggers)
+            watch.close()
+            delete_topics(admin, topics)
+
+
 def api_takeover() -> float:
     """Kill ``sluice api``, restart it: kill → the first 200 from ``/healthz``."""
     port = _free_port()
@@ -376,6 +428,8 @@ def main() -> None:
     projection = projection_takeover(settings, admin)
     print(f"| projection (PostgreSQL read model) | — | {projection:.1f} s | |")
     print(f"| API (`/healthz` answers 200 again) | — | {api_takeover():.1f} s | |")
+    triggers = triggers_takeover(settings, admin)
+    print(f"| trigger processor (faust; a request → its RunCreated) | — | {triggers:.1f} s | |")
     print(f"raw restart floor (python + imports), again: {import_floor():.1f} s")
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
