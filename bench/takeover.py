@@ -403,7 +403,7 @@ def import_floor() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-per-day", type=int, default=3000)
-    parser.add_argument("--days", type=int, nargs="+", default=[3, 30])
+    parser.add_argument("--days", type=int, nargs="*", default=[3, 30])  # none: no decider rows
     args = parser.parse_args()
     settings = ServiceSettings.from_env()
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})

@@ -32,6 +32,7 @@ from schemas.settings import ServiceSettings
 __all__ = ["Loaded", "load_partition"]
 
 log = logging.getLogger("sluice.checkpoints")
+_COMPACT_EVERY = 10_000
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def load_partition(
     for msg in read_partition(settings, names.runs, partition, start=state.runs_offset):
         state.fold(msg.value() or b"", msg.offset() or 0)
         tail += 1
+        if tail % _COMPACT_EVERY == 0:
+            state.compact()  # a fold from offset 0 holds the working state, not the history
     elapsed = time.perf_counter() - started
     return Loaded(state, len(records), tail, rebuilt, elapsed)
 
