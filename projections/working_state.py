@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from orchestrator.domain import RunState, RunStatus, evolve
+from orchestrator.domain import RunState, RunStatus, StageStatus, evolve
 from orchestrator.domain.events import RunEvent
 from orchestrator.domain.records import CheckpointPosition, RunCheckpoint
 from orchestrator.domain.retention import (
@@ -25,6 +25,7 @@ from orchestrator.domain.retention import (
     Retention,
     forgotten,
     leaves_working_state,
+    reopenable,
 )
 from orchestrator.wire import decode_event, decode_record, encode_record
 from schemas.errors import SluiceError
@@ -58,12 +59,20 @@ class PartitionState:
     runs: dict[str, RunState] = field(default_factory=dict)
     events: dict[str, list[bytes]] = field(default_factory=dict)
     finished: dict[str, FinishedRun] = field(default_factory=dict)
+    # finished runs restored from a checkpoint but not folded yet: their events are in
+    # ``events`` and are folded the first time a message about the run arrives
+    dormant: dict[str, FinishedRun] = field(default_factory=dict)
     clock_ms: int = 0
     runs_offset: int = 0
     dirty: set[str] = field(default_factory=set)
 
     def lookup(self, run_id: str) -> RunState | FinishedRun | None:
         """The run's state; a FinishedRun once it may no longer change; None if unknown."""
+        if run_id in self.dormant:
+            done = self.dormant[run_id]
+            if not reopenable(done, self.clock_ms, self.retention):
+                return None if forgotten(done, self.clock_ms, self.retention) else done
+            self._wake(run_id)
         state = self.runs.get(run_id)
         if state is not None and not leaves_working_state(state, self.clock_ms, self.retention):
             return state
@@ -83,6 +92,8 @@ class PartitionState:
         self.clock_ms = max(self.clock_ms, event.occurred_at_ms)
         if event.run_id in self.finished:
             return  # the decider never accepts such an event; a reader of an old log skips it
+        if event.run_id in self.dormant:
+            self._wake(event.run_id)
         state = evolve(self.runs.get(event.run_id), event)
         if state is None:
             return
@@ -101,8 +112,21 @@ class PartitionState:
         self.events.setdefault(run_id, []).extend(values)
         self.dirty.add(run_id)
 
+    def _wake(self, run_id: str) -> None:
+        del self.dormant[run_id]
+        folded: RunState | None = None
+        for value in self.events[run_id]:
+            folded = evolve(folded, decode_event(value))
+        if folded is not None:
+            self.runs[run_id] = folded
+
     def compact(self) -> None:
         """Move runs that may no longer change out, and forget expired fencing records."""
+        for run_id, done in list(self.dormant.items()):
+            if not reopenable(done, self.clock_ms, self.retention):
+                del self.dormant[run_id], self.events[run_id]
+                self.finished[run_id] = done
+                self.dirty.add(run_id)
         for run_id, state in list(self.runs.items()):
             if leaves_working_state(state, self.clock_ms, self.retention):
                 del self.runs[run_id], self.events[run_id]
@@ -127,7 +151,18 @@ class PartitionState:
         return [*records, (POSITION_KEY, encode_record(position))]
 
     def _run_record(self, run_id: str) -> bytes | None:
-        if run_id in self.runs:
+        state = self.runs.get(run_id)
+        done = self.dormant.get(run_id) or (state and _sleeps(state))
+        if done:  # finished: a restore need not fold it until a message about it arrives
+            return encode_record(
+                RunCheckpoint(
+                    run_id=run_id,
+                    events=tuple(self.events[run_id]),
+                    finished_status=done.status.value,
+                    finished_at_ms=done.finished_at_ms,
+                )
+            )
+        if state is not None:
             return encode_record(RunCheckpoint(run_id=run_id, events=tuple(self.events[run_id])))
         done = self.finished.get(run_id)
         if done is None:
@@ -144,13 +179,22 @@ class PartitionState:
         """Every run as :meth:`lookup` sees it (what a comparison with a full fold uses)."""
         return {
             run_id: found
-            for run_id in (*self.runs, *self.finished)
+            for run_id in (*self.dormant, *self.runs, *self.finished)
             if (found := self.lookup(run_id)) is not None
         }
 
 
 def _finished(state: RunState) -> FinishedRun:
     return FinishedRun(state.run_id, state.status, state.finished_at_ms or 0)
+
+
+def _sleeps(state: RunState) -> FinishedRun | None:
+    """A finished run whose only way back is a person's request (no manual stage waits)."""
+    if not state.status.terminal or any(
+        s.status is StageStatus.MANUAL for s in state.stages.values()
+    ):
+        return None
+    return _finished(state)
 
 
 def restore(
@@ -192,7 +236,12 @@ def _runs(values: Iterable[bytes | None]) -> Iterator[RunCheckpoint]:
 def _restore_run(state: PartitionState, run: RunCheckpoint) -> None:
     if run.finished_status is not None:
         status = RunStatus(run.finished_status)
-        state.finished[run.run_id] = FinishedRun(run.run_id, status, run.finished_at_ms or 0)
+        done = FinishedRun(run.run_id, status, run.finished_at_ms or 0)
+        if run.events:
+            state.dormant[run.run_id] = done
+            state.events[run.run_id] = list(run.events)
+        else:
+            state.finished[run.run_id] = done
         return
     folded: RunState | None = None
     for value in run.events:

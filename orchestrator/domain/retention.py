@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from orchestrator.domain.state import RunState
 from orchestrator.domain.statuses import RunStatus, StageStatus
 
-__all__ = ["FinishedRun", "Retention", "finished_reason", "forgotten", "leaves_working_state"]
+__all__ = [
+    "FinishedRun",
+    "Retention",
+    "finished_reason",
+    "forgotten",
+    "leaves_working_state",
+    "reopenable",
+]
 
 _HOUR_MS = 60 * 60 * 1000
 _DAY_MS = 24 * _HOUR_MS
@@ -54,6 +61,11 @@ def leaves_working_state(state: RunState, clock_ms: int, retention: Retention) -
     waiting = any(s.status is StageStatus.MANUAL for s in state.stages.values())
     window = retention.manual_ms if waiting else retention.reopen_ms
     return clock_ms - state.finished_at_ms > window
+
+
+def reopenable(finished: FinishedRun, clock_ms: int, retention: Retention) -> bool:
+    """Whether a finished run (with no manual stage waiting) may still be reopened."""
+    return clock_ms - finished.finished_at_ms <= retention.reopen_ms
 
 
 def forgotten(finished: FinishedRun, clock_ms: int, retention: Retention) -> bool:

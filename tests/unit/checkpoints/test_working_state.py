@@ -158,3 +158,23 @@ def test_the_newest_record_of_a_key_wins_and_a_tombstone_deletes_it() -> None:
     restored = restore(0, [*first, (b"r1", None), first[-1]], RETENTION)
 
     assert restored.lookup("r1") is None
+
+
+def test_a_restored_finished_run_is_folded_only_when_a_message_about_it_arrives() -> None:
+    part = _fold(_finished_run("r1", 1_000))
+    restored = restore(0, part.take_checkpoint(), RETENTION)
+
+    assert "r1" in restored.dormant and "r1" not in restored.runs
+    assert restored.lookup("r1") == part.runs["r1"]  # folded on demand, the same state
+    assert "r1" in restored.runs and "r1" not in restored.dormant
+
+
+def test_a_restored_finished_run_leaves_without_ever_being_folded() -> None:
+    part = _fold(_finished_run("r1", 1_000))
+    restored = restore(0, part.take_checkpoint(), RETENTION)
+    _fold(_ticker(1_000 + 2 * HOUR), restored)
+
+    restored.compact()
+
+    assert "r1" not in restored.runs and "r1" not in restored.events
+    assert isinstance(restored.lookup("r1"), FinishedRun)
