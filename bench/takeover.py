@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import signal
 import socket
 import statistics
@@ -64,14 +65,29 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def start(name: str, prefix: str, worker: str) -> subprocess.Popen[bytes]:
+def start(name: str, prefix: str, worker: str, log: Path | None = None) -> subprocess.Popen[bytes]:
     sluice = str(Path(sys.executable).parent / "sluice")
     args = ["--worker-id", worker, "--prefix", prefix, "--metrics-port", "0"]
-    return subprocess.Popen(
-        [sluice, "processor", name, *args],
-        env={**os.environ, "SLUICE_TOPIC_PREFIX": prefix},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    with open(log or os.devnull, "wb") as out:
+        return subprocess.Popen(
+            [sluice, "processor", name, *args],
+            env={**os.environ, "SLUICE_TOPIC_PREFIX": prefix},
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+
+
+_LOADED = re.compile(r"partition \d+: (\d+) checkpoint records, (\d+) tail events.*, ([\d.]+) s")
+
+
+def loads(log: Path) -> tuple[int, int, float]:
+    """Checkpoint records, tail events and seconds of the partition loads a decider logged."""
+    found = [_LOADED.search(line) for line in log.read_text().splitlines()]
+    hits = [m for m in found if m is not None]
+    return (
+        sum(int(m[1]) for m in hits),
+        sum(int(m[2]) for m in hits),
+        sum(float(m[3]) for m in hits),
     )
 
 
@@ -175,12 +191,18 @@ def decider_takeover(
         while not checkpointed(settings, names) and time.monotonic() < deadline:
             time.sleep(0.2)
         killed = kill(decider)
-        decider = start("decider", prefix, "w1")
-        run_id = new_run(settings, names)
-        decided = wait_for(watch, run_id, "StageQueued")
-        kill(decider)
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "decider.log"
+            decider = start("decider", prefix, "w1", log)
+            run_id = new_run(settings, names)
+            decided = wait_for(watch, run_id, "StageQueued")
+            kill(decider)
+            records, tail_events, load_s = loads(log)
         watch.close()
         return {
+            "records": records,
+            "tail": tail_events,
+            "load_s": load_s,
             "runs": runs,
             "days": days,
             "events": events,
@@ -415,6 +437,11 @@ def main() -> None:
     for days in args.days:
         print(f"generating {days} days of history…", file=sys.stderr)
         rows.append(decider_takeover(settings, admin, args.runs_per_day * days, days))
+    for row in rows:
+        print(
+            f"decider after {row['days']:.0f} days: loaded {row['records']:,.0f} checkpoint "
+            f"records and {row['tail']:,.0f} tail events in {row['load_s']:.1f} s"
+        )
     print("\n| process killed (-9) | history | kill → work goes on | before (fold from 0) |")
     print("| --- | --- | --- | --- |")
     for row in rows:

@@ -68,15 +68,13 @@ class PartitionState:
 
     def lookup(self, run_id: str) -> RunState | FinishedRun | None:
         """The run's state; a FinishedRun once it may no longer change; None if unknown."""
-        if run_id in self.dormant:
-            done = self.dormant[run_id]
-            if not reopenable(done, self.clock_ms, self.retention):
-                return None if forgotten(done, self.clock_ms, self.retention) else done
+        asleep = self.dormant.get(run_id)
+        if asleep is not None and reopenable(asleep, self.clock_ms, self.retention):
             self._wake(run_id)
         state = self.runs.get(run_id)
         if state is not None and not leaves_working_state(state, self.clock_ms, self.retention):
             return state
-        done = _finished(state) if state is not None else self.finished.get(run_id)
+        done = _finished(state) if state is not None else asleep or self.finished.get(run_id)
         if done is None or forgotten(done, self.clock_ms, self.retention):
             return None
         return done
