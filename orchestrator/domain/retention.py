@@ -42,7 +42,7 @@ class Retention:
 
     reopen_ms: int = 24 * _HOUR_MS
     manual_ms: int = 7 * _DAY_MS
-    fence_ms: int = 7 * _DAY_MS
+    fence_ms: int = 2 * _DAY_MS
 
 
 @dataclass(frozen=True, slots=True)
