@@ -78,12 +78,12 @@ def _decide_once(settings: ServiceSettings, names: TopicNames, run_id: str) -> D
     stop = threading.Event()
     thread = threading.Thread(target=decider.run, args=(stop,), daemon=True)
     thread.start()
-    eventually(decider.ready.is_set, timeout=60, what="the decider to own partitions")
+    eventually(decider.ready.is_set, timeout=180, what="the decider to own partitions")
     first = Driver(diamond(), run_id=run_id).log[0]  # a duplicate RunCreated: ignored
     out = producer(settings)
     out.produce(names.inbox, key=run_id.encode(), value=encode_event(first))
     assert out.flush(10) == 0
-    eventually(lambda: decider.stats.transactions >= 1, timeout=60, what="a transaction")
+    eventually(lambda: decider.stats.transactions >= 1, timeout=180, what="a transaction")
     stop.set()
     thread.join(30)
     return decider
