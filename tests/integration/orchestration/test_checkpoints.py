@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from orchestrator.domain import RunState
+from orchestrator.domain import Decision, RunState, StageRetryRequested, parse_pipeline
 from orchestrator.domain.retention import FinishedRun, Retention, leaves_working_state
 from orchestrator.wire import encode_event
 from projections.checkpoints import load_partition
@@ -17,7 +17,9 @@ from projections.decider import Decider, rebuild_partition
 from schemas.eventlog import TopicNames, partition_for, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import RUN_PARTITIONS
-from tests.support.stack import create_topics, delete_topics
+from tests.integration.orchestration.test_runs_on_kafka import DIAMOND, now_ms
+from tests.support.runs import run_created
+from tests.support.stack import Stack, create_topics, delete_topics
 from tests.support.waiting import eventually
 from tests.unit.domain.domain_helpers import Driver, diamond
 
@@ -116,3 +118,59 @@ def test_a_decider_given_a_checkpointed_partition_folds_only_the_tail(
 
     assert not any(load.rebuilt for load in again.stats.loads)
     assert sum(load.tail_events for load in again.stats.loads) == 0
+
+
+@pytest.fixture
+def short_memory_stack(
+    kafka_admin: AdminClient, settings: ServiceSettings
+) -> Iterator[tuple[Stack, list[Decision]]]:
+    """A stack whose decider lets a finished run leave its working state 1 ms after it ended."""
+    prefix = f"k{uuid.uuid4().hex[:8]}."
+    topics = create_topics(kafka_admin, prefix)
+    stack = Stack(settings, prefix)
+    decisions: list[Decision] = []
+    stack.decider = Decider(
+        settings=settings,
+        prefix=prefix,
+        worker_id="short",
+        retention=Retention(reopen_ms=1, manual_ms=1, fence_ms=HOUR),
+        on_decision=decisions.append,
+    )
+    stack.start()
+    yield stack, decisions
+    stack.close()
+    delete_topics(kafka_admin, topics)
+
+
+def _same_partition(run_id: str) -> str:
+    wanted = partition_for(run_id, RUN_PARTITIONS)
+    while partition_for(candidate := uuid.uuid4().hex, RUN_PARTITIONS) != wanted:
+        pass
+    return candidate
+
+
+def test_a_retry_of_a_run_that_left_the_working_state_is_ignored_with_its_reason(
+    short_memory_stack: tuple[Stack, list[Decision]],
+) -> None:
+    stack, decisions = short_memory_stack
+    run_id = stack.create_run(DIAMOND)
+    assert stack.log.terminal(run_id, timeout=90) == "RunSucceeded"
+    later = _same_partition(run_id)  # a run on its partition moves the log clock on
+    stack.send(run_created(parse_pipeline(DIAMOND).stages, run_id=later))
+    stack.log.terminal(later, timeout=90)
+
+    stack.send(
+        StageRetryRequested(
+            run_id=run_id, stage="build", requested_by="bob", occurred_at_ms=now_ms()
+        )
+    )
+
+    ignored = eventually(
+        lambda: next(
+            (d for d in list(decisions) if d.ignored_reason and run_id in d.ignored_reason), None
+        ),
+        timeout=60,
+        what="the retry to be answered",
+    )
+    assert "left the decider's working state" in (ignored.ignored_reason or "")
+    assert stack.log.names_of(run_id).count("StageQueued") == 4  # nothing ran again
