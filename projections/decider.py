@@ -182,9 +182,10 @@ class Decider:
         try:
             for msg in batch:
                 self._handle(msg)
-            self._producer.flush(30)  # delivery reports give the offsets a checkpoint covers
+            # delivery reports give the offsets a checkpoint covers: all of them, or no checkpoint
+            undelivered = self._producer.flush(30)
             self._apply_delivered()
-            if time.monotonic() >= self._next_checkpoint:
+            if undelivered == 0 and time.monotonic() >= self._next_checkpoint:
                 checkpointed = self._checkpoint()
             offsets = _next_offsets(batch)
             self._producer.send_offsets_to_transaction(
