@@ -20,10 +20,12 @@ from orchestrator.domain.events import RUN_EVENT_TYPES, RunEvent
 from orchestrator.domain.jobs import DeadLetter, Job
 from orchestrator.domain.records import (
     AuditEvent,
+    CheckpointPosition,
     LogChunk,
     PipelineDeleted,
     PipelineRegistered,
     PipelineUpdated,
+    RunCheckpoint,
     RunRequested,
 )
 from schemas import codec
@@ -55,6 +57,8 @@ RECORD_TYPES: Mapping[str, type[Any]] = types.MappingProxyType(
             PipelineDeleted,
             LogChunk,
             AuditEvent,
+            RunCheckpoint,
+            CheckpointPosition,
         )
     }
 )

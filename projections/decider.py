@@ -6,10 +6,20 @@ the same partition number: the topics are co-partitioned by run_id), sends the j
 priority topics and dead letters to ``sluice.jobs.dead``, and commits the inbox offsets. A
 crash therefore never doubles or drops a dispatch.
 
-Its state is a fold of ``sluice.runs`` (``evolve``): when it is given a partition it reads
-that partition of ``sluice.runs`` to its end; no other changelog is needed. Several workers
-share the partitions through the consumer group; a worker that was fenced off (its group
-generation is gone) cannot commit, so its transaction aborts.
+Its state is a fold of ``sluice.runs`` (``evolve``), held per partition as a
+:class:`~projections.working_state.PartitionState`: the runs that may still change and what
+fences the rest. Every few seconds the records of what changed go to ``sluice.checkpoints``
+in the same transaction, so when it is given a partition it loads the newest checkpoint and
+folds only the events after it (:mod:`projections.checkpoints`): a takeover costs the
+working state and a few seconds of tail, not the history. Several workers share the
+partitions through the consumer group; a worker that was fenced off (its group generation
+is gone) cannot commit, so its transaction, checkpoint included, aborts.
+
+Takeover timing (docs/recovery.md): static group membership (``group.instance.id`` = the
+worker id) gives a restarted worker its partitions back at once; a worker that does not come
+back loses them after ``session.timeout.ms`` (6 s, the broker's default minimum). A killed
+worker's open transaction is aborted at once by its restart (same ``transactional.id``) or
+after ``transaction.timeout.ms`` (5 s: a batch takes milliseconds) by the broker.
 
 Why not faust's ``processing_guarantee="exactly_once"``: faust-streaming has open reports of
 duplicates under it (faust-streaming/faust#517, #177). confluent-kafka's transactional
@@ -22,13 +32,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from orchestrator.domain import Decision, RunState, decide, evolve
+from orchestrator.domain.retention import FinishedRun, Retention, finished_reason
 from orchestrator.wire import decode_event, encode_event, encode_record
+from projections.checkpoints import Loaded, load_partition
 from projections.run_metrics import observe_events
+from projections.working_state import PartitionState
 from schemas.errors import DomainError
 from schemas.eventlog import TopicNames, consumer, producer, read_partition
 from schemas.metrics import (
@@ -41,10 +54,11 @@ from schemas.metrics import (
 )
 from schemas.settings import ServiceSettings
 
-__all__ = ["Decider", "DeciderStats", "rebuild_partition"]
+__all__ = ["CHECKPOINT_EVERY_S", "Decider", "DeciderStats", "rebuild_partition", "takeover_configs"]
 
 log = logging.getLogger("sluice.decider")
 _BATCH = 500
+CHECKPOINT_EVERY_S = 5.0  # a takeover folds at most this much tail beyond the checkpoint
 
 
 @dataclass
@@ -58,13 +72,16 @@ class DeciderStats:
     ignored: int = 0
     malformed: int = 0
     transactions: int = 0
-    rebuilt_runs: int = 0
+    rebuilt_runs: int = 0  # runs restored from checkpoints or folded when given a partition
+    tail_events: int = 0  # events of sluice.runs folded after the checkpoints
+    checkpoints: int = 0  # checkpoint records written
+    loads: list[Loaded] = field(default_factory=list)
 
 
 def rebuild_partition(
     settings: ServiceSettings, names: TopicNames, partition: int
 ) -> dict[str, RunState]:
-    """Fold one partition of ``sluice.runs`` into the state of every run on it."""
+    """Fold one partition of ``sluice.runs`` from offset 0 into the state of every run on it."""
     states: dict[str, RunState] = {}
     for msg in read_partition(settings, names.runs, partition):
         event = decode_event(
@@ -86,25 +103,30 @@ class Decider:
         worker_id: str,
         prefix: str = "",
         on_decision: Callable[[Decision], None] | None = None,
+        retention: Retention | None = None,
+        checkpoint_every_s: float = CHECKPOINT_EVERY_S,
     ) -> None:
         self._settings = settings
         self._names = TopicNames(prefix)
         self._group = f"{prefix}sluice-decider"
         self._txn_id = f"{prefix}sluice-decider-{worker_id}"
-        self._states: dict[int, dict[str, RunState]] = {}
+        self._parts: dict[int, PartitionState] = {}
+        self._retention = retention or Retention()
+        self._checkpoint_every_s = checkpoint_every_s
+        self._next_checkpoint = 0.0
+        self._delivered: dict[int, int] = {}
         self._on_decision = on_decision
         self.stats = DeciderStats()
         self.ready = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
         """Consume, decide and append until ``stop`` is set."""
-        self._producer = producer(self._settings, transactional_id=self._txn_id)
+        self._producer = producer(
+            self._settings, transactional_id=self._txn_id, **{"transaction.timeout.ms": 5000}
+        )
         self._producer.init_transactions(30)
-        # a dead worker's partitions move on after 6 s, not the default 45 s
         self._consumer = consumer(
-            self._settings,
-            group=self._group,
-            **{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1500},
+            self._settings, group=self._group, **takeover_configs(self._txn_id)
         )
         self._consumer.subscribe(
             [self._names.inbox],
@@ -130,35 +152,73 @@ class Decider:
 
     def _assigned(self, c: Consumer, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
-            states = rebuild_partition(self._settings, self._names, tp.partition)
-            self.stats.rebuilt_runs += len(states)
-            self._states[tp.partition] = states
-        log.info("decider %s owns %s", self._txn_id, sorted(self._states))
+            self._load(tp.partition)
+        log.info("decider %s owns %s", self._txn_id, sorted(self._parts))
         self.ready.set()
+
+    def _load(self, partition: int) -> None:
+        loaded = load_partition(self._settings, self._names, partition, self._retention)
+        self._parts[partition] = loaded.state
+        self.stats.rebuilt_runs += len(loaded.state.runs)
+        self.stats.tail_events += loaded.tail_events
+        self.stats.loads.append(loaded)
+        log.info(
+            "partition %s: %s checkpoint records, %s tail events%s, %.2f s",
+            partition,
+            loaded.checkpoint_records,
+            loaded.tail_events,
+            " (rebuilt from offset 0)" if loaded.rebuilt else "",
+            loaded.seconds,
+        )
 
     def _revoked(self, c: Consumer, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
-            self._states.pop(tp.partition, None)
+            self._parts.pop(tp.partition, None)
 
     def _process(self, batch: list[Message]) -> None:
-        staged: dict[tuple[int, str], RunState] = {}
+        self._delivered.clear()
+        checkpointed: list[int] = []
         self._producer.begin_transaction()
         try:
             for msg in batch:
-                self._handle(msg, staged)
+                self._handle(msg)
+            # delivery reports give the offsets a checkpoint covers: all of them, or no checkpoint
+            undelivered = self._producer.flush(30)
+            self._apply_delivered()
+            if undelivered == 0 and time.monotonic() >= self._next_checkpoint:
+                checkpointed = self._checkpoint()
             offsets = _next_offsets(batch)
             self._producer.send_offsets_to_transaction(
                 offsets, self._consumer.consumer_group_metadata(), 30
             )
             self._producer.commit_transaction(30)
         except KafkaException as e:
-            self._recover(e, batch)
+            self._recover(e, batch, checkpointed)
             return
-        for (partition, run_id), state in staged.items():
-            self._states.setdefault(partition, {})[run_id] = state
         self.stats.transactions += 1
 
-    def _handle(self, msg: Message, staged: dict[tuple[int, str], RunState]) -> None:
+    def _apply_delivered(self) -> None:
+        for partition, offset in self._delivered.items():
+            part = self._parts.get(partition)
+            if part is not None:
+                part.runs_offset = max(part.runs_offset, offset)
+
+    def _checkpoint(self) -> list[int]:
+        """Write what changed on every owned partition, in the running transaction."""
+        written = []
+        for partition, part in self._parts.items():
+            if not part.dirty:
+                continue
+            written.append(partition)
+            for key, value in part.take_checkpoint():
+                self._producer.produce(
+                    self._names.checkpoints, key=key, value=value, partition=partition
+                )
+                self.stats.checkpoints += 1
+        self._next_checkpoint = time.monotonic() + self._checkpoint_every_s
+        return written
+
+    def _handle(self, msg: Message) -> None:
         partition = msg.partition() or 0
         self.stats.messages += 1
         try:
@@ -170,10 +230,15 @@ class Decider:
             DECIDER_MALFORMED.inc()
             log.error("skipping a message the decider cannot read: %s", e)
             return
-        key = (partition, message.run_id)
-        state = staged.get(key) or self._states.get(partition, {}).get(message.run_id)
+        part = self._parts.get(partition)
+        if part is None:
+            part = self._parts[partition] = PartitionState(partition, self._retention)
+        found = part.lookup(message.run_id)
         started = time.perf_counter()
-        decision = decide(state, message)
+        if isinstance(found, FinishedRun):
+            decision = Decision(None, ignored_reason=finished_reason(found))
+        else:
+            decision = decide(found, message)
         DECIDER_DECISION_SECONDS.observe(time.perf_counter() - started)
         if self._on_decision is not None:
             self._on_decision(decision)
@@ -182,16 +247,22 @@ class Decider:
             DECIDER_IGNORED.inc()
             log.debug("ignored %s: %s", type(message).__name__, decision.ignored_reason)
             return
-        if decision.state is not None:
-            staged[key] = decision.state
-        self._emit(partition, message.run_id, decision)
-        observe_events(state, decision.events)
+        self._emit(part, message.run_id, decision)
+        observe_events(found if isinstance(found, RunState) else None, decision.events)
 
-    def _emit(self, partition: int, run_id: str, decision: Decision) -> None:
+    def _emit(self, part: PartitionState, run_id: str, decision: Decision) -> None:
         key = run_id.encode()
         produce = self._producer.produce
-        for event in decision.events:
-            produce(self._names.runs, key=key, value=encode_event(event), partition=partition)
+        values = [encode_event(event) for event in decision.events]
+        for value in values:
+            produce(
+                self._names.runs,
+                key=key,
+                value=value,
+                partition=part.partition,
+                on_delivery=self._on_delivery,
+            )
+        part.adopt(run_id, decision.state, decision.events, values)
         for job in decision.jobs:
             produce(self._names.job(str(job.priority)), key=key, value=encode_record(job))
         for dead in decision.dead_letters:
@@ -203,19 +274,50 @@ class Decider:
         DECIDER_JOBS.inc(len(decision.jobs))
         PROCESSOR_EVENTS.labels("decider").inc(len(decision.events))
 
-    def _recover(self, error: KafkaException, batch: list[Message]) -> None:
-        """Abort, forget what the batch changed, and read it again from the committed offsets."""
+    def _on_delivery(self, error: object, msg: Message) -> None:
+        if error is None:
+            partition = msg.partition() or 0
+            offset = (msg.offset() or 0) + 1
+            self._delivered[partition] = max(self._delivered.get(partition, 0), offset)
+
+    def _recover(
+        self, error: KafkaException, batch: list[Message], checkpointed: list[int]
+    ) -> None:
+        """Abort, reload what the batch changed, and read it again from the committed offsets.
+
+        Partitions whose checkpoint was in the aborted transaction are reloaded too: the
+        checkpoint forgot which runs had changed, and it never reached the topic.
+        """
         kafka_error = error.args[0]
         if getattr(kafka_error, "fatal", lambda: False)():
             raise error  # fenced by a newer instance of this worker: let the process restart
         log.warning("transaction aborted, retrying the batch: %s", kafka_error)
         self._producer.abort_transaction(30)
         partitions = sorted({m.partition() or 0 for m in batch})
+        for partition in sorted({*partitions, *checkpointed}):
+            if partition in self._parts:
+                self._load(partition)  # the aborted events are in memory: fold the log again
         committed = self._consumer.committed(
             [TopicPartition(self._names.inbox, p) for p in partitions], timeout=30
         )
         for tp in committed:
             self._consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, 0)))
+
+
+def takeover_configs(member_id: str | None) -> dict[str, object]:
+    """Consumer settings for a takeover within seconds (docs/recovery.md).
+
+    Static membership: a worker restarted with the same id rejoins with its partitions and
+    no rebalance; one that does not come back is dropped after the session timeout (6 s, the
+    broker's ``group.min.session.timeout.ms`` default) and its partitions move on.
+    """
+    static = {"group.instance.id": member_id} if member_id else {}
+    return {
+        **static,
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 1000,
+        "max.poll.interval.ms": 60000,
+    }
 
 
 def _next_offsets(batch: list[Message]) -> list[TopicPartition]:

@@ -20,10 +20,14 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
-from orchestrator.domain import RunState, StageStatus, evolve
+from orchestrator.domain import RunState, StageStatus
 from orchestrator.domain.events import RunEvent, StageLeaseExpired, StageRetryDue
+from orchestrator.domain.retention import Retention
 from orchestrator.wire import decode_event, encode_event
-from schemas.eventlog import TopicNames, consumer, producer, read_partition
+from projections.checkpoints import Loaded, load_partition
+from projections.decider import takeover_configs
+from projections.working_state import PartitionState
+from schemas.eventlog import TopicNames, consumer, producer
 from schemas.metrics import PROCESSOR_EVENTS, TIMER_FIRED
 from schemas.settings import ServiceSettings
 
@@ -77,25 +81,44 @@ def _now_ms() -> int:
 
 
 class TimerWorker:
-    """Follows ``sluice.runs``, keeps a heap of deadlines, fires them into ``sluice.inbox``."""
+    """Follows ``sluice.runs``, keeps a heap of deadlines, fires them into ``sluice.inbox``.
 
-    def __init__(self, *, settings: ServiceSettings, prefix: str = "") -> None:
+    Its state per partition is the decider's (:class:`PartitionState`): given a partition, it
+    loads the decider's newest checkpoint of it and folds the tail, like the decider.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: ServiceSettings,
+        prefix: str = "",
+        retention: Retention | None = None,
+        member_id: str | None = None,
+    ) -> None:
         self._settings = settings
+        self._member = f"{prefix}sluice-timers-{member_id}" if member_id else None
         self._names = TopicNames(prefix)
         self._group = f"{prefix}sluice-timers"
-        self._states: dict[str, RunState] = {}
+        self._retention = retention or Retention()
+        self._parts: dict[int, PartitionState] = {}
         self._heap: list[Timer] = []
         self._current: dict[tuple[str, str], Timer] = {}
         self.fired = 0
+        self.loads: list[Loaded] = []
         self.ready = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
         """Fire deadlines until ``stop`` is set."""
         self._producer = producer(self._settings)
         self._consumer: Consumer = consumer(
-            self._settings, group=self._group, **{"partition.assignment.strategy": "range"}
+            self._settings,
+            group=self._group,
+            **{"partition.assignment.strategy": "range"},
+            **takeover_configs(self._member),
         )
-        self._consumer.subscribe([self._names.runs], on_assign=self._assigned)
+        self._consumer.subscribe(
+            [self._names.runs], on_assign=self._assigned, on_revoke=self._revoked
+        )
         next_scan = _now_ms() + FALLBACK_SCAN_MS
         try:
             while not stop.is_set():
@@ -115,13 +138,19 @@ class TimerWorker:
 
     def _assigned(self, c: Consumer, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
-            end = 0
-            for msg in read_partition(self._settings, self._names.runs, tp.partition):
-                self._apply(msg.value() or b"", msg.partition() or 0, msg.offset() or 0)
-                end = (msg.offset() or 0) + 1
-            tp.offset = end
+            loaded = load_partition(self._settings, self._names, tp.partition, self._retention)
+            self.loads.append(loaded)
+            self._parts[tp.partition] = loaded.state
+            loaded.state.dirty.clear()
+            for state in loaded.state.runs.values():
+                self._track(state)
+            tp.offset = loaded.state.runs_offset
         c.assign(list(partitions))
         self.ready.set()
+
+    def _revoked(self, c: Consumer, partitions: Sequence[TopicPartition]) -> None:
+        for tp in partitions:
+            self._parts.pop(tp.partition, None)
 
     def _follow(self, timeout: float) -> None:
         msg = self._consumer.poll(timeout)
@@ -132,11 +161,18 @@ class TimerWorker:
             msg = self._consumer.poll(0)
 
     def _apply(self, value: bytes, partition: int, offset: int) -> None:
+        part = self._parts.get(partition)
+        if part is None:
+            return  # not (or no longer) ours
         event = decode_event(value, topic=self._names.runs, partition=partition, offset=offset)
-        state = evolve(self._states.get(event.run_id), event)
-        if state is None:
-            return
-        self._states[event.run_id] = state
+        part.record(event, value)
+        part.runs_offset = offset + 1
+        part.dirty.clear()
+        state = part.runs.get(event.run_id)
+        if state is not None:
+            self._track(state)
+
+    def _track(self, state: RunState) -> None:
         pending = {(t.run_id, t.stage): t for t in timers_for(state)}
         for name in state.stages:
             key = (state.run_id, name)
@@ -159,9 +195,15 @@ class TimerWorker:
         self._producer.poll(0)
 
     def _rescan(self) -> None:
-        """Fire again every deadline still pending and overdue (its message may be lost)."""
+        """Fire again every deadline still pending and overdue (its message may be lost).
+
+        Also lets finished runs leave the working state, as the decider does.
+        """
         now = _now_ms()
-        for state in self._states.values():
+        for part in self._parts.values():
+            part.compact()
+            part.dirty.clear()
+        for state in (s for part in self._parts.values() for s in part.runs.values()):
             for timer in timers_for(state):
                 if timer.due_ms <= now:
                     heapq.heappush(self._heap, timer)

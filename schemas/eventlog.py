@@ -28,6 +28,7 @@ from schemas.errors import InfrastructureError
 from schemas.settings import ServiceSettings
 from schemas.topics import (
     AUDIT,
+    CHECKPOINTS,
     DEAD_LETTERS,
     INBOX,
     JOB_TOPICS_BY_PRIORITY,
@@ -86,6 +87,10 @@ class TopicNames:
     @property
     def audit(self) -> str:
         return self.prefix + AUDIT.name
+
+    @property
+    def checkpoints(self) -> str:
+        return self.prefix + CHECKPOINTS.name
 
     def job(self, priority: str) -> str:
         """The job topic for ``priority``."""
@@ -160,6 +165,11 @@ def consumer(settings: ServiceSettings, *, group: str, **extra: Any) -> Consumer
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 10,
             "partition.assignment.strategy": "cooperative-sticky",
+            # a consumer that died (kill -9) is dropped from its group after 6 s (the broker's
+            # minimum) instead of 45 s, so its partitions move on or come back within seconds;
+            # heartbeats come from librdkafka's own thread, so a long batch does not count
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 1000,
             **extra,
         }
     )

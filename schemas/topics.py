@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = [
     "AUDIT",
+    "CHECKPOINTS",
     "DEAD_LETTERS",
     "INBOX",
     "JOB_TOPICS_BY_PRIORITY",
@@ -51,6 +52,7 @@ class Topic:
     retention_ms: int  # -1: forever
     cleanup_policy: str  # "delete" or "compact"
     records: tuple[str, ...]  # record names allowed on this topic
+    configs: tuple[tuple[str, str], ...] = ()  # further Kafka topic configs
 
     def allows(self, record: str) -> bool:
         """Whether ``record`` may be written to this topic."""
@@ -102,6 +104,18 @@ RUNS = Topic(
 DEAD_LETTERS = Topic("sluice.jobs.dead", "run_id", 3, SEVEN_DAYS_MS, "delete", ("DeadLetter",))
 LOGS = Topic("sluice.logs", "run_id/stage/attempt", 12, SEVEN_DAYS_MS, "delete", ("LogChunk",))
 PIPELINES = Topic("sluice.pipelines", "pipeline_id", 3, SEVEN_DAYS_MS, "compact", _PIPELINE_EVENTS)
+# The decider's working state, keyed by run_id, co-partitioned with sluice.runs; compaction
+# keeps each run's newest record, so reading a partition costs the working state, not history.
+CHECKPOINTS = Topic(
+    "sluice.checkpoints",
+    "run_id",
+    RUN_PARTITIONS,
+    FOREVER,
+    "compact",
+    ("RunCheckpoint", "CheckpointPosition"),
+    # roll and clean often: what a takeover reads is the newest record per run, not every one
+    (("segment.ms", "60000"), ("min.cleanable.dirty.ratio", "0.1"), ("segment.bytes", "16777216")),
+)
 AUDIT = Topic("sluice.audit", "subject", 3, FOREVER, "delete", ("AuditEvent",))
 JOB_TOPICS_BY_PRIORITY: Mapping[str, Topic] = MappingProxyType(
     {
@@ -119,6 +133,7 @@ TOPICS: tuple[Topic, ...] = (
     LOGS,
     PIPELINES,
     AUDIT,
+    CHECKPOINTS,
 )
 _BY_NAME = {topic.name: topic for topic in TOPICS}
 
@@ -152,6 +167,7 @@ def topic_configs(topic: Topic, *, replication: int = 1) -> dict[str, str]:
     }
     if topic.retention_ms == FOREVER:
         configs["retention.bytes"] = "-1"
+    configs.update(topic.configs)
     if replication > 1:
         # Acknowledged writes survive one broker loss, and writes continue while one is down.
         configs["min.insync.replicas"] = str(max(1, min(2, replication - 1)))

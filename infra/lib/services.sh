@@ -3,7 +3,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 for _svc in "$SLUICE_ROOT"/infra/services/*.sh; do source "$_svc"; done
 
-ALL_SERVICES=(postgres kafka minio docker prometheus)
+ALL_SERVICES=(postgres kafka minio docker alertmanager prometheus)
 
 # parse_args ARGS...: --brokers N and service names; sets SERVICES.
 parse_args() {
@@ -26,10 +26,10 @@ parse_args() {
 # status_table: one row a service: name, address, version, state. Exit 1 if any is down.
 status_table() {
   local s state down=0
-  printf '\n%-11s %-54s %-36s %s\n' SERVICE ADDRESS VERSION STATE
+  printf '\n%-13s %-54s %-36s %s\n' SERVICE ADDRESS VERSION STATE
   for s in "${ALL_SERVICES[@]}"; do
     if "${s}_health"; then state="${_g}up${_n}"; else state="${_r}down${_n}"; down=1; fi
-    printf '%-11s %-54s %-36s %s\n' "$s" "$("${s}_address")" "$("${s}_version")" "$state"
+    printf '%-13s %-54s %-36s %s\n' "$s" "$("${s}_address")" "$("${s}_version")" "$state"
   done
   return $down
 }

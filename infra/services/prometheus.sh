@@ -10,6 +10,7 @@ prometheus_start() {
   mkdir -p "$dir/data" "$dir/targets"
   [ -f "$dir/targets/sluice.json" ] || cp "$SLUICE_ROOT/infra/prometheus/targets.json" "$dir/targets/sluice.json"
   sed -e "s|@TARGETS@|$dir/targets|" -e "s|@RULES@|$SLUICE_ROOT/infra/prometheus/rules|" \
+    -e "s|@ALERTMANAGER@|127.0.0.1:9193|" \
     "$SLUICE_ROOT/infra/prometheus/prometheus.yml.in" >"$dir/prometheus.yml"
   start_daemon prometheus "$SLUICE_LOG_DIR/prometheus.log" /usr/bin/prometheus \
     --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \

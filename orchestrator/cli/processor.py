@@ -38,7 +38,7 @@ def _decider(settings: ServiceSettings, prefix: str, worker: str, stop: threadin
 def _timers(settings: ServiceSettings, prefix: str, worker: str, stop: threading.Event) -> None:
     from projections.timers import TimerWorker  # noqa: PLC0415
 
-    TimerWorker(settings=settings, prefix=prefix).run(stop)
+    TimerWorker(settings=settings, prefix=prefix, member_id=worker).run(stop)
 
 
 def _projection(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:

@@ -13,10 +13,12 @@ from orchestrator.domain.statuses import LogStream, PipelineEvent, Priority, Tri
 
 __all__ = [
     "AuditEvent",
+    "CheckpointPosition",
     "LogChunk",
     "PipelineDeleted",
     "PipelineRegistered",
     "PipelineUpdated",
+    "RunCheckpoint",
     "RunRequested",
 ]
 
@@ -102,3 +104,35 @@ class AuditEvent:
     outcome: str
     detail: Mapping[str, str] = field(default_factory=dict)
     occurred_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunCheckpoint:
+    """One run of the decider's working state (``sluice.checkpoints``, key ``run_id``).
+
+    ``events`` are the run's events exactly as appended to ``sluice.runs`` (each one
+    single-object Avro, so an event written by an older version is read by schema
+    resolution); folding them gives the run's state. A run that left the working state has
+    no events and its ``finished_status``/``finished_at_ms``.
+    """
+
+    run_id: str
+    events: tuple[bytes, ...] = ()
+    finished_status: str | None = None
+    finished_at_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointPosition:
+    """Where a checkpoint of one ``sluice.runs`` partition stands (key ``~position``).
+
+    The runs recorded before it fold ``sluice.runs`` up to, not including, ``runs_offset``;
+    ``clock_ms`` is the newest ``occurred_at_ms`` folded. ``format`` is the meaning of the
+    checkpoint (what a run record holds, which runs are kept): a reader that does not know
+    it rebuilds from offset 0 instead of guessing.
+    """
+
+    partition: int
+    runs_offset: int
+    clock_ms: int
+    format: int

@@ -17,7 +17,7 @@ from projections.decider import Decider
 from projections.timers import TimerWorker
 from schemas.eventlog import TopicNames, consumer, producer
 from schemas.settings import ServiceSettings
-from schemas.topics import with_prefix
+from schemas.topics import topic_configs, with_prefix
 from tests.support.runs import run_created
 from tests.support.standin_runner import Script, StandInRunner
 from tests.support.waiting import eventually
@@ -29,7 +29,9 @@ TERMINAL = {"RunSucceeded", "RunFailed", "RunCancelled", "RunRejected"}
 
 def create_topics(admin: AdminClient, prefix: str) -> list[str]:
     """Every catalogue topic, with ``prefix`` before its name."""
-    topics = [NewTopic(t.name, t.partitions, 1) for t in with_prefix(prefix)]
+    topics = [
+        NewTopic(t.name, t.partitions, 1, config=topic_configs(t)) for t in with_prefix(prefix)
+    ]
     for future in admin.create_topics(topics, request_timeout=60).values():
         future.result()
     return [t.topic for t in topics]
@@ -91,19 +93,18 @@ class Stack:
         self.timers = TimerWorker(settings=self.settings, prefix=self.prefix)
         self._out = producer(self.settings)
 
-    def start(self, *, decider: bool = True) -> None:
-        workers: list[Callable[[threading.Event], None]] = [
-            self.runner.run,
-            self.log.run,
-            self.timers.run,
-        ]
+    def start(self, *, decider: bool = True, timers: bool = True) -> None:
+        workers: list[Callable[[threading.Event], None]] = [self.runner.run, self.log.run]
+        if timers:
+            workers.append(self.timers.run)
         if decider:
             workers.append(self.decider.run)
         for work in workers:
             t = threading.Thread(target=work, args=(self.stop,), daemon=True)
             t.start()
             self.threads.append(t)
-        eventually(self.timers.ready.is_set, timeout=60, what="timers to own partitions")
+        if timers:
+            eventually(self.timers.ready.is_set, timeout=60, what="timers to own partitions")
         if decider:
             eventually(self.decider.ready.is_set, timeout=60, what="decider to own partitions")
 

@@ -33,6 +33,9 @@ from orchestrator.domain import (
     decide,
     fold,
 )
+from orchestrator.domain.retention import Retention
+from orchestrator.wire import encode_event
+from projections.working_state import PartitionState, restore
 from tests.unit.domain.domain_helpers import created
 from tests.unit.domain.domain_invariants import Ledger, check_run
 from tests.unit.domain.domain_strategies import pipelines
@@ -40,6 +43,8 @@ from tests.unit.domain.domain_strategies import pipelines
 BRANCHES = ["main", "feature/login", "release/2.0"]
 CLASSES = list(FailureClass)
 MAX_RUNS = 4
+# the machine's decide never fences finished runs, so no run may leave the working state
+KEEP_ALL = Retention(reopen_ms=2**62, manual_ms=2**62, fence_ms=2**62)
 
 
 class Orchestration(RuleBasedStateMachine):
@@ -48,6 +53,7 @@ class Orchestration(RuleBasedStateMachine):
         self.states: dict[str, RunState] = {}
         self.logs: dict[str, list[RunEvent]] = {}
         self.outbox: list[RunEvent] = []
+        self.appended: list[RunEvent] = []  # sluice.runs, in order, every run on one partition
         self.dispatched: list[tuple[str, str, int]] = []
         self.ledger = Ledger()
         self.now = 1_000_000
@@ -65,6 +71,7 @@ class Orchestration(RuleBasedStateMachine):
         if decision.state is not None:
             self.states[message.run_id] = decision.state
             self.logs.setdefault(message.run_id, []).extend(decision.events)
+            self.appended.extend(decision.events)
         self._follow_up(decision)
         return decision
 
@@ -243,6 +250,17 @@ class Orchestration(RuleBasedStateMachine):
         for run_id, state in self.states.items():
             assert fold(self.logs[run_id]) == state == fold(list(self.logs[run_id]))
 
+    @invariant()
+    def a_checkpoint_and_its_tail_fold_to_the_full_fold(self) -> None:
+        half = len(self.appended) // 2
+        early = _partition(self.appended[:half])
+        resumed = restore(0, early.take_checkpoint(), KEEP_ALL)
+        for offset, event in enumerate(self.appended[half:], start=half):
+            resumed.fold(encode_event(event), offset)
+
+        assert resumed.view() == _partition(self.appended).view() == self.states
+        assert resumed.runs_offset == len(self.appended)
+
     def teardown(self) -> None:
         for run_id in list(self.states):
             self._drive_to_the_end(run_id)
@@ -281,6 +299,13 @@ class Orchestration(RuleBasedStateMachine):
                     )
                 )
         raise AssertionError(f"run {run_id} never finished")
+
+
+def _partition(events: list[RunEvent]) -> PartitionState:
+    part = PartitionState(0, KEEP_ALL)
+    for offset, event in enumerate(events):
+        part.fold(encode_event(event), offset)
+    return part
 
 
 Orchestration.TestCase.settings = settings(

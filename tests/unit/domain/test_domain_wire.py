@@ -49,6 +49,7 @@ def values(hint: Any) -> st.SearchStrategy[Any]:
         int: st.integers(0, 2**31 - 1),
         float: st.floats(allow_nan=False, allow_infinity=False),
         str: TEXT,
+        bytes: st.binary(max_size=16),
     }
     return simple[hint]
 

@@ -43,6 +43,7 @@ _PRIMITIVES: dict[str, st.SearchStrategy[Any]] = {
     "long": st.integers(-(2**63), 2**63 - 1),
     "double": st.floats(allow_nan=False),
     "string": st.text(),
+    "bytes": st.binary(max_size=64),
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 from schemas import codec
 from schemas.schema_errors import UnknownTopic
 from schemas.topics import (
+    CHECKPOINTS,
     INBOX,
     JOB_TOPICS_BY_PRIORITY,
     RUNS,
@@ -38,7 +39,13 @@ def test_the_catalogue_has_every_topic_once() -> None:
         "sluice.logs",
         "sluice.pipelines",
         "sluice.audit",
+        "sluice.checkpoints",
     ]
+
+
+def test_checkpoints_are_co_partitioned_with_runs_and_compacted() -> None:
+    assert (CHECKPOINTS.partitions, CHECKPOINTS.key) == (RUNS.partitions, RUNS.key)
+    assert topic_configs(CHECKPOINTS)["cleanup.policy"] == "compact"
 
 
 def test_inbox_and_runs_are_co_partitioned() -> None:
@@ -56,15 +63,16 @@ def test_partition_counts() -> None:
     assert {n for n in counts.values() if n != 3} == {12}
 
 
-def test_runs_and_audit_are_kept_forever_and_the_rest_a_week() -> None:
+def test_runs_audit_and_checkpoints_are_kept_forever_and_the_rest_a_week() -> None:
     forever = {topic.name for topic in TOPICS if topic.retention_ms == -1}
 
-    assert forever == {"sluice.runs", "sluice.audit"}
+    assert forever == {"sluice.runs", "sluice.audit", "sluice.checkpoints"}
     assert all(t.retention_ms == SEVEN_DAYS_MS for t in TOPICS if t.name not in forever)
 
 
-def test_only_pipelines_is_compacted() -> None:
-    assert [t.name for t in TOPICS if t.cleanup_policy == "compact"] == ["sluice.pipelines"]
+def test_only_pipelines_and_checkpoints_are_compacted() -> None:
+    compacted = [t.name for t in TOPICS if t.cleanup_policy == "compact"]
+    assert compacted == ["sluice.pipelines", "sluice.checkpoints"]
     assert {t.cleanup_policy for t in TOPICS} == {"compact", "delete"}
 
 

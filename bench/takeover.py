@@ -1,0 +1,465 @@
+"""kill -9 and restart: how long until the killed process's work goes on, beside raw floors.
+
+Measured in the same run, each on topics of its own:
+
+* decider, with a generated history of ``--runs-per-day`` finished diamond runs over
+  ``--days`` days of log time (default 3 and 30: the same load, 10x the history). The
+  decider checkpoints it once, is killed with SIGKILL, restarted with the same worker id,
+  and a new run is sent at once: the figure is kill → that run's first ``StageQueued`` on
+  ``sluice.runs``. Beside it: the fold of the whole history from offset 0 (what a takeover
+  cost before checkpoints) and one Kafka round trip (acks=all);
+* timers: killed while a lease runs, restarted; a lease falls due about 1 s after the kill: the
+  figure is kill → its ``StageLeaseExpired`` on ``sluice.runs`` (the decider runs throughout);
+* projection: killed, restarted, one event appended: kill → its row committed in PostgreSQL;
+* API: killed, restarted: kill → ``/healthz`` answers 200;
+* trigger processor (faust): killed, restarted, a run requested: kill → its ``RunCreated``;
+
+beside the floor of any restart on this machine: Python starting and importing the code.
+
+It prints a table. It asserts nothing about time: ``tests/integration/orchestration/
+test_takeover.py`` checks that nothing is lost or doubled.
+
+    .venv/bin/python bench/takeover.py [--runs-per-day 3000] [--days 3 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Producer as KafkaProducer
+from confluent_kafka.admin import AdminClient
+from psycopg import sql
+
+from bench.dispatch import one_stage_repository
+from orchestrator.domain.events import RunEvent, StageClaimed
+from orchestrator.submit import register_pipeline, request_run
+from orchestrator.wire import decode_event, encode_event
+from projections.decider import rebuild_partition
+from projections.migrate import migrate
+from projections.projector import wait_until
+from schemas.eventlog import TopicNames, consumer, end_offsets, partition_for, producer
+from schemas.settings import ServiceSettings
+from schemas.topics import RUN_PARTITIONS
+from tests.support.stack import create_topics, delete_topics
+from tests.unit.domain.domain_helpers import Driver, diamond
+
+DAY_MS = 24 * 3_600_000
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def start(name: str, prefix: str, worker: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    sluice = str(Path(sys.executable).parent / "sluice")
+    args = ["--worker-id", worker, "--prefix", prefix, "--metrics-port", "0"]
+    with open(log or os.devnull, "wb") as out:
+        return subprocess.Popen(
+            [sluice, "processor", name, *args],
+            env={**os.environ, "SLUICE_TOPIC_PREFIX": prefix},
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+
+
+_LOADED = re.compile(r"partition \d+: (\d+) checkpoint records, (\d+) tail events.*, ([\d.]+) s")
+
+
+def loads(log: Path) -> tuple[int, int, float]:
+    """Checkpoint records, tail events and seconds of the partition loads a decider logged."""
+    found = [_LOADED.search(line) for line in log.read_text().splitlines()]
+    hits = [m for m in found if m is not None]
+    return (
+        sum(int(m[1]) for m in hits),
+        sum(int(m[2]) for m in hits),
+        sum(float(m[3]) for m in hits),
+    )
+
+
+def kill(process: subprocess.Popen[bytes]) -> float:
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    return time.monotonic()
+
+
+def template() -> list[RunEvent]:
+    driver = Driver(diamond(), run_id="template", now=0)
+    for stage in ("build", "lint", "test", "package"):
+        driver.run_stage(stage)
+    return driver.log
+
+
+def generate(settings: ServiceSettings, names: TopicNames, runs: int, days: int) -> int:
+    """``runs`` finished runs spread over ``days`` days ending now, on sluice.runs."""
+    events = template()
+    out = producer(settings, **{"linger.ms": 50, "batch.size": 1_000_000})
+    first = now_ms() - days * DAY_MS
+    step = days * DAY_MS // runs
+    for n in range(runs):
+        run_id = f"h{n:09d}"
+        partition = partition_for(run_id, RUN_PARTITIONS)
+        for event in events:
+            moved = dataclasses.replace(
+                event, run_id=run_id, occurred_at_ms=first + n * step + event.occurred_at_ms
+            )
+            out.produce(
+                names.runs, key=run_id.encode(), value=encode_event(moved), partition=partition
+            )
+            out.poll(0)
+    assert out.flush(120) == 0
+    return runs * len(events)
+
+
+def tail(settings: ServiceSettings, topic: str) -> Consumer:
+    c = consumer(settings, group=f"bench-{uuid.uuid4().hex}")
+    c.list_topics(topic, timeout=10)
+    for _ in range(100):  # a topic just created: wait for its metadata
+        if len(c.list_topics(topic, timeout=10).topics[topic].partitions) == RUN_PARTITIONS:
+            break
+        time.sleep(0.1)
+    ends = end_offsets(c, topic, list(range(RUN_PARTITIONS)))
+    c.assign([TopicPartition(topic, p, end) for p, end in ends.items()])
+    return c
+
+
+def wait_for(c: Consumer, run_id: str, kind: str, timeout: float = 120) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = c.poll(0.05)
+        if msg is None or msg.error() is not None:
+            continue
+        event = decode_event(msg.value() or b"")
+        if event.run_id == run_id and type(event).__name__ == kind:
+            return time.monotonic()
+    raise TimeoutError(f"no {kind} for {run_id} within {timeout} s")
+
+
+def send(settings: ServiceSettings, names: TopicNames, event: RunEvent) -> None:
+    out = producer(settings)
+    out.produce(names.inbox, key=event.run_id.encode(), value=encode_event(event))
+    assert out.flush(10) == 0
+
+
+def new_run(settings: ServiceSettings, names: TopicNames) -> str:
+    run_id = uuid.uuid4().hex
+    send(
+        settings, names, dataclasses.replace(template()[0], run_id=run_id, occurred_at_ms=now_ms())
+    )
+    return run_id
+
+
+def checkpointed(settings: ServiceSettings, names: TopicNames) -> bool:
+    c = consumer(settings, group=f"bench-{uuid.uuid4().hex}")
+    try:
+        ends = end_offsets(c, names.checkpoints, list(range(RUN_PARTITIONS)))
+    finally:
+        c.close()
+    return all(end > 0 for end in ends.values())
+
+
+def decider_takeover(
+    settings: ServiceSettings, admin: AdminClient, runs: int, days: int
+) -> dict[str, float]:
+    prefix = f"bto{uuid.uuid4().hex[:6]}."
+    topics = create_topics(admin, prefix)
+    names = TopicNames(prefix)
+    try:
+        events = generate(settings, names, runs, days)
+        started = time.perf_counter()
+        whole = sum(len(rebuild_partition(settings, names, p)) for p in range(RUN_PARTITIONS))
+        full_fold = time.perf_counter() - started
+        decider = start("decider", prefix, "w1")
+        watch = tail(settings, names.runs)
+        first = new_run(settings, names)  # its transaction writes the first checkpoints
+        wait_for(watch, first, "StageQueued", timeout=600)
+        deadline = time.monotonic() + 60
+        while not checkpointed(settings, names) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        killed = kill(decider)
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "decider.log"
+            decider = start("decider", prefix, "w1", log)
+            run_id = new_run(settings, names)
+            decided = wait_for(watch, run_id, "StageQueued")
+            kill(decider)
+            records, tail_events, load_s = loads(log)
+        watch.close()
+        return {
+            "records": records,
+            "tail": tail_events,
+            "load_s": load_s,
+            "runs": runs,
+            "days": days,
+            "events": events,
+            "whole": whole,
+            "full_fold_s": full_fold,
+            "takeover_s": decided - killed,
+        }
+    finally:
+        delete_topics(admin, topics)
+
+
+def timers_takeover(settings: ServiceSettings, admin: AdminClient) -> float:
+    prefix = f"btt{uuid.uuid4().hex[:6]}."
+    topics = create_topics(admin, prefix)
+    names = TopicNames(prefix)
+    decider = start("decider", prefix, "w1")
+    timers = start("timers", prefix, "t1")
+    try:
+        watch = tail(settings, names.runs)
+        run_id = new_run(settings, names)
+        wait_for(watch, run_id, "StageQueued", timeout=120)
+        time.sleep(8)  # both processes have joined their groups
+        claim = StageClaimed(
+            run_id=run_id,
+            occurred_at_ms=now_ms(),
+            stage="build",
+            attempt=1,
+            runner_id="bench",
+            lease_deadline_ms=now_ms() + 1500,
+        )
+        send(settings, names, claim)
+        wait_for(watch, run_id, "StageClaimed")
+        killed = kill(timers)  # the lease falls due about 1 s from now
+        timers = start("timers", prefix, "t1")
+        expired = wait_for(watch, run_id, "StageLeaseExpired")
+        watch.close()
+        return expired - killed
+    finally:
+        kill(timers)
+        kill(decider)
+        delete_topics(admin, topics)
+
+
+_PROJECTION = (
+    "import sys, threading\n"
+    "from projections.projector import run\n"
+    "from schemas.settings import ServiceSettings\n"
+    "run(ServiceSettings.from_env(), prefix=sys.argv[1], schema=sys.argv[2], "
+    "stop=threading.Event())\n"
+)
+
+
+def start_projection(prefix: str, schema: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _PROJECTION, prefix, schema],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def projection_takeover(settings: ServiceSettings, admin: AdminClient) -> float:
+    """Kill the read-model projection, restart it, append one event: kill → row committed."""
+    prefix = f"btp{uuid.uuid4().hex[:6]}."
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    topics = create_topics(admin, prefix)
+    names = TopicNames(prefix)
+    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+        migrate(conn, schema=schema)
+    projection = start_projection(prefix, schema)
+    out = producer(settings)
+    try:
+        with psycopg.connect(settings.pg_dsn, options=f"-c search_path={schema}") as conn:
+            first = _append(out, names, "warm-up")
+            wait_until(conn, names.runs, *first, timeout=120)
+            killed = kill(projection)
+            projection = start_projection(prefix, schema)
+            wait_until(conn, names.runs, *_append(out, names, "after"), timeout=120)
+            return time.monotonic() - killed
+    finally:
+        kill(projection)
+        delete_topics(admin, topics)
+        with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _append(out: KafkaProducer, names: TopicNames, run_id: str) -> tuple[int, int]:
+    """Append a RunCreated to sluice.runs; its (partition, offset)."""
+    where: list[tuple[int, int]] = []
+    event = dataclasses.replace(template()[0], run_id=run_id, occurred_at_ms=now_ms())
+    out.produce(
+        names.runs,
+        key=run_id.encode(),
+        value=encode_event(event),
+        on_delivery=lambda _err, msg: where.append((msg.partition(), msg.offset())),
+    )
+    out.flush(10)
+    return where[0]
+
+
+def triggers_takeover(settings: ServiceSettings, admin: AdminClient) -> float:
+    """Kill the trigger processor (faust), restart it, request a run: kill → its RunCreated."""
+    prefix = f"btg{uuid.uuid4().hex[:6]}."
+    topics = create_topics(admin, prefix)
+    names = TopicNames(prefix)
+    with tempfile.TemporaryDirectory() as tmp:
+        url, sha = one_stage_repository(Path(tmp))
+        register_pipeline(settings, pipeline_id="bench", name="bench", repo_url=url, prefix=prefix)
+        env = {**os.environ, "SLUICE_TOPIC_PREFIX": prefix, "SLUICE_CACHE_DIR": tmp}
+
+        def start_triggers() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [sys.executable, "-m", "projections.triggers"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+        triggers = start_triggers()
+        watch = tail(settings, names.inbox)
+        out = producer(settings)
+        try:
+            first = request_run(
+                out,
+                pipeline_id="bench",
+                branch="b0",
+                commit_sha=sha,
+                requested_by="bench",
+                prefix=prefix,
+            )
+            wait_for(watch, first.run_id, "RunCreated", timeout=180)
+            killed = kill(triggers)
+            triggers = start_triggers()
+            again = request_run(
+                out,
+                pipeline_id="bench",
+                branch="b1",
+                commit_sha=sha,
+                requested_by="bench",
+                prefix=prefix,
+            )
+            return wait_for(watch, again.run_id, "RunCreated", timeout=180) - killed
+        finally:
+            kill(triggers)
+            watch.close()
+            delete_topics(admin, topics)
+
+
+def api_takeover() -> float:
+    """Kill ``sluice api``, restart it: kill → the first 200 from ``/healthz``."""
+    port = _free_port()
+    sluice = str(Path(sys.executable).parent / "sluice")
+
+    def start_api() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sluice, "api", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    api = start_api()
+    try:
+        _healthy(port, timeout=60)
+        killed = kill(api)
+        api = start_api()
+        _healthy(port, timeout=60)
+        return time.monotonic() - killed
+    finally:
+        kill(api)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _healthy(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"the API on :{port} was not healthy within {timeout} s")
+
+
+def raw_round_trip(settings: ServiceSettings, admin: AdminClient) -> float:
+    """Median of 20 produce → consume round trips (acks=all) on a topic of its own."""
+    prefix = f"btr{uuid.uuid4().hex[:6]}."
+    topics = create_topics(admin, prefix)
+    names = TopicNames(prefix)
+    try:
+        watch = tail(settings, names.runs)
+        out = producer(settings)
+        times = []
+        for n in range(20):
+            started = time.monotonic()
+            event = dataclasses.replace(template()[0], run_id=f"raw{n}")
+            out.produce(names.runs, key=b"raw", value=encode_event(event))
+            out.flush(10)
+            times.append(wait_for(watch, f"raw{n}", "RunCreated") - started)
+        watch.close()
+        return statistics.median(times)
+    finally:
+        delete_topics(admin, topics)
+
+
+def import_floor() -> float:
+    """A bare restart's floor: Python starting and importing the API and the processors."""
+    started = time.monotonic()
+    code = "import orchestrator.api.app, projections.decider, projections.timers"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs-per-day", type=int, default=3000)
+    parser.add_argument("--days", type=int, nargs="*", default=[3, 30])  # none: no decider rows
+    args = parser.parse_args()
+    settings = ServiceSettings.from_env()
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    raw = raw_round_trip(settings, admin)
+    print(f"raw Kafka round trip (acks=all): {raw * 1000:.1f} ms")
+    print(f"raw restart floor (python + imports): {import_floor():.1f} s")
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    rows = []
+    for days in args.days:
+        print(f"generating {days} days of history…", file=sys.stderr)
+        rows.append(decider_takeover(settings, admin, args.runs_per_day * days, days))
+    for row in rows:
+        print(
+            f"decider after {row['days']:.0f} days: loaded {row['records']:,.0f} checkpoint "
+            f"records and {row['tail']:,.0f} tail events in {row['load_s']:.1f} s"
+        )
+    print("\n| process killed (-9) | history | kill → work goes on | before (fold from 0) |")
+    print("| --- | --- | --- | --- |")
+    for row in rows:
+        print(
+            f"| decider | {row['days']:.0f} days, {row['runs']:,.0f} runs, "
+            f"{row['events']:,.0f} events | {row['takeover_s']:.1f} s "
+            f"| {row['full_fold_s']:.1f} s |"
+        )
+    timers = timers_takeover(settings, admin)
+    print(f"| timers (lease due ~1 s after the kill) | — | {timers:.1f} s | |")
+    projection = projection_takeover(settings, admin)
+    print(f"| projection (PostgreSQL read model) | — | {projection:.1f} s | |")
+    print(f"| API (`/healthz` answers 200 again) | — | {api_takeover():.1f} s | |")
+    triggers = triggers_takeover(settings, admin)
+    print(f"| trigger processor (faust; a request → its RunCreated) | — | {triggers:.1f} s | |")
+    print(f"raw restart floor (python + imports), again: {import_floor():.1f} s")
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
