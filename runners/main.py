@@ -23,6 +23,7 @@ from runners.cancels import CancelWatcher
 from runners.config import RunnerConfig
 from runners.executor import DockerContainers
 from runners.history import TestHistory
+from runners.imagebuild import ImageBuilder
 from runners.intake import Offered, PriorityIntake
 from runners.messages import CancelNotice, decode_job
 from runners.reaper import Orphan, hold_runner_lock, reap_dead_runners
@@ -104,6 +105,7 @@ def _attempt_deps(
         secrets=SecretStore(dsn=settings.pg_dsn, key=key, schema=config.pg_schema),
         history=TestHistory(dsn=settings.pg_dsn, schema=config.pg_schema),
         reporter=reporter,
+        images=lambda: ImageBuilder(docker_host=settings.docker_host, registry=settings.registry),
     )
 
 

@@ -69,6 +69,7 @@ _INBOX_RECORDS = (
     "StageCancelled",
     "ArtifactStored",
     "LogArchived",
+    "ImageBuilt",
     "DeploymentStarted",
     "DeploymentSucceeded",
     "DeploymentFailed",

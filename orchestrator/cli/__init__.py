@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.retry",
     "orchestrator.cli.tokens",
     "orchestrator.cli.gc",
+    "orchestrator.cli.images",
 )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "DeploymentRolledBack",
     "DeploymentStarted",
     "DeploymentSucceeded",
+    "ImageBuilt",
     "LogArchived",
     "RunCancelRequested",
     "RunCancelled",
@@ -228,6 +229,16 @@ class LogArchived(_StageEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ImageBuilt(_StageEvent):
+    """An image build stage pushed its image (``tag`` is the reference to run)."""
+
+    name: str
+    tag: str
+    digest: str
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeploymentStarted(_StageEvent):
     """A deploy stage began deploying."""
 
@@ -311,6 +322,7 @@ RunEvent = (
     | StageRetryRequested
     | ArtifactStored
     | LogArchived
+    | ImageBuilt
     | DeploymentStarted
     | DeploymentSucceeded
     | DeploymentFailed
@@ -342,6 +354,7 @@ RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     StageRetryRequested,
     ArtifactStored,
     LogArchived,
+    ImageBuilt,
     DeploymentStarted,
     DeploymentSucceeded,
     DeploymentFailed,

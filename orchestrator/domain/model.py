@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_MS",
     "ArtifactSpec",
     "DeploySpec",
+    "ImageBuildSpec",
     "Resources",
     "RetryPolicy",
     "StageSpec",
@@ -79,6 +80,16 @@ class DeploySpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ImageBuildSpec:
+    """A stage that builds the repository's Dockerfile and pushes the image as ``name``."""
+
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+    name: str
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StageSpec:
     """One stage of the resolved DAG snapshot that ``RunCreated.stages`` carries.
 
@@ -102,3 +113,5 @@ class StageSpec:
     allow_failure: bool = False
     deploy: DeploySpec | None = None
     matrix: Mapping[str, str] = field(default_factory=dict)
+    network: bool = False
+    build_image: ImageBuildSpec | None = None
