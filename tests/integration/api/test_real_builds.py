@@ -128,7 +128,11 @@ DOCKERFILE_PIPELINE = """
 name: image-build
 stages:
   image:
-    build_image: {context: ., dockerfile: docker/Dockerfile, name: app, build_args: {GREETING: hello}}
+    build_image:
+      context: .
+      dockerfile: docker/Dockerfile
+      name: app
+      build_args: {GREETING: hello}
   use:
     needs: [image]
     image: ${{ images.app }}
