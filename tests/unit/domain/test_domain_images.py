@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.domain import PipelineInvalid, parse_pipeline
+from orchestrator.domain import ImageBuilt, PipelineInvalid, parse_pipeline
 from orchestrator.domain.images import branch_tag, built_image_name, resolve_image
+from tests.unit.domain.domain_helpers import Driver, spec
 
 BUILD_THEN_RUN = """
 name: images
@@ -110,3 +111,33 @@ def test_an_image_reference_resolves_to_the_commit_tag() -> None:
 @given(st.text(min_size=1, max_size=300))
 def test_every_branch_becomes_a_valid_image_tag(branch: str) -> None:
     assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", branch_tag(branch))
+
+
+def _built(run: Driver, stage: str, attempt: int = 1) -> ImageBuilt:
+    return ImageBuilt(
+        run_id="run-1",
+        occurred_at_ms=run.tick(),
+        stage=stage,
+        attempt=attempt,
+        name="app",
+        tag="127.0.0.1:5000/app:abc",
+        digest="sha256:00",
+        size_bytes=7,
+    )
+
+
+def test_an_image_built_is_appended_to_the_stage_once() -> None:
+    run = Driver([spec("a")])
+    built = _built(run, "a")
+
+    assert run.send(built).events == (built,)
+    assert run.run.stage("a").images == (built,)
+    assert run.send(built).events == ()
+
+
+def test_an_image_built_by_an_attempt_never_dispatched_is_ignored() -> None:
+    run = Driver([spec("a"), spec("b", "a")])
+
+    assert run.send(_built(run, "b")).ignored_reason == (
+        "attempt 1 of stage 'b' was never dispatched"
+    )
