@@ -4,7 +4,8 @@ SHELL := /bin/bash
 
 .PHONY: demo test setup images lint typecheck pytest unit bench status down clean-state
 
-demo: setup  ## services up, then the sample pipeline end to end
+demo: setup  ## services up, then the sample pipeline end to end (a Python project in python:3.11)
+	.venv/bin/sluice images build python:3.11
 	$(PY) -m orchestrator.demo
 
 test: setup images lint typecheck pytest  ## services up, then the whole suite: ruff, mypy, pytest
