@@ -56,7 +56,9 @@ stages:
 """
 
 SOURCES = {
-    "greet/__init__.py": 'def hello(name: str = "sluice") -> str:\n    return f"hello from {name}"\n',
+    "greet/__init__.py": (
+        'def hello(name: str = "sluice") -> str:\n    return f"hello from {name}"\n'
+    ),
     "tests/__init__.py": "",
     "tests/test_greet.py": (
         "from greet import hello\n\n\n"
