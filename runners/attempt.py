@@ -33,6 +33,7 @@ from orchestrator.domain.jobs import Job
 from orchestrator.domain.statuses import FailureClass, LogStream
 from runners import inputs, workspace
 from runners.artifacts import ArtifactStore, artifact_key, log_key
+from runners.caches import CacheRun
 from runners.classify import Exit, Verdict, classify, parse_report
 from runners.config import RunnerConfig
 from runners.executor import Containers, ContainerSpec, Running
@@ -184,15 +185,32 @@ class Attempt:
             log.system("SLUICE_NETWORK is deprecated: write network: true on the stage")
         if job.stage.build_image is not None:
             return self._build_image(ws, log, values)
+        cache = self._cache()
+        if cache is not None:
+            cache.restore(ws.src, ws.work, log.system)
         workspace.hand_over(ws, deps.config.container_user)
         image = deps.containers.pull(resolve_image(job.stage.image, job.commit_sha))
         env = {**inputs.base_env(job), **values}
         spec = inputs.container_spec(job, image=image, ws=ws, env=env, config=deps.config)
         end = self._tests(self._wait(self._start(spec, log)), ws)
         verdict = classify(end)
+        if verdict.succeeded and cache is not None:
+            cache.save(ws.src, ws.work, log.system)
         if verdict.succeeded and job.stage.artifacts is not None:
             self._store_artifacts(ws, log)
         return _Result(verdict, end.exit_code)
+
+    def _cache(self) -> CacheRun | None:
+        if self.job.stage.cache is None:
+            return None
+        config = self._deps.config
+        return CacheRun(
+            store=self._deps.store,
+            job=self.job,
+            key_prefix=config.key_prefix,
+            max_bytes=config.cache_max_bytes,
+            expiry_s=config.cache_expiry_s,
+        )
 
     def _build_image(
         self, ws: workspace.Workspace, log: AttemptLog, secrets: dict[str, str]

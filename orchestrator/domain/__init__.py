@@ -71,6 +71,7 @@ from orchestrator.domain.jobs import DeadLetter, Job, job_id, lease_ms_for
 from orchestrator.domain.matrix import MATRIX_CAP
 from orchestrator.domain.model import (
     ArtifactSpec,
+    CacheSpec,
     DeploySpec,
     ImageBuildSpec,
     Resources,
@@ -110,6 +111,7 @@ __all__ = [
     "ArtifactSpec",
     "ArtifactStored",
     "AuditEvent",
+    "CacheSpec",
     "Dag",
     "DeadLetter",
     "Decision",

@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT_MS",
     "ArtifactSpec",
+    "CacheSpec",
     "DeploySpec",
     "ImageBuildSpec",
     "Resources",
@@ -80,6 +81,14 @@ class DeploySpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CacheSpec:
+    """Workspace paths restored before the script and saved after success, under ``key``."""
+
+    key: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImageBuildSpec:
     """A stage that builds the repository's Dockerfile and pushes the image as ``name``."""
 
@@ -115,3 +124,4 @@ class StageSpec:
     matrix: Mapping[str, str] = field(default_factory=dict)
     network: bool = False
     build_image: ImageBuildSpec | None = None
+    cache: CacheSpec | None = None

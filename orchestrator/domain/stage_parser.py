@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from yaml.nodes import Node
 
+from orchestrator.domain.caches import parse_key
 from orchestrator.domain.errors import InvalidValue, MissingKey
 from orchestrator.domain.images import image_name_ok
 from orchestrator.domain.matrix import Axes
@@ -19,6 +20,7 @@ from orchestrator.domain.model import (
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT_MS,
     ArtifactSpec,
+    CacheSpec,
     DeploySpec,
     ImageBuildSpec,
     Resources,
@@ -35,7 +37,7 @@ T = TypeVar("T")
 STAGE_KEYS = (
     "needs", "image", "script", "variables", "secrets", "artifacts", "reports", "retry",
     "timeout", "resources", "matrix", "when", "priority", "allow_failure", "deploy",
-    "network", "build_image",
+    "network", "build_image", "cache",
 )  # fmt: skip
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SECRET_REF = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -117,6 +119,7 @@ class StageParser:
             deploy=_get(e, "deploy", self._deploy),
             network=bool(_get(e, "network", self._network)),
             build_image=build,
+            cache=_get(e, "cache", self._cache),
         )
         if build is not None:  # a build needs its base images and packages
             spec = replace(spec, network=True)
@@ -173,6 +176,25 @@ class StageParser:
     def _reports(self, node: Node) -> str | None:
         e = self.r.mapping(node, self.at("reports"), ("junit",))
         return _get(e or {}, "junit", lambda n: self.r.text(n, self.at("reports.junit")))
+
+    def _cache(self, node: Node) -> CacheSpec | None:
+        e = self.r.mapping(node, self.at("cache"), ("key", "paths"))
+        if e is None:
+            return None
+        key = _get(e, "key", lambda n: self.r.text(n, self.at("cache.key")))
+        paths = _get(e, "paths", lambda n: self.r.texts(n, self.at("cache.paths")))
+        for missing, value in (("key", key), ("paths", paths)):
+            if not value:
+                self.r.fail(MissingKey(self.at("cache"), missing, line=line_of(node)))
+        if not key or not paths:
+            return None
+        try:
+            parse_key(key)
+        except ValueError as problem:
+            line = line_of(e["key"][1])
+            self.r.fail(InvalidValue(self.at("cache.key"), key, str(problem), line=line))
+            return None
+        return CacheSpec(key=key, paths=paths)
 
     def _network(self, node: Node) -> bool | None:
         return self.r.boolean(node, self.at("network"))

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.client import Client, Connection
 from tests.integration.api.conftest import Deployment, Pipeline, register
 from tests.support.samples import sample
 from tests.support.toolchains import ensure_images
@@ -68,13 +69,18 @@ def _watch(deployment: Deployment, pipeline: Pipeline) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
-def _run_answer(deployment: Deployment, pipeline: Pipeline, output: str) -> dict[str, Any]:
-    """The API's answer for the run ``sluice trigger`` started (its first line names it)."""
+def _run_id(output: str) -> str:
+    """The run ``sluice trigger`` started (its first line names it)."""
     found = re.search(r"^run (\S+) ", output, re.MULTILINE)
     assert found is not None, output
+    return found.group(1)
+
+
+def _run_answer(deployment: Deployment, pipeline: Pipeline, output: str) -> dict[str, Any]:
+    """The API's answer for the run ``sluice trigger`` started."""
     with deployment.client() as http:
         answer: dict[str, Any] = http.get(
-            f"/pipelines/{pipeline.pipeline_id}/runs/{found.group(1)}"
+            f"/pipelines/{pipeline.pipeline_id}/runs/{_run_id(output)}"
         ).json()
     return answer
 
@@ -189,3 +195,41 @@ def test_a_misspelt_image_fails_at_once_with_did_you_mean(
     assert (stage["attempt"], stage["failure_class"]) == (1, "deterministic")
     assert "pyhton:3.11" in stage["reason"]
     assert "did you mean python:3.11" in stage["reason"]
+
+
+CACHED = """
+name: cached
+stages:
+  test:
+    image: python:3.11
+    cache:
+      key: venv-${{ hashFiles('requirements.txt') }}
+      paths: [.venv]
+    script:
+      - cp -r /src/. .
+      - test -x .venv/bin/python || python3 -m venv --system-site-packages .venv
+      - .venv/bin/python -m pytest -q -p no:cacheprovider tests
+"""
+
+
+def test_a_second_run_restores_the_cache_the_first_saved(
+    deployment: Deployment, runner: None, tmp_path: Path
+) -> None:
+    files = {**sample("python").files, "pipeline.yaml": CACHED, "requirements.txt": "pytest\n"}
+    first = _project(deployment, tmp_path, files)
+    status, first_output = _watch(deployment, first)
+    assert status == 0, first_output
+    second_sha = first.repo.commit({"NOTES": "a change that keeps requirements.txt"})
+    second = Pipeline(first.pipeline_id, first.repo, second_sha, first.webhook_secret)
+
+    status, output = _watch(deployment, second)
+
+    assert status == 0, (output, _run_answer(deployment, second, output)["stages"])
+    client = Client(Connection(deployment.url, deployment.admin_token))
+    try:
+        logs = [client.logs(_run_id(out)) for out in (first_output, output)]
+    finally:
+        client.close()
+    assert "cache miss: venv-" in logs[0]
+    assert "cache saved: venv-" in logs[0]
+    assert re.search(r"cache hit: venv-[0-9a-f]+, \d+ bytes restored", logs[1])
