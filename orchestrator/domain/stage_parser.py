@@ -186,15 +186,13 @@ class StageParser:
         for missing, value in (("key", key), ("paths", paths)):
             if not value:
                 self.r.fail(MissingKey(self.at("cache"), missing, line=line_of(node)))
-        if not key or not paths:
-            return None
         try:
-            parse_key(key)
+            parse_key(key or "")
         except ValueError as problem:
             line = line_of(e["key"][1])
             self.r.fail(InvalidValue(self.at("cache.key"), key, str(problem), line=line))
             return None
-        return CacheSpec(key=key, paths=paths)
+        return CacheSpec(key=key, paths=paths) if key and paths else None
 
     def _network(self, node: Node) -> bool | None:
         return self.r.boolean(node, self.at("network"))
