@@ -117,6 +117,7 @@ class StageRow:
     image_tag: str | None = None
     image_digest: str | None = None
     image_size_bytes: int | None = None
+    image: str | None = None
 
     @property
     def blocks_needs(self) -> bool:
@@ -223,6 +224,7 @@ def _run_created(m: ReadModel, e: Event) -> None:
             needs=list(spec["needs"]),
             allow_failure=spec["allow_failure"],
             on_branch=branch_allowed(when, e["branch"]),
+            image=None if spec.get("build_image") else spec["image"],
         )
         m.dirty_stages.add((run_id, name))
 

@@ -44,6 +44,7 @@ from runners.reaper import Orphan, mark_attempt
 from runners.reporter import Reporter
 from runners.secrets import SecretStore
 from schemas.errors import DomainError, InfrastructureError
+from schemas.metrics import STAGE_START_SECONDS
 
 __all__ = ["Attempt", "AttemptDeps", "now_ms"]
 
@@ -189,10 +190,14 @@ class Attempt:
         if cache is not None:
             cache.restore(ws.src, ws.work, log.system)
         workspace.hand_over(ws, deps.config.container_user)
-        image = deps.containers.pull(resolve_image(job.stage.image, job.commit_sha))
+        wanted = resolve_image(job.stage.image, job.commit_sha)
+        warm, asked = deps.containers.is_local(wanted), time.monotonic()
+        image = deps.containers.pull(wanted)
         env = {**inputs.base_env(job), **values}
         spec = inputs.container_spec(job, image=image, ws=ws, env=env, config=deps.config)
-        end = self._tests(self._wait(self._start(spec, log)), ws)
+        running = self._start(spec, log)
+        _started(log, image, warm, time.monotonic() - asked)
+        end = self._tests(self._wait(running), ws)
         verdict = classify(end)
         if verdict.succeeded and cache is not None:
             cache.save(ws.src, ws.work, log.system)
@@ -404,6 +409,12 @@ class Attempt:
         return _Ids(
             run_id=job.run_id, stage=job.stage.name, attempt=job.attempt, occurred_at_ms=now
         )
+
+
+def _started(log: AttemptLog, image: str, warm: bool, seconds: float) -> None:
+    STAGE_START_SECONDS.labels("warm" if warm else "cold").observe(seconds)
+    how = "warm: already on this host" if warm else "cold: pulled"
+    log.system(f"image {image} ({how}); container started in {seconds * 1000:.0f} ms")
 
 
 def _describe(outcome: RunEvent) -> str:

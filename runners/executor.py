@@ -96,6 +96,9 @@ class Containers(Protocol):
     def pull(self, image: str) -> str:
         """Make ``image`` available locally; return the reference to run."""
 
+    def is_local(self, image: str) -> bool:
+        """Whether ``image`` is already on this host (a stage on it starts warm)."""
+
     def start(self, spec: ContainerSpec, sink: OutputSink) -> Running:
         """Create and start a container, sending its output to ``sink`` as it comes."""
 
@@ -163,6 +166,18 @@ class DockerContainers:
         with self._lock:
             self._pulled.add(ref)
         return ref
+
+    def is_local(self, image: str) -> bool:
+        """Whether ``image`` is on the engine's host already (no pull needed)."""
+        ref = image_ref(image, self._registry)
+        with self._lock:
+            if ref in self._pulled:
+                return True
+        try:
+            self._client.images.get(ref)
+        except DockerException:
+            return False
+        return True
 
     def _pull(self, image: str, ref: str) -> None:
         try:

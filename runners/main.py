@@ -29,6 +29,7 @@ from runners.messages import CancelNotice, decode_job
 from runners.reaper import Orphan, hold_runner_lock, reap_dead_runners
 from runners.reporter import KafkaReporter
 from runners.secrets import SecretStore, load_key
+from runners.warm import start_warming
 from schemas.eventlog import TopicNames
 from schemas.metrics import RUNNER_SLOTS_BUSY, RUNNER_SLOTS_FREE
 from schemas.settings import ServiceSettings
@@ -124,6 +125,13 @@ class _Runner:
         self._containers = _containers(settings, config, runner_id)
         self._deps = _attempt_deps(settings, config, self._containers, self._reporter)
         self._reap(config)
+        if config.warm_images >= 0:
+            start_warming(
+                self._containers,
+                dsn=settings.pg_dsn,
+                schema=config.pg_schema,
+                top=config.warm_images,
+            )
         self._slots = slots
         self._runner_id = runner_id
         self._active: dict[str, _Slot] = {}
