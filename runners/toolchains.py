@@ -143,18 +143,18 @@ class ToolchainBuilder:
             return False
         tag = f"{self.registry}/{toolchain.ref}"
         progress(f"{toolchain.ref}: building ({' '.join(toolchain.packages)})")
-        self._build(toolchain, tag, progress)
+        self._build(toolchain, tag, progress, nocache=force)
         progress(f"{toolchain.ref}: pushing {tag}")
         self._push(tag, progress)
         progress(f"{toolchain.ref}: done")
         return True
 
-    def _build(self, toolchain: Toolchain, tag: str, progress: Progress) -> None:
+    def _build(self, toolchain: Toolchain, tag: str, progress: Progress, *, nocache: bool) -> None:
         source = io.BytesIO(dockerfile(toolchain, self.registry).encode())
         try:
             chunks = self._client.api.build(
                 fileobj=source, tag=tag, rm=True, forcerm=True, decode=True,
-                network_mode="bridge", pull=False,
+                network_mode="bridge", pull=False, nocache=nocache,
             )  # fmt: skip
             for line in build_lines(chunks):
                 progress(f"{toolchain.ref}: {line}")
