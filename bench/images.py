@@ -99,7 +99,8 @@ def stage_starts(settings: ServiceSettings) -> None:
     print(f"  bare `docker run --rm`   {p50(bare):7.0f} ms   (floor)")
     print(f"  runner, warm image       {p50(warm):7.0f} ms   ({p50(warm) - p50(bare):+.0f} ms; "
           "goal ≤ bare + 50 ms)")  # fmt: skip
-    print(f"  runner, cold image       {p50(cold):7.0f} ms   (pull from the local registry)")
+    print(f"  runner, cold image       {p50(cold):7.0f} ms   (tag removed, then pulled from the"
+          " local registry; layers the host still shares are not fetched again)")  # fmt: skip
 
 
 def _job(pipeline_id: str) -> Job:

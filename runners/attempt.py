@@ -190,20 +190,27 @@ class Attempt:
         if cache is not None:
             cache.restore(ws.src, ws.work, log.system)
         workspace.hand_over(ws, deps.config.container_user)
-        wanted = resolve_image(job.stage.image, job.commit_sha)
-        warm, asked = deps.containers.is_local(wanted), time.monotonic()
-        image = deps.containers.pull(wanted)
-        env = {**inputs.base_env(job), **values}
-        spec = inputs.container_spec(job, image=image, ws=ws, env=env, config=deps.config)
-        running = self._start(spec, log)
-        _started(log, image, warm, time.monotonic() - asked)
-        end = self._tests(self._wait(running), ws)
+        end = self._tests(self._wait(self._start_stage(ws, log, values)), ws)
         verdict = classify(end)
         if verdict.succeeded and cache is not None:
             cache.save(ws.src, ws.work, log.system)
         if verdict.succeeded and job.stage.artifacts is not None:
             self._store_artifacts(ws, log)
         return _Result(verdict, end.exit_code)
+
+    def _start_stage(
+        self, ws: workspace.Workspace, log: AttemptLog, secrets: dict[str, str]
+    ) -> Running:
+        """Pull the stage's image (saying whether it was warm) and start its container."""
+        job, deps = self.job, self._deps
+        wanted = resolve_image(job.stage.image, job.commit_sha)
+        warm, asked = deps.containers.is_local(wanted), time.monotonic()
+        image = deps.containers.pull(wanted)
+        env = {**inputs.base_env(job), **secrets}
+        spec = inputs.container_spec(job, image=image, ws=ws, env=env, config=deps.config)
+        running = self._start(spec, log)
+        _started(log, image, warm, time.monotonic() - asked)
+        return running
 
     def _cache(self) -> CacheRun | None:
         if self.job.stage.cache is None:
@@ -220,26 +227,12 @@ class Attempt:
     def _build_image(
         self, ws: workspace.Workspace, log: AttemptLog, secrets: dict[str, str]
     ) -> _Result:
-        job, deps = self.job, self._deps
-        spec = job.stage.build_image
+        spec = self.job.stage.build_image
         assert spec is not None
-        if deps.images is None:
+        if self._deps.images is None:
             raise BuildFailed("this runner cannot build images")
-        context = ws.src / spec.context
-        dockerfile = context / spec.dockerfile
-        if not dockerfile.is_file():
-            raise BuildFailed(
-                f"no Dockerfile at {spec.context}/{spec.dockerfile} in the repository"
-            )
-        request = BuildRequest(
-            context=context,
-            dockerfile=dockerfile,
-            name=spec.name,
-            commit_sha=job.commit_sha,
-            branch=job.branch,
-            build_args=inputs.build_args(spec.build_args, secrets),
-        )
-        builder = deps.images()
+        request = self._build_request(ws, secrets)
+        builder = self._deps.images()
         log.system(f"building {spec.dockerfile} in {spec.context} as {spec.name}")
         say = lambda text: log.write(LogStream.STDOUT, f"{text}\n".encode())  # noqa: E731
         thread = BuildThread(lambda: builder.build(request, ws.root / "Dockerfile.sluice", say))
@@ -251,6 +244,25 @@ class Attempt:
         assert thread.result is not None
         self._report_image(spec.name, thread.result, log)
         return _Result(Verdict(succeeded=True), 0)
+
+    def _build_request(self, ws: workspace.Workspace, secrets: dict[str, str]) -> BuildRequest:
+        job = self.job
+        spec = job.stage.build_image
+        assert spec is not None
+        context = ws.src / spec.context
+        dockerfile = context / spec.dockerfile
+        if not dockerfile.is_file():
+            raise BuildFailed(
+                f"no Dockerfile at {spec.context}/{spec.dockerfile} in the repository"
+            )
+        return BuildRequest(
+            context=context,
+            dockerfile=dockerfile,
+            name=spec.name,
+            commit_sha=job.commit_sha,
+            branch=job.branch,
+            build_args=inputs.build_args(spec.build_args, secrets),
+        )
 
     def _await_build(self, thread: BuildThread, builder: ImageBuilder) -> Exit | None:
         """Wait for the build; an Exit when it timed out, _Stopped when cancelled."""
