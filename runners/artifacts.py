@@ -40,6 +40,7 @@ __all__ = [
 
 PART_SIZE = 16 * 1024 * 1024
 _SHA_META = "x-amz-meta-sha256"
+_TAR_BUFFER = 1024 * 1024  # tar reads and writes in 1 MiB blocks, not 10 KiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,7 @@ class MinioArtifactStore:
             raise ArtifactStoreError(f"downloading the artifact {key} failed: {e}") from e
         try:
             stream = _Measured(cast(_Readable, response), 2**63)
-            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=_TAR_BUFFER) as tar:  # type: ignore[call-overload]
                 tar.extractall(dest, filter="tar" if links else "data")
             stream.read()  # the tar's end padding, so the hash covers every byte
         finally:
@@ -244,7 +245,10 @@ def _inside(root: Path, declared: str) -> str | None:
 
 def _write_tar(fd: int, root: Path, paths: Sequence[str]) -> None:
     try:
-        with os.fdopen(fd, "wb") as pipe, tarfile.open(fileobj=pipe, mode="w|") as tar:
+        with (
+            os.fdopen(fd, "wb") as pipe,
+            tarfile.open(fileobj=pipe, mode="w|", bufsize=_TAR_BUFFER) as tar,
+        ):
             for path in paths:
                 tar.add(root / path, arcname=path)
     except (BrokenPipeError, ValueError):
