@@ -242,3 +242,28 @@ def _stage_seconds(deployment: Deployment, pipeline: Pipeline, output: str) -> f
     stage = _run_answer(deployment, pipeline, output)["stages"][0]
     started, finished = (datetime.fromisoformat(stage[k]) for k in ("started_at", "finished_at"))
     return (finished - started).total_seconds()
+
+
+BROKEN_DOCKERFILE = "FROM debian-git:bookworm\nRUN echo the step that breaks && false\n"
+
+
+def test_a_dockerfile_that_does_not_build_fails_at_once_with_its_output(
+    deployment: Deployment, runner: None, tmp_path: Path
+) -> None:
+    files = {
+        "pipeline.yaml": "name: broken\nstages:\n  image:\n    build_image: {name: broken}\n",
+        "Dockerfile": BROKEN_DOCKERFILE,
+    }
+    pipeline = _project(deployment, tmp_path, files)
+
+    status, output = _watch(deployment, pipeline)
+
+    stage = _run_answer(deployment, pipeline, output)["stages"][0]
+    assert status == 1, output
+    assert (stage["attempt"], stage["failure_class"]) == (1, "deterministic")
+    assert "returned a non-zero code: 1" in stage["reason"]
+    client = Client(Connection(deployment.url, deployment.admin_token))
+    try:
+        assert "the step that breaks" in client.logs(_run_id(output))
+    finally:
+        client.close()
