@@ -138,6 +138,11 @@ class DockerContainers:
         self._lock = threading.Lock()
 
     @property
+    def registry(self) -> str:
+        """The registry images are pulled from."""
+        return self._registry
+
+    @property
     def runner_id(self) -> str:
         """The runner whose containers these are."""
         return self._owner[RUNNER_LABEL]
