@@ -206,10 +206,12 @@ class Attempt:
         wanted = resolve_image(job.stage.image, job.commit_sha)
         warm, asked = deps.containers.is_local(wanted), time.monotonic()
         image = deps.containers.pull(wanted)
+        how = "warm: already on this host" if warm else "cold: pulled"
+        log.system(f"image {image} ({how} in {(time.monotonic() - asked) * 1000:.0f} ms)")
         env = {**inputs.base_env(job), **secrets}
         spec = inputs.container_spec(job, image=image, ws=ws, env=env, config=deps.config)
         running = self._start(spec, log)
-        _started(log, image, warm, time.monotonic() - asked)
+        STAGE_START_SECONDS.labels("warm" if warm else "cold").observe(time.monotonic() - asked)
         return running
 
     def _cache(self) -> CacheRun | None:
@@ -421,12 +423,6 @@ class Attempt:
         return _Ids(
             run_id=job.run_id, stage=job.stage.name, attempt=job.attempt, occurred_at_ms=now
         )
-
-
-def _started(log: AttemptLog, image: str, warm: bool, seconds: float) -> None:
-    STAGE_START_SECONDS.labels("warm" if warm else "cold").observe(seconds)
-    how = "warm: already on this host" if warm else "cold: pulled"
-    log.system(f"image {image} ({how}); container started in {seconds * 1000:.0f} ms")
 
 
 def _describe(outcome: RunEvent) -> str:
