@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from orchestrator.domain.events import StageClaimed, StageFailed, StageHeartbeat
+from orchestrator.domain.images import resolve_image
+from orchestrator.domain.jobs import Job
 from orchestrator.domain.statuses import FailureClass
 from runners.artifacts import MinioArtifactStore
 from runners.attempt import Attempt, AttemptDeps, now_ms
@@ -191,6 +193,15 @@ class _Runner:
         RUNNER_SLOTS_BUSY.labels(self._runner_id).set(busy)
         RUNNER_SLOTS_FREE.labels(self._runner_id).set(self._slots - busy)
 
+    def _image_warm(self, job: Job) -> bool | None:
+        """Whether the job's image is on this host already; None for an image build."""
+        if job.stage.build_image is not None:
+            return None
+        try:
+            return self._containers.is_local(resolve_image(job.stage.image, job.commit_sha))
+        except Exception:  # the claim must go out whatever the engine says
+            return None
+
     def _start(self, offered: Offered) -> None:
         try:
             job = decode_job(offered.message.value() or b"")
@@ -207,6 +218,7 @@ class _Runner:
                 occurred_at_ms=now,
                 runner_id=self._deps.runner_id,
                 lease_deadline_ms=now + job.lease_ms,
+                image_warm=self._image_warm(job),
             )
         )
         self._intake.commit(offered)

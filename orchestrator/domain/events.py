@@ -113,10 +113,11 @@ class StageQueued(_StageEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StageClaimed(_StageEvent):
-    """A runner took the attempt."""
+    """A runner took the attempt (``image_warm``: its image was already on the host)."""
 
     runner_id: str
     lease_deadline_ms: int
+    image_warm: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
