@@ -2,15 +2,19 @@
 PY := .venv/bin/python
 SHELL := /bin/bash
 
-.PHONY: demo test setup lint typecheck pytest unit bench status down clean-state
+.PHONY: demo test setup images lint typecheck pytest unit bench status down clean-state
 
-demo: setup  ## services up, then the sample pipeline end to end; leaves processors, a runner and the API up
+demo: setup  ## services up, then the sample pipeline end to end (a Python project in python:3.11); leaves processors, a runner and the API up
+	.venv/bin/sluice images build python:3.11
 	$(PY) -m orchestrator.demo
 
-test: setup lint typecheck pytest  ## services up, then the whole suite: ruff, mypy, pytest
+test: setup images lint typecheck pytest  ## services up, then the whole suite: ruff, mypy, pytest
 
 setup:  ## install and start every real service, the Python env, topics, buckets, migrations
 	infra/up
+
+images:  ## the toolchain images of infra/images.txt (python:3.11, golang:1.19, ...), cached
+	.venv/bin/sluice images build --all
 
 lint:
 	.venv/bin/ruff format --check .

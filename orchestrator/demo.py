@@ -40,26 +40,40 @@ PIPELINE = """\
 name: demo-diamond
 stages:
   build:
+    image: python:3.11
     script:
       - echo "building $(git -C /src log --oneline -1 2>/dev/null || echo sources)"
-      - mkdir -p dist && cp /src/hello.sh dist/ && echo "v1" > dist/VERSION
-      - ls -l dist
+      - mkdir -p dist && cp -r /src/greet /src/tests dist/ && echo "v1" > dist/VERSION
+      - python3 -m compileall -q dist/greet && ls -l dist
     artifacts: {paths: [dist/], expire_in: 30d}
   lint:
     needs: [build]
-    script: ["sh -n /src/hello.sh && echo 'lint: hello.sh parses'"]
+    image: python:3.11
+    script: ["python3 -m py_compile dist/greet/__init__.py && echo 'lint: greet compiles'"]
   test:
     needs: [build]
+    image: python:3.11
     script:
-      - 'for i in 1 2 3; do echo "test $i says $(sh dist/hello.sh)"; sleep 0.2; done'
-      - test "$(sh dist/hello.sh)" = "hello from sluice"
+      - cd dist && python3 -m pytest -v -p no:cacheprovider --junitxml=../report.xml tests
+    reports: {junit: report.xml}
   package:
     needs: [lint, test]
+    image: python:3.11
     script: ["tar czf dist.tgz dist && ls -l dist.tgz"]
     artifacts: {paths: [dist.tgz]}
 """
 
-HELLO = 'echo "hello from sluice"\n'
+SOURCES = {
+    "greet/__init__.py": (
+        'def hello(name: str = "sluice") -> str:\n    return f"hello from {name}"\n'
+    ),
+    "tests/__init__.py": "",
+    "tests/test_greet.py": (
+        "from greet import hello\n\n\n"
+        "def test_hello_names_sluice():\n    assert hello() == 'hello from sluice'\n\n\n"
+        "def test_hello_names_anyone():\n    assert hello('you') == 'hello from you'\n"
+    ),
+}
 TERMINAL = {"RunSucceeded", "RunFailed", "RunCancelled", "RunRejected"}
 STATE = Path(os.environ.get("SLUICE_STATE_DIR", Path.home() / ".local/state/sluice"))
 
@@ -79,7 +93,9 @@ def make_repository() -> tuple[str, str]:
         _git(repo, "config", "user.email", "demo@sluice.invalid")
         _git(repo, "config", "user.name", "Sluice demo")
     (repo / "pipeline.yaml").write_text(PIPELINE)
-    (repo / "hello.sh").write_text(HELLO)
+    for name, text in SOURCES.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
     (repo / "RUN").write_text(uuid.uuid4().hex)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "demo change")

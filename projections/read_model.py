@@ -119,6 +119,11 @@ class StageRow:
     finished_at: datetime | None = None
     allow_failure: bool = False
     on_branch: bool = True
+    image_name: str | None = None
+    image_tag: str | None = None
+    image_digest: str | None = None
+    image_size_bytes: int | None = None
+    image: str | None = None
 
     @property
     def blocks_needs(self) -> bool:
@@ -230,6 +235,7 @@ def _run_created(m: ReadModel, e: Event) -> None:
             needs=list(spec["needs"]),
             allow_failure=spec["allow_failure"],
             on_branch=branch_allowed(when, e["branch"], ref),
+            image=None if spec.get("build_image") else spec["image"],
         )
         m.dirty_stages.add((run_id, name))
 
@@ -430,6 +436,9 @@ _HANDLERS: Mapping[str, Handler] = {
     "StageRetryRequested": _stage_retry_requested,
     "ArtifactStored": _artifact_stored,
     "LogArchived": _stage_set(log_path="storage_path"),
+    "ImageBuilt": _stage_set(
+        image_name="name", image_tag="tag", image_digest="digest", image_size_bytes="size_bytes"
+    ),
     "DeploymentStarted": _ignore,
     "DeploymentSucceeded": _ignore,
     "DeploymentFailed": _ignore,

@@ -15,6 +15,7 @@ import hashlib
 import os
 import tarfile
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import IO, Any, Protocol, cast
 
 from minio import Minio
 from minio.commonconfig import Tags
-from minio.error import MinioException
+from minio.error import MinioException, S3Error
 
 from runners.errors import ArtifactStoreError, ArtifactTooLarge
 from runners.multipart import upload_stream
@@ -39,6 +40,7 @@ __all__ = [
 
 PART_SIZE = 16 * 1024 * 1024
 _SHA_META = "x-amz-meta-sha256"
+_TAR_BUFFER = 1024 * 1024  # tar reads and writes in 1 MiB blocks, not 10 KiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +66,18 @@ class ArtifactStore(Protocol):
     ) -> StoredObject | None:
         """Pack ``paths`` (relative to ``root``) and store them; None if none exist."""
 
-    def download_latest(self, *, key_prefix: str, dest: Path) -> bool:
-        """Unpack the newest attempt's artifact under ``key_prefix`` into ``dest``."""
+    def download_latest(self, *, key_prefix: str, dest: Path, links: bool = False) -> bool:
+        """Unpack the newest attempt's artifact under ``key_prefix`` into ``dest``.
+
+        ``links``: keep symbolic links to absolute paths (a cached virtualenv has them);
+        nothing is ever written outside ``dest``.
+        """
 
     def put_log(self, *, source: Path, key: str) -> StoredObject:
         """Store a gzip log file."""
+
+    def stat(self, *, key: str) -> tuple[int, float] | None:
+        """Size and age in seconds of the object ``key``, or None when there is none."""
 
 
 def artifact_key(prefix: str, run_id: str, stage: str, attempt: int) -> str:
@@ -158,7 +167,7 @@ class MinioArtifactStore:
         except MinioException as e:
             raise ArtifactStoreError(f"tagging the artifact {key} failed: {e}") from e
 
-    def download_latest(self, *, key_prefix: str, dest: Path) -> bool:
+    def download_latest(self, *, key_prefix: str, dest: Path, links: bool = False) -> bool:
         """Unpack the artifact of the highest attempt under ``key_prefix``; verify its hash."""
         key = self._latest_key(key_prefix)
         if key is None:
@@ -171,8 +180,8 @@ class MinioArtifactStore:
             raise ArtifactStoreError(f"downloading the artifact {key} failed: {e}") from e
         try:
             stream = _Measured(cast(_Readable, response), 2**63)
-            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
-                tar.extractall(dest, filter="data")
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=_TAR_BUFFER) as tar:  # type: ignore[call-overload]
+                tar.extractall(dest, filter="tar" if links else "data")
             stream.read()  # the tar's end padding, so the hash covers every byte
         finally:
             response.close()
@@ -188,6 +197,19 @@ class MinioArtifactStore:
             raise ArtifactStoreError(f"listing artifacts under {key_prefix} failed: {e}") from e
         keys = [o.object_name for o in objects if o.object_name]
         return max(keys, key=_attempt_of, default=None)
+
+    def stat(self, *, key: str) -> tuple[int, float] | None:
+        """Size and age in seconds of ``key`` in the artifacts bucket; None when absent."""
+        try:
+            found = self._client.stat_object(self._artifacts, key)
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "NoSuchObject"):
+                return None
+            raise ArtifactStoreError(f"looking up {key} failed: {e}") from e
+        except MinioException as e:
+            raise ArtifactStoreError(f"looking up {key} failed: {e}") from e
+        modified = found.last_modified.timestamp() if found.last_modified else time.time()
+        return int(found.size or 0), max(time.time() - modified, 0.0)
 
     def put_log(self, *, source: Path, key: str) -> StoredObject:
         """Store the gzip log file ``source`` at ``key`` in the log bucket."""
@@ -223,7 +245,10 @@ def _inside(root: Path, declared: str) -> str | None:
 
 def _write_tar(fd: int, root: Path, paths: Sequence[str]) -> None:
     try:
-        with os.fdopen(fd, "wb") as pipe, tarfile.open(fileobj=pipe, mode="w|") as tar:
+        with (
+            os.fdopen(fd, "wb") as pipe,
+            tarfile.open(fileobj=pipe, mode="w|", bufsize=_TAR_BUFFER) as tar,
+        ):
             for path in paths:
                 tar.add(root / path, arcname=path)
     except (BrokenPipeError, ValueError):

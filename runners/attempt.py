@@ -21,25 +21,30 @@ from typing import TypedDict
 
 from orchestrator.domain.events import (
     ArtifactStored,
+    ImageBuilt,
     LogArchived,
     RunEvent,
     StageCancelled,
     StageFailed,
     StageSucceeded,
 )
+from orchestrator.domain.images import resolve_image
 from orchestrator.domain.jobs import Job
-from orchestrator.domain.statuses import FailureClass
+from orchestrator.domain.statuses import FailureClass, LogStream
 from runners import inputs, workspace
 from runners.artifacts import ArtifactStore, artifact_key, log_key
-from runners.classify import Exit, Verdict, classify, parse_junit
+from runners.caches import CacheRun
+from runners.classify import Exit, Verdict, classify, parse_report
 from runners.config import RunnerConfig
 from runners.executor import Containers, ContainerSpec, Running
 from runners.history import AttemptRef, TestHistory
+from runners.imagebuild import BuildFailed, BuildRequest, BuildThread, BuiltImage, ImageBuilder
 from runners.logstream import AttemptLog
 from runners.reaper import Orphan, mark_attempt
 from runners.reporter import Reporter
 from runners.secrets import SecretStore
 from schemas.errors import DomainError, InfrastructureError
+from schemas.metrics import STAGE_START_SECONDS
 
 __all__ = ["Attempt", "AttemptDeps", "now_ms"]
 
@@ -64,6 +69,7 @@ class AttemptDeps:
     secrets: SecretStore
     history: TestHistory
     reporter: Reporter
+    images: Callable[[], ImageBuilder] | None = None  # image build stages; None: refused
     clock: Callable[[], int] = now_ms
 
 
@@ -176,15 +182,116 @@ class Attempt:
         fetched = inputs.fetch_upstream(job, deps.store, ws, key_prefix=deps.config.key_prefix)
         if fetched:
             log.system(f"artifacts of {', '.join(fetched)} unpacked into /workspace")
+        if inputs.deprecated_network_variable(job):
+            log.system("SLUICE_NETWORK is deprecated: write network: true on the stage")
+        if job.stage.build_image is not None:
+            return self._build_image(ws, log, values)
+        cache = self._cache()
+        if cache is not None:
+            cache.restore(ws.src, ws.work, log.system)
         workspace.hand_over(ws, deps.config.container_user)
-        image = deps.containers.pull(job.stage.image)
-        env = {**inputs.base_env(job), **values}
-        spec = inputs.container_spec(job, image=image, ws=ws, env=env, config=deps.config)
-        end = self._tests(self._wait(self._start(spec, log)), ws)
+        end = self._tests(self._wait(self._start_stage(ws, log, values)), ws)
         verdict = classify(end)
+        if verdict.succeeded and cache is not None:
+            cache.save(ws.src, ws.work, log.system)
         if verdict.succeeded and job.stage.artifacts is not None:
             self._store_artifacts(ws, log)
         return _Result(verdict, end.exit_code)
+
+    def _start_stage(
+        self, ws: workspace.Workspace, log: AttemptLog, secrets: dict[str, str]
+    ) -> Running:
+        """Pull the stage's image (saying whether it was warm) and start its container."""
+        job, deps = self.job, self._deps
+        wanted = resolve_image(job.stage.image, job.commit_sha)
+        warm, asked = deps.containers.is_local(wanted), time.monotonic()
+        image = deps.containers.pull(wanted)
+        how = "warm: already on this host" if warm else "cold: pulled"
+        log.system(f"image {image} ({how} in {(time.monotonic() - asked) * 1000:.0f} ms)")
+        env = {**inputs.base_env(job), **secrets}
+        spec = inputs.container_spec(job, image=image, ws=ws, env=env, config=deps.config)
+        running = self._start(spec, log)
+        STAGE_START_SECONDS.labels("warm" if warm else "cold").observe(time.monotonic() - asked)
+        return running
+
+    def _cache(self) -> CacheRun | None:
+        if self.job.stage.cache is None:
+            return None
+        config = self._deps.config
+        return CacheRun(
+            store=self._deps.store,
+            job=self.job,
+            key_prefix=config.key_prefix,
+            max_bytes=config.cache_max_bytes,
+            expiry_s=config.cache_expiry_s,
+        )
+
+    def _build_image(
+        self, ws: workspace.Workspace, log: AttemptLog, secrets: dict[str, str]
+    ) -> _Result:
+        spec = self.job.stage.build_image
+        assert spec is not None
+        if self._deps.images is None:
+            raise BuildFailed("this runner cannot build images")
+        request = self._build_request(ws, secrets)
+        builder = self._deps.images()
+        log.system(f"building {spec.dockerfile} in {spec.context} as {spec.name}")
+        say = lambda text: log.write(LogStream.STDOUT, f"{text}\n".encode())  # noqa: E731
+        thread = BuildThread(lambda: builder.build(request, ws.root / "Dockerfile.sluice", say))
+        end = self._await_build(thread, builder)
+        if end is not None:
+            return _Result(classify(end))
+        if thread.error is not None:
+            raise thread.error
+        assert thread.result is not None
+        self._report_image(spec.name, thread.result, log)
+        return _Result(Verdict(succeeded=True), 0)
+
+    def _build_request(self, ws: workspace.Workspace, secrets: dict[str, str]) -> BuildRequest:
+        job = self.job
+        spec = job.stage.build_image
+        assert spec is not None
+        context = ws.src / spec.context
+        dockerfile = context / spec.dockerfile
+        if not dockerfile.is_file():
+            raise BuildFailed(
+                f"no Dockerfile at {spec.context}/{spec.dockerfile} in the repository"
+            )
+        return BuildRequest(
+            context=context,
+            dockerfile=dockerfile,
+            name=spec.name,
+            commit_sha=job.commit_sha,
+            branch=job.branch,
+            build_args=inputs.build_args(spec.build_args, secrets),
+        )
+
+    def _await_build(self, thread: BuildThread, builder: ImageBuilder) -> Exit | None:
+        """Wait for the build; an Exit when it timed out, _Stopped when cancelled."""
+        timeout_ms = self.job.stage.timeout_ms
+        deadline = time.monotonic() + timeout_ms / 1000
+        thread.start()
+        while thread.is_alive():
+            if self._stop_reason is not None:
+                builder.abandon()
+                raise _Stopped
+            if time.monotonic() >= deadline:
+                builder.abandon()
+                return Exit(exit_code=None, timed_out_after_ms=timeout_ms)
+            thread.join(_SLICE_S)
+        return None
+
+    def _report_image(self, name: str, built: BuiltImage, log: AttemptLog) -> None:
+        log.system(f"image built: {built.tag} ({built.digest}, {built.size_bytes} bytes)")
+        self._deps.reporter.report(
+            ImageBuilt(
+                **self._ids(self._deps.clock()),
+                name=name,
+                tag=built.tag,
+                digest=built.digest,
+                size_bytes=built.size_bytes,
+            )
+        )
 
     def _start(self, spec: ContainerSpec, log: AttemptLog) -> Running:
         with self._lock:
@@ -216,7 +323,7 @@ class Attempt:
         path = ws.work / report if report else None
         if path is None or not path.is_file() or path.stat().st_size > _MAX_JUNIT_BYTES:
             return end
-        results = parse_junit(path.read_bytes())
+        results = parse_report(path.read_bytes())
         job = self.job
         ref = AttemptRef(job.pipeline_id, job.run_id, job.stage.name, job.attempt)
         self._deps.history.record(ref, results)

@@ -13,13 +13,23 @@ the rules are tested without Docker. The decider does the retry logic; this only
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.domain.statuses import FailureClass
 
-__all__ = ["Exit", "JUnitResults", "Verdict", "classify", "format_duration", "parse_junit"]
+__all__ = [
+    "Exit",
+    "JUnitResults",
+    "Verdict",
+    "classify",
+    "format_duration",
+    "parse_go_test_json",
+    "parse_junit",
+    "parse_report",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +38,8 @@ class JUnitResults:
 
     passed: frozenset[str] = frozenset()
     failed: frozenset[str] = frozenset()
+    skipped: frozenset[str] = frozenset()
+    durations_ms: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +77,10 @@ def classify(end: Exit) -> Verdict:
     flaky = _flaky_tests(end.junit.failed if end.junit else frozenset(), end)
     if flaky:
         return _failed(FailureClass.FLAKY, f"{reason}; flaky test(s): {', '.join(sorted(flaky))}")
+    failed = sorted(end.junit.failed) if end.junit else []
+    if failed:
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        reason = f"{reason}; failed test(s): {shown}"
     return _failed(FailureClass.DETERMINISTIC, reason)
 
 
@@ -82,18 +98,69 @@ def format_duration(ms: int) -> str:
     return f"{seconds:g} s"
 
 
+def parse_report(data: bytes) -> JUnitResults:
+    """A JUnit XML report (pytest, ctest, ...) or ``go test -json`` output, read alike."""
+    if data.lstrip().startswith(b"{"):
+        return parse_go_test_json(data)
+    return parse_junit(data)
+
+
 def parse_junit(xml: bytes) -> JUnitResults:
-    """The passed and failed tests of a JUnit XML report; an unreadable one has none."""
+    """The passed, failed and skipped tests of a JUnit XML report; an unreadable one has none."""
     try:
         root = ET.fromstring(xml)
     except ET.ParseError:
         return JUnitResults()
-    passed: set[str] = set()
-    failed: set[str] = set()
+    found = _Found()
     for case in root.iter("testcase"):
         name = ".".join(p for p in (case.get("classname"), case.get("name")) if p)
         if case.find("skipped") is not None:
-            continue
-        broken = case.find("failure") is not None or case.find("error") is not None
-        (failed if broken else passed).add(name)
-    return JUnitResults(passed=frozenset(passed), failed=frozenset(failed))
+            outcome = "skip"
+        elif case.find("failure") is not None or case.find("error") is not None:
+            outcome = "fail"
+        else:
+            outcome = "pass"
+        found.add(name, outcome, _seconds(case.get("time")))
+    return found.results()
+
+
+def parse_go_test_json(data: bytes) -> JUnitResults:
+    """The tests of ``go test -json`` output (one JSON event a line), named package.Test."""
+    found = _Found()
+    for raw in data.splitlines():
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue  # go test prints build errors as plain text
+        action, test = event.get("Action"), event.get("Test")
+        if isinstance(event, dict) and test and action in ("pass", "fail", "skip"):
+            name = ".".join(p for p in (event.get("Package"), test) if p)
+            found.add(name, action, event.get("Elapsed"))
+    return found.results()
+
+
+class _Found:
+    def __init__(self) -> None:
+        self.outcomes: dict[str, set[str]] = {"pass": set(), "fail": set(), "skip": set()}
+        self.durations: dict[str, int] = {}
+
+    def add(self, name: str, outcome: str, seconds: float | None) -> None:
+        self.outcomes[outcome].add(name)
+        if seconds is not None:
+            self.durations[name] = round(seconds * 1000)
+
+    def results(self) -> JUnitResults:
+        failed = frozenset(self.outcomes["fail"])
+        return JUnitResults(
+            passed=frozenset(self.outcomes["pass"]) - failed,
+            failed=failed,
+            skipped=frozenset(self.outcomes["skip"]) - failed - self.outcomes["pass"],
+            durations_ms=self.durations,
+        )
+
+
+def _seconds(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None

@@ -8,6 +8,9 @@
 | ``SLUICE_PG_SCHEMA`` | ``public`` (where the secrets and flaky-test tables live) |
 | ``SLUICE_CONTAINER_USER`` | ``65534:65534`` (nobody: stages never run as root) |
 | ``SLUICE_PIDS_LIMIT`` | ``1024`` |
+| ``SLUICE_WARM_IMAGES`` | ``10`` (most used images of 7 days, pulled at start; ``-1``: none) |
+| ``SLUICE_CACHE_MAX_BYTES`` | ``2147483648`` (2 GiB: a bigger cache is not saved) |
+| ``SLUICE_CACHE_EXPIRY_DAYS`` | ``7`` (an older cache is a miss) |
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 __all__ = ["DEFAULT_ARTIFACT_MAX_BYTES", "RunnerConfig"]
 
 DEFAULT_ARTIFACT_MAX_BYTES = 5 * 1024**3
+DEFAULT_CACHE_MAX_BYTES = 2 * 1024**3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +36,9 @@ class RunnerConfig:
     pg_schema: str = "public"
     container_user: str = "65534:65534"
     pids_limit: int = 1024
+    warm_images: int = 10  # most used images pulled at start (plus the catalogue); -1: none
+    cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
+    cache_expiry_s: float = 7 * 86_400.0
     key_prefix: str = ""  # before every object key; tests isolate themselves with it
 
     @classmethod
@@ -48,6 +55,9 @@ class RunnerConfig:
             pg_schema=env.get("SLUICE_PG_SCHEMA", base.pg_schema),
             container_user=env.get("SLUICE_CONTAINER_USER", base.container_user),
             pids_limit=int(env.get("SLUICE_PIDS_LIMIT", str(base.pids_limit))),
+            warm_images=int(env.get("SLUICE_WARM_IMAGES", str(base.warm_images))),
+            cache_max_bytes=int(env.get("SLUICE_CACHE_MAX_BYTES", str(base.cache_max_bytes))),
+            cache_expiry_s=float(env.get("SLUICE_CACHE_EXPIRY_DAYS", "7")) * 86_400.0,
         )
 
     @property

@@ -2,6 +2,7 @@
 
     DomainError
     ├── ArtifactTooLarge      the stage's artifact is over SLUICE_ARTIFACT_MAX_BYTES
+    ├── ImageNotFound         the registry has no such image (a typo in ``image:``)
     └── SecretNotFound        a stage names a secret that was never set
     InfrastructureError
     ├── WorkspaceError        the commit cannot be checked out from the repository
@@ -21,6 +22,7 @@ __all__ = [
     "ArtifactStoreError",
     "ArtifactTooLarge",
     "ContainerError",
+    "ImageNotFound",
     "SecretNotFound",
     "SecretStoreError",
     "WorkspaceError",
@@ -29,6 +31,10 @@ __all__ = [
 
 class ArtifactTooLarge(DomainError):
     """The packed artifact is bigger than the limit; declare fewer paths or raise the limit."""
+
+
+class ImageNotFound(DomainError):
+    """The stage's image is not in the registry: the pipeline names it wrong (not retried)."""
 
 
 class SecretNotFound(DomainError):

@@ -20,11 +20,13 @@ from typing import Any, Protocol
 
 import docker
 import requests
-from docker.errors import DockerException, ImageNotFound
+from docker.errors import APIError, DockerException
+from docker.errors import ImageNotFound as DockerImageNotFound
 from docker.utils.socket import frames_iter
 
 from orchestrator.domain.statuses import LogStream
-from runners.errors import ContainerError
+from runners.errors import ContainerError, ImageNotFound
+from runners.registry import Registry, RegistryUnreachable, suggest
 
 __all__ = [
     "HOST_LABEL",
@@ -94,6 +96,9 @@ class Containers(Protocol):
     def pull(self, image: str) -> str:
         """Make ``image`` available locally; return the reference to run."""
 
+    def is_local(self, image: str) -> bool:
+        """Whether ``image`` is already on this host (a stage on it starts warm)."""
+
     def start(self, spec: ContainerSpec, sink: OutputSink) -> Running:
         """Create and start a container, sending its output to ``sink`` as it comes."""
 
@@ -133,6 +138,11 @@ class DockerContainers:
         self._lock = threading.Lock()
 
     @property
+    def registry(self) -> str:
+        """The registry images are pulled from."""
+        return self._registry
+
+    @property
     def runner_id(self) -> str:
         """The runner whose containers these are."""
         return self._owner[RUNNER_LABEL]
@@ -154,21 +164,35 @@ class DockerContainers:
                 return ref
         try:
             self._client.images.get(ref)
-        except ImageNotFound:
-            self._pull(ref)
+        except DockerImageNotFound:
+            self._pull(image, ref)
         except DockerException as e:
             raise ContainerError(f"the Docker engine failed looking up {ref}: {e}") from e
         with self._lock:
             self._pulled.add(ref)
         return ref
 
-    def _pull(self, ref: str) -> None:
+    def is_local(self, image: str) -> bool:
+        """Whether ``image`` is on the engine's host already (no pull needed)."""
+        ref = image_ref(image, self._registry)
+        with self._lock:
+            if ref in self._pulled:
+                return True
+        try:
+            self._client.images.get(ref)
+        except DockerException:
+            return False
+        return True
+
+    def _pull(self, image: str, ref: str) -> None:
         try:
             self._client.images.pull(ref)
+        except APIError as e:
+            if _absent(e):
+                raise ImageNotFound(missing_image_message(image, ref, self._registry)) from e
+            raise ContainerError(f"could not pull image {ref}: {e}") from e
         except DockerException as e:
-            raise ContainerError(
-                f"could not pull image {ref}: {e}; is it pushed to the registry?"
-            ) from e
+            raise ContainerError(f"could not pull image {ref}: {e}") from e
 
     def start(self, spec: ContainerSpec, sink: OutputSink) -> Running:
         """Create the container with its limits, attach to its output, then start it."""
@@ -208,6 +232,30 @@ class DockerContainers:
             "log_config": {"type": "none", "config": {}},
             "detach": True,
         }
+
+
+def _absent(error: APIError) -> bool:
+    """Whether a pull failed because the image does not exist (not: the registry is down)."""
+    status = error.status_code
+    text = str(error.explanation or error).lower()
+    if status is not None and status >= 500 and "manifest unknown" not in text:
+        return False  # the engine could not reach the registry: infrastructure
+    return status in (400, 404) or "manifest unknown" in text or "not found" in text
+
+
+def missing_image_message(image: str, ref: str, registry: str) -> str:
+    """What to tell a user whose stage names an image the registry does not have."""
+    head = f"image {image} does not exist in the registry {registry} (pulling {ref})"
+    try:
+        held = Registry(registry).images()
+    except RegistryUnreachable:
+        return f"{head}; check the stage's image: key"
+    local = image.removeprefix(f"{registry}/")
+    close = suggest(local, held)
+    if close:
+        return f"{head}; did you mean {' or '.join(close)}? (sluice images list shows them all)"
+    shown = ", ".join(held[:20]) or "none"
+    return f"{head}; images there: {shown}"
 
 
 class _DockerRunning:

@@ -64,15 +64,25 @@ class TestHistory:
 
     def record(self, ref: AttemptRef, results: JUnitResults) -> None:
         """Store this attempt's outcomes and mark tests that flipped since earlier attempts."""
-        rows = [(t, True) for t in results.passed] + [(t, False) for t in results.failed]
-        if not rows:
+        outcomes: list[tuple[str, bool | None]] = [
+            *((t, True) for t in results.passed),
+            *((t, False) for t in results.failed),
+            *((t, None) for t in results.skipped),
+        ]
+        if not outcomes:
             return
+        d = results.durations_ms
+        rows = [(t, p, d.get(t)) for t, p in outcomes]
         with self._connect() as conn:
             with conn.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO test_outcomes VALUES (%s, %s, %s, %s, %s, %s)"
+                    "INSERT INTO test_outcomes (pipeline_id, run_id, stage, attempt, test_name,"
+                    " passed, duration_ms) VALUES (%s, %s, %s, %s, %s, %s, %s)"
                     " ON CONFLICT DO NOTHING",
-                    [(ref.pipeline_id, ref.run_id, ref.stage, ref.attempt, t, p) for t, p in rows],
+                    [
+                        (ref.pipeline_id, ref.run_id, ref.stage, ref.attempt, t, p, ms)
+                        for t, p, ms in rows
+                    ],
                 )
             conn.execute(
                 "INSERT INTO flaky_tests (pipeline_id, test_name)"

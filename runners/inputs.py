@@ -3,6 +3,7 @@ artifacts, and the container spec built from the job's ``StageSpec``."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 _TRUE = {"1", "true", "yes", "on"}
+_SECRET_REF = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +97,22 @@ def base_env(job: Job) -> dict[str, str]:
 
 
 def needs_network(job: Job) -> bool:
-    """Deploy stages, and stages with ``SLUICE_NETWORK: "true"``, get a network."""
-    flag = job.stage.variables.get("SLUICE_NETWORK", "").lower() in _TRUE
-    return flag or job.stage.deploy is not None
+    """Stages with ``network: true`` and deploy stages get a network.
+
+    ``SLUICE_NETWORK: "true"`` (the variable that came before the key) still works; the
+    runner's log says it is deprecated (:func:`deprecated_network_variable`).
+    """
+    return job.stage.network or deprecated_network_variable(job) or job.stage.deploy is not None
+
+
+def deprecated_network_variable(job: Job) -> bool:
+    """Whether the stage asks for a network with the old ``SLUICE_NETWORK`` variable."""
+    return job.stage.variables.get("SLUICE_NETWORK", "").lower() in _TRUE
+
+
+def build_args(args: Mapping[str, str], secrets: Mapping[str, str]) -> dict[str, str]:
+    """Build args with ``${{ secrets.NAME }}`` replaced by the stage's declared secrets."""
+    return {k: _SECRET_REF.sub(lambda m: secrets.get(m.group(1), ""), v) for k, v in args.items()}
 
 
 def container_spec(

@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from orchestrator.domain.events import StageClaimed, StageFailed, StageHeartbeat
+from orchestrator.domain.images import resolve_image
+from orchestrator.domain.jobs import Job
 from orchestrator.domain.statuses import FailureClass
 from runners.artifacts import MinioArtifactStore
 from runners.attempt import Attempt, AttemptDeps, now_ms
@@ -23,11 +25,13 @@ from runners.cancels import CancelWatcher
 from runners.config import RunnerConfig
 from runners.executor import DockerContainers
 from runners.history import TestHistory
+from runners.imagebuild import ImageBuilder
 from runners.intake import Offered, PriorityIntake
 from runners.messages import CancelNotice, decode_job
 from runners.reaper import Orphan, hold_runner_lock, reap_dead_runners
 from runners.reporter import KafkaReporter
 from runners.secrets import SecretStore, load_key
+from runners.warm import start_warming
 from schemas.eventlog import TopicNames
 from schemas.metrics import RUNNER_SLOTS_BUSY, RUNNER_SLOTS_FREE
 from schemas.settings import ServiceSettings
@@ -104,6 +108,7 @@ def _attempt_deps(
         secrets=SecretStore(dsn=settings.pg_dsn, key=key, schema=config.pg_schema),
         history=TestHistory(dsn=settings.pg_dsn, schema=config.pg_schema),
         reporter=reporter,
+        images=lambda: ImageBuilder(docker_host=settings.docker_host, registry=settings.registry),
     )
 
 
@@ -122,6 +127,13 @@ class _Runner:
         self._containers = _containers(settings, config, runner_id)
         self._deps = _attempt_deps(settings, config, self._containers, self._reporter)
         self._reap(config)
+        if config.warm_images >= 0:
+            start_warming(
+                self._containers,
+                dsn=settings.pg_dsn,
+                schema=config.pg_schema,
+                top=config.warm_images,
+            )
         self._slots = slots
         self._runner_id = runner_id
         self._active: dict[str, _Slot] = {}
@@ -181,6 +193,15 @@ class _Runner:
         RUNNER_SLOTS_BUSY.labels(self._runner_id).set(busy)
         RUNNER_SLOTS_FREE.labels(self._runner_id).set(self._slots - busy)
 
+    def _image_warm(self, job: Job) -> bool | None:
+        """Whether the job's image is on this host already; None for an image build."""
+        if job.stage.build_image is not None:
+            return None
+        try:
+            return self._containers.is_local(resolve_image(job.stage.image, job.commit_sha))
+        except Exception:  # the claim must go out whatever the engine says
+            return None
+
     def _start(self, offered: Offered) -> None:
         try:
             job = decode_job(offered.message.value() or b"")
@@ -197,6 +218,7 @@ class _Runner:
                 occurred_at_ms=now,
                 runner_id=self._deps.runner_id,
                 lease_deadline_ms=now + job.lease_ms,
+                image_warm=self._image_warm(job),
             )
         )
         self._intake.commit(offered)

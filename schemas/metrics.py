@@ -40,6 +40,7 @@ __all__ = [
     "RUNNER_SLOTS_FREE",
     "RUNS",
     "STAGE_SECONDS",
+    "STAGE_START_SECONDS",
     "TIMER_FIRED",
     "MetricsPortInUse",
     "serve_metrics",
@@ -67,6 +68,13 @@ STAGE_SECONDS = Histogram(
     "Duration of a finished stage attempt, by outcome (succeeded, failed, cancelled).",
     ["outcome"],
     buckets=_STAGE_BUCKETS,
+)
+STAGE_START_SECONDS = Histogram(
+    "sluice_stage_start_seconds",
+    "From a claimed stage's image lookup to its container started, by whether the image was "
+    "already on the runner's host (warm) or had to be pulled (cold).",
+    ["image"],
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 120),
 )
 QUEUE_SECONDS = Histogram(
     "sluice_queue_seconds",

@@ -71,6 +71,7 @@ _INBOX_RECORDS = (
     "StageCancelled",
     "ArtifactStored",
     "LogArchived",
+    "ImageBuilt",
     "DeploymentStarted",
     "DeploymentSucceeded",
     "DeploymentFailed",

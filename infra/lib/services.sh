@@ -8,11 +8,13 @@ ALL_SERVICES=(postgres kafka minio docker alertmanager prometheus)
 # parse_args ARGS...: --brokers N and service names; sets SERVICES.
 parse_args() {
   SERVICES=()
+  SLUICE_BUILD_IMAGES=${SLUICE_BUILD_IMAGES:-0}
   while [ $# -gt 0 ]; do
     case $1 in
       --brokers) SLUICE_KAFKA_BROKERS=$2; shift ;;
       --brokers=*) SLUICE_KAFKA_BROKERS=${1#*=} ;;
-      -h|--help) echo "usage: $(basename "$0") [--brokers 1|3] [${ALL_SERVICES[*]}]"; exit 0 ;;
+      --images) SLUICE_BUILD_IMAGES=1 ;;
+      -h|--help) echo "usage: $(basename "$0") [--brokers 1|3] [--images] [${ALL_SERVICES[*]}]"; exit 0 ;;
       *) [[ " ${ALL_SERVICES[*]} " == *" $1 "* ]] || { echo "unknown service '$1' (known: ${ALL_SERVICES[*]})" >&2; exit 2; }
          SERVICES+=("$1") ;;
     esac

@@ -58,6 +58,25 @@ class RunIn(_Input):
     urgent: bool = False
 
 
+class ImageOut(BaseModel):
+    """The image an image build stage pushed."""
+
+    name: str
+    tag: str
+    digest: str
+    size_bytes: int
+
+
+class TestOut(BaseModel):
+    """One test of the stage's test report: passed, failed or skipped."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    outcome: str
+    duration_ms: int | None = None
+
+
 class StageOut(BaseModel):
     """One stage of a run."""
 
@@ -73,6 +92,8 @@ class StageOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     logs_url: str
+    image: ImageOut | None = None
+    tests: list[TestOut] = []
 
 
 class RunOut(BaseModel):

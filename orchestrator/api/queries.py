@@ -70,8 +70,19 @@ def run(conn: Conn, run_id: str) -> Row | None:
 
 
 def stages_of(conn: Conn, run_id: str) -> list[Row]:
-    """The stages of ``run_id`` in declaration order."""
-    return _all(conn, "SELECT * FROM stages WHERE run_id = %s ORDER BY position", (run_id,))
+    """The stages of ``run_id`` in declaration order, each with its attempt's ``tests``."""
+    stages = _all(conn, "SELECT * FROM stages WHERE run_id = %s ORDER BY position", (run_id,))
+    tests = _all(
+        conn,
+        "SELECT stage, attempt, test_name, passed, duration_ms FROM test_outcomes"
+        " WHERE run_id = %s ORDER BY stage, test_name",
+        (run_id,),
+    )
+    for stage in stages:
+        stage["tests"] = [
+            t for t in tests if t["stage"] == stage["name"] and t["attempt"] == stage["attempt"]
+        ]
+    return stages
 
 
 def encode_cursor(created_at: datetime, run_id: str) -> str:

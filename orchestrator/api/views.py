@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from orchestrator.api.context import Context
-from orchestrator.api.models import ArtifactOut, PipelineOut, RunOut, StageOut
+from orchestrator.api.models import ArtifactOut, ImageOut, PipelineOut, RunOut, StageOut, TestOut
 from orchestrator.api.signed_urls import download_path
 
 __all__ = ["artifact_out", "pipeline_out", "run_out"]
@@ -31,7 +31,25 @@ def stage_out(ctx: Context, row: Row) -> StageOut:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         logs_url=logs,
+        image=_image(row),
+        tests=[_test(t) for t in row.get("tests", ())],
     )
+
+
+def _image(row: Row) -> ImageOut | None:
+    if not row.get("image_tag"):
+        return None
+    return ImageOut(
+        name=row["image_name"],
+        tag=row["image_tag"],
+        digest=row["image_digest"] or "",
+        size_bytes=row["image_size_bytes"] or 0,
+    )
+
+
+def _test(row: Row) -> TestOut:
+    outcome = {True: "passed", False: "failed", None: "skipped"}[row["passed"]]
+    return TestOut(name=row["test_name"], outcome=outcome, duration_ms=row["duration_ms"])
 
 
 def run_out(ctx: Context, row: Row, stages: list[Row] | None = None) -> RunOut:

@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.tokens",
     "orchestrator.cli.login",
     "orchestrator.cli.gc",
+    "orchestrator.cli.images",
 )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "DeploymentRolledBack",
     "DeploymentStarted",
     "DeploymentSucceeded",
+    "ImageBuilt",
     "LogArchived",
     "RunCancelRequested",
     "RunCancelled",
@@ -117,10 +118,11 @@ class StageQueued(_StageEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StageClaimed(_StageEvent):
-    """A runner took the attempt."""
+    """A runner took the attempt (``image_warm``: its image was already on the host)."""
 
     runner_id: str
     lease_deadline_ms: int
+    image_warm: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,6 +235,16 @@ class LogArchived(_StageEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ImageBuilt(_StageEvent):
+    """An image build stage pushed its image (``tag`` is the reference to run)."""
+
+    name: str
+    tag: str
+    digest: str
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeploymentStarted(_StageEvent):
     """A deploy stage began deploying."""
 
@@ -316,6 +328,7 @@ RunEvent = (
     | StageRetryRequested
     | ArtifactStored
     | LogArchived
+    | ImageBuilt
     | DeploymentStarted
     | DeploymentSucceeded
     | DeploymentFailed
@@ -347,6 +360,7 @@ RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     StageRetryRequested,
     ArtifactStored,
     LogArchived,
+    ImageBuilt,
     DeploymentStarted,
     DeploymentSucceeded,
     DeploymentFailed,

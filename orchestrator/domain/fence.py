@@ -16,6 +16,7 @@ from orchestrator.domain.events import (
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
+    ImageBuilt,
     LogArchived,
     RunCancelled,
     RunCancelRequested,
@@ -242,6 +243,13 @@ def _dispatched(state: RunState, stage_name: str, attempt: int) -> str | None:
 def _artifact(state: RunState, message: ArtifactStored) -> str | None:
     if any(a.artifact_id == message.artifact_id for a in state.stage(message.stage).artifacts):
         return f"duplicate: artifact {message.artifact_id} is already recorded"
+    return _dispatched(state, message.stage, message.attempt)
+
+
+@_on(ImageBuilt)
+def _image(state: RunState, message: ImageBuilt) -> str | None:
+    if message in state.stage(message.stage).images:
+        return "duplicate: this image is already recorded"
     return _dispatched(state, message.stage, message.attempt)
 
 

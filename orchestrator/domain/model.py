@@ -18,7 +18,9 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT_MS",
     "ArtifactSpec",
+    "CacheSpec",
     "DeploySpec",
+    "ImageBuildSpec",
     "Resources",
     "RetryPolicy",
     "StageSpec",
@@ -85,6 +87,24 @@ class DeploySpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CacheSpec:
+    """Workspace paths restored before the script and saved after success, under ``key``."""
+
+    key: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageBuildSpec:
+    """A stage that builds the repository's Dockerfile and pushes the image as ``name``."""
+
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+    name: str
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StageSpec:
     """One stage of the resolved DAG snapshot that ``RunCreated.stages`` carries.
 
@@ -108,3 +128,6 @@ class StageSpec:
     allow_failure: bool = False
     deploy: DeploySpec | None = None
     matrix: Mapping[str, str] = field(default_factory=dict)
+    network: bool = False
+    build_image: ImageBuildSpec | None = None
+    cache: CacheSpec | None = None

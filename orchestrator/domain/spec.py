@@ -23,6 +23,7 @@ from orchestrator.domain.errors import (
     PipelineError,
     PipelineInvalid,
 )
+from orchestrator.domain.images import check_image_refs
 from orchestrator.domain.matrix import MATRIX_CAP, combinations, count, expand, expanded_name
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.stage_parser import RawStage, StageParser, variable_name_ok
@@ -70,9 +71,19 @@ def _pipeline(reader: NodeReader, root: Node) -> PipelineSpec | None:
     stages = _resolve(raws, reader)
     if reader.errors or name is None or not stages:
         return None
-    return PipelineSpec(
-        name=name, priority=priority, variables=variables, stages=stages, dag=compile_dag(stages)
-    )
+    dag = compile_dag(stages)
+    lines = {s.name: _line_of_stage(s, raws) for s in stages}
+    ancestors = {s: set(dag.upstream[s]) for s in dag.order}
+    for error in check_image_refs(stages, ancestors, lines):
+        reader.fail(error)
+    if reader.errors:
+        return None
+    return PipelineSpec(name=name, priority=priority, variables=variables, stages=stages, dag=dag)
+
+
+def _line_of_stage(stage: StageSpec, raws: list[RawStage]) -> int | None:
+    base = stage.name.split(" [", 1)[0] if stage.matrix else stage.name
+    return next((raw.line for raw in raws if raw.spec.name == base), None)
 
 
 def _name(reader: NodeReader, top: Mapping[str, Entry], root: Node) -> str | None:

@@ -11,6 +11,7 @@ from orchestrator.domain.events import (
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
+    ImageBuilt,
     LogArchived,
     RunEvent,
     StageCancelled,
@@ -267,6 +268,12 @@ def _recorded(state: RunState, event: Any) -> StageState:
 def _artifact(state: RunState, event: ArtifactStored) -> RunState:
     stage = _recorded(state, event)
     return put(state, replace(stage, artifacts=(*stage.artifacts, event)))
+
+
+@_on(ImageBuilt)
+def _image(state: RunState, event: ImageBuilt) -> RunState:
+    stage = _recorded(state, event)
+    return put(state, replace(stage, images=(*stage.images, event)))
 
 
 @_on(LogArchived)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TypeVar
 
 from yaml.nodes import Node
 
+from orchestrator.domain.caches import parse_key
 from orchestrator.domain.errors import InvalidValue, MissingKey
+from orchestrator.domain.images import image_name_ok
 from orchestrator.domain.matrix import Axes
 from orchestrator.domain.model import (
     DEFAULT_ARTIFACT_EXPIRY_MS,
@@ -18,7 +20,9 @@ from orchestrator.domain.model import (
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT_MS,
     ArtifactSpec,
+    CacheSpec,
     DeploySpec,
+    ImageBuildSpec,
     Resources,
     RetryPolicy,
     StageSpec,
@@ -33,8 +37,10 @@ T = TypeVar("T")
 STAGE_KEYS = (
     "needs", "image", "script", "variables", "secrets", "artifacts", "reports", "retry",
     "timeout", "resources", "matrix", "when", "priority", "allow_failure", "deploy",
+    "network", "build_image", "cache",
 )  # fmt: skip
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECRET_REF = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _BAD_STAGE_CHARS = re.compile(r"[/\[\],\n\r\t]")
 
 
@@ -94,6 +100,7 @@ class StageParser:
         if e is None:
             return None
         needs = _get(e, "needs", lambda n: self.r.text_items(n, self.at("needs"))) or []
+        build = _get(e, "build_image", self._build_image)
         spec = StageSpec(
             name=self.name,
             image=_get(e, "image", lambda n: self.r.text(n, self.at("image"))) or DEFAULT_IMAGE,
@@ -110,7 +117,13 @@ class StageParser:
             priority=_get(e, "priority", self._priority),
             allow_failure=bool(_get(e, "allow_failure", self._allow_failure)),
             deploy=_get(e, "deploy", self._deploy),
+            network=bool(_get(e, "network", self._network)),
+            build_image=build,
+            cache=_get(e, "cache", self._cache),
         )
+        if build is not None:  # a build needs its base images and packages
+            spec = replace(spec, network=True)
+        self._check_build_secrets(spec, e)
         axes = _get(e, "matrix", self._matrix) or ()
         return RawStage(spec=spec, line=self.line, need_lines=dict(needs), axes=axes)
 
@@ -128,9 +141,13 @@ class StageParser:
 
     def _script(self, entries: Mapping[str, Entry]) -> tuple[str, ...]:
         script = _get(entries, "script", lambda n: self.r.texts(n, self.at("script")))
-        if not script and "deploy" not in entries:
+        if script and "build_image" in entries:
+            line = line_of(entries["script"][1])
+            allowed = "no script in a build_image stage (it builds the Dockerfile)"
+            self.r.fail(InvalidValue(self.at("script"), list(script), allowed, line=line))
+        if not script and "deploy" not in entries and "build_image" not in entries:
             line = line_of(entries["script"][1]) if "script" in entries else self.line
-            hint = " with at least one command (or a 'deploy')"
+            hint = " with at least one command (or a 'deploy' or a 'build_image')"
             self.r.fail(MissingKey(self.where, "script", line=line, hint=hint))
         return script or ()
 
@@ -159,6 +176,70 @@ class StageParser:
     def _reports(self, node: Node) -> str | None:
         e = self.r.mapping(node, self.at("reports"), ("junit",))
         return _get(e or {}, "junit", lambda n: self.r.text(n, self.at("reports.junit")))
+
+    def _cache(self, node: Node) -> CacheSpec | None:
+        e = self.r.mapping(node, self.at("cache"), ("key", "paths"))
+        if e is None:
+            return None
+        key = _get(e, "key", lambda n: self.r.text(n, self.at("cache.key")))
+        paths = _get(e, "paths", lambda n: self.r.texts(n, self.at("cache.paths")))
+        for missing, value in (("key", key), ("paths", paths)):
+            if not value:
+                self.r.fail(MissingKey(self.at("cache"), missing, line=line_of(node)))
+        try:
+            parse_key(key or "")
+        except ValueError as problem:
+            line = line_of(e["key"][1])
+            self.r.fail(InvalidValue(self.at("cache.key"), key, str(problem), line=line))
+            return None
+        return CacheSpec(key=key, paths=paths) if key and paths else None
+
+    def _network(self, node: Node) -> bool | None:
+        return self.r.boolean(node, self.at("network"))
+
+    def _build_image(self, node: Node) -> ImageBuildSpec | None:
+        keys = ("context", "dockerfile", "name", "build_args")
+        e = self.r.mapping(node, self.at("build_image"), keys)
+        if e is None:
+            return None
+        name = _get(e, "name", lambda n: self.r.text(n, self.at("build_image.name")))
+        if not name:
+            self.r.fail(MissingKey(self.at("build_image"), "name", line=line_of(node)))
+            return None
+        if not image_name_ok(name):
+            allowed = "an image name: lower case letters, digits and . _ - /"
+            line = line_of(e["name"][1])
+            self.r.fail(InvalidValue(self.at("build_image.name"), name, allowed, line=line))
+        where = self.at("build_image.build_args")
+        args = _get(e, "build_args", lambda n: self.r.text_map(n, where)) or {}
+        default = ImageBuildSpec(name=name)
+        return ImageBuildSpec(
+            context=self._relative(e, "context") or default.context,
+            dockerfile=self._relative(e, "dockerfile") or default.dockerfile,
+            name=name,
+            build_args=args,
+        )
+
+    def _check_build_secrets(self, spec: StageSpec, e: Mapping[str, Entry]) -> None:
+        """A build arg may use ``${{ secrets.NAME }}`` only for a secret the stage declares."""
+        build = spec.build_image
+        for value in (build.build_args if build else {}).values():
+            for name in _SECRET_REF.findall(value):
+                if name not in spec.secrets:
+                    allowed = f"a secret the stage declares under secrets: (add {name})"
+                    line = line_of(e["build_image"][1])
+                    self.r.fail(
+                        InvalidValue(self.at("build_image.build_args"), name, allowed, line=line)
+                    )
+
+    def _relative(self, e: Mapping[str, Entry], key: str) -> str | None:
+        where = self.at(f"build_image.{key}")
+        path = _get(e, key, lambda n: self.r.text(n, where))
+        if path is not None and (path.startswith("/") or ".." in path.split("/")):
+            allowed = "a path inside the repository (relative, without '..')"
+            self.r.fail(InvalidValue(where, path, allowed, line=line_of(e[key][1])))
+            return None
+        return path
 
     def _timeout(self, node: Node) -> int | None:
         return self.r.duration(node, self.at("timeout"), positive=True)

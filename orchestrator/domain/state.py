@@ -12,6 +12,7 @@ from orchestrator.domain.events import (
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
+    ImageBuilt,
     LogArchived,
 )
 from orchestrator.domain.model import StageSpec
@@ -63,6 +64,7 @@ class StageState:
     duration_ms: int | None = None
     artifacts: tuple[ArtifactStored, ...] = ()
     logs: tuple[LogArchived, ...] = ()
+    images: tuple[ImageBuilt, ...] = ()
     deployments: tuple[DeploymentEvent, ...] = ()
 
     @property

@@ -26,15 +26,15 @@ def outcome(inbox: TopicReader, job: Job) -> Any:
     return eventually(probe, timeout=30, what=f"the outcome of {job.job_id}")
 
 
-def test_an_image_that_cannot_be_pulled_fails_the_stage_as_infrastructure(rig: Rig) -> None:
+def test_an_image_the_registry_does_not_have_fails_the_stage_as_deterministic(rig: Rig) -> None:
     inbox = rig.read(rig.topics.inbox)
     rig.start()
     job = rig.job(StageSpec(name="build", image="no-such-image:never", script=("true",)))
     rig.send(job)
     done = outcome(inbox, job)
     assert isinstance(done, StageFailed)
-    assert done.failure_class == FailureClass.INFRASTRUCTURE
-    assert "could not pull image" in done.reason
+    assert done.failure_class == FailureClass.DETERMINISTIC  # a typo: retrying cannot help
+    assert "image no-such-image:never does not exist in the registry" in done.reason
 
 
 def test_a_secret_that_was_never_set_fails_the_stage_saying_how_to_set_it(rig: Rig) -> None:

@@ -45,10 +45,13 @@ def test_a_successful_stage_is_claimed_then_succeeds_with_its_output_logged(rig:
     rig.send(job)
     done = outcome(inbox, job)
     assert isinstance(done, StageSucceeded)
-    assert [c.runner_id for c in inbox.of(StageClaimed, run_id=job.run_id)] == [runner_id]
+    [claimed] = inbox.of(StageClaimed, run_id=job.run_id)
+    assert claimed.runner_id == runner_id
+    assert claimed.image_warm in (True, False)  # known at the claim
     eventually(lambda: inbox.of(LogArchived, run_id=job.run_id), what="LogArchived")
     text = log_text(logs, job)
     assert "hello from the checkout\n65534\n" in text
+    assert ("(warm: already on this host" in text) is claimed.image_warm
 
 
 def test_a_failing_script_fails_the_stage_as_deterministic_with_its_exit_code(rig: Rig) -> None:

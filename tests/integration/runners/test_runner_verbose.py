@@ -32,4 +32,4 @@ def test_100_mb_of_output_arrives_whole_in_ordered_capped_chunks(rig: Rig) -> No
             digest.update(chunk.data.encode())
     expected = hashlib.sha256("".join(f"{i}\n" for i in range(1, LINES + 1)).encode())
     assert digest.hexdigest() == expected.hexdigest()
-    assert archived.lines == LINES + 2  # and the runner's first and last lines
+    assert archived.lines == LINES + 3  # and the runner's first, image and last lines

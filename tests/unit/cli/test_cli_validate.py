@@ -43,7 +43,8 @@ def test_an_invalid_file_prints_every_error_as_file_line_message_and_exits_1(
     assert main(["validate", path]) == 1
     assert capsys.readouterr().err.splitlines() == [
         f"{path}:5: stage 'a' needs 'bild', which is not a stage (did you mean 'build'?)",
-        f"{path}:6: stage 'build' needs a 'script' key with at least one command (or a 'deploy')",
+        f"{path}:6: stage 'build' needs a 'script' key with at least one command"
+        " (or a 'deploy' or a 'build_image')",
         f"{path}:7: unknown key 'scirpt' in stage 'build' (did you mean 'script'?)",
         f"{path}: 3 errors",
     ]

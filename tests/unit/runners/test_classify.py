@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from orchestrator.domain.statuses import FailureClass
-from runners.classify import Exit, JUnitResults, classify, parse_junit
+from runners.classify import (
+    Exit,
+    JUnitResults,
+    classify,
+    parse_go_test_json,
+    parse_junit,
+    parse_report,
+)
 
 REPORT = b"""<testsuites><testsuite name="s">
   <testcase classname="t" name="ok"/>
@@ -64,3 +71,48 @@ def test_a_junit_report_splits_passed_from_failed_and_errored_tests() -> None:
 
 def test_an_unreadable_junit_report_has_no_tests() -> None:
     assert parse_junit(b"<not xml") == JUnitResults()
+
+
+PYTEST_REPORT = b"""<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
+<testcase classname="tests.test_calc" name="test_add" time="0.012"><failure message="x"/></testcase>
+<testcase classname="tests.test_calc" name="test_ok" time="0.5"/>
+<testcase classname="tests.test_calc" name="test_later" time="0"><skipped/></testcase>
+</testsuite></testsuites>"""
+
+GO_TEST_JSON = b"""{"Action":"run","Package":"example.com/calc","Test":"TestAdd"}
+{"Action":"output","Package":"example.com/calc","Test":"TestAdd","Output":"--- FAIL\\n"}
+{"Action":"fail","Package":"example.com/calc","Test":"TestAdd","Elapsed":0.01}
+{"Action":"pass","Package":"example.com/calc","Test":"TestSub","Elapsed":0}
+{"Action":"skip","Package":"example.com/calc","Test":"TestSlow","Elapsed":0}
+{"Action":"fail","Package":"example.com/calc","Elapsed":0.02}
+"""
+
+
+def test_a_pytest_report_gives_skipped_tests_and_durations() -> None:
+    results = parse_report(PYTEST_REPORT)
+
+    assert results.failed == {"tests.test_calc.test_add"}
+    assert results.passed == {"tests.test_calc.test_ok"}
+    assert results.skipped == {"tests.test_calc.test_later"}
+    assert results.durations_ms["tests.test_calc.test_ok"] == 500
+
+
+def test_go_test_json_is_read_as_a_report() -> None:
+    results = parse_report(GO_TEST_JSON)
+
+    assert results.failed == {"example.com/calc.TestAdd"}
+    assert results.passed == {"example.com/calc.TestSub"}
+    assert results.skipped == {"example.com/calc.TestSlow"}
+    assert results.durations_ms["example.com/calc.TestAdd"] == 10
+
+
+def test_go_test_json_with_a_build_error_line_keeps_the_events() -> None:
+    results = parse_go_test_json(b"# example.com/calc\n./calc.go:3: syntax error\n" + GO_TEST_JSON)
+
+    assert results.failed == {"example.com/calc.TestAdd"}
+
+
+def test_a_deterministic_failure_names_its_failed_tests() -> None:
+    verdict = classify(Exit(exit_code=1, junit=parse_report(PYTEST_REPORT)))
+
+    assert verdict.reason == "script exited with code 1; failed test(s): tests.test_calc.test_add"

@@ -24,6 +24,7 @@ STORE = codec.default_codec().store
 STAGE_SCOPED = {
     "ArtifactStored",
     "LogArchived",
+    "ImageBuilt",
     "DeploymentStarted",
     "DeploymentSucceeded",
     "DeploymentFailed",
