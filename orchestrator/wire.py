@@ -124,11 +124,15 @@ def _from_wire(hint: Any) -> Convert:
     inner = _optional_inner(hint)
     if inner is not None:
         convert = _from_wire(inner)
+        if convert is _identity:  # no call per value where there is nothing to convert
+            return _identity
         return lambda v: None if v is None else convert(v)
     origin = typing.get_origin(hint)
     if origin is tuple:
         item = _from_wire(_args(hint)[0])
-        return lambda v: tuple(item(x) for x in v)
+        if item is _identity:
+            return tuple
+        return lambda v: tuple([item(x) for x in v])
     if origin in (Mapping, dict, typing.Mapping):
         return dict
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
@@ -143,7 +147,25 @@ def _record_of(obj: Any) -> dict[str, Any]:
     return {name: to(getattr(obj, name)) for name, to, _ in _hints(type(obj))}
 
 
+_CONVERTED: dict[type[Any], tuple[tuple[str, Convert], ...]] = {}
+
+
 def _build(cls: type[Any], value: Mapping[str, Any]) -> Any:
+    """``cls`` from its Avro value: the fields that need converting are converted, the rest
+    passed as they are (the hot path of every projection's replay)."""
+    converted = _CONVERTED.get(cls)
+    if converted is None:
+        converted = _CONVERTED[cls] = tuple(
+            (name, back) for name, _, back in _hints(cls) if back is not _identity
+        )
+    if len(value) == len(_hints(cls)):
+        fields = dict(value)
+        for name, back in converted:
+            fields[name] = back(fields[name])
+        try:
+            return cls(**fields)
+        except TypeError:
+            pass  # other field names: the field-by-field build below says which is missing
     return cls(**{name: back(value[name]) for name, _, back in _hints(cls)})
 
 

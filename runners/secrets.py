@@ -21,6 +21,7 @@ import psycopg
 from cryptography.fernet import Fernet, InvalidToken
 
 from runners.errors import SecretNotFound, SecretStoreError
+from schemas.pg import DatabaseUnavailable, connect
 
 __all__ = ["SecretInfo", "SecretStore", "load_key"]
 
@@ -131,9 +132,9 @@ class SecretStore:
     @contextmanager
     def _connect(self) -> Iterator[psycopg.Connection[Any]]:
         try:
-            with psycopg.connect(
-                self._dsn, options=f"-c search_path={self._schema}", connect_timeout=10
+            with connect(
+                self._dsn, schema=self._schema, name="sluice-secrets", autocommit=False
             ) as conn:
                 yield conn
-        except psycopg.Error as e:
+        except (psycopg.Error, DatabaseUnavailable) as e:
             raise SecretStoreError(f"the secret store (PostgreSQL) failed: {e}") from e

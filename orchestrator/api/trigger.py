@@ -15,7 +15,8 @@ from orchestrator.api.context import Context
 from orchestrator.api.follower import Located
 from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected, TriggerSource
 from orchestrator.submit import InvalidRequest, request_run
-from projections.projector import ProjectionLagging, wait_until
+from projections.projector import READ_MODEL
+from projections.runner import ProjectionLagging, wait_until
 
 __all__ = ["Outcome", "trigger"]
 
@@ -84,6 +85,13 @@ def _await_projection(ctx: Context, located: Located, deadline: float) -> None:
     remaining = max(0.5, deadline - time.monotonic())
     with ctx.db.connection() as conn:
         try:
-            wait_until(conn, ctx.follower.topic, located.partition, located.offset, remaining)
+            wait_until(
+                conn,
+                READ_MODEL.name,
+                ctx.follower.topic,
+                located.partition,
+                located.offset,
+                timeout=remaining,
+            )
         except ProjectionLagging:
             return  # the run exists on the log; the GET will catch up

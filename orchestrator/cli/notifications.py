@@ -57,9 +57,9 @@ def register(subparsers: Any) -> None:
 
 
 def _connect(args: argparse.Namespace) -> psycopg.Connection[Any]:
-    from projections.projector import connect  # noqa: PLC0415 (the CLI loads only what it runs)
+    from schemas.pg import connect  # noqa: PLC0415 (the CLI loads only what it runs)
 
-    return connect(ServiceSettings.from_env(), args.schema, name="sluice-cli")
+    return connect(ServiceSettings.from_env().pg_dsn, schema=args.schema, name="sluice-cli")
 
 
 def _subscribe(args: argparse.Namespace) -> int:

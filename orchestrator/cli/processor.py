@@ -2,11 +2,11 @@
 
 The processors: ``triggers`` (de-duplicates triggers, resolves the pipeline file, creates
 runs), ``decider`` (the only writer of ``sluice.runs``: decisions and job dispatch),
-``timers`` (leases, retry back-off, the fallback scan), ``projection`` (the PostgreSQL
-read model), ``notifier`` (webhook, Slack and e-mail notifications) and ``lag`` (queue
-depth and consumer lag gauges). Each serves Prometheus ``/metrics`` on its own port and
-stops cleanly on SIGTERM or Ctrl-C. Run several ``decider`` processes (distinct
-``--worker-id``) to share the partitions.
+``timers`` (leases, retry back-off, the fallback scan), ``projection`` (every PostgreSQL
+read model of ``projections.registry``), ``notifier`` (webhook, Slack and e-mail
+notifications) and ``lag`` (queue depth and consumer lag gauges). Each serves Prometheus
+``/metrics`` on its own port and stops cleanly on SIGTERM or Ctrl-C. Run several
+``decider`` processes (distinct ``--worker-id``) to share the partitions.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ def _timers(settings: ServiceSettings, prefix: str, worker: str, stop: threading
 
 
 def _projection(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
-    from projections.projector import run  # noqa: PLC0415
+    from projections.registry import run_all  # noqa: PLC0415 (the CLI loads only what it runs)
 
-    run(settings, prefix=prefix, stop=stop)
+    run_all(settings, prefix=prefix, stop=stop)
 
 
 def _triggers(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:

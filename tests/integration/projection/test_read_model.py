@@ -6,15 +6,13 @@ import pytest
 
 from orchestrator.domain import evolve
 from orchestrator.domain.state import RunState
-from orchestrator.wire import encode_event
+from orchestrator.wire import decode_record, encode_event
 from projections.read_model import ReadModel, apply
-from schemas.codec import decode
 from tests.integration.projection.scenarios import SCENARIOS
 
 
 def _apply(model: ReadModel, event: object) -> None:
-    decoded = decode(encode_event(event))  # type: ignore[arg-type]
-    apply(model, decoded.name, decoded.value)
+    apply(model, decode_record(encode_event(event)))  # as the runner hands it over
 
 
 def _statuses(model: ReadModel, run_id: str) -> tuple[str, dict[str, str]]:
