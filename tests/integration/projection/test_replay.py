@@ -160,6 +160,7 @@ def test_verify_compares_expired_artifacts_too_and_exits_1_when_one_was_tampered
     pg: PG,
     pg_schema: str,
     capsys: pytest.CaptureFixture[str],
+    *,
     tamper: str,
 ) -> None:
     _project_every_scenario(log, start_projector, pg)
