@@ -97,6 +97,12 @@ def _save(conn: Conn, model: ReadModel) -> None:
         rows = list(batches[table])
         if rows:
             _upsert(conn, table, row_type, keys, rows, updates=updates)
+    if model.expired_artifacts:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE artifacts SET expired_at = %s WHERE artifact_id = %s",
+                [(at, i) for i, at in sorted(model.expired_artifacts.items())],
+            )
 
 
 def _upsert(

@@ -21,6 +21,8 @@ decides it (``stage_machine.unskippable``, ``folding.reopens``):
                           block it; a finished run is running again
     StageStartRequested   a finished run is running again (StageQueued follows)
     RunSucceeded / RunFailed / RunCancelled                success / failed / cancelled
+    ArtifactStored / LogArchived   an artifact row / the stage's log_path
+    ArtifactExpired / LogExpired   the row stays, with expired_at / log_expired_at set
 
 Events that change no row (heartbeats, requests the decider answers with its own events,
 deployments, rejected or deduplicated requests, which create no run) are accepted and ignored.
@@ -117,6 +119,7 @@ class StageRow:
     finished_at: datetime | None = None
     allow_failure: bool = False
     on_branch: bool = True
+    log_expired_at: datetime | None = None
 
     @property
     def blocks_needs(self) -> bool:
@@ -140,6 +143,7 @@ class ArtifactRow:
     storage_path: str
     created_at: datetime
     expires_at: datetime
+    expired_at: datetime | None = None
 
 
 def columns(row_type: type[Any]) -> tuple[str, ...]:
@@ -155,6 +159,7 @@ class ReadModel:
     runs: dict[str, RunRow] = field(default_factory=dict)
     stages: dict[str, dict[str, StageRow]] = field(default_factory=dict)  # by run, by name
     artifacts: dict[str, ArtifactRow] = field(default_factory=dict)  # new in this batch
+    expired_artifacts: dict[str, datetime] = field(default_factory=dict)  # stored before it
     dirty_pipelines: set[str] = field(default_factory=set)
     dirty_runs: set[str] = field(default_factory=set)
     dirty_stages: set[tuple[str, str]] = field(default_factory=set)
@@ -365,6 +370,28 @@ def _artifact_stored(m: ReadModel, e: ev.ArtifactStored) -> None:
     )
 
 
+def _artifact_expired(m: ReadModel, e: ev.ArtifactExpired) -> None:
+    at = ms_to_time(e.occurred_at_ms)
+    row = m.artifacts.get(e.artifact_id)
+    if row is not None:  # stored in this same batch
+        row.expired_at = at
+    else:
+        m.expired_artifacts[e.artifact_id] = at
+
+
+def _log_archived(m: ReadModel, e: ev.LogArchived) -> None:
+    row = _stage(m, e)
+    if row is not None:
+        row.log_path = e.storage_path
+        row.log_expired_at = None
+
+
+def _log_expired(m: ReadModel, e: ev.LogExpired) -> None:
+    row = _stage(m, e)
+    if row is not None and row.log_path == e.storage_path:  # an older attempt's log: no row
+        row.log_expired_at = ms_to_time(e.occurred_at_ms)
+
+
 def _ignore(m: ReadModel, e: Any) -> None:
     """The event changes no row of the read model."""
 
@@ -394,7 +421,9 @@ _HANDLERS: Mapping[type, Handler] = {
     ev.StageStartRequested: _stage_start_requested,
     ev.StageRetryRequested: _stage_retry_requested,
     ev.ArtifactStored: _artifact_stored,
-    ev.LogArchived: _stage_set(log_path="storage_path"),
+    ev.ArtifactExpired: _artifact_expired,
+    ev.LogArchived: _log_archived,
+    ev.LogExpired: _log_expired,
     ev.DeploymentStarted: _ignore,
     ev.DeploymentSucceeded: _ignore,
     ev.DeploymentFailed: _ignore,

@@ -15,12 +15,14 @@ from orchestrator.domain.statuses import FailureClass, Priority, TriggerSource
 
 __all__ = [
     "RUN_EVENT_TYPES",
+    "ArtifactExpired",
     "ArtifactStored",
     "DeploymentFailed",
     "DeploymentRolledBack",
     "DeploymentStarted",
     "DeploymentSucceeded",
     "LogArchived",
+    "LogExpired",
     "RunCancelRequested",
     "RunCancelled",
     "RunCreated",
@@ -219,6 +221,20 @@ class ArtifactStored(_StageEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactExpired(_StageEvent):
+    """Retention reached an artifact: it is deleted from object storage, and answers 410."""
+
+    artifact_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogExpired(_StageEvent):
+    """Retention reached an archived log: it is deleted from object storage."""
+
+    storage_path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LogArchived(_StageEvent):
     """An attempt's whole log is in object storage."""
 
@@ -310,7 +326,9 @@ RunEvent = (
     | StageStartRequested
     | StageRetryRequested
     | ArtifactStored
+    | ArtifactExpired
     | LogArchived
+    | LogExpired
     | DeploymentStarted
     | DeploymentSucceeded
     | DeploymentFailed
@@ -341,7 +359,9 @@ RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     StageStartRequested,
     StageRetryRequested,
     ArtifactStored,
+    ArtifactExpired,
     LogArchived,
+    LogExpired,
     DeploymentStarted,
     DeploymentSucceeded,
     DeploymentFailed,

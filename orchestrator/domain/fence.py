@@ -11,12 +11,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from orchestrator.domain.events import (
+    ArtifactExpired,
     ArtifactStored,
     DeploymentFailed,
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
     LogArchived,
+    LogExpired,
     RunCancelled,
     RunCancelRequested,
     RunCreated,
@@ -250,6 +252,26 @@ def _log(state: RunState, message: LogArchived) -> str | None:
     if message in state.stage(message.stage).logs:
         return "duplicate: this log archive is already recorded"
     return _dispatched(state, message.stage, message.attempt)
+
+
+@_on(ArtifactExpired)
+def _artifact_expired(state: RunState, message: ArtifactExpired) -> str | None:
+    stage = state.stage(message.stage)
+    if message.artifact_id in stage.expired_artifacts:
+        return f"duplicate: artifact {message.artifact_id} already expired"
+    if not any(a.artifact_id == message.artifact_id for a in stage.artifacts):
+        return f"stage {stage.name!r} never stored artifact {message.artifact_id}"
+    return None
+
+
+@_on(LogExpired)
+def _log_expired(state: RunState, message: LogExpired) -> str | None:
+    stage = state.stage(message.stage)
+    if message.storage_path in stage.expired_logs:
+        return f"duplicate: the log at {message.storage_path} already expired"
+    if not any(log.storage_path == message.storage_path for log in stage.logs):
+        return f"stage {stage.name!r} archived no log at {message.storage_path}"
+    return None
 
 
 def _deployment(state: RunState, message: Any) -> str | None:

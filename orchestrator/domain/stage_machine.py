@@ -8,12 +8,14 @@ from typing import Any, Protocol
 from orchestrator.domain.branches import branch_allowed
 from orchestrator.domain.dag import Dag
 from orchestrator.domain.events import (
+    ArtifactExpired,
     ArtifactStored,
     DeploymentFailed,
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
     LogArchived,
+    LogExpired,
     RunEvent,
     StageCancelled,
     StageClaimed,
@@ -232,7 +234,9 @@ def _retry_requested(state: RunState, event: StageRetryRequested) -> RunState:
         attempt=stage.dispatched + 1,
         dispatched=stage.dispatched,
         artifacts=stage.artifacts,
+        expired_artifacts=stage.expired_artifacts,
         logs=stage.logs,
+        expired_logs=stage.expired_logs,
         deployments=stage.deployments,
     )
     state = put(state, fresh)
@@ -298,6 +302,27 @@ def _artifact(state: RunState, event: ArtifactStored) -> RunState:
 def _log(state: RunState, event: LogArchived) -> RunState:
     stage = _recorded(state, event)
     return put(state, replace(stage, logs=(*stage.logs, event)))
+
+
+@_on(ArtifactExpired)
+def _artifact_expired(state: RunState, event: ArtifactExpired) -> RunState:
+    stage = stage_of(state, event, attempt=False)
+    if not any(a.artifact_id == event.artifact_id for a in stage.artifacts):
+        raise illegal(event, f"no artifact {event.artifact_id} was stored")
+    if event.artifact_id in stage.expired_artifacts:
+        raise illegal(event, f"artifact {event.artifact_id} already expired")
+    expired = (*stage.expired_artifacts, event.artifact_id)
+    return put(state, replace(stage, expired_artifacts=expired))
+
+
+@_on(LogExpired)
+def _log_expired(state: RunState, event: LogExpired) -> RunState:
+    stage = stage_of(state, event, attempt=False)
+    if not any(log.storage_path == event.storage_path for log in stage.logs):
+        raise illegal(event, f"no log was archived at {event.storage_path}")
+    if event.storage_path in stage.expired_logs:
+        raise illegal(event, f"the log at {event.storage_path} already expired")
+    return put(state, replace(stage, expired_logs=(*stage.expired_logs, event.storage_path)))
 
 
 def _deployment(state: RunState, event: Any) -> RunState:

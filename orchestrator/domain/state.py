@@ -61,7 +61,9 @@ class StageState:
     finished_at_ms: int | None = None
     duration_ms: int | None = None
     artifacts: tuple[ArtifactStored, ...] = ()
+    expired_artifacts: tuple[str, ...] = ()  # artifact ids retention deleted
     logs: tuple[LogArchived, ...] = ()
+    expired_logs: tuple[str, ...] = ()  # storage paths retention deleted
     deployments: tuple[DeploymentEvent, ...] = ()
 
     @property

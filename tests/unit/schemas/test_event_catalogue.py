@@ -23,7 +23,9 @@ STORE = codec.default_codec().store
 # stage attempt (its artifact, its log, its deployment), so each carries `stage` and `attempt`.
 STAGE_SCOPED = {
     "ArtifactStored",
+    "ArtifactExpired",
     "LogArchived",
+    "LogExpired",
     "DeploymentStarted",
     "DeploymentSucceeded",
     "DeploymentFailed",
