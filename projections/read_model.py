@@ -41,9 +41,11 @@ from orchestrator.domain.branches import branch_allowed
 from orchestrator.domain.dag import dag_of
 from orchestrator.domain.folding import reopens
 from orchestrator.domain.stage_machine import unskippable
+from orchestrator.domain.state import RunState
 from orchestrator.domain.statuses import FailureClass, RunStatus, StageStatus
 
 __all__ = [
+    "FOLDED_STAGE_COLUMNS",
     "RECORDS",
     "ArtifactRow",
     "PipelineRow",
@@ -54,6 +56,7 @@ __all__ = [
     "columns",
     "handles",
     "ms_to_time",
+    "rows_of",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -354,20 +357,8 @@ def _lease_expired(m: ReadModel, e: ev.StageLeaseExpired) -> None:
 
 
 def _artifact_stored(m: ReadModel, e: ev.ArtifactStored) -> None:
-    if e.run_id not in m.runs:
-        return
-    m.artifacts[e.artifact_id] = ArtifactRow(
-        artifact_id=e.artifact_id,
-        run_id=e.run_id,
-        stage=e.stage,
-        attempt=e.attempt,
-        name=e.name,
-        size_bytes=e.size_bytes,
-        sha256=e.sha256,
-        storage_path=e.storage_path,
-        created_at=ms_to_time(e.occurred_at_ms),
-        expires_at=ms_to_time(e.expires_at_ms),
-    )
+    if e.run_id in m.runs:
+        m.artifacts[e.artifact_id] = _artifact_row(e, {})
 
 
 def _artifact_expired(m: ReadModel, e: ev.ArtifactExpired) -> None:
@@ -435,6 +426,78 @@ _HANDLERS: Mapping[type, Handler] = {
 }
 
 RECORDS = frozenset(t.__name__ for t in _HANDLERS)
+
+
+# The stage columns the domain's state of a run determines; the others (attempt, runner,
+# exit code, per-attempt times) describe the latest report, which the state keeps in its
+# own terms (``dispatched``, ``lease_deadline_ms`` …), so they are compared by replay only.
+FOLDED_STAGE_COLUMNS = (
+    "run_id",
+    "name",
+    "position",
+    "status",
+    "needs",
+    "allow_failure",
+    "on_branch",
+)
+
+
+def rows_of(state: RunState) -> tuple[RunRow, dict[str, StageRow], dict[str, ArtifactRow]]:
+    """The rows of a run as its domain state (the fold of ``evolve``) says they are: the
+    run's row whole, every stage's :data:`FOLDED_STAGE_COLUMNS`, every artifact row whole."""
+    run = RunRow(
+        run_id=state.run_id,
+        pipeline_id=state.pipeline_id,
+        branch=state.branch,
+        commit_sha=state.commit_sha,
+        source=str(state.source),
+        priority=str(state.priority),
+        status=state.status.value,
+        reason=state.reason,
+        created_at=ms_to_time(state.created_at_ms),
+        started_at=_time(state.started_at_ms),
+        finished_at=_time(state.finished_at_ms),
+    )
+    stages = {
+        name: StageRow(
+            state.run_id,
+            name,
+            position,
+            stage.status.value,
+            needs=list(stage.spec.needs),
+            allow_failure=stage.spec.allow_failure,
+            on_branch=branch_allowed(stage.spec.when, state.branch),
+        )
+        for position, (name, stage) in enumerate(state.stages.items())
+    }
+    artifacts = {
+        a.artifact_id: _artifact_row(a, expired)
+        for stage in state.stages.values()
+        for expired in [{e.artifact_id: e.occurred_at_ms for e in stage.expired_artifacts}]
+        for a in stage.artifacts
+    }
+    return run, stages, artifacts
+
+
+def _time(ms: int | None) -> datetime | None:
+    return None if ms is None else ms_to_time(ms)
+
+
+def _artifact_row(e: ev.ArtifactStored, expired: Mapping[str, int]) -> ArtifactRow:
+    row = ArtifactRow(
+        artifact_id=e.artifact_id,
+        run_id=e.run_id,
+        stage=e.stage,
+        attempt=e.attempt,
+        name=e.name,
+        size_bytes=e.size_bytes,
+        sha256=e.sha256,
+        storage_path=e.storage_path,
+        created_at=ms_to_time(e.occurred_at_ms),
+        expires_at=ms_to_time(e.expires_at_ms),
+    )
+    row.expired_at = _time(expired.get(e.artifact_id))
+    return row
 
 
 def handles(record: str) -> bool:

@@ -309,9 +309,9 @@ def _artifact_expired(state: RunState, event: ArtifactExpired) -> RunState:
     stage = stage_of(state, event, attempt=False)
     if not any(a.artifact_id == event.artifact_id for a in stage.artifacts):
         raise illegal(event, f"no artifact {event.artifact_id} was stored")
-    if event.artifact_id in stage.expired_artifacts:
+    if any(e.artifact_id == event.artifact_id for e in stage.expired_artifacts):
         raise illegal(event, f"artifact {event.artifact_id} already expired")
-    expired = (*stage.expired_artifacts, event.artifact_id)
+    expired = (*stage.expired_artifacts, event)
     return put(state, replace(stage, expired_artifacts=expired))
 
 
@@ -320,9 +320,9 @@ def _log_expired(state: RunState, event: LogExpired) -> RunState:
     stage = stage_of(state, event, attempt=False)
     if not any(log.storage_path == event.storage_path for log in stage.logs):
         raise illegal(event, f"no log was archived at {event.storage_path}")
-    if event.storage_path in stage.expired_logs:
+    if any(e.storage_path == event.storage_path for e in stage.expired_logs):
         raise illegal(event, f"the log at {event.storage_path} already expired")
-    return put(state, replace(stage, expired_logs=(*stage.expired_logs, event.storage_path)))
+    return put(state, replace(stage, expired_logs=(*stage.expired_logs, event)))
 
 
 def _deployment(state: RunState, event: Any) -> RunState:

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 
 from orchestrator.domain.dag import Dag
 from orchestrator.domain.events import (
+    ArtifactExpired,
     ArtifactStored,
     DeploymentFailed,
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
     LogArchived,
+    LogExpired,
 )
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.statuses import (
@@ -61,9 +63,9 @@ class StageState:
     finished_at_ms: int | None = None
     duration_ms: int | None = None
     artifacts: tuple[ArtifactStored, ...] = ()
-    expired_artifacts: tuple[str, ...] = ()  # artifact ids retention deleted
+    expired_artifacts: tuple[ArtifactExpired, ...] = ()
     logs: tuple[LogArchived, ...] = ()
-    expired_logs: tuple[str, ...] = ()  # storage paths retention deleted
+    expired_logs: tuple[LogExpired, ...] = ()
     deployments: tuple[DeploymentEvent, ...] = ()
 
     @property

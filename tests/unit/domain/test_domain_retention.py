@@ -35,7 +35,7 @@ def test_an_expired_artifact_is_recorded_once_and_stays_listed() -> None:
     expired = _expired(run)
     assert run.send(expired).events == (expired,)
     assert run.run.stage("a").artifacts == (stored,)
-    assert run.run.stage("a").expired_artifacts == ("art-1",)
+    assert run.run.stage("a").expired_artifacts == (expired,)
     assert run.send(expired).ignored_reason == "duplicate: artifact art-1 already expired"
 
 
@@ -63,5 +63,5 @@ def test_an_expired_log_is_recorded_once_for_an_archived_log() -> None:
         run_id="run-1", occurred_at_ms=run.tick(), stage="a", attempt=1, storage_path="logs/a.log"
     )
     assert run.send(expired).events == (expired,)
-    assert run.run.stage("a").expired_logs == ("logs/a.log",)
+    assert run.run.stage("a").expired_logs == (expired,)
     assert run.send(expired).ignored_reason == "duplicate: the log at logs/a.log already expired"

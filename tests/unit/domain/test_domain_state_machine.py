@@ -4,10 +4,13 @@ After every message the checks of DESIGN.md's invariants 1-3 hold: a stage is qu
 after its needs are met; each attempt gets at most one job and a stage at most one success;
 a run is terminal exactly when nothing is queued or running, so once no more input can
 arrive every run has ended (the teardown drives each to the end to prove it). And the log
-always replays — twice, from nothing — to the decider's state.
+always replays — twice, from nothing — to the decider's state, and the read model's rows
+folded from the log (``projections.read_model``, pure) are the rows the state determines.
 """
 
 from __future__ import annotations
+
+from operator import attrgetter
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -33,6 +36,7 @@ from orchestrator.domain import (
     decide,
     fold,
 )
+from projections.read_model import FOLDED_STAGE_COLUMNS, ReadModel, StageRow, apply, rows_of
 from tests.unit.domain.domain_helpers import created
 from tests.unit.domain.domain_invariants import Ledger, check_run
 from tests.unit.domain.domain_strategies import pipelines
@@ -243,6 +247,20 @@ class Orchestration(RuleBasedStateMachine):
         for run_id, state in self.states.items():
             assert fold(self.logs[run_id]) == state == fold(list(self.logs[run_id]))
 
+    @invariant()
+    def the_read_model_folded_from_the_log_has_the_rows_the_state_determines(self) -> None:
+        model = ReadModel()
+        for log in self.logs.values():
+            for event in log:
+                apply(model, event)
+        for run_id, state in self.states.items():
+            run, stages, artifacts = rows_of(state)
+            assert model.runs[run_id] == run
+            assert _folded(model.stages[run_id]) == _folded(stages)
+            assert {a.artifact_id: a for a in model.artifacts.values() if a.run_id == run_id} == (
+                artifacts
+            )
+
     def teardown(self) -> None:
         for run_id in list(self.states):
             self._drive_to_the_end(run_id)
@@ -281,6 +299,10 @@ class Orchestration(RuleBasedStateMachine):
                     )
                 )
         raise AssertionError(f"run {run_id} never finished")
+
+
+def _folded(stages: dict[str, StageRow]) -> dict[str, tuple[object, ...]]:
+    return {name: attrgetter(*FOLDED_STAGE_COLUMNS)(row) for name, row in stages.items()}
 
 
 Orchestration.TestCase.settings = settings(
