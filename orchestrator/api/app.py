@@ -31,6 +31,7 @@ from orchestrator.api.follower import RunsFollower
 from orchestrator.api.loops import start_loops
 from orchestrator.api.ratelimit import RateLimiter
 from orchestrator.api.settings import ApiSettings
+from runners.secrets import load_key
 from schemas.errors import DomainError, InfrastructureError
 from schemas.eventlog import TopicNames, producer
 from schemas.settings import ServiceSettings
@@ -42,8 +43,6 @@ _WORKER_THREADS = 256
 
 def build_context(settings: ServiceSettings, api: ApiSettings) -> Context:
     """Connections for one API process (the follower is started by the app's lifespan)."""
-    from runners.secrets import load_key  # noqa: PLC0415 (the secrets key as runners load it)
-
     names = TopicNames(settings.topic_prefix)
     s3 = Minio(
         settings.s3_endpoint,

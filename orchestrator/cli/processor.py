@@ -36,7 +36,7 @@ def _decider(settings: ServiceSettings, prefix: str, worker: str, stop: threadin
 
 
 def _timers(settings: ServiceSettings, prefix: str, worker: str, stop: threading.Event) -> None:
-    from projections.timers import TimerWorker  # noqa: PLC0415
+    from projections.timers import TimerWorker  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     TimerWorker(settings=settings, prefix=prefix).run(stop)
 
@@ -48,20 +48,20 @@ def _projection(settings: ServiceSettings, prefix: str, _: str, stop: threading.
 
 
 def _triggers(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
-    from projections.triggers import run  # noqa: PLC0415
+    from projections.triggers import run  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     run(settings, prefix=prefix, stop=stop)
 
 
 def _notifier(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
-    from projections.notifier import Notifier, NotifierSettings  # noqa: PLC0415
+    from projections.notifier import Notifier, NotifierSettings  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     config = NotifierSettings.from_env(os.environ)
     Notifier(settings, prefix=prefix, config=config).run(stop)
 
 
 def _lag(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
-    from projections.lag import LagExporter  # noqa: PLC0415
+    from projections.lag import LagExporter  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     LagExporter(settings, prefix=prefix).run(stop)
 
@@ -89,7 +89,7 @@ _PORT_HELP = "serve /metrics on this port (default: the processor's own, 9400-94
 
 
 def _serve_metrics(port: int) -> None:
-    from schemas.metrics import MetricsPortInUse, serve_metrics  # noqa: PLC0415
+    from schemas.metrics import MetricsPortInUse, serve_metrics  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     try:
         serve_metrics(port)

@@ -48,8 +48,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _act(conn: Any, args: argparse.Namespace) -> int:
-    from orchestrator.api.tokens import create_token, revoke_token  # noqa: PLC0415
-    from orchestrator.client import ApiError  # noqa: PLC0415
+    from orchestrator.api.tokens import create_token, revoke_token  # noqa: PLC0415 (CLI start-up: load only what runs)
+    from orchestrator.client import ApiError  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     if args.action == "revoke":
         if not revoke_token(conn, args.token_id):

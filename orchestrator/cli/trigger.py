@@ -80,7 +80,7 @@ def _start(client: Client, args: argparse.Namespace) -> int:
 
 
 def _head(repo_url: str, branch: str) -> str:
-    from orchestrator.api.schedules import branch_head  # noqa: PLC0415
+    from orchestrator.api.schedules import branch_head  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     return branch_head(repo_url, branch)
 
