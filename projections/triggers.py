@@ -41,6 +41,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from orchestrator.domain.records import RunRequested
 from orchestrator.wire import decode_record, encode_record
 from projections.dedup import DedupEntry, Duplicate, dedup, dedup_key, forgettable
+from projections.faust_rewind import rewinder
 from projections.pipeline_catalogue import PipelineCatalogue
 from projections.pipeline_source import PipelineSource
 from projections.trigger_resolver import TriggerResolver
@@ -134,38 +135,8 @@ def build_app(
     channels = _channels(app, names)
     agent = _answer_agent(channels, resolver, sweep_every)
     app.agent(channels.triggers, name="answer")(agent)
-    app.on_rebalance_complete.connect(_rewinder(names.triggers))
+    app.on_rebalance_complete.connect(rewinder(names.triggers))
     return app
-
-
-def _rewinder(triggers: str) -> Any:
-    """Work around faust 0.11 skipping trigger records after a (re)start.
-
-    faust silently drops fetched records of partitions that are not active yet (while the
-    dedup table recovers) or when its flow stops mid-batch, and then seeks back only the
-    partitions with a committed offset above 0. A partition never committed would skip
-    what was dropped. So every time faust seeks back, partitions of ``sluice.triggers``
-    without a committed offset are rewound to their start too (auto_offset_reset=earliest,
-    as intended); a request answered twice names the same run either way.
-    """
-
-    async def install(app: faust.App, **_: Any) -> None:
-        consumer: Any = app.consumer  # perform_seek is on the class, not on ConsumerT
-        if getattr(consumer, "_sluice_rewinds", False):
-            return
-        seek_back = consumer.perform_seek
-
-        async def perform_seek() -> None:
-            await seek_back()
-            committed = await consumer.seek_to_committed()
-            for tp in consumer.assignment():
-                if tp.topic == triggers and not committed.get(tp):
-                    await consumer.seek(tp, 0)
-
-        consumer.perform_seek = perform_seek
-        consumer._sluice_rewinds = True
-
-    return install
 
 
 def _channels(app: faust.App, names: TopicNames) -> _Channels:
