@@ -30,6 +30,7 @@ import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from schemas.topics import INBOX, PIPELINES, TRIGGERS
 
 __all__ = [
     "SWEEP_EVERY",
+    "TriggerSettings",
     "app_id",
     "build_app",
     "changelog_topic",
@@ -258,13 +260,36 @@ def _stop_when_set(worker: faust.Worker, stop: threading.Event) -> None:
     threading.Thread(target=watch, name="sluice-triggers-stop", daemon=True).start()
 
 
+@dataclass(frozen=True, kw_only=True)
+class TriggerSettings:
+    """The trigger processor's own settings (``SLUICE_CACHE_DIR``, ``SLUICE_LOG_LEVEL``,
+    ``SLUICE_DEDUP_SWEEP_EVERY``)."""
+
+    cache_dir: Path = _DEFAULT_CACHE
+    log_level: str = "warning"
+    sweep_every: int = SWEEP_EVERY
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TriggerSettings:
+        """Read the variables (``os.environ`` by default)."""
+        env = os.environ if env is None else env
+        return cls(
+            cache_dir=Path(env.get("SLUICE_CACHE_DIR", str(cls.cache_dir))),
+            log_level=env.get("SLUICE_LOG_LEVEL", cls.log_level),
+            sweep_every=int(env.get("SLUICE_DEDUP_SWEEP_EVERY", str(cls.sweep_every))),
+        )
+
+
 def main() -> None:
     """``python -m projections.triggers``: run with the ``SLUICE_*`` settings."""
-    settings = ServiceSettings.from_env()
-    cache = Path(os.environ.get("SLUICE_CACHE_DIR", str(_DEFAULT_CACHE)))
-    level = os.environ.get("SLUICE_LOG_LEVEL", "warning")
-    sweep = int(os.environ.get("SLUICE_DEDUP_SWEEP_EVERY", str(SWEEP_EVERY)))
-    run(settings, prefix=settings.topic_prefix, cache_dir=cache, log_level=level, sweep_every=sweep)
+    settings, own = ServiceSettings.from_env(), TriggerSettings.from_env()
+    run(
+        settings,
+        prefix=settings.topic_prefix,
+        cache_dir=own.cache_dir,
+        log_level=own.log_level,
+        sweep_every=own.sweep_every,
+    )
 
 
 if __name__ == "__main__":
