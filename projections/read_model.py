@@ -39,6 +39,7 @@ from orchestrator.domain import events as ev
 from orchestrator.domain import records
 from orchestrator.domain.branches import branch_allowed
 from orchestrator.domain.dag import dag_of
+from orchestrator.domain.evolve import evolve
 from orchestrator.domain.folding import reopens
 from orchestrator.domain.stage_machine import unskippable
 from orchestrator.domain.state import RunState
@@ -209,33 +210,15 @@ def _pipeline_deleted(m: ReadModel, e: records.PipelineDeleted) -> None:
 
 
 def _run_created(m: ReadModel, e: ev.RunCreated) -> None:
-    run_id = e.run_id
-    if run_id in m.runs:
+    if e.run_id in m.runs:
         return  # a repeated RunCreated changes nothing
-    m.runs[run_id] = RunRow(
-        run_id=run_id,
-        pipeline_id=e.pipeline_id,
-        branch=e.branch,
-        commit_sha=e.commit_sha,
-        source=str(e.source),
-        priority=str(e.priority),
-        status=RunStatus.QUEUED.value,
-        reason=None,
-        created_at=ms_to_time(e.occurred_at_ms),
-    )
-    m.dirty_runs.add(run_id)
-    stages = m.stages[run_id] = {}
-    for position, spec in enumerate(e.stages):
-        stages[spec.name] = StageRow(
-            run_id,
-            spec.name,
-            position,
-            StageStatus.PENDING.value,
-            needs=list(spec.needs),
-            allow_failure=spec.allow_failure,
-            on_branch=branch_allowed(spec.when, e.branch),
-        )
-        m.dirty_stages.add((run_id, spec.name))
+    state = evolve(None, e)  # the domain's own fold: the run as RunCreated makes it
+    assert state is not None, "RunCreated always folds to a run"
+    run, stages, _ = rows_of(state)
+    m.runs[e.run_id] = run
+    m.stages[e.run_id] = stages
+    m.dirty_runs.add(e.run_id)
+    m.dirty_stages.update((e.run_id, name) for name in stages)
 
 
 def _run_update(status: RunStatus | None, *, start: bool = False, finish: bool = False) -> Handler:

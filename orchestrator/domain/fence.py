@@ -43,6 +43,7 @@ from orchestrator.domain.events import (
     StageStartRequested,
     StageSucceeded,
 )
+from orchestrator.domain.retention import expiry_problem
 from orchestrator.domain.state import RunState, StageState
 from orchestrator.domain.statuses import StageStatus
 
@@ -255,23 +256,9 @@ def _log(state: RunState, message: LogArchived) -> str | None:
 
 
 @_on(ArtifactExpired)
-def _artifact_expired(state: RunState, message: ArtifactExpired) -> str | None:
-    stage = state.stage(message.stage)
-    if any(e.artifact_id == message.artifact_id for e in stage.expired_artifacts):
-        return f"duplicate: artifact {message.artifact_id} already expired"
-    if not any(a.artifact_id == message.artifact_id for a in stage.artifacts):
-        return f"stage {stage.name!r} never stored artifact {message.artifact_id}"
-    return None
-
-
 @_on(LogExpired)
-def _log_expired(state: RunState, message: LogExpired) -> str | None:
-    stage = state.stage(message.stage)
-    if any(e.storage_path == message.storage_path for e in stage.expired_logs):
-        return f"duplicate: the log at {message.storage_path} already expired"
-    if not any(log.storage_path == message.storage_path for log in stage.logs):
-        return f"stage {stage.name!r} archived no log at {message.storage_path}"
-    return None
+def _expired(state: RunState, message: ArtifactExpired | LogExpired) -> str | None:
+    return expiry_problem(state.stage(message.stage), message)
 
 
 def _deployment(state: RunState, message: Any) -> str | None:

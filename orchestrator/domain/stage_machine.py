@@ -34,6 +34,7 @@ from orchestrator.domain.events import (
 )
 from orchestrator.domain.folding import Handlers, illegal, move, put, reopen, stage_of
 from orchestrator.domain.frozen import replace
+from orchestrator.domain.retention import expired_field, expiry_problem
 from orchestrator.domain.state import RunState, StageState
 from orchestrator.domain.statuses import FailureClass, StageStatus
 
@@ -305,24 +306,14 @@ def _log(state: RunState, event: LogArchived) -> RunState:
 
 
 @_on(ArtifactExpired)
-def _artifact_expired(state: RunState, event: ArtifactExpired) -> RunState:
-    stage = stage_of(state, event, attempt=False)
-    if not any(a.artifact_id == event.artifact_id for a in stage.artifacts):
-        raise illegal(event, f"no artifact {event.artifact_id} was stored")
-    if any(e.artifact_id == event.artifact_id for e in stage.expired_artifacts):
-        raise illegal(event, f"artifact {event.artifact_id} already expired")
-    expired = (*stage.expired_artifacts, event)
-    return put(state, replace(stage, expired_artifacts=expired))
-
-
 @_on(LogExpired)
-def _log_expired(state: RunState, event: LogExpired) -> RunState:
+def _expired(state: RunState, event: ArtifactExpired | LogExpired) -> RunState:
     stage = stage_of(state, event, attempt=False)
-    if not any(log.storage_path == event.storage_path for log in stage.logs):
-        raise illegal(event, f"no log was archived at {event.storage_path}")
-    if any(e.storage_path == event.storage_path for e in stage.expired_logs):
-        raise illegal(event, f"the log at {event.storage_path} already expired")
-    return put(state, replace(stage, expired_logs=(*stage.expired_logs, event)))
+    problem = expiry_problem(stage, event)
+    if problem is not None:
+        raise illegal(event, problem)
+    field = expired_field(event)
+    return put(state, replace(stage, **{field: (*getattr(stage, field), event)}))
 
 
 def _deployment(state: RunState, event: Any) -> RunState:

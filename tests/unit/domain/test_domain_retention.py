@@ -43,7 +43,7 @@ def test_expiring_an_artifact_never_stored_is_ignored() -> None:
     run = Driver([spec("a")])
     _stored(run)
     decision = run.send(_expired(run, "art-2"))
-    assert decision.ignored_reason == "stage 'a' never stored artifact art-2"
+    assert decision.ignored_reason == "stage 'a' has no artifact art-2"
 
 
 def test_an_expired_log_is_recorded_once_for_an_archived_log() -> None:
@@ -64,4 +64,4 @@ def test_an_expired_log_is_recorded_once_for_an_archived_log() -> None:
     )
     assert run.send(expired).events == (expired,)
     assert run.run.stage("a").expired_logs == (expired,)
-    assert run.send(expired).ignored_reason == "duplicate: the log at logs/a.log already expired"
+    assert run.send(expired).ignored_reason == "duplicate: log logs/a.log already expired"
