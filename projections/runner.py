@@ -25,8 +25,8 @@ Registered projections are run by ``sluice processor projection`` and rebuilt an
 * **observable**: ``sluice_processor_events_total`` and ``sluice_projection_lag`` carry the
   projection's ``process`` label; :func:`wait_until` gives read-your-writes to the API.
 
-Handlers must be idempotent per batch only in the sense above: the runner never hands them
-an event twice.
+A handler is never handed an event twice (the stored offsets see to it), so it need not
+be idempotent; it must not commit, and it must write only its own tables.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from projections.lag import export_assigned_lag
 from projections.migrate import migrate
 from schemas.codec import SchemaError
 from schemas.errors import InfrastructureError
-from schemas.eventlog import TopicNames, consumer, take_batch
+from schemas.eventlog import consumer, take_batch
 from schemas.metrics import PROCESSOR_EVENTS
 from schemas.pg import Conn, DatabaseUnavailable, connect
 from schemas.settings import ServiceSettings
@@ -115,7 +115,7 @@ class Projection:
 
     def topic_names(self, prefix: str) -> tuple[str, ...]:
         """Its topics' real names under ``prefix``."""
-        return tuple(TopicNames(prefix).prefix + t for t in self.topics)
+        return tuple(prefix + t for t in self.topics)
 
 
 @dataclass(frozen=True)
