@@ -54,6 +54,7 @@ class Orchestration(RuleBasedStateMachine):
         self.outbox: list[RunEvent] = []
         self.dispatched: list[tuple[str, str, int]] = []
         self.ledger = Ledger()
+        self.read_model = ReadModel()  # folded from the log as it grows, as the projection does
         self.now = 1_000_000
 
     # -- delivering ---------------------------------------------------------------------
@@ -69,6 +70,8 @@ class Orchestration(RuleBasedStateMachine):
         if decision.state is not None:
             self.states[message.run_id] = decision.state
             self.logs.setdefault(message.run_id, []).extend(decision.events)
+            for event in decision.events:
+                apply(self.read_model, event)
         self._follow_up(decision)
         return decision
 
@@ -249,10 +252,7 @@ class Orchestration(RuleBasedStateMachine):
 
     @invariant()
     def the_read_model_folded_from_the_log_has_the_rows_the_state_determines(self) -> None:
-        model = ReadModel()
-        for log in self.logs.values():
-            for event in log:
-                apply(model, event)
+        model = self.read_model
         for run_id, state in self.states.items():
             run, stages, artifacts = rows_of(state)
             assert model.runs[run_id] == run
