@@ -39,8 +39,8 @@ from orchestrator.domain import events as ev
 from orchestrator.domain import records
 from orchestrator.domain.branches import branch_allowed
 from orchestrator.domain.dag import dag_of
-from orchestrator.domain.evolve import evolve
 from orchestrator.domain.folding import reopens
+from orchestrator.domain.model import StageSpec
 from orchestrator.domain.stage_machine import unskippable
 from orchestrator.domain.state import RunState
 from orchestrator.domain.statuses import FailureClass, RunStatus, StageStatus
@@ -212,13 +212,42 @@ def _pipeline_deleted(m: ReadModel, e: records.PipelineDeleted) -> None:
 def _run_created(m: ReadModel, e: ev.RunCreated) -> None:
     if e.run_id in m.runs:
         return  # a repeated RunCreated changes nothing
-    state = evolve(None, e)  # the domain's own fold: the run as RunCreated makes it
-    assert state is not None, "RunCreated always folds to a run"
-    run, stages, _ = rows_of(state)
-    m.runs[e.run_id] = run
-    m.stages[e.run_id] = stages
+    m.runs[e.run_id] = _run_row(e, RunStatus.QUEUED, created_ms=e.occurred_at_ms)
+    m.stages[e.run_id] = {
+        spec.name: _stage_row(e.run_id, position, spec, e.branch, StageStatus.PENDING)
+        for position, spec in enumerate(e.stages)
+    }
     m.dirty_runs.add(e.run_id)
-    m.dirty_stages.update((e.run_id, name) for name in stages)
+    m.dirty_stages.update((e.run_id, spec.name) for spec in e.stages)
+
+
+def _run_row(run: Any, status: RunStatus, *, created_ms: int) -> RunRow:
+    """A run row from what a ``RunCreated`` or a ``RunState`` says of the run."""
+    return RunRow(
+        run_id=run.run_id,
+        pipeline_id=run.pipeline_id,
+        branch=run.branch,
+        commit_sha=run.commit_sha,
+        source=str(run.source),
+        priority=str(run.priority),
+        status=status.value,
+        reason=None,
+        created_at=ms_to_time(created_ms),
+    )
+
+
+def _stage_row(
+    run_id: str, position: int, spec: StageSpec, branch: str, status: StageStatus
+) -> StageRow:
+    return StageRow(
+        run_id,
+        spec.name,
+        position,
+        status.value,
+        needs=list(spec.needs),
+        allow_failure=spec.allow_failure,
+        on_branch=branch_allowed(spec.when, branch),
+    )
 
 
 def _run_update(status: RunStatus | None, *, start: bool = False, finish: bool = False) -> Handler:
@@ -428,29 +457,12 @@ FOLDED_STAGE_COLUMNS = (
 def rows_of(state: RunState) -> tuple[RunRow, dict[str, StageRow], dict[str, ArtifactRow]]:
     """The rows of a run as its domain state (the fold of ``evolve``) says they are: the
     run's row whole, every stage's :data:`FOLDED_STAGE_COLUMNS`, every artifact row whole."""
-    run = RunRow(
-        run_id=state.run_id,
-        pipeline_id=state.pipeline_id,
-        branch=state.branch,
-        commit_sha=state.commit_sha,
-        source=str(state.source),
-        priority=str(state.priority),
-        status=state.status.value,
-        reason=state.reason,
-        created_at=ms_to_time(state.created_at_ms),
-        started_at=_time(state.started_at_ms),
-        finished_at=_time(state.finished_at_ms),
-    )
+    run = _run_row(state, state.status, created_ms=state.created_at_ms)
+    run.reason = state.reason
+    run.started_at = _time(state.started_at_ms)
+    run.finished_at = _time(state.finished_at_ms)
     stages = {
-        name: StageRow(
-            state.run_id,
-            name,
-            position,
-            stage.status.value,
-            needs=list(stage.spec.needs),
-            allow_failure=stage.spec.allow_failure,
-            on_branch=branch_allowed(stage.spec.when, state.branch),
-        )
+        name: _stage_row(state.run_id, position, stage.spec, state.branch, stage.status)
         for position, (name, stage) in enumerate(state.stages.items())
     }
     artifacts = {
