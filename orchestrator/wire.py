@@ -126,9 +126,7 @@ _BUILDERS: dict[type[Any], Callable[[Mapping[str, Any]], Any]] = {}
 
 def _build(cls: type[Any], value: Mapping[str, Any]) -> Any:
     """``cls`` from its Avro value (the hot path of every projection's replay)."""
-    builder = _BUILDERS.get(cls)
-    if builder is None:
-        builder = _BUILDERS[cls] = _compile_builder(cls)
+    builder = _BUILDERS.get(cls) or _nested_builder(cls)
     return builder(value)
 
 
@@ -162,14 +160,27 @@ def _from_wire_expr(hint: Any, src: str, names: dict[str, Any], depth: int) -> s
         return f"dict({src})"
     if isinstance(hint, type) and (issubclass(hint, enum.Enum) or dataclasses.is_dataclass(hint)):
         name = f"t{len(names)}"
-        names[name] = hint if issubclass(hint, enum.Enum) else _nested(hint)
+        names[name] = hint if issubclass(hint, enum.Enum) else _nested_builder(hint)
         return f"{name}({src})"
     return src
 
 
-def _nested(cls: type[Any]) -> Callable[[Mapping[str, Any]], Any]:
-    """The builder of a nested record (compiled on first use, so recursion is safe)."""
-    return lambda v: _build(cls, v)
+_COMPILING: set[type[Any]] = set()
+
+
+def _nested_builder(cls: type[Any]) -> Callable[[Mapping[str, Any]], Any]:
+    """The builder of a nested record: compiled now, or on first use if ``cls`` is being
+    compiled already (a record that contains itself)."""
+    if cls in _COMPILING:
+        return lambda v: _build(cls, v)
+    builder = _BUILDERS.get(cls)
+    if builder is None:
+        _COMPILING.add(cls)
+        try:
+            builder = _BUILDERS[cls] = _compile_builder(cls)
+        finally:
+            _COMPILING.discard(cls)
+    return builder
 
 
 def to_record(obj: Any) -> tuple[str, dict[str, Any]]:

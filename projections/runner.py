@@ -138,10 +138,11 @@ def apply_batch(
     limits: Offsets | None = None,
 ) -> BatchResult:
     """Apply ``messages`` (below ``limits`` only) and their next offsets in one transaction."""
+    placed = [(m, *_where(m)) for m in messages]
     try:
         with conn.transaction():
-            stored = _lock_offsets(conn, projection.name, {_where(m)[0] for m in messages})
-            fresh, next_offsets = _unapplied(messages, stored, limits or {})
+            stored = _lock_offsets(conn, projection.name, {p[1] for p in placed})
+            fresh, next_offsets = _unapplied(placed, stored, limits or {})
             events, malformed = _decode_all(fresh, projection)
             if events:
                 projection.handler(conn, events)
@@ -186,18 +187,21 @@ def _save_offsets(conn: Conn, projection: str, next_offsets: Offsets) -> None:
         )
 
 
+Placed = tuple[Message, str, int, int]  # a message, its topic, partition and offset
+
+
 def _unapplied(
-    messages: Sequence[Message], stored: Offsets, limits: Offsets
-) -> tuple[list[Message], Offsets]:
+    placed: list[Placed], stored: Offsets, limits: Offsets
+) -> tuple[list[Placed], Offsets]:
     """The messages not applied yet (and below their limit), and each partition's next offset."""
-    fresh: list[Message] = []
+    fresh: list[Placed] = []
     next_offsets: Offsets = {}
-    for msg in messages:
-        topic, partition, offset = _where(msg)
+    for item in placed:
+        _, topic, partition, offset = item
         key = (topic, partition)
         if offset < stored.get(key, 0) or offset >= limits.get(key, offset + 1):
             continue
-        fresh.append(msg)
+        fresh.append(item)
         next_offsets[key] = offset + 1
     return fresh, next_offsets
 
@@ -207,12 +211,11 @@ def _where(msg: Message) -> tuple[str, int, int]:
     return msg.topic() or "", msg.partition() or 0, msg.offset() or 0
 
 
-def _decode_all(messages: list[Message], projection: Projection) -> tuple[list[Event], int]:
+def _decode_all(placed: list[Placed], projection: Projection) -> tuple[list[Event], int]:
     """Decode every message; log and count, but skip, any the projection cannot take."""
     events: list[Event] = []
     malformed = 0
-    for msg in messages:
-        topic, partition, offset = _where(msg)
+    for msg, topic, partition, offset in placed:
         try:
             record = decode_record(
                 msg.value() or b"", topic=topic, partition=partition, offset=offset
@@ -223,7 +226,8 @@ def _decode_all(messages: list[Message], projection: Projection) -> tuple[list[E
             continue
         kind = type(record).__name__
         if projection.records is not None and kind not in projection.records:
-            _log.warning("%s: skipping %s at %s[%d]@%d", projection.name, kind, *_where(msg))
+            where = (topic, partition, offset)
+            _log.warning("%s: skipping %s at %s[%d]@%d", projection.name, kind, *where)
             malformed += 1
             continue
         events.append(Event(record, topic, partition, offset))
