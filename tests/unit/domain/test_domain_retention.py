@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 from orchestrator.domain import ArtifactExpired, ArtifactStored, LogArchived, LogExpired
-from tests.unit.domain.domain_helpers import Driver, spec
+from tests.unit.domain.domain_helpers import Driver, artifact_stored, spec
 
 
 def _stored(run: Driver) -> ArtifactStored:
-    stored = ArtifactStored(
-        run_id="run-1",
-        occurred_at_ms=run.tick(),
-        stage="a",
-        attempt=1,
-        artifact_id="art-1",
-        name="dist",
-        size_bytes=3,
-        sha256="00",
-        storage_path="artifacts/a",
-        expires_at_ms=10,
-    )
+    stored = artifact_stored(run)
     assert run.send(stored).accepted
     return stored
 
