@@ -55,6 +55,7 @@ from projections.migrate import migrate
 from projections.projector import Projector
 from projections.timers import TimerWorker
 from schemas.eventlog import TopicNames, consumer, producer
+from schemas.pg import connect
 from schemas.settings import ServiceSettings
 from tests.support.stack import create_topics, delete_topics
 from tests.unit.triggers.gitrepos import GitRepo
@@ -201,9 +202,7 @@ def processors_rate(
                 range(opts.requests),
             )
         )
-    with psycopg.connect(
-        settings.pg_dsn, autocommit=True, options=f"-c search_path={schema}"
-    ) as conn:
+    with connect(settings.pg_dsn, schema=schema, name="bench-api") as conn:
         while True:
             row_ = conn.execute(
                 "SELECT count(*) FROM pipeline_runs WHERE branch LIKE 'raw%%'"
@@ -293,7 +292,7 @@ def run(
         Projector(settings, prefix=prefix, schema=schema).run,
     ):
         threading.Thread(target=work, args=(stop,), daemon=True).start()
-    with psycopg.connect(settings.pg_dsn, autocommit=True, options=f"-c search_path={schema}") as c:
+    with connect(settings.pg_dsn, schema=schema, name="bench-api") as c:
         token = create_token(c, name="bench", scopes=["admin"]).secret
     (tmp / "hello.py").write_text(HELLO)
     api_port, floor_port = free_port(), free_port()

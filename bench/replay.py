@@ -32,9 +32,8 @@ from orchestrator.domain import events as ev
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.statuses import FailureClass, Priority, TriggerSource
 from orchestrator.wire import encode_event
-from projections.projector import take_batch
 from projections.replay import rebuild
-from schemas.eventlog import TopicNames, consumer, producer
+from schemas.eventlog import TopicNames, consumer, producer, take_batch
 from schemas.settings import ServiceSettings
 from schemas.topics import PIPELINES, RUNS
 

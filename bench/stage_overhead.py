@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
+from cryptography.fernet import Fernet
 from minio import Minio
 
 from orchestrator.domain import Priority, RunCreated, TriggerSource, parse_pipeline
@@ -100,7 +101,8 @@ def sluice_noop_stages(settings: ServiceSettings, prefix: str, state: Path) -> l
     topics, stop = TopicNames(prefix), threading.Event()
     decider = Decider(settings=settings, prefix=prefix, worker_id="bench")
     watch = SucceededWatch(settings, topics)
-    config = RunnerConfig(state_dir=state, key_prefix=f"bench/{prefix}")
+    key = Fernet.generate_key().decode()  # this bench's own: no secrets key file needed
+    config = RunnerConfig(state_dir=state, key_prefix=f"bench/{prefix}", secrets_key=key)
     kwargs = {"prefix": prefix, "slots": 1, "runner_id": f"bench-{uuid.uuid4().hex[:8]}"}
     workers = [
         threading.Thread(target=decider.run, args=(stop,)),

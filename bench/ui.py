@@ -36,10 +36,11 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from orchestrator.api import ApiSettings, create_app
+from orchestrator.api import ApiSettings
 from orchestrator.api.publish import append
 from orchestrator.api.tokens import create_token
 from orchestrator.domain import Priority, StageQueued
+from orchestrator.ui import create_web_app
 from orchestrator.ui.session import COOKIE, seal
 from projections.decider import Decider
 from projections.migrate import migrate
@@ -116,7 +117,7 @@ class Bench:
             threading.Thread(target=work, args=(self.stop,), daemon=True).start()
         port = free_port()
         api = ApiSettings.from_env(env).with_address("127.0.0.1", port)
-        self.app = create_app(self.settings, api, loops=False)
+        self.app = create_web_app(self.settings, api, loops=False)
         self.served = Served(self.app, port)
         self.served.start()
         with psycopg.connect(

@@ -10,11 +10,11 @@ import sys
 import time
 from collections.abc import Callable
 
-import psycopg
 from confluent_kafka.admin import AdminClient, NewTopic
 from minio import Minio
 
 from projections.migrate import migrate
+from schemas.pg import connect
 from schemas.settings import ServiceSettings
 
 
@@ -60,7 +60,7 @@ def ensure_buckets(settings: ServiceSettings) -> str:
 
 def ensure_schema(settings: ServiceSettings) -> str:
     """Apply the missing database migrations."""
-    with psycopg.connect(settings.pg_dsn) as conn:
+    with connect(settings.pg_dsn, schema="public", name="sluice-bootstrap") as conn:
         done = migrate(conn)
     return f"migrations ({len(done)} applied now)"
 

@@ -92,9 +92,9 @@ class Connection:
         )
 
 
-def config_path() -> Path:
+def config_path(env: Mapping[str, str] = os.environ) -> Path:
     """The CLI's config file: ``$SLUICE_CONFIG``, else ``~/.config/sluice/config.toml``."""
-    return Path(os.environ.get("SLUICE_CONFIG") or Path.home() / ".config/sluice/config.toml")
+    return Path(env.get("SLUICE_CONFIG") or Path.home() / ".config/sluice/config.toml")
 
 
 def save_config(url: str, token: str, path: Path | None = None) -> Path:

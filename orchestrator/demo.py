@@ -31,6 +31,8 @@ from orchestrator.daemons import Daemons
 from orchestrator.domain import ArtifactStored, RunEvent
 from orchestrator.submit import register_pipeline, request_run
 from orchestrator.wire import decode_record
+from runners.config import RunnerConfig
+from runners.secrets import init_key, key_path
 from schemas.eventlog import TopicNames, consumer
 from schemas.settings import ServiceSettings
 
@@ -210,10 +212,19 @@ def artifact_urls(settings: ServiceSettings, events: list[RunEvent]) -> list[str
     return urls
 
 
+def _first_host_key() -> None:
+    """The demo runs everything on one host, so this host is the first: make the secrets
+    key unless there is one already (a real deployment does this once, on purpose)."""
+    config = RunnerConfig.from_env()
+    if config.secrets_key is None and not key_path(config.state_dir).exists():
+        say(f"secrets key: {init_key(config.state_dir)} (this host is the first)")
+
+
 def main() -> int:
     """Run the demo; 0 when the sample run succeeded."""
     settings = ServiceSettings.from_env()
     say("== Sluice demo: a diamond pipeline, end to end")
+    _first_host_key()
     for args in (("processors",), ("runner", "--slots", "2"), ("api",)):
         start(*args)
     url, sha = make_repository()

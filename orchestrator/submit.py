@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka import Producer as KafkaProducer
 
 from orchestrator.domain.records import PipelineRegistered, RunRequested
@@ -28,13 +27,12 @@ from orchestrator.domain.refs import trigger_key as _ref_key
 from orchestrator.domain.statuses import Priority, TriggerSource
 from orchestrator.wire import encode_record
 from schemas.errors import DomainError
-from schemas.eventlog import EventLogUnavailable, TopicNames, producer
+from schemas.eventlog import TopicNames, append_acknowledged, producer
 from schemas.settings import ServiceSettings
 
 __all__ = ["InvalidRequest", "register_pipeline", "request_run", "trigger_key"]
 
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
-_ACK_TIMEOUT_S = 15.0
 
 Target = KafkaProducer | ServiceSettings
 
@@ -143,17 +141,4 @@ def _now_ms() -> int:
 
 def _send(target: Target, topic: str, key: str, value: bytes) -> None:
     p = producer(target) if isinstance(target, ServiceSettings) else target
-    outcome: list[KafkaError | None] = []
-
-    def delivered(err: KafkaError | None, _msg: Message) -> None:
-        outcome.append(err)
-
-    try:
-        p.produce(topic, key=key.encode(), value=value, on_delivery=delivered)
-        p.flush(_ACK_TIMEOUT_S)
-    except (KafkaException, BufferError) as e:
-        raise EventLogUnavailable(f"cannot append to {topic}: {e}; is Kafka up?") from e
-    if not outcome:
-        raise EventLogUnavailable(f"{topic} did not acknowledge within {_ACK_TIMEOUT_S} s")
-    if outcome[0] is not None:
-        raise EventLogUnavailable(f"{topic} refused the record: {outcome[0]}")
+    append_acknowledged(p, topic, key, value)

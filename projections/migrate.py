@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from schemas.errors import InfrastructureError
+from schemas.pg import DatabaseUnavailable, connect
 from schemas.settings import ServiceSettings
 
 __all__ = ["Migration", "MigrationError", "migrate", "migrations"]
@@ -79,9 +80,9 @@ def main() -> int:
     """Apply missing migrations to the database named by ``SLUICE_PG_DSN``."""
     settings = ServiceSettings.from_env()
     try:
-        with psycopg.connect(settings.pg_dsn) as conn:
+        with connect(settings.pg_dsn, schema="public", name="sluice-migrate") as conn:
             done = migrate(conn)
-    except psycopg.OperationalError as e:
+    except DatabaseUnavailable as e:
         print(f"cannot reach PostgreSQL at {settings.pg_dsn}: {e}; run infra/up", file=sys.stderr)
         return 1
     print(f"migrations applied: {done or 'none (up to date)'}")

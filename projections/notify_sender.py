@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import psycopg
 
 from projections.notify_email import email_message, send_email
+from projections.notify_settings import NotifierSettings
 from projections.notify_slack import slack_request
 from projections.notify_store import (
     Due,
@@ -28,12 +29,10 @@ from projections.notify_store import (
     take_due,
 )
 from projections.notify_webhook import DeliveryFailed, post_json, webhook_request
-from projections.projector import ProjectionUnavailable, connect
+from projections.runner import ProjectionUnavailable
 from schemas.metrics import NOTIFICATION_DELIVERIES, NOTIFICATION_PENDING
+from schemas.pg import DatabaseUnavailable, connect
 from schemas.settings import ServiceSettings
-
-if TYPE_CHECKING:
-    from projections.notifier import NotifierSettings
 
 __all__ = ["Sender", "backoff_s"]
 
@@ -61,7 +60,7 @@ class Sender:
         while not stop.is_set():
             try:
                 self._serve(stop)
-            except ProjectionUnavailable as e:
+            except (ProjectionUnavailable, DatabaseUnavailable) as e:
                 _log.warning("notification sender: %s; retrying", e)
                 stop.wait(1.0)
 
@@ -69,7 +68,9 @@ class Sender:
         timeout = self._config.http_timeout_s
         with (
             connect(
-                self._settings, self._schema, name=f"sluice-notify-sender {self._schema}"
+                self._settings.pg_dsn,
+                schema=self._schema,
+                name=f"sluice-notify-sender {self._schema}",
             ) as conn,
             httpx.Client(timeout=timeout) as client,
         ):

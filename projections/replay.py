@@ -1,10 +1,12 @@
-"""Rebuild the read model from offset 0, and check it row for row against the live one.
+"""Rebuild a projection from offset 0, and check it row for row against the live one.
 
-:func:`rebuild` replays ``sluice.runs`` and ``sluice.pipelines`` into a schema of its own
-(migrated first) with the projector's own batch code, up to given offsets or to the end.
-:func:`verify` (``sluice replay --verify``) reads, in one snapshot, the offsets the live
-projection has committed and a copy of its tables; rebuilds into a scratch schema up to
-exactly those offsets; and compares every table row for row (DESIGN invariant 4).
+:func:`rebuild` replays a :class:`~projections.runner.Projection`'s topics (by default the
+read model's, ``sluice.runs`` and ``sluice.pipelines``) into a schema of its own (migrated
+first) with the runner's own batch code, up to given offsets or to the end. :func:`verify`
+(``sluice replay --verify``, for every registered projection) reads, in one snapshot, the
+offsets the live projection has committed and a copy of its tables; rebuilds into a scratch
+schema up to exactly those offsets; and compares every table row for row, every row
+(DESIGN invariant 4).
 
 Known limit: ``sluice.pipelines`` is compacted. Once Kafka has compacted a segment, a pipeline
 registered then updated replays from its update alone (its ``created_at`` differs), and a
@@ -24,18 +26,18 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from psycopg import sql
 
 from projections.migrate import migrate
-from projections.projector import (
-    PROJECTION,
-    ProjectionStore,
+from projections.projector import READ_MODEL
+from projections.runner import (
+    Projection,
     ProjectionUnavailable,
-    connect,
-    take_batch,
+    apply_batch,
+    stored_offsets,
 )
-from schemas.eventlog import EventLogUnavailable, TopicNames, consumer, end_offsets
+from schemas.eventlog import EventLogUnavailable, consumer, end_offsets, take_batch
+from schemas.pg import Conn, connect
 from schemas.settings import ServiceSettings
 
 __all__ = [
-    "TABLES",
     "Progress",
     "RebuildStats",
     "TableDiff",
@@ -44,7 +46,6 @@ __all__ = [
     "verify",
 ]
 
-TABLES = ("pipelines", "pipeline_runs", "stages", "artifacts")
 _BATCH = 10_000
 _UNKNOWN_TOPIC = KafkaError.UNKNOWN_TOPIC_OR_PART
 _STALL_S = 60.0  # no new message for this long while short of a target: the log is broken
@@ -89,6 +90,7 @@ class TableDiff:
 class VerifyReport:
     """The outcome of ``replay --verify``."""
 
+    projection: str
     scratch_schema: str
     offsets: Offsets
     stats: RebuildStats
@@ -107,21 +109,28 @@ def rebuild(
     prefix: str = "",
     targets: Offsets | None = None,
     progress: Progress | None = None,
+    projection: Projection = READ_MODEL,
 ) -> RebuildStats:
-    """Replay the log into ``schema`` (migrated first) up to ``targets`` (default: the end)."""
-    topics = TopicNames(prefix)
-    with connect(settings, schema) as conn:
+    """Replay ``projection``'s topics into ``schema`` (migrated first) up to ``targets``
+    (default: the end), resuming from the offsets ``schema`` already holds."""
+    with connect(settings.pg_dsn, schema=schema, name=f"sluice-replay {schema}") as conn:
         migrate(conn, schema=schema)
         conn.autocommit = False
-        store = ProjectionStore(conn)
         c = consumer(settings, group=f"{prefix}sluice-replay")
         try:
             if targets is None:
-                targets = _ends(c, (topics.runs, topics.pipelines))
-            starts = {k: store.stored_offsets(k[0]).get(k[1], 0) for k in targets}
-            return _replay(c, store, starts, targets, progress)
+                targets = _ends(c, projection.topic_names(prefix))
+            stored = {t: stored_offsets(conn, projection.name, t) for t in {t for t, _ in targets}}
+            starts = {(t, p): stored[t].get(p, 0) for t, p in targets}
+            return _replay(c, _Target(conn, projection), starts, targets, progress)
         finally:
             c.close()
+
+
+@dataclass(frozen=True)
+class _Target:
+    conn: Conn
+    projection: Projection
 
 
 def _ends(c: Consumer, topics: Iterable[str]) -> Offsets:
@@ -142,7 +151,7 @@ def _ends(c: Consumer, topics: Iterable[str]) -> Offsets:
 
 def _replay(
     c: Consumer,
-    store: ProjectionStore,
+    into: _Target,
     starts: Offsets,
     targets: Offsets,
     progress: Progress | None,
@@ -156,7 +165,7 @@ def _replay(
         batch = _consume(c)
         now = time.monotonic()
         if batch:
-            result = store.apply_batch(batch, limits=targets)
+            result = apply_batch(into.conn, into.projection, batch, limits=targets)
             messages += len(batch) - result.duplicates
             applied, malformed = applied + result.applied, malformed + result.malformed
             last_message = now
@@ -205,6 +214,7 @@ def _reached(
 def verify(
     settings: ServiceSettings,
     *,
+    projection: Projection = READ_MODEL,
     live_schema: str = "public",
     prefix: str = "",
     scratch_schema: str | None = None,
@@ -214,21 +224,25 @@ def verify(
 ) -> VerifyReport:
     """Rebuild into a scratch schema up to the live offsets and compare every table."""
     scratch = scratch_schema or f"replay_{uuid.uuid4().hex[:12]}"
-    topics = TopicNames(prefix)
-    with connect(settings, live_schema) as live:
-        offsets = _snapshot(live, (topics.runs, topics.pipelines))
+    with connect(settings.pg_dsn, schema=live_schema, name="sluice-replay") as live:
+        offsets = _snapshot(live, projection, prefix)
         try:
             stats = rebuild(
-                settings, schema=scratch, prefix=prefix, targets=offsets, progress=progress
+                settings,
+                schema=scratch,
+                prefix=prefix,
+                targets=offsets,
+                progress=progress,
+                projection=projection,
             )
-            diffs = tuple(_compare(live, scratch, table, shown) for table in TABLES)
+            diffs = tuple(_compare(live, scratch, table, shown) for table in projection.tables)
         finally:
             if not keep:
                 _drop(live, scratch)
-    return VerifyReport(scratch, offsets, stats, diffs)
+    return VerifyReport(projection.name, scratch, offsets, stats, diffs)
 
 
-def _snapshot(live: psycopg.Connection[Any], topics: tuple[str, ...]) -> Offsets:
+def _snapshot(live: Conn, projection: Projection, prefix: str) -> Offsets:
     """The live offsets, and a temporary copy of every live table, from one snapshot."""
     try:
         with live.transaction():
@@ -236,31 +250,26 @@ def _snapshot(live: psycopg.Connection[Any], topics: tuple[str, ...]) -> Offsets
             rows = live.execute(
                 "SELECT topic, partition, next_offset FROM projection_offsets"
                 " WHERE projection = %s AND topic = ANY(%s)",
-                (PROJECTION, list(topics)),
+                (projection.name, list(projection.topic_names(prefix))),
             ).fetchall()
-            for table in TABLES:
+            for table in projection.tables:
                 live.execute(
                     sql.SQL("CREATE TEMP TABLE {} AS SELECT * FROM {}").format(
                         sql.Identifier(f"live_{table}"), sql.Identifier(table)
                     )
                 )
     except psycopg.Error as e:
-        raise ProjectionUnavailable(f"cannot read the live read model: {e}") from e
+        raise ProjectionUnavailable(f"cannot read the live {projection.name}: {e}") from e
     return {(t, p): o for t, p, o in rows}
 
 
-# Rows that retention (``sluice gc``) may already have deleted from the live model, while a
-# replay brings them back from the log: compared only while they are still retained.
-_RETAINED = {"artifacts": sql.SQL(" WHERE expires_at > now()")}
-
-
-def _compare(live: psycopg.Connection[Any], scratch: str, table: str, shown: int) -> TableDiff:
+def _compare(live: Conn, scratch: str, table: str, shown: int) -> TableDiff:
+    """Every row of ``table``, live against replayed (nothing filtered out)."""
     cols = _columns(live, table)
     names = sql.SQL(", ").join(map(sql.Identifier, cols))
-    retained = _RETAINED.get(table, sql.SQL(""))
-    mine = sql.SQL("SELECT {} FROM {}{}").format(names, sql.Identifier(f"live_{table}"), retained)
-    theirs = sql.SQL("SELECT {} FROM {}.{}{}").format(
-        names, sql.Identifier(scratch), sql.Identifier(table), retained
+    mine = sql.SQL("SELECT {} FROM {}").format(names, sql.Identifier(f"live_{table}"))
+    theirs = sql.SQL("SELECT {} FROM {}.{}").format(
+        names, sql.Identifier(scratch), sql.Identifier(table)
     )
 
     def rows(query: sql.Composable) -> list[tuple[Any, ...]]:
@@ -280,7 +289,7 @@ def _compare(live: psycopg.Connection[Any], scratch: str, table: str, shown: int
     )
 
 
-def _columns(live: psycopg.Connection[Any], table: str) -> tuple[str, ...]:
+def _columns(live: Conn, table: str) -> tuple[str, ...]:
     """The live table's columns by name, so a different column order compares equal."""
     rows = live.execute(
         "SELECT column_name FROM information_schema.columns"
@@ -290,5 +299,5 @@ def _columns(live: psycopg.Connection[Any], table: str) -> tuple[str, ...]:
     return tuple(r[0] for r in rows)
 
 
-def _drop(live: psycopg.Connection[Any], scratch: str) -> None:
+def _drop(live: Conn, scratch: str) -> None:
     live.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch)))

@@ -30,6 +30,7 @@ import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from orchestrator.domain.events import RunRejected
 from orchestrator.domain.records import RunRequested
 from orchestrator.wire import decode_record, encode_record
 from projections.dedup import DedupEntry, Duplicate, dedup, dedup_key, forgettable
+from projections.faust_rewind import rewinder
 from projections.pipeline_catalogue import PipelineCatalogue
 from projections.pipeline_source import PipelineSource
 from projections.trigger_resolver import TriggerResolver
@@ -53,6 +55,7 @@ from schemas.topics import INBOX, PIPELINES, TRIGGERS
 
 __all__ = [
     "SWEEP_EVERY",
+    "TriggerSettings",
     "app_id",
     "build_app",
     "changelog_topic",
@@ -135,38 +138,8 @@ def build_app(
     channels = _channels(app, names)
     agent = _answer_agent(channels, resolver, sweep_every)
     app.agent(channels.triggers, name="answer")(agent)
-    app.on_rebalance_complete.connect(_rewinder(names.triggers))
+    app.on_rebalance_complete.connect(rewinder(names.triggers))
     return app
-
-
-def _rewinder(triggers: str) -> Any:
-    """Work around faust 0.11 skipping trigger records after a (re)start.
-
-    faust silently drops fetched records of partitions that are not active yet (while the
-    dedup table recovers) or when its flow stops mid-batch, and then seeks back only the
-    partitions with a committed offset above 0. A partition never committed would skip
-    what was dropped. So every time faust seeks back, partitions of ``sluice.triggers``
-    without a committed offset are rewound to their start too (auto_offset_reset=earliest,
-    as intended); a request answered twice names the same run either way.
-    """
-
-    async def install(app: faust.App, **_: Any) -> None:
-        consumer: Any = app.consumer  # perform_seek is on the class, not on ConsumerT
-        if getattr(consumer, "_sluice_rewinds", False):
-            return
-        seek_back = consumer.perform_seek
-
-        async def perform_seek() -> None:
-            await seek_back()
-            committed = await consumer.seek_to_committed()
-            for tp in consumer.assignment():
-                if tp.topic == triggers and not committed.get(tp):
-                    await consumer.seek(tp, 0)
-
-        consumer.perform_seek = perform_seek
-        consumer._sluice_rewinds = True
-
-    return install
 
 
 def _channels(app: faust.App, names: TopicNames) -> _Channels:
@@ -302,13 +275,36 @@ def _stop_when_set(worker: faust.Worker, stop: threading.Event) -> None:
     threading.Thread(target=watch, name="sluice-triggers-stop", daemon=True).start()
 
 
+@dataclass(frozen=True, kw_only=True)
+class TriggerSettings:
+    """The trigger processor's own settings (``SLUICE_CACHE_DIR``, ``SLUICE_LOG_LEVEL``,
+    ``SLUICE_DEDUP_SWEEP_EVERY``)."""
+
+    cache_dir: Path = _DEFAULT_CACHE
+    log_level: str = "warning"
+    sweep_every: int = SWEEP_EVERY
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TriggerSettings:
+        """Read the variables (``os.environ`` by default)."""
+        env = os.environ if env is None else env
+        return cls(
+            cache_dir=Path(env.get("SLUICE_CACHE_DIR", str(cls.cache_dir))),
+            log_level=env.get("SLUICE_LOG_LEVEL", cls.log_level),
+            sweep_every=int(env.get("SLUICE_DEDUP_SWEEP_EVERY", str(cls.sweep_every))),
+        )
+
+
 def main() -> None:
     """``python -m projections.triggers``: run with the ``SLUICE_*`` settings."""
-    settings = ServiceSettings.from_env()
-    cache = Path(os.environ.get("SLUICE_CACHE_DIR", str(_DEFAULT_CACHE)))
-    level = os.environ.get("SLUICE_LOG_LEVEL", "warning")
-    sweep = int(os.environ.get("SLUICE_DEDUP_SWEEP_EVERY", str(SWEEP_EVERY)))
-    run(settings, prefix=settings.topic_prefix, cache_dir=cache, log_level=level, sweep_every=sweep)
+    settings, own = ServiceSettings.from_env(), TriggerSettings.from_env()
+    run(
+        settings,
+        prefix=settings.topic_prefix,
+        cache_dir=own.cache_dir,
+        log_level=own.log_level,
+        sweep_every=own.sweep_every,
+    )
 
 
 if __name__ == "__main__":

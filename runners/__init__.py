@@ -12,7 +12,7 @@ behind a small Protocol where an external system is involved:
 | ``executor`` | Docker: pull (cached), limits, non-root, no network, always removed |
 | ``workspace`` | the checkout at the exact commit (read-only /src) and /workspace |
 | ``logs``, ``logstream`` | secret masking, ordered 64 KiB chunks, the gzip archive |
-| ``artifacts``, ``multipart`` | streamed tar upload with SHA-256 and a size limit; downloads |
+| ``artifacts`` | streamed tar upload (minio ``put_object``) with SHA-256 and a size limit |
 | ``secrets``, ``history`` | encrypted secrets and JUnit test history in PostgreSQL |
 | ``classify`` | pure: exit, OOM, timeout, JUnit → success or failure class |
 | ``reporter``, ``messages`` | sends to ``sluice.inbox``, ``.logs``, ``.audit`` (wire format) |

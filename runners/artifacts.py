@@ -1,10 +1,11 @@
 """Artifacts and archived logs in object storage (MinIO, S3 API).
 
 An artifact is a tar of the stage's declared paths, streamed: a thread writes the tar into
-a pipe while the upload reads the other end in parts of 16 MiB (multipart upload of unknown
-length, three parts in flight at most), hashing and counting on the way, so memory stays
-bounded whatever the size. Over
-the limit the read raises :class:`ArtifactTooLarge` and the multipart upload is aborted.
+a pipe while minio's public ``put_object`` reads the other end in parts of 16 MiB
+(multipart upload of unknown length, one part at a time: minio's parallel mode queues every
+part read without a bound), hashing and counting on the way, so memory stays bounded
+whatever the size. Over the limit the read raises :class:`ArtifactTooLarge` and minio
+aborts the multipart upload.
 Keys: ``<prefix>artifacts/<run>/<stage>/<attempt>/artifacts.tar`` and
 ``<prefix>logs/<run>/<stage>/<attempt>.log.gz``.
 """
@@ -26,7 +27,6 @@ from minio.commonconfig import Tags
 from minio.error import MinioException, S3Error
 
 from runners.errors import ArtifactStoreError, ArtifactTooLarge
-from runners.multipart import upload_stream
 from schemas.settings import ServiceSettings
 
 __all__ = [
@@ -151,7 +151,15 @@ class MinioArtifactStore:
     def _upload_stream(self, pipe: IO[bytes], key: str, max_bytes: int) -> StoredObject:
         stream = _Measured(pipe, max_bytes)
         try:
-            upload_stream(self._client, self._artifacts, key, stream, part_size=PART_SIZE)
+            self._client.put_object(
+                self._artifacts,
+                key,
+                cast(Any, stream),  # minio reads it as a binary stream: read(n) -> bytes
+                length=-1,
+                part_size=PART_SIZE,
+                content_type="application/x-tar",
+                num_parallel_uploads=1,  # bounded memory: one part held at a time
+            )
             stat = self._client.stat_object(self._artifacts, key)
         except (MinioException, OSError) as e:
             raise ArtifactStoreError(f"uploading the artifact {key} failed: {e}") from e

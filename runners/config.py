@@ -3,7 +3,7 @@
 | variable | default |
 | --- | --- |
 | ``SLUICE_STATE_DIR`` | ``~/.local/state/sluice`` (workspaces, secrets key, runner locks) |
-| ``SLUICE_SECRETS_KEY`` | unset: a Fernet key is created in ``<state>/secrets.key`` (0600) |
+| ``SLUICE_SECRETS_KEY`` | unset: ``<state>/secrets.key`` (``sluice secrets init-key``) |
 | ``SLUICE_ARTIFACT_MAX_BYTES`` | ``5368709120`` (5 GiB) |
 | ``SLUICE_PG_SCHEMA`` | ``public`` (where the secrets and flaky-test tables live) |
 | ``SLUICE_CONTAINER_USER`` | ``65534:65534`` (nobody: stages never run as root) |

@@ -16,6 +16,7 @@ import psycopg
 
 from runners.classify import JUnitResults
 from schemas.errors import InfrastructureError
+from schemas.pg import DatabaseUnavailable, connect
 
 __all__ = ["AttemptRef", "TestHistory", "TestHistoryError"]
 
@@ -98,9 +99,9 @@ class TestHistory:
     @contextmanager
     def _connect(self) -> Iterator[psycopg.Connection[Any]]:
         try:
-            with psycopg.connect(
-                self._dsn, options=f"-c search_path={self._schema}", connect_timeout=10
+            with connect(
+                self._dsn, schema=self._schema, name="sluice-test-history", autocommit=False
             ) as conn:
                 yield conn
-        except psycopg.Error as e:
+        except (psycopg.Error, DatabaseUnavailable) as e:
             raise TestHistoryError(f"the test history (PostgreSQL) failed: {e}") from e

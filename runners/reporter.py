@@ -16,7 +16,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from orchestrator.domain.events import RunEvent
 from orchestrator.domain.records import AuditEvent, LogChunk
 from runners.messages import encode
-from schemas.eventlog import EventLogUnavailable, TopicNames, producer
+from schemas.eventlog import EventLogUnavailable, TopicNames, append_acknowledged, producer
 from schemas.settings import ServiceSettings
 
 __all__ = ["KafkaReporter", "Reporter"]
@@ -59,17 +59,8 @@ class KafkaReporter:
 
     def report_acknowledged(self, event: RunEvent) -> None:
         """Send ``event`` to the inbox and wait for Kafka's acknowledgement."""
-        done = threading.Event()
-        outcome: list[KafkaError | None] = []
-
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            outcome.append(err)
-            done.set()
-
-        self._send(self._topics.inbox, event.run_id, encode(event), on_delivery=delivered)
-        if not done.wait(_ACK_TIMEOUT_S) or outcome[0] is not None:
-            why = outcome[0] if outcome else "no acknowledgement in time"
-            raise EventLogUnavailable(f"Kafka did not take {type(event).__name__}: {why}")
+        topic, key = self._topics.inbox, event.run_id
+        append_acknowledged(self._producer, topic, key, encode(event), timeout_s=_ACK_TIMEOUT_S)
 
     def log(self, chunk: LogChunk) -> None:
         """Send a log chunk keyed ``run_id/stage/attempt``."""

@@ -1,8 +1,12 @@
 """Secrets: encrypted at rest in PostgreSQL, scoped per pipeline (and environment).
 
 Values are encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``). The key
-comes from ``SLUICE_SECRETS_KEY`` or from ``<state dir>/secrets.key``, created with mode 0600
-on first use; it is never stored in the database or the repository. A stage's secrets are
+comes from ``SLUICE_SECRETS_KEY`` or from ``<state dir>/secrets.key``; it is never stored in
+the database or the repository. The key is made once, on purpose, on the first host:
+``sluice secrets init-key`` (:func:`init_key`) writes the file with mode 0600; every other
+host gets the same key (the file copied, or ``SLUICE_SECRETS_KEY``). A process that finds no
+key stops with :class:`SecretKeyMissing`: it never makes a key of its own, which would
+silently encrypt and decrypt with a different key than the other hosts. A stage's secrets are
 read only at run time, only those it names, and only ever reach its container's environment.
 A value set for an environment overrides the pipeline-wide one ('' environment).
 """
@@ -21,8 +25,9 @@ import psycopg
 from cryptography.fernet import Fernet, InvalidToken
 
 from runners.errors import SecretNotFound, SecretStoreError
+from schemas.pg import DatabaseUnavailable, connect
 
-__all__ = ["SecretInfo", "SecretStore", "load_key"]
+__all__ = ["SecretInfo", "SecretKeyMissing", "SecretStore", "init_key", "key_path", "load_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,22 +40,49 @@ class SecretInfo:
     updated_at: datetime
 
 
+class SecretKeyMissing(SecretStoreError):
+    """No secrets key on this host: never made here, so never guessed here."""
+
+
+def key_path(state_dir: Path) -> Path:
+    """Where the secrets key file of ``state_dir`` lives."""
+    return state_dir / "secrets.key"
+
+
 def load_key(*, env_key: str | None, state_dir: Path) -> bytes:
-    """The Fernet key: ``env_key`` if given, else the key file (created 0600 when missing)."""
+    """The Fernet key: ``env_key`` if given, else the key file; never a new one."""
     if env_key:
         return env_key.encode()
-    path = state_dir / "secrets.key"
+    path = key_path(state_dir)
     try:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(Fernet.generate_key())
         return path.read_bytes().strip()
-    except FileExistsError:  # another process created it first
-        return path.read_bytes().strip()
+    except FileNotFoundError as e:
+        raise SecretKeyMissing(
+            f"no secrets key at {path} and SLUICE_SECRETS_KEY is not set: on the first host"
+            " run `sluice secrets init-key` once; on every other host copy that file (or set"
+            " SLUICE_SECRETS_KEY to its content), so all hosts share one key"
+        ) from e
     except OSError as e:
-        raise SecretStoreError(f"cannot read or create the secrets key {path}: {e}") from e
+        raise SecretStoreError(f"cannot read the secrets key {path}: {e}") from e
+
+
+def init_key(state_dir: Path) -> Path:
+    """Make this deployment's secrets key in ``state_dir`` (mode 0600): the first host only.
+
+    Refuses if a key file is already there (a second key would make the secrets encrypted
+    with the first unreadable). Returns the file's path.
+    """
+    path = key_path(state_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as e:
+        raise SecretStoreError(f"{path} already holds a secrets key; keep it") from e
+    except OSError as e:
+        raise SecretStoreError(f"cannot create the secrets key {path}: {e}") from e
+    with os.fdopen(fd, "wb") as f:
+        f.write(Fernet.generate_key())
+    return path
 
 
 class SecretStore:
@@ -131,9 +163,9 @@ class SecretStore:
     @contextmanager
     def _connect(self) -> Iterator[psycopg.Connection[Any]]:
         try:
-            with psycopg.connect(
-                self._dsn, options=f"-c search_path={self._schema}", connect_timeout=10
+            with connect(
+                self._dsn, schema=self._schema, name="sluice-secrets", autocommit=False
             ) as conn:
                 yield conn
-        except psycopg.Error as e:
+        except (psycopg.Error, DatabaseUnavailable) as e:
             raise SecretStoreError(f"the secret store (PostgreSQL) failed: {e}") from e

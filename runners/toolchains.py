@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,10 +67,10 @@ class Toolchain:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def catalogue_path() -> Path:
+def catalogue_path(env: Mapping[str, str] = os.environ) -> Path:
     """``$SLUICE_IMAGES_CATALOGUE``, else ``infra/images.txt`` of this checkout."""
     default = Path(__file__).resolve().parents[1] / "infra" / "images.txt"
-    return Path(os.environ.get("SLUICE_IMAGES_CATALOGUE", str(default)))
+    return Path(env.get("SLUICE_IMAGES_CATALOGUE", str(default)))
 
 
 def parse_catalogue(text: str) -> tuple[Toolchain, ...]:

@@ -9,11 +9,13 @@ on it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -42,12 +44,16 @@ from schemas.topics import (
 __all__ = [
     "EventLogUnavailable",
     "TopicNames",
+    "append_acknowledged",
     "consumer",
     "end_offsets",
     "partition_for",
     "producer",
     "read_partition",
+    "take_batch",
 ]
+
+_ACK_TIMEOUT_S = 15.0
 
 
 class EventLogUnavailable(InfrastructureError):
@@ -103,33 +109,12 @@ class TopicNames:
 
 
 def partition_for(key: str, partitions: int) -> int:
-    """The partition a keyed message lands on: murmur2 as Java, aiokafka and our producers do."""
-    return (_murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    """The partition a keyed message lands on: murmur2, by aiokafka's own partitioner (the one
+    faust produces with), which is the Java client's and librdkafka's ``murmur2_random``."""
+    return int(_MURMUR2(key.encode(), list(range(partitions)), None))
 
 
-def _murmur2(data: bytes) -> int:
-    m, r, mask = 0x5BD1E995, 24, 0xFFFFFFFF
-    length = len(data)
-    h = (0x9747B28C ^ length) & mask
-    whole = length - length % 4
-    for i in range(0, whole, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * m) & mask
-        k ^= k >> r
-        k = (k * m) & mask
-        h = ((h * m) & mask) ^ k
-    tail = data[whole:]
-    if len(tail) >= 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h ^= tail[0]
-        h = (h * m) & mask
-    h ^= h >> 13
-    h = (h * m) & mask
-    h ^= h >> 15
-    return h
+_MURMUR2 = DefaultPartitioner()
 
 
 def _base(settings: ServiceSettings) -> dict[str, Any]:
@@ -152,6 +137,56 @@ def producer(
         config["transactional.id"] = transactional_id
         config["transaction.timeout.ms"] = 15000
     return KafkaProducer(config)
+
+
+def append_acknowledged(
+    p: KafkaProducer, topic: str, key: str, value: bytes, *, timeout_s: float = _ACK_TIMEOUT_S
+) -> None:
+    """Append ``value`` to ``topic`` under ``key`` and return once Kafka acknowledged it.
+
+    Serves delivery reports while it waits, so it works whether or not another thread polls
+    ``p`` too; waits for this one message, not for everything ``p`` has queued. Raises
+    :class:`EventLogUnavailable` if Kafka refuses it or does not answer within ``timeout_s``.
+    """
+    done = threading.Event()
+    outcome: list[KafkaError | None] = []
+
+    def delivered(err: KafkaError | None, _msg: Message) -> None:
+        outcome.append(err)
+        done.set()
+
+    deadline = time.monotonic() + timeout_s
+    try:
+        _produce_when_room(p, deadline, topic, key=key.encode(), value=value, on_delivery=delivered)
+        while not done.is_set() and time.monotonic() < deadline:
+            p.poll(0.005)
+    except (KafkaException, BufferError) as e:
+        raise EventLogUnavailable(f"cannot append to {topic}: {e}; is Kafka up?") from e
+    if not outcome:
+        raise EventLogUnavailable(f"{topic} did not acknowledge within {timeout_s} s")
+    if outcome[0] is not None:
+        raise EventLogUnavailable(f"{topic} refused the record: {outcome[0]}")
+
+
+def _produce_when_room(p: KafkaProducer, deadline: float, topic: str, **kw: Any) -> None:
+    """Produce, letting deliveries drain a full local queue until ``deadline``."""
+    while True:
+        try:
+            p.produce(topic, **kw)
+            return
+        except BufferError:
+            if time.monotonic() >= deadline:
+                raise
+            p.poll(0.05)
+
+
+def take_batch(c: Consumer, size: int, *, timeout: float) -> list[Message]:
+    """Up to ``size`` messages: waits up to ``timeout`` for the first, then takes only what
+    is already fetched (``consume`` alone would wait out its timeout for a full batch)."""
+    first = c.poll(timeout)
+    if first is None:
+        return []
+    return [first, *c.consume(size - 1, timeout=0)] if size > 1 else [first]
 
 
 def consumer(settings: ServiceSettings, *, group: str, **extra: Any) -> Consumer:

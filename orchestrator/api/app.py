@@ -32,6 +32,7 @@ from orchestrator.api.loops import start_loops
 from orchestrator.api.ratelimit import RateLimiter
 from orchestrator.api.settings import ApiSettings
 from orchestrator.api.signed_urls import url_key
+from runners.secrets import load_key
 from schemas.errors import DomainError, InfrastructureError
 from schemas.eventlog import TopicNames, producer
 from schemas.settings import ServiceSettings
@@ -43,8 +44,6 @@ _WORKER_THREADS = 256
 
 def build_context(settings: ServiceSettings, api: ApiSettings) -> Context:
     """Connections for one API process (the follower is started by the app's lifespan)."""
-    from runners.secrets import load_key  # noqa: PLC0415 (the secrets key as runners load it)
-
     names = TopicNames(settings.topic_prefix)
     key = load_key(env_key=api.secrets_key, state_dir=api.state_dir)
     s3 = Minio(
@@ -93,9 +92,6 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
     routers = (runs, pipelines, schedules, artifacts, logs, secrets, token_routes, webhooks, health)
     for module in routers:
         app.include_router(module.router)
-    from orchestrator.ui import mount  # noqa: PLC0415 (the pages sit on top of the API)
-
-    mount(app)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(InfrastructureError, _infrastructure_error)

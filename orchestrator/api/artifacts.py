@@ -1,5 +1,5 @@
-"""Routes of artifacts: upload (multipart, streamed with SHA-256), list, download; and the
-retention sweep that deletes expired objects and rows (``sluice gc``).
+"""Routes of artifacts: upload (multipart, streamed with SHA-256), list, download (410 once
+expired, forever: retention is :mod:`orchestrator.api.retention`).
 
 An upload is spooled through a bounded buffer (memory, then disk), hashed and counted as
 it arrives (413 as soon as it passes ``SLUICE_ARTIFACT_MAX_BYTES``), put to MinIO, then
@@ -20,24 +20,22 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from minio import Minio
 from minio.error import MinioException
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator.api import queries
 from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
-from orchestrator.api.db import Database
 from orchestrator.api.models import ArtifactOut
 from orchestrator.api.multipart import Data, MultipartError, Parser, PartStart, boundary_of
 from orchestrator.api.publish import append
+from orchestrator.api.retention import ArtifactStoreUnavailable
 from orchestrator.api.signed_urls import verify
 from orchestrator.api.tokens import Scope, TokenInfo
 from orchestrator.api.views import artifact_out
 from orchestrator.domain import ArtifactStored
-from schemas.errors import InfrastructureError
 
-__all__ = ["ArtifactStoreUnavailable", "collect_garbage", "router"]
+__all__ = ["ArtifactStoreUnavailable", "router"]
 
 router = APIRouter(tags=["artifacts"])
 Ctx = Annotated[Context, Depends(context)]
@@ -49,10 +47,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _SPOOL_BYTES = 1024 * 1024
 _FIELD_BYTES = 4096
 _SHOWN_WITHIN_S = 10.0
-
-
-class ArtifactStoreUnavailable(InfrastructureError):
-    """MinIO could not be reached or refused the operation; check it is up (infra/up)."""
 
 
 @dataclass
@@ -276,7 +270,7 @@ def download_signed(
 
 
 def _serve(ctx: Context, artifact_id: str, row: dict[str, Any]) -> StreamingResponse:
-    if row["expires_at"] <= datetime.now(UTC):
+    if row["expired_at"] is not None or row["expires_at"] <= datetime.now(UTC):
         raise HTTPException(410, f"artifact {artifact_id} expired at {row['expires_at']}")
     bucket, _, key = row["storage_path"].partition("/")
     try:
@@ -298,21 +292,3 @@ def _chunks(obj: Any) -> Iterator[bytes]:
     finally:
         obj.close()
         obj.release_conn()
-
-
-def collect_garbage(db: Database, s3: Minio, *, now: datetime | None = None) -> int:
-    """Delete expired artifacts' objects, then their rows; the number deleted."""
-    now = now or datetime.now(UTC)
-    with db.connection() as conn:
-        rows = conn.execute(
-            "SELECT artifact_id, storage_path FROM artifacts WHERE expires_at <= %s", (now,)
-        ).fetchall()
-    for artifact_id, path in rows:
-        bucket, _, key = path.partition("/")
-        try:
-            s3.remove_object(bucket, key)
-        except MinioException as e:
-            raise ArtifactStoreUnavailable(f"cannot delete {path}: {e}") from e
-        with db.connection() as conn:
-            conn.execute("DELETE FROM artifacts WHERE artifact_id = %s", (artifact_id,))
-    return len(rows)

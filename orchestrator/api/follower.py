@@ -19,9 +19,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected
 from orchestrator.wire import WireError, decode_record
-from projections.projector import take_batch
 from schemas.codec import SchemaError
-from schemas.eventlog import EventLogUnavailable, consumer, end_offsets
+from schemas.eventlog import EventLogUnavailable, consumer, end_offsets, take_batch
 from schemas.settings import ServiceSettings
 from schemas.topics import RUNS
 

@@ -29,9 +29,8 @@ from orchestrator.api.context import Context
 from orchestrator.api.tokens import Scope, TokenInfo
 from orchestrator.domain.records import LogChunk
 from orchestrator.wire import WireError, decode_record
-from projections.projector import take_batch
 from schemas.codec import SchemaError
-from schemas.eventlog import consumer
+from schemas.eventlog import consumer, take_batch
 from schemas.topics import LOGS
 
 __all__ = ["Position", "log_text", "router", "stream"]

@@ -6,8 +6,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from orchestrator.api.artifacts import collect_garbage
 from orchestrator.api.context import Context
+from orchestrator.api.retention import collect_garbage
 from orchestrator.api.schedules import fire_due
 from schemas.errors import SluiceError
 
@@ -20,7 +20,7 @@ def start_loops(ctx: Context, stop: threading.Event) -> list[threading.Thread]:
     """Start the cron and retention loops as daemon threads; they end when ``stop`` is set."""
     loops = (
         ("cron", ctx.api.cron_interval_s, lambda: fire_due(ctx)),
-        ("gc", ctx.api.gc_interval_s, lambda: collect_garbage(ctx.db, ctx.s3)),
+        ("gc", ctx.api.gc_interval_s, lambda: _sweep(ctx)),
     )
     threads = []
     for name, interval, step in loops:
@@ -41,3 +41,7 @@ def _every(interval: float, step: Callable[[], int], stop: threading.Event, name
             continue
         if done:
             _log.info("%s loop: %d done", name, done)
+
+
+def _sweep(ctx: Context) -> int:
+    return collect_garbage(ctx.db, ctx.s3, ctx.producer, inbox=ctx.names.inbox)

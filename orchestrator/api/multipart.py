@@ -1,7 +1,9 @@
-"""An incremental ``multipart/form-data`` parser: bytes in, parts out, memory bounded.
+"""``multipart/form-data`` uploads, streamed: bytes in, parts out, memory bounded.
 
-The API streams uploads through it (python-multipart is not a dependency of Sluice): small
-fields are collected, file data is handed on chunk by chunk as it arrives.
+The parsing is python-multipart's public streaming parser (``MultipartParser`` and its
+callbacks); this module turns its callbacks into events the API consumes as chunks arrive:
+:class:`PartStart` when a part's headers are complete, :class:`Data` for each piece of its
+body. Small fields are collected by the caller, file data handed on chunk by chunk.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
+
+from python_multipart import MultipartParser
+from python_multipart.exceptions import FormParserError
 
 from schemas.errors import DomainError
 
@@ -51,78 +56,64 @@ class Parser:
     """Feed chunks; get :class:`PartStart` and :class:`Data` events; ``close`` checks the end."""
 
     def __init__(self, boundary: bytes) -> None:
-        self._first = b"--" + boundary
-        self._delim = b"\r\n--" + boundary
-        self._buf = b""
-        self._state = "preamble"
+        self._events: list[PartStart | Data] = []
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._field = self._value = b""
+        self._ended = False
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._headers.clear,
+                "on_header_field": self._on_field,
+                "on_header_value": self._on_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_data,
+                "on_end": self._on_end,
+            },
+            max_header_size=_MAX_HEADER_BYTES,
+        )
 
     def feed(self, chunk: bytes) -> Iterator[PartStart | Data]:
         """Events for ``chunk`` (data near a possible boundary is held back)."""
-        self._buf += chunk
-        while True:
-            step = getattr(self, f"_{self._state}")()
-            if step is None:
-                return
-            if step is not True:
-                yield step
+        try:
+            self._parser.write(chunk)
+        except FormParserError as e:
+            raise MultipartError(f"malformed multipart body: {e}") from e
+        events, self._events = self._events, []
+        return iter(events)
 
     def close(self) -> None:
         """Raise unless the closing boundary was seen."""
-        if self._state != "done":
+        self._parser.finalize()
+        if not self._ended:
             raise MultipartError("the multipart body ended before its closing boundary")
 
-    def _preamble(self) -> bool | None:
-        at = self._buf.find(self._first)
-        if at < 0:
-            return None
-        self._buf = self._buf[at + len(self._first) :]
-        self._state = "after_boundary"
-        return True
+    def _on_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
 
-    def _after_boundary(self) -> bool | None:
-        if len(self._buf) < 2:
-            return None
-        if self._buf.startswith(b"--"):
-            self._state, self._buf = "done", b""
-            return None
-        if not self._buf.startswith(b"\r\n"):
-            raise MultipartError("malformed multipart boundary line")
-        self._buf = self._buf[2:]
-        self._state = "headers"
-        return True
+    def _on_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
 
-    def _headers(self) -> PartStart | None:
-        end = self._buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buf) > _MAX_HEADER_BYTES:
-                raise MultipartError("multipart part headers are too long")
-            return None
-        raw, self._buf = self._buf[:end].decode("utf-8", "replace"), self._buf[end + 4 :]
-        self._state = "body"
-        return _part_start(raw)
+    def _on_header_end(self) -> None:
+        self._headers.append((self._field, self._value))
+        self._field = self._value = b""
 
-    def _body(self) -> Data | bool | None:
-        at = self._buf.find(self._delim)
-        if at >= 0:
-            data, self._buf = self._buf[:at], self._buf[at + len(self._delim) :]
-            self._state = "after_boundary"
-            return Data(data) if data else True
-        keep = len(self._delim) - 1
-        if len(self._buf) <= keep:
-            return None
-        data, self._buf = self._buf[:-keep], self._buf[-keep:]
-        return Data(data)
+    def _on_headers_finished(self) -> None:
+        self._events.append(_part_start(self._headers))
 
-    def _done(self) -> None:
-        self._buf = b""
+    def _on_data(self, data: bytes, start: int, end: int) -> None:
+        if end > start:
+            self._events.append(Data(data[start:end]))
+
+    def _on_end(self) -> None:
+        self._ended = True
 
 
-def _part_start(raw: str) -> PartStart:
+def _part_start(headers: list[tuple[bytes, bytes]]) -> PartStart:
     msg = Message()
-    for line in raw.split("\r\n"):
-        name, sep, value = line.partition(":")
-        if sep:
-            msg[name.strip()] = value.strip()
+    for name, value in headers:
+        msg[name.decode("latin-1").strip()] = value.decode("utf-8", "replace").strip()
     disposition = msg.get("content-disposition")
     if disposition is None:
         raise MultipartError("a multipart part has no Content-Disposition header")

@@ -13,6 +13,7 @@ from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
 from orchestrator.api.models import SecretIn, SecretOut
 from orchestrator.api.tokens import Scope, TokenInfo
+from runners.secrets import SecretStore, load_key
 
 __all__ = ["router"]
 
@@ -24,15 +25,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _store(ctx: Context) -> Any:
-    from runners.secrets import SecretStore  # noqa: PLC0415 (the store the runners read)
-
+def _store(ctx: Context) -> SecretStore:
+    """The store the runners read, with the key the runners load."""
     return SecretStore(dsn=ctx.settings.pg_dsn, key=_key(ctx), schema=ctx.api.pg_schema)
 
 
 def _key(ctx: Context) -> bytes:
-    from runners.secrets import load_key  # noqa: PLC0415
-
     return load_key(env_key=ctx.api.secrets_key, state_dir=ctx.api.state_dir)
 
 

@@ -16,7 +16,8 @@ from orchestrator.api.follower import Located
 from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected, TriggerSource
 from orchestrator.domain.refs import BRANCH_RUN, RunRef
 from orchestrator.submit import InvalidRequest, request_run
-from projections.projector import ProjectionLagging, wait_until
+from projections.projector import READ_MODEL
+from projections.runner import ProjectionLagging, wait_until
 
 __all__ = ["Outcome", "trigger"]
 
@@ -87,6 +88,13 @@ def _await_projection(ctx: Context, located: Located, deadline: float) -> None:
     remaining = max(0.5, deadline - time.monotonic())
     with ctx.db.connection() as conn:
         try:
-            wait_until(conn, ctx.follower.topic, located.partition, located.offset, remaining)
+            wait_until(
+                conn,
+                READ_MODEL.name,
+                ctx.follower.topic,
+                located.partition,
+                located.offset,
+                timeout=remaining,
+            )
         except ProjectionLagging:
             return  # the run exists on the log; the GET will catch up

@@ -1,4 +1,4 @@
-"""``sluice api [--host H] [--port P]``: serve the HTTP API with uvicorn."""
+"""``sluice api [--host H] [--port P]``: serve the HTTP API and the pages with uvicorn."""
 
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ def main(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or Ctrl-C."""
     import uvicorn  # noqa: PLC0415 (the CLI loads only what it runs)
 
-    from orchestrator.api import ApiSettings, create_app  # noqa: PLC0415
+    from orchestrator.api import ApiSettings  # noqa: PLC0415
+    from orchestrator.ui import create_web_app  # noqa: PLC0415
     from schemas.settings import ServiceSettings  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     api = ApiSettings.from_env()
     api = api.with_address(args.host or api.host, args.port or api.port)
-    app = create_app(ServiceSettings.from_env(), api)
+    app = create_web_app(ServiceSettings.from_env(), api)
     uvicorn.run(app, host=api.host, port=api.port, log_level="warning")
     return 0

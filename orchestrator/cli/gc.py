@@ -1,5 +1,6 @@
-"""``sluice gc``: delete expired artifacts (objects, then rows). The API also runs it
-every ``SLUICE_API_GC_INTERVAL`` seconds."""
+"""``sluice gc``: expire artifacts past their retention (``ArtifactExpired`` on the inbox,
+then the object is deleted; the read-model row stays, marked expired, and answers 410).
+The API also runs it every ``SLUICE_API_GC_INTERVAL`` seconds."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ __all__ = ["main", "register"]
 
 def register(subparsers: Any) -> None:
     """Add ``sluice gc`` to the CLI."""
-    parser = subparsers.add_parser("gc", help="delete expired artifacts")
+    parser = subparsers.add_parser("gc", help="expire artifacts past their retention")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=main)
 
@@ -26,9 +27,10 @@ def main(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from minio import Minio  # noqa: PLC0415 (the CLI loads only what it runs)
 
-    from orchestrator.api.artifacts import collect_garbage  # noqa: PLC0415
     from orchestrator.api.db import Database  # noqa: PLC0415
+    from orchestrator.api.retention import collect_garbage  # noqa: PLC0415
     from orchestrator.api.settings import ApiSettings  # noqa: PLC0415
+    from schemas.eventlog import TopicNames, producer  # noqa: PLC0415
     from schemas.settings import ServiceSettings  # noqa: PLC0415
 
     settings = ServiceSettings.from_env()
@@ -40,7 +42,8 @@ def _run(args: argparse.Namespace) -> int:
         secure=settings.s3_secure,
     )
     try:
-        deleted = collect_garbage(db, s3)
+        inbox = TopicNames(settings.topic_prefix).inbox
+        deleted = collect_garbage(db, s3, producer(settings), inbox=inbox)
     finally:
         db.close()
     print_json({"deleted": deleted}) if args.json else print(f"deleted {deleted} expired artifacts")

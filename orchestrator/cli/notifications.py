@@ -57,13 +57,13 @@ def register(subparsers: Any) -> None:
 
 
 def _connect(args: argparse.Namespace) -> psycopg.Connection[Any]:
-    from projections.projector import connect  # noqa: PLC0415 (the CLI loads only what it runs)
+    from schemas.pg import connect  # noqa: PLC0415 (the CLI loads only what it runs)
 
-    return connect(ServiceSettings.from_env(), args.schema, name="sluice-cli")
+    return connect(ServiceSettings.from_env().pg_dsn, schema=args.schema, name="sluice-cli")
 
 
 def _subscribe(args: argparse.Namespace) -> int:
-    from projections.notify_store import (  # noqa: PLC0415
+    from projections.notify_store import (  # noqa: PLC0415 (CLI start-up: load only what runs)
         display_target,
         new_signing_secret,
         subscribe,
@@ -102,7 +102,7 @@ def _channel(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _unsubscribe(args: argparse.Namespace) -> int:
-    from projections.notify_store import unsubscribe  # noqa: PLC0415
+    from projections.notify_store import unsubscribe  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     try:
         with _connect(args) as conn:
@@ -117,7 +117,7 @@ def _unsubscribe(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from projections.notify_store import display_target, list_subscriptions  # noqa: PLC0415
+    from projections.notify_store import display_target, list_subscriptions  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     try:
         with _connect(args) as conn:
@@ -131,7 +131,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _log(args: argparse.Namespace) -> int:
-    from projections.notify_store import attempts_log  # noqa: PLC0415
+    from projections.notify_store import attempts_log  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     try:
         with _connect(args) as conn:

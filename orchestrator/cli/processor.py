@@ -2,11 +2,11 @@
 
 The processors: ``triggers`` (de-duplicates triggers, resolves the pipeline file, creates
 runs), ``decider`` (the only writer of ``sluice.runs``: decisions and job dispatch),
-``timers`` (leases, retry back-off, the fallback scan), ``projection`` (the PostgreSQL
-read model), ``notifier`` (webhook, Slack and e-mail notifications) and ``lag`` (queue
-depth and consumer lag gauges). Each serves Prometheus ``/metrics`` on its own port and
-stops cleanly on SIGTERM or Ctrl-C. Run several ``decider`` processes (distinct
-``--worker-id``) to share the partitions.
+``timers`` (leases, retry back-off, the fallback scan), ``projection`` (every PostgreSQL
+read model of ``projections.registry``), ``notifier`` (webhook, Slack and e-mail
+notifications) and ``lag`` (queue depth and consumer lag gauges). Each serves Prometheus
+``/metrics`` on its own port and stops cleanly on SIGTERM or Ctrl-C. Run several
+``decider`` processes (distinct ``--worker-id``) to share the partitions.
 """
 
 from __future__ import annotations
@@ -36,32 +36,32 @@ def _decider(settings: ServiceSettings, prefix: str, worker: str, stop: threadin
 
 
 def _timers(settings: ServiceSettings, prefix: str, worker: str, stop: threading.Event) -> None:
-    from projections.timers import TimerWorker  # noqa: PLC0415
+    from projections.timers import TimerWorker  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     TimerWorker(settings=settings, prefix=prefix, member_id=worker).run(stop)
 
 
 def _projection(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
-    from projections.projector import run  # noqa: PLC0415
+    from projections.registry import run_all  # noqa: PLC0415 (the CLI loads only what it runs)
 
-    run(settings, prefix=prefix, stop=stop)
+    run_all(settings, prefix=prefix, stop=stop)
 
 
 def _triggers(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
-    from projections.triggers import run  # noqa: PLC0415
+    from projections.triggers import run  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     run(settings, prefix=prefix, stop=stop)
 
 
 def _notifier(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
-    from projections.notifier import Notifier, NotifierSettings  # noqa: PLC0415
+    from projections.notifier import Notifier, NotifierSettings  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     config = NotifierSettings.from_env(os.environ)
     Notifier(settings, prefix=prefix, config=config).run(stop)
 
 
 def _lag(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
-    from projections.lag import LagExporter  # noqa: PLC0415
+    from projections.lag import LagExporter  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     LagExporter(settings, prefix=prefix).run(stop)
 
@@ -89,7 +89,7 @@ _PORT_HELP = "serve /metrics on this port (default: the processor's own, 9400-94
 
 
 def _serve_metrics(port: int) -> None:
-    from schemas.metrics import MetricsPortInUse, serve_metrics  # noqa: PLC0415
+    from schemas.metrics import MetricsPortInUse, serve_metrics  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     try:
         serve_metrics(port)

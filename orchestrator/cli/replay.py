@@ -1,8 +1,9 @@
-"""``sluice replay``: rebuild the read model from offset 0, and verify it against the live one.
+"""``sluice replay``: rebuild the read models from offset 0, and verify them against the live.
 
-``sluice replay --verify`` rebuilds into a scratch schema up to exactly the offsets the live
-projection has committed, compares every table row for row, prints the counts (or a few
-differing rows per table) and exits 0 when identical, 1 otherwise; the scratch schema is
+``sluice replay --verify`` does, for every projection of ``projections.registry``: rebuild into
+a scratch schema up to exactly the offsets the live projection has committed, compare every
+table row for row (every row: nothing is filtered out), print the counts (or a few differing
+rows per table); it exits 0 when all are identical, 1 otherwise; the scratch schemas are
 dropped unless ``--keep``. ``sluice replay --into SCHEMA`` only rebuilds (to the log's end).
 Progress goes to stderr about once a second.
 """
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas.errors import SluiceError
 from schemas.settings import ServiceSettings
+
+if TYPE_CHECKING:  # for annotations only: the CLI imports projections when a command runs
+    from projections.replay import VerifyReport
 
 __all__ = ["register"]
 
@@ -53,24 +57,45 @@ def _progress(events: int, seconds: float) -> None:
 
 
 def _rebuild(settings: ServiceSettings, schema: str, prefix: str) -> int:
-    # orchestrator/ may not import projections/ at module level; the CLI, its composition
-    # root, reaches it only when the command runs
+    # imported when the command runs: the CLI loads only what a sub-command needs
+    from projections.registry import REGISTERED  # noqa: PLC0415
     from projections.replay import rebuild  # noqa: PLC0415
 
-    stats = rebuild(settings, schema=schema, prefix=prefix, progress=_progress)
-    print(
-        f"rebuilt {schema}: {stats.messages} events in {stats.seconds:.2f} s"
-        f" ({stats.per_second:,.0f} events/s), {stats.malformed} malformed skipped"
-    )
+    for projection in REGISTERED:
+        stats = rebuild(
+            settings, schema=schema, prefix=prefix, progress=_progress, projection=projection
+        )
+        print(
+            f"rebuilt {projection.name} in {schema}: {stats.messages} events in"
+            f" {stats.seconds:.2f} s ({stats.per_second:,.0f} events/s),"
+            f" {stats.malformed} malformed skipped"
+        )
     return 0
 
 
 def _verify(settings: ServiceSettings, live: str, prefix: str, *, keep: bool) -> int:
+    from projections.registry import REGISTERED  # noqa: PLC0415 (as above)
     from projections.replay import verify  # noqa: PLC0415
 
-    report = verify(settings, live_schema=live, prefix=prefix, keep=keep, progress=_progress)
+    identical = True
+    for projection in REGISTERED:
+        report = verify(
+            settings,
+            projection=projection,
+            live_schema=live,
+            prefix=prefix,
+            keep=keep,
+            progress=_progress,
+        )
+        _print_report(report, keep=keep)
+        identical = identical and report.identical
+    return 0 if identical else 1
+
+
+def _print_report(report: VerifyReport, *, keep: bool) -> None:
     stats = report.stats
     committed = sum(report.offsets.values())
+    print(f"projection {report.projection}:")
     print(f"live projection committed {committed} offsets over {len(report.offsets)} partitions")
     print(
         f"replayed {stats.messages} events in {stats.seconds:.2f} s"
@@ -84,5 +109,5 @@ def _verify(settings: ServiceSettings, live: str, prefix: str, *, keep: bool) ->
             for row in rows:
                 shown = ", ".join(f"{c}={v!r}" for c, v in zip(diff.columns, row, strict=True))
                 print(f"  {side}: {shown}")
-    print("read model identical to its replay" if report.identical else "read model DIFFERS")
-    return 0 if report.identical else 1
+    name = report.projection
+    print(f"{name} identical to its replay" if report.identical else f"{name} DIFFERS")

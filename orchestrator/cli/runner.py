@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve_metrics(port: int) -> None:
-    from schemas.metrics import MetricsPortInUse, serve_metrics  # noqa: PLC0415
+    from schemas.metrics import MetricsPortInUse, serve_metrics  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     try:
         serve_metrics(port)

@@ -34,6 +34,10 @@ def register(subparsers: Any) -> None:
     list_ = actions.add_parser("list", help="names and dates of a pipeline's secrets")
     list_.add_argument("pipeline")
     list_.set_defaults(func=_list)
+    init = actions.add_parser(
+        "init-key", help="make the secrets key, once, on the first host (copy it to the others)"
+    )
+    init.set_defaults(func=_init_key)
     delete = actions.add_parser("delete", help="delete a secret")
     delete.add_argument("pipeline")
     delete.add_argument("name")
@@ -48,6 +52,18 @@ def _store() -> SecretStore:
     settings, config = ServiceSettings.from_env(), RunnerConfig.from_env()
     key = load_key(env_key=config.secrets_key, state_dir=config.state_dir)
     return SecretStore(dsn=settings.pg_dsn, key=key, schema=config.pg_schema)
+
+
+def _init_key(_: argparse.Namespace) -> int:
+    from runners.config import RunnerConfig  # noqa: PLC0415 (the CLI loads only what it runs)
+    from runners.secrets import init_key  # noqa: PLC0415
+
+    try:
+        path = init_key(RunnerConfig.from_env().state_dir)
+    except SluiceError as e:
+        return _fail(e)
+    print(f"made the secrets key {path} (0600): copy it to every other host's state dir")
+    return 0
 
 
 def _read_value(name: str) -> str:

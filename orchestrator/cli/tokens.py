@@ -35,28 +35,21 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import psycopg  # noqa: PLC0415 (the CLI loads only what it runs)
-    from psycopg import sql  # noqa: PLC0415
-
+    # the CLI loads only what the sub-command runs
     from orchestrator.api.settings import ApiSettings  # noqa: PLC0415
     from projections.migrate import migrate  # noqa: PLC0415
+    from schemas.pg import connect  # noqa: PLC0415
     from schemas.settings import ServiceSettings  # noqa: PLC0415
 
     schema = ApiSettings.from_env().pg_schema
-    try:
-        with psycopg.connect(ServiceSettings.from_env().pg_dsn, autocommit=True) as conn:
-            migrate(conn, schema=schema)  # bootstrap: the first token may precede any process
-            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-            return _act(conn, args)
-    except psycopg.OperationalError as e:
-        from orchestrator.api.db import DatabaseUnavailable  # noqa: PLC0415
-
-        raise DatabaseUnavailable(f"cannot reach PostgreSQL ({e}); run infra/up") from e
+    with connect(ServiceSettings.from_env().pg_dsn, schema=schema, name="sluice-tokens") as conn:
+        migrate(conn, schema=schema)  # bootstrap: the first token may precede any process
+        return _act(conn, args)
 
 
 def _act(conn: Any, args: argparse.Namespace) -> int:
-    from orchestrator.api.tokens import create_token, revoke_token  # noqa: PLC0415
-    from orchestrator.client import ApiError  # noqa: PLC0415
+    from orchestrator.api.tokens import create_token, revoke_token  # noqa: PLC0415 (CLI start-up: load only what runs)
+    from orchestrator.client import ApiError  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     if args.action == "revoke":
         if not revoke_token(conn, args.token_id):

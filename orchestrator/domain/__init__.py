@@ -35,6 +35,7 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.events import (
     RUN_EVENT_TYPES,
+    ArtifactExpired,
     ArtifactStored,
     DeploymentFailed,
     DeploymentRolledBack,
@@ -42,6 +43,7 @@ from orchestrator.domain.events import (
     DeploymentSucceeded,
     ImageBuilt,
     LogArchived,
+    LogExpired,
     RunCancelled,
     RunCancelRequested,
     RunCreated,
@@ -108,6 +110,7 @@ __all__ = [
     "RUN_EVENT_TYPES",
     "RUN_TRANSITIONS",
     "STAGE_TRANSITIONS",
+    "ArtifactExpired",
     "ArtifactSpec",
     "ArtifactStored",
     "AuditEvent",
@@ -134,6 +137,7 @@ __all__ = [
     "Job",
     "LogArchived",
     "LogChunk",
+    "LogExpired",
     "LogStream",
     "MatrixTooLarge",
     "MissingKey",

@@ -23,7 +23,7 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.model import StageSpec
 
-__all__ = ["Dag", "check_graph", "compile_dag", "suggest"]
+__all__ = ["Dag", "check_graph", "compile_dag", "dag_of", "suggest"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,6 +188,11 @@ def compile_dag(stages: Sequence[StageSpec]) -> Dag:
     errors = check_graph(order, needs)
     if errors:
         raise PipelineInvalid(errors)
+    return _build(order, needs)
+
+
+def dag_of(order: tuple[str, ...], needs: Mapping[str, tuple[str, ...]]) -> Dag:
+    """The :class:`Dag` of stages already checked (a run's stages as ``RunCreated`` recorded)."""
     return _build(order, needs)
 
 

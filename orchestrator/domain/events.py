@@ -15,6 +15,7 @@ from orchestrator.domain.statuses import FailureClass, PipelineEvent, Priority, 
 
 __all__ = [
     "RUN_EVENT_TYPES",
+    "ArtifactExpired",
     "ArtifactStored",
     "DeploymentFailed",
     "DeploymentRolledBack",
@@ -22,6 +23,7 @@ __all__ = [
     "DeploymentSucceeded",
     "ImageBuilt",
     "LogArchived",
+    "LogExpired",
     "RunCancelRequested",
     "RunCancelled",
     "RunCreated",
@@ -226,6 +228,20 @@ class ArtifactStored(_StageEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactExpired(_StageEvent):
+    """Retention reached an artifact: it is deleted from object storage, and answers 410."""
+
+    artifact_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogExpired(_StageEvent):
+    """Retention reached an archived log: it is deleted from object storage."""
+
+    storage_path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LogArchived(_StageEvent):
     """An attempt's whole log is in object storage."""
 
@@ -327,8 +343,10 @@ RunEvent = (
     | StageStartRequested
     | StageRetryRequested
     | ArtifactStored
+    | ArtifactExpired
     | LogArchived
     | ImageBuilt
+    | LogExpired
     | DeploymentStarted
     | DeploymentSucceeded
     | DeploymentFailed
@@ -359,8 +377,10 @@ RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     StageStartRequested,
     StageRetryRequested,
     ArtifactStored,
+    ArtifactExpired,
     LogArchived,
     ImageBuilt,
+    LogExpired,
     DeploymentStarted,
     DeploymentSucceeded,
     DeploymentFailed,

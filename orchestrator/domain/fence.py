@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from orchestrator.domain.events import (
+    ArtifactExpired,
     ArtifactStored,
     DeploymentFailed,
     DeploymentRolledBack,
@@ -18,6 +19,7 @@ from orchestrator.domain.events import (
     DeploymentSucceeded,
     ImageBuilt,
     LogArchived,
+    LogExpired,
     RunCancelled,
     RunCancelRequested,
     RunCreated,
@@ -42,6 +44,7 @@ from orchestrator.domain.events import (
     StageStartRequested,
     StageSucceeded,
 )
+from orchestrator.domain.expiry import expiry_problem
 from orchestrator.domain.state import RunState, StageState
 from orchestrator.domain.statuses import StageStatus
 
@@ -258,6 +261,12 @@ def _log(state: RunState, message: LogArchived) -> str | None:
     if message in state.stage(message.stage).logs:
         return "duplicate: this log archive is already recorded"
     return _dispatched(state, message.stage, message.attempt)
+
+
+@_on(ArtifactExpired)
+@_on(LogExpired)
+def _expired(state: RunState, message: ArtifactExpired | LogExpired) -> str | None:
+    return expiry_problem(state.stage(message.stage), message)
 
 
 def _deployment(state: RunState, message: Any) -> str | None:

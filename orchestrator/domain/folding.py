@@ -16,7 +16,17 @@ from orchestrator.domain.statuses import (
     check_stage_transition,
 )
 
-__all__ = ["Evolver", "Handlers", "illegal", "move", "put", "reopen", "run_to", "stage_of"]
+__all__ = [
+    "Evolver",
+    "Handlers",
+    "illegal",
+    "move",
+    "put",
+    "reopen",
+    "reopens",
+    "run_to",
+    "stage_of",
+]
 
 E = TypeVar("E")
 Evolver = Callable[[RunState, Any], RunState]
@@ -73,9 +83,14 @@ def run_to(state: RunState, event: RunEvent, target: RunStatus, **changes: Any) 
     return replace(state, status=target, **changes)
 
 
+def reopens(status: RunStatus) -> bool:
+    """Whether a person's request on a run in ``status`` makes it run again (it finished)."""
+    return status.terminal
+
+
 def reopen(state: RunState, event: RunEvent) -> RunState:
     """A person's request on a finished run makes it run again."""
-    if not state.status.terminal:
+    if not reopens(state.status):
         return state
     return run_to(
         state, event, RunStatus.RUNNING, finished_at_ms=None, reason=None, failed_stages=()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from orchestrator.domain.branches import branch_allowed
+from orchestrator.domain.dag import Dag
 from orchestrator.domain.events import (
+    ArtifactExpired,
     ArtifactStored,
     DeploymentFailed,
     DeploymentRolledBack,
@@ -13,6 +16,7 @@ from orchestrator.domain.events import (
     DeploymentSucceeded,
     ImageBuilt,
     LogArchived,
+    LogExpired,
     RunEvent,
     StageCancelled,
     StageClaimed,
@@ -29,12 +33,13 @@ from orchestrator.domain.events import (
     StageStartRequested,
     StageSucceeded,
 )
+from orchestrator.domain.expiry import expired_field, expiry_problem
 from orchestrator.domain.folding import Handlers, illegal, move, put, reopen, stage_of
 from orchestrator.domain.frozen import replace
 from orchestrator.domain.state import RunState, StageState
 from orchestrator.domain.statuses import FailureClass, StageStatus
 
-__all__ = ["STAGE_HANDLERS"]
+__all__ = ["STAGE_HANDLERS", "Blocking", "unskippable"]
 
 STAGE_HANDLERS = Handlers()
 _on = STAGE_HANDLERS.on
@@ -231,7 +236,9 @@ def _retry_requested(state: RunState, event: StageRetryRequested) -> RunState:
         attempt=stage.dispatched + 1,
         dispatched=stage.dispatched,
         artifacts=stage.artifacts,
+        expired_artifacts=stage.expired_artifacts,
         logs=stage.logs,
+        expired_logs=stage.expired_logs,
         deployments=stage.deployments,
     )
     state = put(state, fresh)
@@ -240,21 +247,44 @@ def _retry_requested(state: RunState, event: StageRetryRequested) -> RunState:
 
 def _unskip_dependents(state: RunState, name: str) -> RunState:
     """Dependents skipped only because of ``name`` can run again."""
-    downstream = set(state.dag.downstream[name])
-    changed: list[StageState] = []
-    stages = dict(state.stages)
-    for level in state.dag.levels:
+
+    def on_branch(stage: str) -> bool:
+        return branch_allowed(state.stages[stage].spec.when, state.branch, state.ref)
+
+    freed = unskippable(state.dag, state.stages, name, on_branch)
+    return put(state, *(replace(state.stages[n], status=_S.PENDING, reason=None) for n in freed))
+
+
+class Blocking(Protocol):
+    """What :func:`unskippable` reads of a stage (a ``StageState``, or a read model's row)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def blocks_needs(self) -> bool: ...
+
+
+def unskippable(
+    dag: Dag, stages: Mapping[str, Blocking], root: str, on_branch: Callable[[str], bool]
+) -> list[str]:
+    """The skipped stages downstream of ``root`` that may run again now that it is pending.
+
+    A stage comes back if its branch rule allows it and none of its needs still blocks it
+    (a need that comes back blocks no more); in the DAG's level order. The one rule for
+    both the fold (:func:`evolve`) and the read model.
+    """
+    downstream = set(dag.downstream[root])
+    freed: list[str] = []
+    for level in dag.levels:
         for dep in level:
             stage = stages[dep]
-            if dep not in downstream or stage.status is not _S.SKIPPED:
+            if dep not in downstream or stage.status != _S.SKIPPED or not on_branch(dep):
                 continue
-            if not branch_allowed(stage.spec.when, state.branch, state.ref):
+            if any(n not in freed and stages[n].blocks_needs for n in dag.needs[dep]):
                 continue
-            if any(stages[n].blocks_needs for n in state.dag.needs[dep]):
-                continue
-            stages[dep] = replace(stage, status=_S.PENDING, reason=None)
-            changed.append(stages[dep])
-    return put(state, *changed)
+            freed.append(dep)
+    return freed
 
 
 def _recorded(state: RunState, event: Any) -> StageState:
@@ -280,6 +310,17 @@ def _image(state: RunState, event: ImageBuilt) -> RunState:
 def _log(state: RunState, event: LogArchived) -> RunState:
     stage = _recorded(state, event)
     return put(state, replace(stage, logs=(*stage.logs, event)))
+
+
+@_on(ArtifactExpired)
+@_on(LogExpired)
+def _expired(state: RunState, event: ArtifactExpired | LogExpired) -> RunState:
+    stage = stage_of(state, event, attempt=False)
+    problem = expiry_problem(stage, event)
+    if problem is not None:
+        raise illegal(event, problem)
+    field = expired_field(event)
+    return put(state, replace(stage, **{field: (*getattr(stage, field), event)}))
 
 
 def _deployment(state: RunState, event: Any) -> RunState:

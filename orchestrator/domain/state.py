@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.domain.dag import Dag
 from orchestrator.domain.events import (
+    ArtifactExpired,
     ArtifactStored,
     DeploymentFailed,
     DeploymentRolledBack,
@@ -14,6 +15,7 @@ from orchestrator.domain.events import (
     DeploymentSucceeded,
     ImageBuilt,
     LogArchived,
+    LogExpired,
 )
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.refs import BRANCH_RUN, RunRef
@@ -63,8 +65,10 @@ class StageState:
     finished_at_ms: int | None = None
     duration_ms: int | None = None
     artifacts: tuple[ArtifactStored, ...] = ()
+    expired_artifacts: tuple[ArtifactExpired, ...] = ()
     logs: tuple[LogArchived, ...] = ()
     images: tuple[ImageBuilt, ...] = ()
+    expired_logs: tuple[LogExpired, ...] = ()
     deployments: tuple[DeploymentEvent, ...] = ()
 
     @property

@@ -10,6 +10,7 @@ windowed log view. Sign-in turns an API token into an encrypted session cookie
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -17,12 +18,22 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from orchestrator.api import ApiSettings, create_app
 from orchestrator.ui import actions, history, logroutes, pages
 from orchestrator.ui.session import SignInNeeded
+from schemas.settings import ServiceSettings
 
-__all__ = ["STATIC", "mount"]
+__all__ = ["STATIC", "create_web_app", "mount"]
 
 STATIC = Path(__file__).with_name("static")
+
+
+def create_web_app(settings: ServiceSettings, api: ApiSettings, **options: Any) -> FastAPI:
+    """The API (``create_app``, with its ``options``) with the pages mounted on it: what
+    ``sluice api`` serves."""
+    app = create_app(settings, api, **options)
+    mount(app)
+    return app
 
 
 def mount(app: FastAPI) -> None:

@@ -11,10 +11,10 @@ from fastapi.responses import HTMLResponse
 
 from orchestrator.api.auth import context
 from orchestrator.api.context import Context
-from orchestrator.cli.events import format_line, history
 from orchestrator.ui.pages import load_run, page
 from orchestrator.ui.session import Session, session
 from orchestrator.ui.waterfall import Bar, bars
+from schemas.history import format_line, history
 
 __all__ = ["router"]
 

@@ -31,8 +31,9 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from psycopg import sql
 
-from orchestrator.api import ApiSettings, create_app
+from orchestrator.api import ApiSettings
 from orchestrator.api.tokens import create_token
+from orchestrator.ui import create_web_app
 from projections.decider import Decider
 from projections.migrate import migrate
 from projections.projector import Projector
@@ -97,7 +98,7 @@ class Served:
 def serve(settings: ServiceSettings, api: ApiSettings, **kw: Any) -> Served:
     """Serve a new API app on a free port."""
     port = free_port()
-    served = Served(create_app(settings, api.with_address("127.0.0.1", port), **kw), port)
+    served = Served(create_web_app(settings, api.with_address("127.0.0.1", port), **kw), port)
     served.start()
     return served
 

@@ -11,9 +11,10 @@ from dataclasses import replace
 import httpx
 from minio import Minio
 
-from orchestrator.api.artifacts import collect_garbage
 from orchestrator.api.db import Database
+from orchestrator.api.retention import collect_garbage
 from orchestrator.api.signed_urls import download_path, url_key
+from schemas.eventlog import TopicNames, producer
 from tests.integration.api.conftest import ARTIFACT_LIMIT, Deployment, serve
 from tests.support.waiting import eventually
 
@@ -78,14 +79,14 @@ def test_an_unknown_artifact_is_404(deployment: Deployment) -> None:
         assert http.get("/artifacts/nope").status_code == 404
 
 
-def test_an_expired_artifact_is_410_and_gc_deletes_object_and_row(
+def test_an_artifact_expired_a_year_ago_answers_410_before_and_after_gc_which_keeps_its_row(
     deployment: Deployment, trigger: Trigger, minio_client: Minio
 ) -> None:
     run_id = trigger().json()["run_id"]
     artifact_id = _upload(deployment, run_id, b"old").json()["artifact_id"]
-    with deployment.connect() as conn:  # time passes: the artifact's expiry is behind us
+    with deployment.connect() as conn:  # time passes: the artifact's expiry is a year behind
         conn.execute(
-            "UPDATE artifacts SET expires_at = now() - interval '1 s' WHERE artifact_id = %s",
+            "UPDATE artifacts SET expires_at = now() - interval '1 year' WHERE artifact_id = %s",
             (artifact_id,),
         )
         [path] = conn.execute(
@@ -94,11 +95,20 @@ def test_an_expired_artifact_is_410_and_gc_deletes_object_and_row(
     with deployment.client() as http:
         assert http.get(f"/artifacts/{artifact_id}").status_code == 410
         db = Database(dsn=deployment.settings.pg_dsn, schema=deployment.schema)
+        inbox = TopicNames(deployment.settings.topic_prefix).inbox
         try:
-            assert collect_garbage(db, minio_client) >= 1
+            assert (
+                collect_garbage(db, minio_client, producer(deployment.settings), inbox=inbox) >= 1
+            )
         finally:
             db.close()
-        assert http.get(f"/artifacts/{artifact_id}").status_code == 404
+        with deployment.connect() as conn:
+            probe = "SELECT expired_at IS NOT NULL FROM artifacts WHERE artifact_id = %s"
+            eventually(
+                lambda: conn.execute(probe, (artifact_id,)).fetchone() == (True,),
+                what="the projection to mark the artifact expired",
+            )
+        assert http.get(f"/artifacts/{artifact_id}").status_code == 410
     bucket, _, key = path.partition("/")
     assert list(minio_client.list_objects(bucket, prefix=key)) == []
 

@@ -144,13 +144,14 @@ def test_tokens_create_and_revoke_work_directly_on_postgresql(
     assert status == 0
 
 
-def test_gc_deletes_an_expired_artifact_and_says_so(
+def test_gc_expires_an_artifact_past_its_retention_which_then_answers_410_and_says_so(
     cli: Callable[..., tuple[int, str, str]],
     deployment: Deployment,
     trigger: Trigger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SLUICE_PG_SCHEMA", deployment.schema)
+    monkeypatch.setenv("SLUICE_TOPIC_PREFIX", deployment.settings.topic_prefix)
     run_id = trigger().json()["run_id"]
     with deployment.client() as http:
         made = http.post(
@@ -164,7 +165,7 @@ def test_gc_deletes_an_expired_artifact_and_says_so(
                 (made["artifact_id"],),
             )
         status, out, _ = cli("gc", "--json")
-        assert http.get(f"/artifacts/{made['artifact_id']}").status_code == 404
+        assert http.get(f"/artifacts/{made['artifact_id']}").status_code == 410
     assert status == 0
     assert json.loads(out)["deleted"] >= 1
 

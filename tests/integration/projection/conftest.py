@@ -11,7 +11,8 @@ import pytest
 
 from orchestrator.domain.events import RunEvent
 from orchestrator.wire import encode_event, encode_record
-from projections.projector import Projector, wait_until
+from projections.projector import READ_MODEL, Projector
+from projections.runner import wait_until
 from schemas.eventlog import TopicNames, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import PIPELINES, RUNS
@@ -65,7 +66,7 @@ class Log:
         for partition, offset in self.written:
             last[partition] = max(offset, last.get(partition, -1))
         for partition, offset in last.items():
-            wait_until(pg, self.runs, partition, offset, timeout)
+            wait_until(pg, READ_MODEL.name, self.runs, partition, offset, timeout=timeout)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import pytest
 
 from orchestrator.domain.records import PipelineRegistered
 from orchestrator.domain.statuses import Priority
-from projections.projector import ProjectionLagging, ProjectionStore, wait_until
+from projections.projector import READ_MODEL
+from projections.runner import ProjectionLagging, apply_batch, wait_until
 from schemas.eventlog import read_partition
 from tests.integration.projection.conftest import Log, Worker
 from tests.integration.projection.scenarios import T0, cancelled, diamond_success, failing_unit
@@ -114,7 +115,7 @@ def test_redelivering_applied_offsets_changes_nothing(
     log.wait_applied(pg)
     before = _everything(pg)
     messages = list(read_partition(log.settings, log.runs, partition))
-    result = ProjectionStore(pg).apply_batch(messages)
+    result = apply_batch(pg, READ_MODEL, messages)
     assert (result.applied, result.duplicates) == (0, len(messages))
     assert _everything(pg) == before
 
@@ -193,8 +194,8 @@ def test_wait_until_returns_only_once_the_offset_is_applied(
     run_id = f"run-{uuid.uuid4().hex}"
     *_, (partition, offset) = log.publish(cancelled(run_id))
     with pytest.raises(ProjectionLagging):
-        wait_until(pg, log.runs, partition, offset, 0.3)
+        wait_until(pg, READ_MODEL.name, log.runs, partition, offset, timeout=0.3)
     assert pg.execute("SELECT count(*) FROM pipeline_runs").fetchone() == (0,)
     start_projector()
-    wait_until(pg, log.runs, partition, offset, 20)
+    wait_until(pg, READ_MODEL.name, log.runs, partition, offset, timeout=20)
     assert _run(pg, run_id)[0] == "cancelled"

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.domain import evolve
+from orchestrator.domain import ArtifactExpired, ArtifactStored, evolve
 from orchestrator.domain.state import RunState
-from orchestrator.wire import encode_event
-from projections.read_model import ReadModel, apply
-from schemas.codec import decode
+from orchestrator.wire import decode_record, encode_event
+from projections.read_model import ReadModel, apply, ms_to_time
 from tests.integration.projection.scenarios import SCENARIOS
 
 
 def _apply(model: ReadModel, event: object) -> None:
-    decoded = decode(encode_event(event))  # type: ignore[arg-type]
-    apply(model, decoded.name, decoded.value)
+    apply(model, decode_record(encode_event(event)))  # as the runner hands it over
 
 
 def _statuses(model: ReadModel, run_id: str) -> tuple[str, dict[str, str]]:
@@ -54,3 +52,32 @@ def test_a_retried_stage_brings_back_the_dependents_it_had_skipped() -> None:
         _apply(model, event)
     assert model.stages["run-1"]["integration"].status == "pending"
     assert (model.runs["run-1"].status, model.runs["run-1"].finished_at) == ("running", None)
+
+
+def _stored_then_expired() -> tuple[list[object], ArtifactExpired]:
+    events = SCENARIOS["diamond_success"]("run-1")
+    stored = next(e for e in events if isinstance(e, ArtifactStored))
+    expired = ArtifactExpired(
+        run_id="run-1",
+        stage=stored.stage,
+        attempt=stored.attempt,
+        artifact_id=stored.artifact_id,
+        occurred_at_ms=stored.occurred_at_ms + 1000,
+    )
+    return list(events), expired
+
+
+def test_an_artifact_expired_in_the_batch_that_stored_it_keeps_its_row_marked_expired() -> None:
+    events, expired = _stored_then_expired()
+    model = ReadModel()
+    for event in [*events, expired]:
+        _apply(model, event)
+    row = model.artifacts[expired.artifact_id]
+    assert row.expired_at == ms_to_time(expired.occurred_at_ms)
+
+
+def test_an_artifact_expired_in_a_later_batch_is_marked_for_an_update() -> None:
+    _, expired = _stored_then_expired()
+    later = ReadModel()
+    _apply(later, expired)
+    assert later.expired_artifacts == {expired.artifact_id: ms_to_time(expired.occurred_at_ms)}

@@ -146,16 +146,28 @@ def test_rebuild_into_a_schema_reads_the_whole_log(log: Log, pg_conninfo: str, u
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
-def test_verify_ignores_expired_artifacts_that_retention_already_deleted(
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "DELETE FROM artifacts WHERE expires_at <= now()",
+        "UPDATE artifacts SET size_bytes = 1 WHERE expires_at <= now()",
+    ],
+    ids=["deleted", "changed"],
+)
+def test_verify_compares_expired_artifacts_too_and_exits_1_when_one_was_tampered_with(
     log: Log,
     start_projector: Callable[[], Worker],
     pg: PG,
     pg_schema: str,
     capsys: pytest.CaptureFixture[str],
+    *,
+    tamper: str,
 ) -> None:
     _project_every_scenario(log, start_projector, pg)
-    deleted = pg.execute("DELETE FROM artifacts WHERE expires_at <= now()").rowcount
+    touched = pg.execute(tamper).rowcount
     pg.commit()
-    assert deleted > 0, "the scenarios hold an artifact that expired long ago"
+    assert touched > 0, "the scenarios hold an artifact that expired long ago"
     code = _sluice_replay("--verify", "--schema", pg_schema, "--prefix", log.prefix)
-    assert code == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "artifacts: " in out and "DIFFERENT" in out

@@ -17,11 +17,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from orchestrator.api import create_app
 from orchestrator.api.publish import append
 from orchestrator.domain import LogArchived
 from orchestrator.domain.records import LogChunk
 from orchestrator.domain.statuses import LogStream
+from orchestrator.ui import create_web_app
 from schemas.eventlog import TopicNames, producer
 from tests.integration.api.conftest import Deployment, Pipeline, Served, free_port
 from tests.integration.ui.conftest import shot, sign_in
@@ -159,7 +159,7 @@ class _Writer(threading.Thread):
 
 def _serve_on(deployment: Deployment, port: int) -> Served:
     api = replace(deployment.api_settings.with_address("127.0.0.1", port))
-    served = Served(create_app(deployment.settings, api, loops=False), port)
+    served = Served(create_web_app(deployment.settings, api, loops=False), port)
     served.start()
     return served
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestrator.domain import (
+    ArtifactStored,
     Decision,
     FailureClass,
     Priority,
@@ -227,3 +228,19 @@ def kinds(decision: Decision) -> list[str]:
 
 def job_ids(decision: Decision) -> list[str]:
     return [job.job_id for job in decision.jobs]
+
+
+def artifact_stored(run: Driver, *, artifact_id: str = "art-1") -> ArtifactStored:
+    """An artifact of attempt 1 of stage ``a``, reported now."""
+    return ArtifactStored(
+        run_id="run-1",
+        occurred_at_ms=run.tick(),
+        stage="a",
+        attempt=1,
+        artifact_id=artifact_id,
+        name="dist",
+        size_bytes=3,
+        sha256="00",
+        storage_path="artifacts/a",
+        expires_at_ms=10,
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.domain import (
-    ArtifactStored,
     DeploymentStarted,
     FailureClass,
     Priority,
@@ -18,7 +17,14 @@ from orchestrator.domain import (
     StageQueued,
     StageSkipped,
 )
-from tests.unit.domain.domain_helpers import Driver, diamond, job_ids, kinds, spec
+from tests.unit.domain.domain_helpers import (
+    Driver,
+    artifact_stored,
+    diamond,
+    job_ids,
+    kinds,
+    spec,
+)
 
 
 def test_cancel_cancels_every_unfinished_stage_then_the_run() -> None:
@@ -150,18 +156,7 @@ def test_retrying_a_stage_whose_need_cannot_succeed_is_ignored() -> None:
 
 def test_an_artifact_is_recorded_once_for_a_dispatched_attempt() -> None:
     run = Driver([spec("a")])
-    stored = ArtifactStored(
-        run_id="run-1",
-        occurred_at_ms=run.tick(),
-        stage="a",
-        attempt=1,
-        artifact_id="art-1",
-        name="dist",
-        size_bytes=3,
-        sha256="00",
-        storage_path="s3://a",
-        expires_at_ms=10,
-    )
+    stored = artifact_stored(run)
     assert run.send(stored).events == (stored,)
     assert run.run.stage("a").artifacts == (stored,)
     assert run.send(stored).events == ()

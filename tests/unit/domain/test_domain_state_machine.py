@@ -4,10 +4,13 @@ After every message the checks of DESIGN.md's invariants 1-3 hold: a stage is qu
 after its needs are met; each attempt gets at most one job and a stage at most one success;
 a run is terminal exactly when nothing is queued or running, so once no more input can
 arrive every run has ended (the teardown drives each to the end to prove it). And the log
-always replays — twice, from nothing — to the decider's state.
+always replays — twice, from nothing — to the decider's state, and the read model's rows
+folded from the log (``projections.read_model``, pure) are the rows the state determines.
 """
 
 from __future__ import annotations
+
+from operator import attrgetter
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -35,6 +38,7 @@ from orchestrator.domain import (
 )
 from orchestrator.domain.retention import Retention
 from orchestrator.wire import encode_event
+from projections.read_model import FOLDED_STAGE_COLUMNS, ReadModel, StageRow, apply, rows_of
 from projections.working_state import PartitionState, restore
 from tests.unit.domain.domain_helpers import created
 from tests.unit.domain.domain_invariants import Ledger, check_run
@@ -56,6 +60,7 @@ class Orchestration(RuleBasedStateMachine):
         self.appended: list[RunEvent] = []  # sluice.runs, in order, every run on one partition
         self.dispatched: list[tuple[str, str, int]] = []
         self.ledger = Ledger()
+        self.read_model = ReadModel()  # folded from the log as it grows, as the projection does
         self.now = 1_000_000
 
     # -- delivering ---------------------------------------------------------------------
@@ -72,6 +77,8 @@ class Orchestration(RuleBasedStateMachine):
             self.states[message.run_id] = decision.state
             self.logs.setdefault(message.run_id, []).extend(decision.events)
             self.appended.extend(decision.events)
+            for event in decision.events:
+                apply(self.read_model, event)
         self._follow_up(decision)
         return decision
 
@@ -261,6 +268,17 @@ class Orchestration(RuleBasedStateMachine):
         assert resumed.view() == _partition(self.appended).view() == self.states
         assert resumed.runs_offset == len(self.appended)
 
+    @invariant()
+    def the_read_model_folded_from_the_log_has_the_rows_the_state_determines(self) -> None:
+        model = self.read_model
+        for run_id, state in self.states.items():
+            run, stages, artifacts = rows_of(state)
+            assert model.runs[run_id] == run
+            assert _folded(model.stages[run_id]) == _folded(stages)
+            assert {a.artifact_id: a for a in model.artifacts.values() if a.run_id == run_id} == (
+                artifacts
+            )
+
     def teardown(self) -> None:
         for run_id in list(self.states):
             self._drive_to_the_end(run_id)
@@ -306,6 +324,10 @@ def _partition(events: list[RunEvent]) -> PartitionState:
     for offset, event in enumerate(events):
         part.fold(encode_event(event), offset)
     return part
+
+
+def _folded(stages: dict[str, StageRow]) -> dict[str, tuple[object, ...]]:
+    return {name: attrgetter(*FOLDED_STAGE_COLUMNS)(row) for name, row in stages.items()}
 
 
 Orchestration.TestCase.settings = settings(

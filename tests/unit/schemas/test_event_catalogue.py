@@ -23,8 +23,10 @@ STORE = codec.default_codec().store
 # stage attempt (its artifact, its log, its deployment), so each carries `stage` and `attempt`.
 STAGE_SCOPED = {
     "ArtifactStored",
+    "ArtifactExpired",
     "LogArchived",
     "ImageBuilt",
+    "LogExpired",
     "DeploymentStarted",
     "DeploymentSucceeded",
     "DeploymentFailed",

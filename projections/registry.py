@@ -1,0 +1,48 @@
+"""Every read model folded from the log, in one list.
+
+``sluice processor projection`` runs each of :data:`REGISTERED` (a runner per projection,
+in threads of one process) and ``sluice replay --verify`` rebuilds and compares each. A new
+read model is one line here (see :mod:`projections.runner` for the handler and migration).
+The notifier's outbox runs on the same runner but is not listed: its rows are changed by
+the sender after they are written, so it is no pure fold to compare.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from projections.projector import READ_MODEL
+from projections.runner import Projection, ProjectionRunner
+from schemas.settings import ServiceSettings
+
+__all__ = ["REGISTERED", "run_all"]
+
+REGISTERED: tuple[Projection, ...] = (READ_MODEL,)
+
+
+def run_all(
+    settings: ServiceSettings, *, prefix: str = "", schema: str = "public", stop: threading.Event
+) -> None:
+    """Run every registered projection until ``stop`` is set; the first error ends them all."""
+    errors: list[BaseException] = []
+    done = threading.Event()  # ours: an error here must not stop the caller's other work
+
+    def serve(projection: Projection) -> None:
+        try:
+            ProjectionRunner(projection, settings, prefix=prefix, schema=schema).run(done)
+        except BaseException as e:
+            errors.append(e)
+            done.set()
+
+    threads = [
+        threading.Thread(target=serve, args=(p,), name=f"projection-{p.name}") for p in REGISTERED
+    ]
+    for t in threads:
+        t.start()
+    while not (stop.wait(0.2) or done.is_set()):
+        pass
+    done.set()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,366 @@
+"""The projection runner: the one way Sluice builds a PostgreSQL read model from the log.
+
+A read model is a :class:`Projection`: a name, the topics it reads, a handler and the tables
+it owns. Adding one takes a handler, a migration and a registration line::
+
+    def write(conn: Conn, events: Sequence[Event]) -> None:
+        ...  # what the batch means, written with ``conn`` (its transaction is open)
+
+    # projections/sql/NNNN_my_rows.sql creates my_rows
+    # projections/registry.py, in REGISTERED:
+    Projection(name="my_rows", topics=(RUNS.name,), handler=write, tables=("my_rows",))
+
+Registered projections are run by ``sluice processor projection`` and rebuilt and compared by
+``sluice replay --verify`` (:mod:`projections.replay`). What the runner guarantees:
+
+* **decoded**: each message is decoded by ``orchestrator.wire`` into its domain record
+  (:class:`Event` holds it with its position); one that does not decode, or whose record
+  the projection does not take (``records``), is logged, counted and skipped;
+* **exactly once**: a batch's rows and each partition's next offset (table
+  ``projection_offsets``) are written in ONE transaction, which first locks the stored
+  offsets and drops every message below them, and a partition is always (re)started at the
+  offset stored with the rows, never at Kafka's committed one;
+* **reconnects**: a lost PostgreSQL connection is opened again with back-off, and the
+  partitions owned are re-read from their stored offsets;
+* **observable**: ``sluice_processor_events_total`` and ``sluice_projection_lag`` carry the
+  projection's ``process`` label; :func:`wait_until` gives read-your-writes to the API.
+
+A handler is never handed an event twice (the stored offsets see to it), so it need not
+be idempotent; it must not commit, and it must write only its own tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from orchestrator.wire import WireError, decode_record
+from projections.lag import export_assigned_lag
+from projections.migrate import migrate
+from schemas.codec import SchemaError
+from schemas.errors import InfrastructureError
+from schemas.eventlog import consumer, take_batch
+from schemas.metrics import PROCESSOR_EVENTS
+from schemas.pg import Conn, DatabaseUnavailable, connect
+from schemas.settings import ServiceSettings
+
+__all__ = [
+    "BatchResult",
+    "Event",
+    "Handler",
+    "Projection",
+    "ProjectionLagging",
+    "ProjectionRunner",
+    "ProjectionUnavailable",
+    "apply_batch",
+    "stored_offsets",
+    "wait_until",
+]
+
+_RECONNECT_MIN_S, _RECONNECT_MAX_S = 0.2, 5.0
+_LAG_EVERY_S = 5.0
+_log = logging.getLogger("sluice.projection")
+
+
+class ProjectionUnavailable(InfrastructureError):
+    """PostgreSQL could not be reached or refused a projection's writes; run infra/up."""
+
+
+class ProjectionLagging(InfrastructureError):
+    """The projection did not reach an offset in time; is `sluice processor projection` up?"""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One decoded record (a domain dataclass) and where it was read."""
+
+    record: Any
+    topic: str
+    partition: int
+    offset: int
+
+
+Handler = Callable[[Conn, Sequence[Event]], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Projection:
+    """A read model: what it is called, what it reads, what writes it and what it owns.
+
+    ``name`` keys its rows of ``projection_offsets``; ``process`` names its consumer group
+    (``sluice-<process>``), its connections (``sluice-<process> <schema>``) and its metric
+    labels; ``topics`` are base names (``schemas.topics``), prefixed at run time; ``tables``
+    are what a rebuild compares; ``records``, if given, the record names it takes.
+    """
+
+    name: str
+    topics: tuple[str, ...]
+    handler: Handler
+    tables: tuple[str, ...] = ()
+    process: str = ""
+    records: frozenset[str] | None = None
+    batch_size: int = 2000
+
+    @property
+    def label(self) -> str:
+        """Its process label (its name unless one was given)."""
+        return self.process or self.name
+
+    def topic_names(self, prefix: str) -> tuple[str, ...]:
+        """Its topics' real names under ``prefix``."""
+        return tuple(prefix + t for t in self.topics)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one batch did: events applied, messages skipped as malformed, duplicates dropped."""
+
+    applied: int
+    malformed: int
+    duplicates: int
+
+
+Offsets = dict[tuple[str, int], int]
+
+
+def apply_batch(
+    conn: Conn,
+    projection: Projection,
+    messages: Sequence[Message],
+    *,
+    limits: Offsets | None = None,
+) -> BatchResult:
+    """Apply ``messages`` (below ``limits`` only) and their next offsets in one transaction."""
+    placed = [(m, *_where(m)) for m in messages]
+    try:
+        with conn.transaction():
+            stored = _lock_offsets(conn, projection.name, {p[1] for p in placed})
+            fresh, next_offsets = _unapplied(placed, stored, limits or {})
+            events, malformed = _decode_all(fresh, projection)
+            if events:
+                projection.handler(conn, events)
+            _save_offsets(conn, projection.name, next_offsets)
+    except psycopg.Error as e:
+        raise ProjectionUnavailable(f"cannot write projection {projection.name}: {e}") from e
+    return BatchResult(len(events), malformed, len(messages) - len(fresh))
+
+
+def stored_offsets(conn: Conn, projection: str, topic: str) -> dict[int, int]:
+    """The next offset to apply of each partition of ``topic`` that has one stored."""
+    try:
+        with conn.transaction():
+            rows = conn.execute(
+                "SELECT partition, next_offset FROM projection_offsets"
+                " WHERE projection = %s AND topic = %s",
+                (projection, topic),
+            ).fetchall()
+    except psycopg.Error as e:
+        raise ProjectionUnavailable(f"cannot read the offsets of {projection}: {e}") from e
+    return {p: o for p, o in rows}
+
+
+def _lock_offsets(conn: Conn, projection: str, topics: set[str]) -> Offsets:
+    rows = conn.execute(
+        "SELECT topic, partition, next_offset FROM projection_offsets"
+        " WHERE projection = %s AND topic = ANY(%s) FOR UPDATE",
+        (projection, sorted(topics)),
+    ).fetchall()
+    return {(t, p): o for t, p, o in rows}
+
+
+def _save_offsets(conn: Conn, projection: str, next_offsets: Offsets) -> None:
+    if not next_offsets:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO projection_offsets (projection, topic, partition, next_offset)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (projection, topic, partition)"
+            " DO UPDATE SET next_offset = EXCLUDED.next_offset",
+            [(projection, t, p, o) for (t, p), o in sorted(next_offsets.items())],
+        )
+
+
+Placed = tuple[Message, str, int, int]  # a message, its topic, partition and offset
+
+
+def _unapplied(
+    placed: list[Placed], stored: Offsets, limits: Offsets
+) -> tuple[list[Placed], Offsets]:
+    """The messages not applied yet (and below their limit), and each partition's next offset."""
+    fresh: list[Placed] = []
+    next_offsets: Offsets = {}
+    for item in placed:
+        _, topic, partition, offset = item
+        key = (topic, partition)
+        if offset < stored.get(key, 0) or offset >= limits.get(key, offset + 1):
+            continue
+        fresh.append(item)
+        next_offsets[key] = offset + 1
+    return fresh, next_offsets
+
+
+def _where(msg: Message) -> tuple[str, int, int]:
+    """topic, partition and offset of a consumed message (never None once consumed)."""
+    return msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+
+
+def _decode_all(placed: list[Placed], projection: Projection) -> tuple[list[Event], int]:
+    """Decode every message; log and count, but skip, any the projection cannot take."""
+    events: list[Event] = []
+    malformed = 0
+    for msg, topic, partition, offset in placed:
+        try:
+            record = decode_record(
+                msg.value() or b"", topic=topic, partition=partition, offset=offset
+            )
+        except (SchemaError, WireError) as e:  # its message names topic[partition]@offset
+            _log.warning("%s: skipping malformed message %s", projection.name, e)
+            malformed += 1
+            continue
+        kind = type(record).__name__
+        if projection.records is not None and kind not in projection.records:
+            where = (topic, partition, offset)
+            _log.warning("%s: skipping %s at %s[%d]@%d", projection.name, kind, *where)
+            malformed += 1
+            continue
+        events.append(Event(record, topic, partition, offset))
+    return events, malformed
+
+
+class ProjectionRunner:
+    """Runs one :class:`Projection`: consumes its topics and applies batches exactly once."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        settings: ServiceSettings,
+        *,
+        prefix: str = "",
+        schema: str = "public",
+    ) -> None:
+        """Project ``prefix``'s topics into the tables of PostgreSQL ``schema``."""
+        self.projection = projection
+        self._settings = settings
+        self._topics = projection.topic_names(prefix)
+        self._group = f"{prefix}sluice-{projection.label}"
+        self._schema = schema
+        self.applied = 0
+        self.malformed = 0
+        self.duplicates = 0
+        self.reconnects = 0
+        self.assigned: frozenset[tuple[str, int]] = frozenset()  # (topic, partition) it owns
+        self.ready = threading.Event()  # set once it owns partitions
+        self._conn: Conn | None = None
+        self._lag_at = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        """Migrate the schema if needed, then consume and apply until ``stop`` is set.
+
+        A lost PostgreSQL connection is opened again (with back-off) and every partition
+        the runner owns is re-read from the offset stored with the rows: nothing is lost or
+        applied twice. Any other error ends the runner.
+        """
+        c = consumer(self._settings, group=self._group)
+        pause = _RECONNECT_MIN_S
+        try:
+            c.subscribe(
+                list(self._topics),
+                on_assign=self._on_assign,
+                on_revoke=lambda _, parts: self._on_revoke(parts),
+            )
+            while not stop.is_set():
+                try:
+                    self._serve(c, stop)
+                except (ProjectionUnavailable, DatabaseUnavailable) as e:
+                    if not isinstance(e.__cause__, psycopg.OperationalError):
+                        raise
+                    _log.warning("%s: %s; retrying in %.1f s", self.projection.name, e, pause)
+                    self.reconnects += 1
+                    stop.wait(pause)
+                    pause = min(pause * 2, _RECONNECT_MAX_S)
+        finally:
+            c.close()
+
+    def _serve(self, c: Consumer, stop: threading.Event) -> None:
+        name = f"sluice-{self.projection.label} {self._schema}"
+        with connect(self._settings.pg_dsn, schema=self._schema, name=name) as conn:
+            migrate(conn, schema=self._schema)
+            conn.autocommit = False
+            self._conn = conn
+            for tp in self._with_stored_offsets(c.assignment()):
+                c.seek(tp)  # back to the stored offsets (after a lost connection)
+            while not stop.is_set():
+                self._step(conn, c)
+
+    def _step(self, conn: Conn, c: Consumer) -> None:
+        batch = []
+        for msg in take_batch(c, self.projection.batch_size, timeout=0.1):
+            error = msg.error()
+            if error is None:
+                batch.append(msg)
+            elif error.code() != KafkaError._PARTITION_EOF:
+                _log.warning("%s consumer: %s", self.projection.name, error)
+        if batch:
+            result = apply_batch(conn, self.projection, batch)
+            self.applied += result.applied
+            self.malformed += result.malformed
+            self.duplicates += result.duplicates
+            PROCESSOR_EVENTS.labels(self.projection.label).inc(result.applied)
+        if time.monotonic() - self._lag_at >= _LAG_EVERY_S:
+            self._lag_at = time.monotonic()
+            export_assigned_lag(self.projection.label, c)
+
+    def _on_assign(self, c: Consumer, partitions: list[TopicPartition]) -> None:
+        """Start each assigned partition at the offset stored with the rows, not Kafka's."""
+        c.incremental_assign(self._with_stored_offsets(partitions))
+        self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self.ready.set()
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
+
+    def _with_stored_offsets(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        assert self._conn is not None, "callbacks only run while serving"
+        conn, name = self._conn, self.projection.name
+        stored = {t: stored_offsets(conn, name, t) for t in {tp.topic for tp in partitions}}
+        return [
+            TopicPartition(
+                tp.topic, tp.partition, stored[tp.topic].get(tp.partition, OFFSET_BEGINNING)
+            )
+            for tp in partitions
+        ]
+
+
+def wait_until(
+    conn: Conn, projection: str, topic: str, partition: int, offset: int, *, timeout: float
+) -> None:
+    """Return once ``projection`` has applied ``offset`` of ``topic[partition]``.
+
+    Read-your-writes for the API and tests: after producing an event at ``offset``, rows
+    read after this returns include its effect. Raises :class:`ProjectionLagging` on timeout.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.002
+    while True:
+        row = conn.execute(
+            "SELECT next_offset FROM projection_offsets"
+            " WHERE projection = %s AND topic = %s AND partition = %s",
+            (projection, topic, partition),
+        ).fetchone()
+        if row is not None and row[0] > offset:
+            return
+        if time.monotonic() >= deadline:
+            reached = "nothing" if row is None else f"offset {row[0] - 1}"
+            raise ProjectionLagging(
+                f"projection {projection} applied {reached} of {topic}[{partition}], not"
+                f" {offset}, within {timeout} s; is `sluice processor projection` running?"
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
