@@ -14,10 +14,16 @@ Errors::
 
 Every git call is a subprocess with a timeout, arguments passed as a list (never a shell),
 and the SHA and path are checked first so that neither can smuggle in an option.
+
+A file at a full commit SHA never changes, so those reads are remembered (a bounded LRU): the
+same commit is triggered many times (branches, retries, dedup windows), and two git
+subprocesses were a third of the trigger processor's time (``bench/trigger_path.py``). An
+abbreviated SHA is always asked of git, since what it names can change as the repository grows.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -39,6 +45,7 @@ __all__ = [
 ]
 
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
+_FULL_SHA = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 _USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
 _ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 
@@ -66,16 +73,23 @@ class GitUnavailable(InfrastructureError):
 class PipelineSource:
     """Pipeline files read from cached bare mirrors, one per repository URL."""
 
-    def __init__(self, *, cache_dir: Path, timeout_s: float = 60.0) -> None:
-        """Keep mirrors under ``cache_dir``; give up on any git call after ``timeout_s``."""
+    def __init__(self, *, cache_dir: Path, timeout_s: float = 60.0, remember: int = 512) -> None:
+        """Keep mirrors under ``cache_dir``; give up on any git call after ``timeout_s``;
+        remember the last ``remember`` files read at a full commit SHA."""
         self._cache = cache_dir
         self._timeout = timeout_s
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._remembered = functools.lru_cache(maxsize=remember)(self._read_from_git)
 
     def read(self, repo_url: str, commit_sha: str, path: str) -> str:
         """The text of ``path`` at ``commit_sha`` in ``repo_url`` (fetching only if needed)."""
         _check_request(repo_url, commit_sha, path)
+        if _FULL_SHA.fullmatch(commit_sha):
+            return self._remembered(repo_url, commit_sha.lower(), path)
+        return self._read_from_git(repo_url, commit_sha, path)
+
+    def _read_from_git(self, repo_url: str, commit_sha: str, path: str) -> str:
         with self._lock_for(repo_url):
             mirror = self._mirror(repo_url)
             if not self._has_commit(mirror, commit_sha):

@@ -11,6 +11,7 @@ can never stop the triggers behind it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +35,10 @@ from schemas.errors import DomainError, InfrastructureError
 __all__ = ["TriggerResolver"]
 
 log = logging.getLogger(__name__)
+
+# parse_pipeline is pure and a PipelineSpec frozen, so one parse serves every run of the same
+# file text (a 60-stage file takes tens of ms to parse and compile; triggers repeat commits).
+_parse = functools.lru_cache(maxsize=256)(parse_pipeline)
 
 
 class TriggerResolver:
@@ -78,9 +83,7 @@ class TriggerResolver:
             return unknown_pipeline(request)
         try:
             text = self._source.read(pipeline.repo_url, request.commit_sha, pipeline.config_path)
-            spec = parse_pipeline(
-                _imported(text, pipeline) if importable(pipeline.config_path) else text
-            )
+            spec = _parse(_imported(text, pipeline) if importable(pipeline.config_path) else text)
         except PipelineInvalid as e:
             return rejected(request, _invalid(e, pipeline, request))
         except ImportRefused as e:  # a GitLab or GitHub file that cannot run as it is

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,23 @@ def test_credentials_in_the_url_never_reach_the_error(source: PipelineSource) ->
     with pytest.raises(UnknownRepository) as caught:
         source.read("file://ada:s3cret@/nonexistent/x.git", "a" * 40, "pipeline.yaml")
     assert "s3cret" not in str(caught.value)
+
+
+def test_a_file_read_at_a_full_commit_is_remembered_without_asking_git_again(
+    repo: GitRepo, source: PipelineSource
+) -> None:
+    sha = repo.commit({"pipeline.yaml": "name: one\n"})
+    source.read(repo.url, sha, "pipeline.yaml")
+    shutil.rmtree(source.mirror_path(repo.url))
+    assert source.read(repo.url, sha.upper(), "pipeline.yaml") == "name: one\n"
+    assert not source.mirror_path(repo.url).exists()
+
+
+def test_a_file_read_at_an_abbreviated_commit_is_asked_of_git_every_time(
+    repo: GitRepo, source: PipelineSource
+) -> None:
+    sha = repo.commit({"pipeline.yaml": "name: one\n"})
+    source.read(repo.url, sha[:10], "pipeline.yaml")
+    shutil.rmtree(source.mirror_path(repo.url))
+    assert source.read(repo.url, sha[:10], "pipeline.yaml") == "name: one\n"
+    assert source.mirror_path(repo.url).exists()
