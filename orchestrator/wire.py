@@ -144,7 +144,8 @@ def _record_of(obj: Any) -> dict[str, Any]:
 
 
 def _build(cls: type[Any], value: Mapping[str, Any]) -> Any:
-    return cls(**{name: back(value[name]) for name, _, back in _hints(cls)})
+    # a field an older record lacks takes the dataclass default, as Avro's reader default would
+    return cls(**{name: back(value[name]) for name, _, back in _hints(cls) if name in value})
 
 
 def to_record(obj: Any) -> tuple[str, dict[str, Any]]:

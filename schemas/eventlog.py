@@ -29,6 +29,7 @@ from schemas.settings import ServiceSettings
 from schemas.topics import (
     AUDIT,
     DEAD_LETTERS,
+    DEPLOY_JOBS,
     INBOX,
     JOB_TOPICS_BY_PRIORITY,
     LOGS,
@@ -74,6 +75,10 @@ class TopicNames:
     @property
     def dead_letters(self) -> str:
         return self.prefix + DEAD_LETTERS.name
+
+    @property
+    def deploy_jobs(self) -> str:
+        return self.prefix + DEPLOY_JOBS.name
 
     @property
     def logs(self) -> str:

@@ -40,6 +40,9 @@ from orchestrator.domain.events import (
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
+    InstanceHealthy,
+    InstanceStarted,
+    InstanceUnhealthy,
     LogArchived,
     RunCancelled,
     RunCancelRequested,
@@ -64,6 +67,7 @@ from orchestrator.domain.events import (
     StageSkipped,
     StageStartRequested,
     StageSucceeded,
+    TrafficShifted,
 )
 from orchestrator.domain.evolve import evolve, fold
 from orchestrator.domain.jobs import DeadLetter, Job, job_id, lease_ms_for
@@ -121,6 +125,9 @@ __all__ = [
     "DuplicateStage",
     "EmptyPipeline",
     "FailureClass",
+    "InstanceHealthy",
+    "InstanceStarted",
+    "InstanceUnhealthy",
     "InvalidDuration",
     "InvalidSize",
     "InvalidTransition",
@@ -170,6 +177,7 @@ __all__ = [
     "StageState",
     "StageStatus",
     "StageSucceeded",
+    "TrafficShifted",
     "TriggerSource",
     "UnknownKey",
     "UnknownNeed",

@@ -20,6 +20,9 @@ __all__ = [
     "DeploymentRolledBack",
     "DeploymentStarted",
     "DeploymentSucceeded",
+    "InstanceHealthy",
+    "InstanceStarted",
+    "InstanceUnhealthy",
     "LogArchived",
     "RunCancelRequested",
     "RunCancelled",
@@ -44,6 +47,7 @@ __all__ = [
     "StageSkipped",
     "StageStartRequested",
     "StageSucceeded",
+    "TrafficShifted",
 ]
 
 
@@ -234,6 +238,48 @@ class DeploymentStarted(_StageEvent):
     deployment_id: str
     environment: str
     strategy: str
+    image: str = ""
+    replicas: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _DeploymentStep(_StageEvent):
+    """A step of a deployment; ``step`` counts from 1 within the deployment (dedup key)."""
+
+    deployment_id: str
+    environment: str
+    step: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceStarted(_DeploymentStep):
+    """The deployer started a container of the image being deployed (or rolled back to)."""
+
+    instance: str
+    image: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceHealthy(_DeploymentStep):
+    """An instance answered its health check."""
+
+    instance: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceUnhealthy(_DeploymentStep):
+    """An instance did not become healthy by the deadline (or stopped answering)."""
+
+    instance: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrafficShifted(_DeploymentStep):
+    """HAProxy's weights for the environment after a runtime command (instance → weight)."""
+
+    weights: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -260,6 +306,7 @@ class DeploymentRolledBack(_StageEvent):
     deployment_id: str
     environment: str
     reason: str
+    to_image: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -315,6 +362,10 @@ RunEvent = (
     | DeploymentSucceeded
     | DeploymentFailed
     | DeploymentRolledBack
+    | InstanceStarted
+    | InstanceHealthy
+    | InstanceUnhealthy
+    | TrafficShifted
     | RunCancelRequested
     | RunSucceeded
     | RunFailed
@@ -346,6 +397,10 @@ RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     DeploymentSucceeded,
     DeploymentFailed,
     DeploymentRolledBack,
+    InstanceStarted,
+    InstanceHealthy,
+    InstanceUnhealthy,
+    TrafficShifted,
     RunCancelRequested,
     RunSucceeded,
     RunFailed,

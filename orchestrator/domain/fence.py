@@ -16,6 +16,9 @@ from orchestrator.domain.events import (
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
+    InstanceHealthy,
+    InstanceStarted,
+    InstanceUnhealthy,
     LogArchived,
     RunCancelled,
     RunCancelRequested,
@@ -40,6 +43,7 @@ from orchestrator.domain.events import (
     StageSkipped,
     StageStartRequested,
     StageSucceeded,
+    TrafficShifted,
 )
 from orchestrator.domain.state import RunState, StageState
 from orchestrator.domain.statuses import StageStatus
@@ -152,7 +156,17 @@ def _heartbeat(state: RunState, message: StageHeartbeat) -> str | None:
 
 @_on(StageSucceeded)
 def _succeeded(state: RunState, message: StageSucceeded) -> str | None:
-    return _running(state, message.stage, message.attempt, message.runner_id)
+    problem = _running(state, message.stage, message.attempt, message.runner_id)
+    return problem or _deployed(state.stage(message.stage), message.attempt)
+
+
+def _deployed(stage: StageState, attempt: int) -> str | None:
+    """Invariant 8: a deploy stage succeeds only after its deployment succeeded."""
+    if stage.spec.deploy is None:
+        return None
+    if any(isinstance(e, DeploymentSucceeded) and e.attempt == attempt for e in stage.deployments):
+        return None
+    return f"refused: deploy stage {stage.name!r} attempt {attempt} has no DeploymentSucceeded"
 
 
 @_on(StageFailed)
@@ -259,5 +273,17 @@ def _deployment(state: RunState, message: Any) -> str | None:
     return _dispatched(state, message.stage, message.attempt)
 
 
+def _deployment_step(state: RunState, message: Any) -> str | None:
+    seen = {
+        (type(e), e.deployment_id, getattr(e, "step", None))
+        for e in state.stage(message.stage).deployments
+    }
+    if (type(message), message.deployment_id, message.step) in seen:
+        return f"duplicate: step {message.step} of {message.deployment_id} is recorded"
+    return _dispatched(state, message.stage, message.attempt)
+
+
 for _kind in (DeploymentStarted, DeploymentSucceeded, DeploymentFailed, DeploymentRolledBack):
     _FENCES[_kind] = _deployment
+for _step in (InstanceStarted, InstanceHealthy, InstanceUnhealthy, TrafficShifted):
+    _FENCES[_step] = _deployment_step

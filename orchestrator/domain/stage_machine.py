@@ -11,6 +11,9 @@ from orchestrator.domain.events import (
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
+    InstanceHealthy,
+    InstanceStarted,
+    InstanceUnhealthy,
     LogArchived,
     RunEvent,
     StageCancelled,
@@ -27,6 +30,7 @@ from orchestrator.domain.events import (
     StageSkipped,
     StageStartRequested,
     StageSucceeded,
+    TrafficShifted,
 )
 from orchestrator.domain.folding import Handlers, illegal, move, put, reopen, stage_of
 from orchestrator.domain.frozen import replace
@@ -280,5 +284,14 @@ def _deployment(state: RunState, event: Any) -> RunState:
     return put(state, replace(stage, deployments=(*stage.deployments, event)))
 
 
-for _kind in (DeploymentStarted, DeploymentSucceeded, DeploymentFailed, DeploymentRolledBack):
+for _kind in (
+    DeploymentStarted,
+    DeploymentSucceeded,
+    DeploymentFailed,
+    DeploymentRolledBack,
+    InstanceStarted,
+    InstanceHealthy,
+    InstanceUnhealthy,
+    TrafficShifted,
+):
     STAGE_HANDLERS[_kind] = _deployment

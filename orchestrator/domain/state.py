@@ -12,7 +12,11 @@ from orchestrator.domain.events import (
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
+    InstanceHealthy,
+    InstanceStarted,
+    InstanceUnhealthy,
     LogArchived,
+    TrafficShifted,
 )
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.statuses import (
@@ -25,7 +29,16 @@ from orchestrator.domain.statuses import (
 
 __all__ = ["DeploymentEvent", "RunState", "StageState"]
 
-DeploymentEvent = DeploymentStarted | DeploymentSucceeded | DeploymentFailed | DeploymentRolledBack
+DeploymentEvent = (
+    DeploymentStarted
+    | DeploymentSucceeded
+    | DeploymentFailed
+    | DeploymentRolledBack
+    | InstanceStarted
+    | InstanceHealthy
+    | InstanceUnhealthy
+    | TrafficShifted
+)
 _LIVE = frozenset({StageStatus.QUEUED, StageStatus.RUNNING})
 
 
