@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.replay",
     "orchestrator.cli.validate",
     "orchestrator.cli.runner",
+    "orchestrator.cli.deployer",
     "orchestrator.cli.secrets",
     "orchestrator.cli.notifications",
     "orchestrator.cli.api",

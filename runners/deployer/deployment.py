@@ -1,0 +1,224 @@
+"""One deployment carried out: the pure planner's steps done on Docker and HAProxy, and
+every step reported to ``sluice.inbox`` as an event of the deploy stage's attempt."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.domain.events import (
+    DeploymentFailed,
+    DeploymentRolledBack,
+    DeploymentStarted,
+    DeploymentSucceeded,
+    InstanceHealthy,
+    InstanceStarted,
+    InstanceUnhealthy,
+    RunEvent,
+    TrafficShifted,
+)
+from orchestrator.domain.jobs import Job
+from orchestrator.domain.model import DeploySpec
+from orchestrator.domain.rollout import (
+    Admit,
+    Drain,
+    Health,
+    Instance,
+    Phase,
+    Rollout,
+    Start,
+    Step,
+    Stop,
+    apply,
+    observe_drained,
+    observe_health,
+    plan,
+    start_rollout,
+)
+from runners.deployer.errors import HAProxyUnavailable
+from runners.deployer.haproxy import FULL_WEIGHT, HAProxy
+from runners.deployer.instances import Containers, Running
+
+__all__ = ["Deployment", "Outcome"]
+
+Clock = Callable[[], int]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a deployment ended: ``phase`` and why."""
+
+    phase: Phase
+    reason: str
+
+
+@dataclass
+class Deployment:
+    """Carries out the deploy stage of ``job`` on one environment."""
+
+    job: Job
+    haproxy: HAProxy
+    containers: Containers
+    report: Callable[[RunEvent], None]
+    clock: Clock = _now_ms
+    step_no: int = 0
+    slots: dict[str, str] = field(default_factory=dict)  # instance → slot
+    addresses: dict[str, str] = field(default_factory=dict)  # instance → ip:port
+
+    @property
+    def spec(self) -> DeploySpec:
+        assert self.job.stage.deploy is not None
+        return self.job.stage.deploy
+
+    @property
+    def env(self) -> str:
+        return self.spec.environment
+
+    def run(self) -> Outcome:
+        """Deploy, roll back if it must, and report; returns how it ended."""
+        path = self.spec.health_check_path or "/"
+        self.haproxy.ensure_environment(self.env, path)
+        image = self.spec.image or ""
+        r = start_rollout(self.spec, self._reconcile(), image, prefix=self._prefix())
+        self.report(self._started(image))
+        while not r.done:
+            for step in plan(r, self.clock()):
+                r = self._carry_out(r, step)
+            r = self._observe(r)
+            time.sleep(0.05)
+        self._leave_clean(r)
+        self.report(self._ended(r))
+        return Outcome(r.phase, r.reason)
+
+    def _prefix(self) -> str:
+        return f"{self.env}-{self.job.run_id[:8]}-{self.job.attempt}"
+
+    def _reconcile(self) -> tuple[Instance, ...]:
+        """The environment's containers that HAProxy sends traffic to; others are removed."""
+        port = self.spec.port
+        serving = {s.address: s.name for s in self.haproxy.slots(self.env) if not s.in_maintenance}
+        found = []
+        for c in self.containers.of(self.env, port):
+            slot = serving.get(c.address)
+            if slot is None:
+                self.containers.stop(c.name)
+                continue
+            self.slots[c.name], self.addresses[c.name] = slot, c.address
+            found.append(
+                Instance(name=c.name, image=c.image, health=Health.HEALTHY, in_traffic=True)
+            )
+        return tuple(found)
+
+    def _carry_out(self, r: Rollout, step: Step) -> Rollout:
+        now = self.clock()
+        if isinstance(step, Start):
+            self._start(step)
+        elif isinstance(step, Admit):
+            self._admit(step.name)
+        elif isinstance(step, Drain):
+            self.haproxy.drain(self.env, self.slots[step.name])
+        elif isinstance(step, Stop):
+            self._stop(step.name)
+        elif step.phase is not Phase.SUCCEEDED:
+            self._late(r)
+        r = apply(r, step, now)
+        if isinstance(step, Admit | Drain):
+            self.report(self._shifted(r))
+        return r
+
+    def _start(self, step: Start) -> None:
+        c: Running = self.containers.start(self.env, step.name, step.image, self.spec.port)
+        self.addresses[step.name] = c.address
+        self.report(
+            InstanceStarted(**self._ids(), instance=step.name, image=step.image, address=c.address)
+        )
+
+    def _admit(self, name: str) -> None:
+        used = set(self.slots.values())
+        free = next((s.name for s in self.haproxy.slots(self.env) if s.name not in used), None)
+        if free is None:
+            raise HAProxyUnavailable(f"be_{self.env} has no free server slot for {name}")
+        self.haproxy.admit(self.env, free, self.addresses[name])
+        self.slots[name] = free
+
+    def _stop(self, name: str) -> None:
+        slot = self.slots.pop(name, None)
+        if slot is not None:
+            self.haproxy.free(self.env, slot)
+        self.containers.stop(name)
+
+    def _late(self, r: Rollout) -> None:
+        """Instances still starting when the rollout gives up are reported unhealthy."""
+        reason = f"not healthy within {self.spec.healthy_deadline_ms} ms"
+        for i in r.instances:
+            if i.health is Health.STARTING and i.image == r.target:
+                self.report(InstanceUnhealthy(**self._ids(), instance=i.name, reason=reason))
+
+    def _observe(self, r: Rollout) -> Rollout:
+        path = self.spec.health_check_path or "/"
+        for i in r.instances:
+            if i.health is Health.STARTING:
+                r = self._check(r, i, path)
+            elif i.draining and i.in_traffic and self._idle(i.name):
+                r = observe_drained(r, i.name)
+        return r
+
+    def _idle(self, name: str) -> bool:
+        return self.haproxy.sessions(self.env, self.slots[name]) == 0
+
+    def _check(self, r: Rollout, i: Instance, path: str) -> Rollout:
+        if self.containers.healthy(self.addresses[i.name], path):
+            self.report(InstanceHealthy(**self._ids(), instance=i.name))
+            return observe_health(r, i.name, Health.HEALTHY)
+        gone = self.containers.exited(i.name)
+        if gone is not None:
+            self.report(InstanceUnhealthy(**self._ids(), instance=i.name, reason=gone))
+            return observe_health(r, i.name, Health.UNHEALTHY)
+        return r
+
+    def _leave_clean(self, r: Rollout) -> None:
+        """After a failure, containers that never got traffic are removed."""
+        for i in r.instances:
+            if not i.in_traffic:
+                self._stop(i.name)
+
+    def _ids(self) -> dict[str, Any]:
+        self.step_no += 1
+        return {**self._base(), "step": self.step_no}
+
+    def _base(self) -> dict[str, Any]:
+        return {
+            "run_id": self.job.run_id,
+            "stage": self.job.stage.name,
+            "attempt": self.job.attempt,
+            "occurred_at_ms": self.clock(),
+            "deployment_id": self.job.job_id,
+            "environment": self.env,
+        }
+
+    def _started(self, image: str) -> DeploymentStarted:
+        return DeploymentStarted(
+            **self._base(), strategy=self.spec.strategy, image=image, replicas=self.spec.replicas
+        )
+
+    def _shifted(self, r: Rollout) -> TrafficShifted:
+        weights = {
+            i.name: FULL_WEIGHT if i.in_traffic and not i.draining else 0
+            for i in r.instances
+            if i.name in self.slots
+        }
+        return TrafficShifted(**self._ids(), weights=weights)
+
+    def _ended(self, r: Rollout) -> RunEvent:
+        """The event that closes the deployment."""
+        if r.phase is Phase.SUCCEEDED:
+            return DeploymentSucceeded(**self._base())
+        if r.phase is Phase.ROLLED_BACK:
+            return DeploymentRolledBack(**self._base(), reason=r.reason, to_image=r.previous_image)
+        return DeploymentFailed(**self._base(), reason=r.reason)

@@ -1,0 +1,191 @@
+"""HAProxy as the deployer drives it: one frontend port and one backend per environment.
+
+An environment's frontend and backend are one file under ``<haproxy_dir>/envs/``, written
+the first time the environment is deployed to; that is the only time HAProxy reloads (the
+master CLI's ``reload``, seamless: listeners pass to the new worker, and runtime server
+states are saved to the server-state file first so no other environment loses its weights).
+Every traffic change afterwards is a runtime command on the admin socket: ``set server
+be_<env>/sN addr|weight|state|health``. The backend has ``SLOTS`` pre-declared server
+slots, each one container when in use, in maintenance when free.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.domain.deploy_parser import MAX_REPLICAS, MAX_SURGE
+from runners.deployer.errors import HAProxyUnavailable
+
+__all__ = ["FULL_WEIGHT", "PORTS", "SLOTS", "HAProxy", "Slot"]
+
+SLOTS = MAX_REPLICAS + MAX_SURGE
+PORTS = range(21000, 22000)
+FULL_WEIGHT = 100
+_PORT = re.compile(r"^\s*bind 127\.0\.0\.1:(\d+)", re.MULTILINE)
+_ENV_FILE = """\
+# written by sluice deployer for environment {env}; traffic changes are runtime commands
+frontend fe_{env}
+    bind 127.0.0.1:{port}
+    default_backend be_{env}
+
+backend be_{env}
+    balance roundrobin
+    option httpchk GET {path}
+    default-server check inter 1s fall 3 rise 2 weight {weight}
+{servers}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One server slot of an environment's backend as HAProxy shows it."""
+
+    name: str
+    address: str  # ip:port
+    in_maintenance: bool
+    weight: int
+
+
+class HAProxy:
+    """The admin socket, the master CLI and the environment files of one HAProxy."""
+
+    def __init__(self, directory: str) -> None:
+        self.dir = Path(directory)
+        self.envs = self.dir / "envs"
+
+    def command(self, line: str) -> str:
+        """Send one runtime command to the admin socket; return HAProxy's answer."""
+        return self._ask(self.dir / "admin.sock", line)
+
+    def port_of(self, env: str) -> int | None:
+        """The environment's frontend port, or None when it has no frontend yet."""
+        path = self.envs / f"{env}.cfg"
+        if not path.exists():
+            return None
+        found = _PORT.search(path.read_text())
+        return int(found[1]) if found else None
+
+    def ensure_environment(self, env: str, health_path: str) -> int:
+        """The environment's frontend port; creates it (the one reload) when it is new."""
+        port = self.port_of(env)
+        if port is not None:
+            return port
+        with self._locked():
+            port = self.port_of(env) or self._free_port()
+            servers = "\n".join(f"    server s{k} 127.0.0.1:1 disabled" for k in range(SLOTS))
+            text = _ENV_FILE.format(
+                env=env, port=port, path=health_path, weight=FULL_WEIGHT, servers=servers
+            )
+            (self.envs / f"{env}.cfg").write_text(text)
+            self._reload(f"be_{env}", present=True)
+        return port
+
+    def remove_environment(self, env: str) -> None:
+        """Delete the environment's frontend and backend (a reload)."""
+        with self._locked():
+            (self.envs / f"{env}.cfg").unlink(missing_ok=True)
+            self._reload(f"be_{env}", present=False)
+
+    def slots(self, env: str) -> list[Slot]:
+        """Every server slot of the environment's backend."""
+        answer = self.command(f"show servers state be_{env}")
+        found = []
+        for line in answer.splitlines():
+            cols = line.split()
+            if len(cols) < 19 or line.startswith("#"):
+                continue
+            maint = int(cols[6]) & 0x21 != 0  # forced or configured maintenance
+            found.append(Slot(cols[3], f"{cols[4]}:{cols[18]}", maint, int(cols[7])))
+        return found
+
+    def sessions(self, env: str, slot: str) -> int:
+        """Requests the slot's server is answering now (``scur`` + queued)."""
+        for line in self.command(f"show stat be_{env} 4 -1").splitlines():
+            cols = line.split(",")
+            if len(cols) > 4 and cols[1] == slot:
+                return int(cols[4] or 0) + int(cols[2] or 0)
+        return 0
+
+    def admit(self, env: str, slot: str, address: str) -> None:
+        """Point a free slot at ``address``, enter it at weight 0, then at full weight."""
+        host, port = address.rsplit(":", 1)
+        server = f"be_{env}/{slot}"
+        self._set(f"set server {server} addr {host} port {port}")
+        self._set(f"set server {server} weight 0")
+        self._set(f"set server {server} state ready")
+        self._set(f"set server {server} health up")
+        self._set(f"set server {server} weight {FULL_WEIGHT}")
+
+    def drain(self, env: str, slot: str) -> None:
+        """No new requests for the slot; those in flight finish."""
+        self._set(f"set server be_{env}/{slot} state drain")
+
+    def free(self, env: str, slot: str) -> None:
+        """Put the slot back in maintenance (no traffic at all)."""
+        self._set(f"set server be_{env}/{slot} state maint")
+
+    def _set(self, line: str) -> None:
+        answer = self.command(line).strip()
+        if answer and not answer.startswith(("IP changed", "no need to change", "Health")):
+            raise HAProxyUnavailable(f"HAProxy refused {line!r}: {answer}")
+
+    def _free_port(self) -> int:
+        used = {self.port_of(p.stem) for p in self.envs.glob("*.cfg")}
+        for port in PORTS:
+            if port not in used and not _listening(port):
+                return port
+        raise HAProxyUnavailable(f"no free environment port in {PORTS.start}-{PORTS.stop - 1}")
+
+    def _reload(self, backend: str, *, present: bool) -> None:
+        """Save runtime server states, reload through the master CLI, wait for the new worker."""
+        (self.dir / "server-state").write_text(self.command("show servers state"))
+        self._ask(self.dir / "master.sock", "reload")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                shown = self.command("show backend")
+                # the old worker may still answer a moment: wait for the slots to show too
+                full = len(self.slots(backend.removeprefix("be_"))) == SLOTS
+                if (backend in shown.split() and full) == present:
+                    return
+            except HAProxyUnavailable:
+                pass
+            time.sleep(0.1)
+        raise HAProxyUnavailable(f"HAProxy's reload did not take effect for {backend}")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.dir / "envs.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _ask(path: Path, line: str) -> str:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(10)
+                s.connect(str(path))
+                s.sendall(line.encode() + b"\n")
+                chunks = []
+                while chunk := s.recv(65536):
+                    chunks.append(chunk)
+        except OSError as e:
+            raise HAProxyUnavailable(
+                f"cannot talk to HAProxy at {path}: {e}; is it running (infra/up haproxy)?"
+            ) from e
+        return b"".join(chunks).decode(errors="replace")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
