@@ -144,21 +144,31 @@ class HAProxy:
         raise HAProxyUnavailable(f"no free environment port in {PORTS.start}-{PORTS.stop - 1}")
 
     def _reload(self, backend: str, *, present: bool) -> None:
-        """Save runtime server states, reload through the master CLI, wait for the new worker."""
+        """Save runtime server states, reload through the master CLI, wait for the new worker.
+
+        A reload asked while the previous one is still settling can be dropped by the
+        master, so it is asked again (three times at most) until the change shows.
+        """
         (self.dir / "server-state").write_text(self.command("show servers state"))
-        self._ask(self.dir / "master.sock", "reload")
-        deadline = time.monotonic() + 15
+        for _ in range(3):
+            self._ask(self.dir / "master.sock", "reload")
+            if self._shows(backend, present=present, within_s=5):
+                return
+        raise HAProxyUnavailable(f"HAProxy's reload did not take effect for {backend}")
+
+    def _shows(self, backend: str, *, present: bool, within_s: float) -> bool:
+        deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             try:
                 shown = self.command("show backend")
                 # the old worker may still answer a moment: wait for the slots to show too
                 full = len(self.slots(backend.removeprefix("be_"))) == SLOTS
                 if (backend in shown.split() and full) == present:
-                    return
+                    return True
             except HAProxyUnavailable:
                 pass
             time.sleep(0.1)
-        raise HAProxyUnavailable(f"HAProxy's reload did not take effect for {backend}")
+        return False
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

@@ -7,6 +7,7 @@ queue behind the running one. A job's offset is committed once its outcome is re
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -94,6 +95,7 @@ class Deployer:
         try:
             outcome = deployment.run()
         except (DeployerError, DockerException, EventLogUnavailable) as e:
+            print(f"sluice deployer: {job.job_id}: {e}", file=sys.stderr)
             self._failed(ids, f"the deployer could not deploy: {e}", FailureClass.INFRASTRUCTURE)
             return Phase.FAILED
         if outcome.phase is Phase.SUCCEEDED:
