@@ -422,6 +422,7 @@ _HANDLERS: Mapping[str, Handler] = {
     "InstanceHealthy": _ignore,
     "InstanceUnhealthy": _ignore,
     "TrafficShifted": _ignore,
+    "AnalysisMeasured": _ignore,
     "RunCancelRequested": _ignore,
     "RunSucceeded": _run_update(RunStatus.SUCCESS, finish=True),
     "RunFailed": _run_update(RunStatus.FAILED, finish=True),

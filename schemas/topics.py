@@ -78,6 +78,7 @@ _INBOX_RECORDS = (
     "InstanceHealthy",
     "InstanceUnhealthy",
     "TrafficShifted",
+    "AnalysisMeasured",
     "StageLeaseExpired",
     "StageRetryDue",
     "RunCancelRequested",

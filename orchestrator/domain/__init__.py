@@ -35,6 +35,7 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.events import (
     RUN_EVENT_TYPES,
+    AnalysisMeasured,
     ArtifactStored,
     DeploymentFailed,
     DeploymentRolledBack,
@@ -109,6 +110,7 @@ __all__ = [
     "RUN_EVENT_TYPES",
     "RUN_TRANSITIONS",
     "STAGE_TRANSITIONS",
+    "AnalysisMeasured",
     "ArtifactSpec",
     "ArtifactStored",
     "AuditEvent",

@@ -2,8 +2,8 @@
 
 Every key is read as the other stage keys are (errors carry line numbers and are collected,
 not raised). What the deployer cannot carry out yet is an error here, never a green no-op
-(invariant 8): blue-green and canary are parsed and checked, then refused until the deployer
-runs them; ``image`` is required until image builds give it a default.
+(invariant 8): blue-green is parsed and checked, then refused until the deployer runs it;
+``analysis.max_p95_ms`` likewise; ``image`` is required until image builds give it a default.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ DEPLOY_KEYS = (
 )  # fmt: skip
 MAX_REPLICAS = 8  # an environment's backend has MAX_REPLICAS + MAX_SURGE server slots
 MAX_SURGE = 2
-CARRIED_OUT = ("rolling",)  # strategies the deployer runs today
+CARRIED_OUT = ("rolling", "canary")  # strategies the deployer runs today
 _ENVIRONMENT = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 _ONLY = {"max_surge": "rolling", "max_unavailable": "rolling", "steps": "canary"}
 _ONLY |= {"analysis": "canary", "scale_down_delay": "blue-green"}
@@ -198,12 +198,18 @@ class DeployParser:
         if e is None:
             return None
         rate = _get(e, "max_error_rate", self._rate)
-        p95 = _get(e, "max_p95_ms", lambda n: self._int(n, "analysis.max_p95_ms", 1, 600_000))
+        if "max_p95_ms" in e:
+            problem = (
+                "max_p95_ms is not carried out: HAProxy 2.6 keeps no per-server percentile "
+                "(judge the canary by max_error_rate)"
+            )
+            self.r.fail(
+                ConflictingKeys(self.at("analysis"), problem, line=line_of(e["max_p95_ms"][0]))
+            )
         least = _get(e, "min_requests", lambda n: self._int(n, "analysis.min_requests", 1, 10**9))
         d = CanaryAnalysis()
         return CanaryAnalysis(
             max_error_rate=d.max_error_rate if rate is None else rate,
-            max_p95_ms=p95,
             min_requests=least or d.min_requests,
         )
 

@@ -15,6 +15,7 @@ from orchestrator.domain.statuses import FailureClass, Priority, TriggerSource
 
 __all__ = [
     "RUN_EVENT_TYPES",
+    "AnalysisMeasured",
     "ArtifactStored",
     "DeploymentFailed",
     "DeploymentRolledBack",
@@ -276,6 +277,19 @@ class InstanceUnhealthy(_DeploymentStep):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AnalysisMeasured(_DeploymentStep):
+    """A canary analysis: answers of the canary and of the stable instances, and the verdict."""
+
+    canary_weight: int
+    window_ms: int
+    requests: int
+    errors: int
+    stable_requests: int
+    stable_errors: int
+    verdict: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TrafficShifted(_DeploymentStep):
     """HAProxy's weights for the environment after a runtime command (instance → weight)."""
 
@@ -366,6 +380,7 @@ RunEvent = (
     | InstanceHealthy
     | InstanceUnhealthy
     | TrafficShifted
+    | AnalysisMeasured
     | RunCancelRequested
     | RunSucceeded
     | RunFailed
@@ -401,6 +416,7 @@ RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     InstanceHealthy,
     InstanceUnhealthy,
     TrafficShifted,
+    AnalysisMeasured,
     RunCancelRequested,
     RunSucceeded,
     RunFailed,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from orchestrator.domain.events import (
+    AnalysisMeasured,
     ArtifactStored,
     DeploymentFailed,
     DeploymentRolledBack,
@@ -285,5 +286,11 @@ def _deployment_step(state: RunState, message: Any) -> str | None:
 
 for _kind in (DeploymentStarted, DeploymentSucceeded, DeploymentFailed, DeploymentRolledBack):
     _FENCES[_kind] = _deployment
-for _step in (InstanceStarted, InstanceHealthy, InstanceUnhealthy, TrafficShifted):
+for _step in (
+    InstanceStarted,
+    InstanceHealthy,
+    InstanceUnhealthy,
+    TrafficShifted,
+    AnalysisMeasured,
+):
     _FENCES[_step] = _deployment_step

@@ -6,6 +6,7 @@ from typing import Any
 
 from orchestrator.domain.branches import branch_allowed
 from orchestrator.domain.events import (
+    AnalysisMeasured,
     ArtifactStored,
     DeploymentFailed,
     DeploymentRolledBack,
@@ -293,5 +294,6 @@ for _kind in (
     InstanceHealthy,
     InstanceUnhealthy,
     TrafficShifted,
+    AnalysisMeasured,
 ):
     STAGE_HANDLERS[_kind] = _deployment

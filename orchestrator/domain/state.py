@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.domain.dag import Dag
 from orchestrator.domain.events import (
+    AnalysisMeasured,
     ArtifactStored,
     DeploymentFailed,
     DeploymentRolledBack,
@@ -38,6 +39,7 @@ DeploymentEvent = (
     | InstanceHealthy
     | InstanceUnhealthy
     | TrafficShifted
+    | AnalysisMeasured
 )
 _LIVE = frozenset({StageStatus.QUEUED, StageStatus.RUNNING})
 

@@ -37,6 +37,7 @@ from orchestrator.domain.rollout import (
     plan,
     start_rollout,
 )
+from runners.deployer.canary import CanaryPhase
 from runners.deployer.errors import HAProxyUnavailable
 from runners.deployer.haproxy import FULL_WEIGHT, HAProxy
 from runners.deployer.instances import Containers, Running
@@ -52,10 +53,11 @@ def _now_ms() -> int:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a deployment ended: ``phase`` and why."""
+    """How a deployment ended: ``phase`` and why (``event``: the closing event, when set)."""
 
     phase: Phase
     reason: str
+    event: RunEvent | None = None
 
 
 @dataclass
@@ -85,8 +87,16 @@ class Deployment:
         path = self.spec.health_check_path or "/"
         self.haproxy.ensure_environment(self.env, path)
         image = self.spec.image or ""
-        r = start_rollout(self.spec, self._reconcile(), image, prefix=self._prefix())
+        running = self._reconcile()
         self.report(self._started(image))
+        if self.spec.strategy == "canary" and running:
+            canary = CanaryPhase(self, running, image).run()
+            if isinstance(canary, Outcome):
+                if canary.event is not None:
+                    self.report(canary.event)
+                return canary
+            running = canary
+        r = start_rollout(self.spec, running, image, prefix=self.prefix())
         while not r.done:
             for step in plan(r, self.clock()):
                 r = self._carry_out(r, step)
@@ -96,7 +106,7 @@ class Deployment:
         self.report(self._ended(r))
         return Outcome(r.phase, r.reason)
 
-    def _prefix(self) -> str:
+    def prefix(self) -> str:
         return f"{self.env}-{self.job.run_id[:8]}-{self.job.attempt}"
 
     def _reconcile(self) -> tuple[Instance, ...]:
@@ -118,13 +128,13 @@ class Deployment:
     def _carry_out(self, r: Rollout, step: Step) -> Rollout:
         now = self.clock()
         if isinstance(step, Start):
-            self._start(step)
+            self.start(step)
         elif isinstance(step, Admit):
-            self._admit(step.name)
+            self.admit(step.name)
         elif isinstance(step, Drain):
             self.haproxy.drain(self.env, self.slots[step.name])
         elif isinstance(step, Stop):
-            self._stop(step.name)
+            self.stop(step.name)
         elif step.phase is not Phase.SUCCEEDED:
             self._late(r)
         r = apply(r, step, now)
@@ -132,22 +142,25 @@ class Deployment:
             self.report(self._shifted(r))
         return r
 
-    def _start(self, step: Start) -> None:
+    def start(self, step: Start) -> None:
+        """Start the instance's container and report it."""
         c: Running = self.containers.start(self.env, step.name, step.image, self.spec.port)
         self.addresses[step.name] = c.address
         self.report(
-            InstanceStarted(**self._ids(), instance=step.name, image=step.image, address=c.address)
+            InstanceStarted(**self.ids(), instance=step.name, image=step.image, address=c.address)
         )
 
-    def _admit(self, name: str) -> None:
+    def admit(self, name: str, weight: int = FULL_WEIGHT) -> None:
+        """Put the instance into a free HAProxy slot at ``weight``."""
         used = set(self.slots.values())
         free = next((s.name for s in self.haproxy.slots(self.env) if s.name not in used), None)
         if free is None:
             raise HAProxyUnavailable(f"be_{self.env} has no free server slot for {name}")
-        self.haproxy.admit(self.env, free, self.addresses[name])
+        self.haproxy.admit(self.env, free, self.addresses[name], weight)
         self.slots[name] = free
 
-    def _stop(self, name: str) -> None:
+    def stop(self, name: str) -> None:
+        """Take the instance out of HAProxy and stop its container."""
         slot = self.slots.pop(name, None)
         if slot is not None:
             self.haproxy.free(self.env, slot)
@@ -158,7 +171,7 @@ class Deployment:
         reason = f"not healthy within {self.spec.healthy_deadline_ms} ms"
         for i in r.instances:
             if i.health is Health.STARTING and i.image == r.target:
-                self.report(InstanceUnhealthy(**self._ids(), instance=i.name, reason=reason))
+                self.report(InstanceUnhealthy(**self.ids(), instance=i.name, reason=reason))
 
     def _observe(self, r: Rollout) -> Rollout:
         path = self.spec.health_check_path or "/"
@@ -174,11 +187,11 @@ class Deployment:
 
     def _check(self, r: Rollout, i: Instance, path: str) -> Rollout:
         if self.containers.healthy(self.addresses[i.name], path):
-            self.report(InstanceHealthy(**self._ids(), instance=i.name))
+            self.report(InstanceHealthy(**self.ids(), instance=i.name))
             return observe_health(r, i.name, Health.HEALTHY)
         gone = self.containers.exited(i.name)
         if gone is not None:
-            self.report(InstanceUnhealthy(**self._ids(), instance=i.name, reason=gone))
+            self.report(InstanceUnhealthy(**self.ids(), instance=i.name, reason=gone))
             return observe_health(r, i.name, Health.UNHEALTHY)
         return r
 
@@ -186,13 +199,15 @@ class Deployment:
         """After a failure, containers that never got traffic are removed."""
         for i in r.instances:
             if not i.in_traffic:
-                self._stop(i.name)
+                self.stop(i.name)
 
-    def _ids(self) -> dict[str, Any]:
+    def ids(self) -> dict[str, Any]:
+        """The fields of the next step event."""
         self.step_no += 1
-        return {**self._base(), "step": self.step_no}
+        return {**self.base(), "step": self.step_no}
 
-    def _base(self) -> dict[str, Any]:
+    def base(self) -> dict[str, Any]:
+        """The fields every deployment event carries."""
         return {
             "run_id": self.job.run_id,
             "stage": self.job.stage.name,
@@ -204,7 +219,7 @@ class Deployment:
 
     def _started(self, image: str) -> DeploymentStarted:
         return DeploymentStarted(
-            **self._base(), strategy=self.spec.strategy, image=image, replicas=self.spec.replicas
+            **self.base(), strategy=self.spec.strategy, image=image, replicas=self.spec.replicas
         )
 
     def _shifted(self, r: Rollout) -> TrafficShifted:
@@ -213,12 +228,12 @@ class Deployment:
             for i in r.instances
             if i.name in self.slots
         }
-        return TrafficShifted(**self._ids(), weights=weights)
+        return TrafficShifted(**self.ids(), weights=weights)
 
     def _ended(self, r: Rollout) -> RunEvent:
         """The event that closes the deployment."""
         if r.phase is Phase.SUCCEEDED:
-            return DeploymentSucceeded(**self._base())
+            return DeploymentSucceeded(**self.base())
         if r.phase is Phase.ROLLED_BACK:
-            return DeploymentRolledBack(**self._base(), reason=r.reason, to_image=r.previous_image)
-        return DeploymentFailed(**self._base(), reason=r.reason)
+            return DeploymentRolledBack(**self.base(), reason=r.reason, to_image=r.previous_image)
+        return DeploymentFailed(**self.base(), reason=r.reason)

@@ -113,15 +113,35 @@ class HAProxy:
                 return int(cols[4] or 0) + int(cols[2] or 0)
         return 0
 
-    def admit(self, env: str, slot: str, address: str) -> None:
-        """Point a free slot at ``address``, enter it at weight 0, then at full weight."""
+    def counters(self, env: str) -> dict[str, tuple[int, int]]:
+        """Per slot: (answers so far, of which 5xx) — HAProxy's cumulative server counters."""
+        lines = self.command(f"show stat be_{env} 4 -1").splitlines()
+        if not lines or not lines[0].startswith("# "):
+            return {}
+        header = lines[0][2:].split(",")
+        codes = [header.index(f"hrsp_{c}") for c in ("1xx", "2xx", "3xx", "4xx", "5xx", "other")]
+        found = {}
+        for line in lines[1:]:
+            cols = line.split(",")
+            if len(cols) == len(header) and cols[1] != "BACKEND":
+                values = [int(cols[i] or 0) for i in codes]
+                found[cols[1]] = (sum(values), values[4])
+        return found
+
+    def weigh(self, env: str, slot: str, weight: int) -> None:
+        """Set the slot's weight (0: no new requests)."""
+        self._set(f"set server be_{env}/{slot} weight {weight}")
+
+    def admit(self, env: str, slot: str, address: str, weight: int = FULL_WEIGHT) -> None:
+        """Point a free slot at ``address``, enter it at weight 0, then at ``weight``."""
         host, port = address.rsplit(":", 1)
         server = f"be_{env}/{slot}"
         self._set(f"set server {server} addr {host} port {port}")
         self._set(f"set server {server} weight 0")
         self._set(f"set server {server} state ready")
         self._set(f"set server {server} health up")
-        self._set(f"set server {server} weight {FULL_WEIGHT}")
+        if weight:
+            self._set(f"set server {server} weight {weight}")
 
     def drain(self, env: str, slot: str) -> None:
         """No new requests for the slot; those in flight finish."""

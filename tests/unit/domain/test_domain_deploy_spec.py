@@ -124,3 +124,47 @@ def test_a_deploy_stage_reported_green_without_a_deployment_is_refused() -> None
         "StageSucceeded",
         "RunSucceeded",
     ]
+
+
+def test_a_canary_with_steps_and_analysis_is_read() -> None:
+    [stage] = parse_pipeline(
+        textwrap.dedent(
+            """
+            name: p
+            stages:
+              ship:
+                deploy:
+                  environment: prod
+                  image: app
+                  strategy: canary
+                  steps: [{weight: 10, pause: 20s}, {weight: 50, pause: 1m}]
+                  analysis: {max_error_rate: 0.05, min_requests: 40}
+            """
+        )
+    ).stages
+    d = stage.deploy
+    assert d is not None and [(s.weight, s.pause_ms) for s in d.canary_steps] == [
+        (10, 20_000),
+        (50, 60_000),
+    ]
+    assert d.analysis is not None and (d.analysis.max_error_rate, d.analysis.min_requests) == (
+        0.05,
+        40,
+    )
+
+
+def test_a_p95_limit_is_refused_because_haproxy_keeps_no_percentile() -> None:
+    [error] = errors_of(
+        """
+        name: p
+        stages:
+          ship:
+            deploy:
+              environment: e
+              image: app
+              strategy: canary
+              steps: [{weight: 10, pause: 20s}]
+              analysis: {max_p95_ms: 300}
+        """
+    )
+    assert isinstance(error, ConflictingKeys) and error.line == 10

@@ -32,6 +32,7 @@ STAGE_SCOPED = {
     "InstanceHealthy",
     "InstanceUnhealthy",
     "TrafficShifted",
+    "AnalysisMeasured",
 }
 # Fields the catalogue leaves untyped that are not strings.
 UNTYPED_NON_STRINGS = {"size_bytes": "long", "failure_class": "FailureClass"}
