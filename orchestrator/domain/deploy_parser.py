@@ -2,8 +2,8 @@
 
 Every key is read as the other stage keys are (errors carry line numbers and are collected,
 not raised). What the deployer cannot carry out yet is an error here, never a green no-op
-(invariant 8): blue-green is parsed and checked, then refused until the deployer runs it;
-``analysis.max_p95_ms`` likewise; ``image`` is required until image builds give it a default.
+(invariant 8): ``analysis.max_p95_ms`` is refused (HAProxy keeps no per-server percentile),
+and ``image`` is required until image builds give it a default.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ DEPLOY_KEYS = (
 )  # fmt: skip
 MAX_REPLICAS = 8  # an environment's backend has MAX_REPLICAS + MAX_SURGE server slots
 MAX_SURGE = 2
-CARRIED_OUT = ("rolling", "canary")  # strategies the deployer runs today
+CARRIED_OUT = ("rolling", "canary", "blue-green")  # strategies the deployer runs today
 _ENVIRONMENT = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 _ONLY = {"max_surge": "rolling", "max_unavailable": "rolling", "steps": "canary"}
 _ONLY |= {"analysis": "canary", "scale_down_delay": "blue-green"}

@@ -79,7 +79,7 @@ class CanaryPhase:
     def _step(self, step: CanaryStep) -> Verdict:
         """Give the canary its share for the step's pause; judge as answers come in."""
         self._weigh(canary_weight(len(self.stable), step.weight))
-        base = self.d.haproxy.counters(self.d.env)
+        base = self.d.haproxy.counters(self.d.key)
         began = time.monotonic()
         judged = Verdict.INCONCLUSIVE
         while True:
@@ -93,7 +93,7 @@ class CanaryPhase:
 
     def _since(self, base: dict[str, tuple[int, int]]) -> tuple[int, int, int, int]:
         """(canary answers, canary errors, stable answers, stable errors) since ``base``."""
-        now = self.d.haproxy.counters(self.d.env)
+        now = self.d.haproxy.counters(self.d.key)
         canary_slot = self.d.slots[self.name]
         out = [0, 0, 0, 0]
         for slot, (answers, errors) in now.items():
@@ -121,7 +121,7 @@ class CanaryPhase:
         )
 
     def _weigh(self, weight: int) -> None:
-        self.d.haproxy.weigh(self.d.env, self.d.slots[self.name], weight)
+        self.d.haproxy.weigh(self.d.key, self.d.slots[self.name], weight)
         weights = {i.name: FULL_WEIGHT for i in self.stable} | {self.name: weight}
         self.d.report(TrafficShifted(**self.d.ids(), weights=weights))
 

@@ -37,6 +37,7 @@ from orchestrator.domain.rollout import (
     plan,
     start_rollout,
 )
+from runners.deployer.bluegreen import BlueGreenPhase
 from runners.deployer.canary import CanaryPhase
 from runners.deployer.errors import HAProxyUnavailable
 from runners.deployer.haproxy import FULL_WEIGHT, HAProxy
@@ -72,6 +73,7 @@ class Deployment:
     step_no: int = 0
     slots: dict[str, str] = field(default_factory=dict)  # instance → slot
     addresses: dict[str, str] = field(default_factory=dict)  # instance → ip:port
+    key: str = ""  # the HAProxy backend key worked on (the environment's active one)
 
     @property
     def spec(self) -> DeploySpec:
@@ -86,9 +88,15 @@ class Deployment:
         """Deploy, roll back if it must, and report; returns how it ended."""
         path = self.spec.health_check_path or "/"
         self.haproxy.ensure_environment(self.env, path)
+        self.key = self.haproxy.active(self.env)
         image = self.spec.image or ""
         running = self._reconcile()
         self.report(self._started(image))
+        if self.spec.strategy == "blue-green":
+            switched = BlueGreenPhase(self, running, image).run()
+            if switched.event is not None:
+                self.report(switched.event)
+            return switched
         if self.spec.strategy == "canary" and running:
             canary = CanaryPhase(self, running, image).run()
             if isinstance(canary, Outcome):
@@ -112,7 +120,11 @@ class Deployment:
     def _reconcile(self) -> tuple[Instance, ...]:
         """The environment's containers that HAProxy sends traffic to; others are removed."""
         port = self.spec.port
-        serving = {s.address: s.name for s in self.haproxy.slots(self.env) if not s.in_maintenance}
+        serving = {s.address: s.name for s in self.haproxy.slots(self.key) if not s.in_maintenance}
+        standby = self.haproxy.standby(self.env)
+        for s in self.haproxy.slots(standby):  # a blue-green switch a crash left half done
+            if not s.in_maintenance:
+                self.haproxy.free(standby, s.name)
         found = []
         for c in self.containers.of(self.env, port):
             slot = serving.get(c.address)
@@ -132,7 +144,7 @@ class Deployment:
         elif isinstance(step, Admit):
             self.admit(step.name)
         elif isinstance(step, Drain):
-            self.haproxy.drain(self.env, self.slots[step.name])
+            self.haproxy.drain(self.key, self.slots[step.name])
         elif isinstance(step, Stop):
             self.stop(step.name)
         elif step.phase is not Phase.SUCCEEDED:
@@ -153,17 +165,17 @@ class Deployment:
     def admit(self, name: str, weight: int = FULL_WEIGHT) -> None:
         """Put the instance into a free HAProxy slot at ``weight``."""
         used = set(self.slots.values())
-        free = next((s.name for s in self.haproxy.slots(self.env) if s.name not in used), None)
+        free = next((s.name for s in self.haproxy.slots(self.key) if s.name not in used), None)
         if free is None:
             raise HAProxyUnavailable(f"be_{self.env} has no free server slot for {name}")
-        self.haproxy.admit(self.env, free, self.addresses[name], weight)
+        self.haproxy.admit(self.key, free, self.addresses[name], weight)
         self.slots[name] = free
 
     def stop(self, name: str) -> None:
         """Take the instance out of HAProxy and stop its container."""
         slot = self.slots.pop(name, None)
         if slot is not None:
-            self.haproxy.free(self.env, slot)
+            self.haproxy.free(self.key, slot)
         self.containers.stop(name)
 
     def _late(self, r: Rollout) -> None:
@@ -183,7 +195,7 @@ class Deployment:
         return r
 
     def _idle(self, name: str) -> bool:
-        return self.haproxy.sessions(self.env, self.slots[name]) == 0
+        return self.haproxy.sessions(self.key, self.slots[name]) == 0
 
     def _check(self, r: Rollout, i: Instance, path: str) -> Rollout:
         if self.containers.healthy(self.addresses[i.name], path):

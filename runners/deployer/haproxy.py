@@ -23,24 +23,29 @@ from pathlib import Path
 from orchestrator.domain.deploy_parser import MAX_REPLICAS, MAX_SURGE
 from runners.deployer.errors import HAProxyUnavailable
 
-__all__ = ["FULL_WEIGHT", "PORTS", "SLOTS", "HAProxy", "Slot"]
+__all__ = ["FULL_WEIGHT", "PORTS", "SLOTS", "STANDBY_SUFFIX", "HAProxy", "Slot"]
 
 SLOTS = MAX_REPLICAS + MAX_SURGE
 PORTS = range(21000, 22000)
 FULL_WEIGHT = 100
 _PORT = re.compile(r"^\s*bind 127\.0\.0\.1:(\d+)", re.MULTILINE)
 _ENV_FILE = """\
-# written by sluice deployer for environment {env}; traffic changes are runtime commands
+# written by sluice deployer for environment {env}; traffic changes are runtime commands.
+# Two backends: the active one is named in {env}.map (blue-green switches it with one
+# `set map`); rolling and canary deployments work inside the active one.
 frontend fe_{env}
     bind 127.0.0.1:{port}
+    use_backend %[str(active),map({map})]
     default_backend be_{env}
-
-backend be_{env}
+{backends}"""
+_BACKEND = """
+backend be_{key}
     balance roundrobin
     option httpchk GET {path}
     default-server check inter 1s fall 3 rise 2 weight {weight}
 {servers}
 """
+STANDBY_SUFFIX = "_g"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,11 @@ class Slot:
 
 
 class HAProxy:
-    """The admin socket, the master CLI and the environment files of one HAProxy."""
+    """The admin socket, the master CLI and the environment files of one HAProxy.
+
+    Slot methods take a backend *key*: the environment's name, or its standby key
+    (name + ``STANDBY_SUFFIX``); :meth:`active` says which one takes traffic.
+    """
 
     def __init__(self, directory: str) -> None:
         self.dir = Path(directory)
@@ -80,17 +89,40 @@ class HAProxy:
         with self._locked():
             port = self.port_of(env) or self._free_port()
             servers = "\n".join(f"    server s{k} 127.0.0.1:1 disabled" for k in range(SLOTS))
-            text = _ENV_FILE.format(
-                env=env, port=port, path=health_path, weight=FULL_WEIGHT, servers=servers
+            backends = "".join(
+                _BACKEND.format(key=key, path=health_path, weight=FULL_WEIGHT, servers=servers)
+                for key in (env, env + STANDBY_SUFFIX)
             )
+            self.map_path(env).write_text(f"active be_{env}\n")
+            text = _ENV_FILE.format(env=env, port=port, map=self.map_path(env), backends=backends)
             (self.envs / f"{env}.cfg").write_text(text)
             self._reload(f"be_{env}", present=True)
         return port
 
+    def map_path(self, env: str) -> Path:
+        """The map file naming the environment's active backend."""
+        return self.envs / f"{env}.map"
+
+    def active(self, env: str) -> str:
+        """The key (``env`` or ``env`` + STANDBY_SUFFIX) of the backend taking traffic."""
+        text = self.map_path(env).read_text() if self.map_path(env).exists() else ""
+        return text.split()[1].removeprefix("be_") if len(text.split()) == 2 else env
+
+    def standby(self, env: str) -> str:
+        """The key of the backend not taking traffic."""
+        return env + STANDBY_SUFFIX if self.active(env) == env else env
+
+    def switch(self, env: str, key: str) -> None:
+        """Send all of the environment's new requests to backend ``key``: one runtime command
+        (the map file is rewritten first, so a later reload keeps the choice)."""
+        self.map_path(env).write_text(f"active be_{key}\n")
+        self._set(f"set map {self.map_path(env)} active be_{key}")
+
     def remove_environment(self, env: str) -> None:
-        """Delete the environment's frontend and backend (a reload)."""
+        """Delete the environment's frontend and backends (a reload)."""
         with self._locked():
             (self.envs / f"{env}.cfg").unlink(missing_ok=True)
+            self.map_path(env).unlink(missing_ok=True)
             self._reload(f"be_{env}", present=False)
 
     def slots(self, env: str) -> list[Slot]:

@@ -90,16 +90,18 @@ def test_rolling_with_no_surge_and_no_unavailability_could_never_move() -> None:
     assert isinstance(error, ConflictingKeys) and "both be 0" in error.message
 
 
-def test_a_strategy_the_deployer_does_not_run_yet_is_refused() -> None:
-    [error] = errors_of(
-        """
-        name: p
-        stages:
-          ship:
-            deploy: {environment: e, image: app, strategy: blue-green}
-        """
-    )
-    assert isinstance(error, InvalidValue) and "not carried out" in error.message
+def test_a_blue_green_deploy_reads_its_scale_down_delay() -> None:
+    [stage] = parse_pipeline(
+        textwrap.dedent(
+            """
+            name: p
+            stages:
+              ship:
+                deploy: {environment: e, image: app, strategy: blue-green, scale_down_delay: 5m}
+            """
+        )
+    ).stages
+    assert stage.deploy is not None and stage.deploy.scale_down_delay_ms == 300_000
 
 
 def test_an_environment_name_haproxy_cannot_carry_is_refused() -> None:
