@@ -8,8 +8,9 @@ Prints:
     from the bounded load generator: time to ``DeploymentSucceeded`` and failed requests;
   * rolling to a never-healthy version: time to ``DeploymentRolledBack`` (healthy_deadline 3 s)
     and failed requests;
-  * canary abort and blue-green switch: not measured — the deployer does not carry out those
-    strategies yet (the parser refuses them).
+  * canary abort: a canary answering 50 % errors at a 10 % step: from its first bad answer to
+    its last (the cut-off), and failed requests;
+  * blue-green switch: from the first answer of green to the last of blue, failed requests.
 Run: .venv/bin/python bench/deploy.py
 """
 
@@ -28,7 +29,7 @@ import httpx
 
 from orchestrator.domain.events import RunEvent
 from orchestrator.domain.jobs import Job
-from orchestrator.domain.model import DeploySpec, StageSpec
+from orchestrator.domain.model import CanaryAnalysis, CanaryStep, DeploySpec, StageSpec
 from orchestrator.domain.statuses import Priority
 from runners.deployer.deployment import Deployment
 from runners.deployer.haproxy import HAProxy
@@ -37,13 +38,17 @@ from schemas.settings import ServiceSettings
 from tests.support.deployapp import app_image, start_load
 
 
-def job(env: str, image: str, *, deadline_ms: int = 20_000) -> Job:
+def job(env: str, image: str, *, deadline_ms: int = 20_000, strategy: str = "rolling") -> Job:
     spec = DeploySpec(
         environment=env,
         image=image,
         replicas=3,
         health_check_path="/healthz",
         healthy_deadline_ms=deadline_ms,
+        strategy=strategy,
+        canary_steps=(CanaryStep(weight=10, pause_ms=30_000),),
+        analysis=CanaryAnalysis(max_error_rate=0.1, min_requests=20),
+        scale_down_delay_ms=1_000,
     )
     run_id = uuid.uuid4().hex
     stage = StageSpec(name="deploy", deploy=spec)
@@ -98,7 +103,15 @@ def under_load(h: HAProxy, c: Containers, env: str, j: Job, out: Path) -> tuple[
     time.sleep(2)
     load.stop()
     last = type(events[-1]).__name__
-    return took, {**load.result(), "ended": last}
+    return took, {**load.result(), "ended": last, "answers": load.lines()}
+
+
+def window_ms(answers: list[tuple[int, int, str]], first: str, last: str) -> int:
+    """From the first answer matching ``first`` to the last matching ``last`` (by version or
+    status), by the time each request was sent."""
+    starts = [t for t, status, v in answers if first in (v, str(status))]
+    ends = [t for t, status, v in answers if last in (v, str(status))]
+    return max(ends) - min(starts) if starts and ends else 0
 
 
 def main() -> None:
@@ -126,7 +139,21 @@ def main() -> None:
             f"rolling to a never-healthy version (deadline 3 s): {s['ended']} after {took:.2f} s, "
             f"{s['total']} requests, {s['failed']} failed, served by {sorted(s['by_version'])}"
         )
-        print("canary abort, blue-green switch: not measured (strategies not carried out yet)")
+        half_bad = app_image(client, "half-bad", VERSION="bad", FAIL_PERCENT="50")
+        deploy(h, c, job(env, v1))
+        took, s = under_load(h, c, env, job(env, half_bad, strategy="canary"), tmp / "canary")
+        cut = window_ms(s["answers"], "500", "500")
+        print(
+            f"canary answering 50 % errors at a 10 % step: {s['ended']} after {took:.2f} s, cut "
+            f"off {cut} ms after its first bad answer, {s['failed']} failed of {s['total']}"
+        )
+        took, s = under_load(h, c, env, job(env, v2, strategy="blue-green"), tmp / "bg")
+        switch = window_ms(s["answers"], "v2", "v1")
+        print(
+            f"blue-green v1 -> v2 (3 instances): {s['ended']} after {took:.2f} s (blue kept warm "
+            f"1 s), first green to last blue answer {switch} ms, {s['failed']} failed "
+            f"of {s['total']}"
+        )
     finally:
         for ct in client.containers.list(all=True, filters={"label": f"{ENV_LABEL}={env}"}):
             ct.remove(force=True)
