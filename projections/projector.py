@@ -25,6 +25,7 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from psycopg import sql
 
+from projections import environments
 from projections.lag import export_assigned_lag
 from projections.migrate import migrate
 from projections.read_model import (
@@ -140,6 +141,8 @@ class ProjectionStore:
         self._load(model, events)
         for record, value in events:
             apply(model, record, value)
+            if environments.handles(record):
+                environments.apply(self._conn, record, value)
         self._save(model)
         self._save_offsets(next_offsets)
         return BatchResult(len(events), malformed, len(messages) - len(fresh))

@@ -23,6 +23,7 @@ import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from psycopg import sql
 
+from projections import environments
 from projections.migrate import migrate
 from projections.projector import (
     PROJECTION,
@@ -44,7 +45,7 @@ __all__ = [
     "verify",
 ]
 
-TABLES = ("pipelines", "pipeline_runs", "stages", "artifacts")
+TABLES = ("pipelines", "pipeline_runs", "stages", "artifacts", *environments.TABLES)
 _BATCH = 10_000
 _UNKNOWN_TOPIC = KafkaError.UNKNOWN_TOPIC_OR_PART
 _STALL_S = 60.0  # no new message for this long while short of a target: the log is broken
