@@ -11,6 +11,8 @@ __all__ = [
     "ArtifactOut",
     "CronIn",
     "CronOut",
+    "DeploymentOut",
+    "EnvironmentOut",
     "PipelineIn",
     "PipelineOut",
     "RunIn",
@@ -191,3 +193,33 @@ class CronOut(BaseModel):
     branch: str
     next_fire_at: datetime
     last_fired_at: datetime | None
+
+
+class EnvironmentOut(BaseModel):
+    """An environment: what it runs now (its last succeeded deployment) and where."""
+
+    name: str
+    current_image: str | None
+    current_deployment_id: str | None
+    last_deployment_id: str
+    updated_at: datetime
+    url: str | None
+
+
+class DeploymentOut(BaseModel):
+    """One deployment to an environment."""
+
+    deployment_id: str
+    environment: str
+    run_id: str
+    pipeline_id: str | None
+    stage: str
+    attempt: int
+    strategy: str
+    image: str
+    replicas: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    reason: str | None
+    rolled_back_to: str | None

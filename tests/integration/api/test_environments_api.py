@@ -1,0 +1,78 @@
+"""GET /environments…: the environments read model through the API."""
+
+from __future__ import annotations
+
+import uuid
+
+from orchestrator.domain import Priority, RunEvent, StageClaimed, StageQueued
+from orchestrator.domain.events import DeploymentRolledBack, DeploymentStarted, DeploymentSucceeded
+from orchestrator.domain.model import DeploySpec, StageSpec
+from orchestrator.wire import encode_event
+from schemas.eventlog import TopicNames, producer
+from tests.integration.api.conftest import Deployment
+from tests.support.runs import run_created
+from tests.support.waiting import eventually
+
+T0 = 1_800_000_000_000
+
+
+def publish(deployment: Deployment, events: list[RunEvent]) -> None:
+    p = producer(deployment.settings)
+    runs = TopicNames(deployment.settings.topic_prefix).runs
+    for e in events:
+        p.produce(runs, key=e.run_id.encode(), value=encode_event(e))
+    assert p.flush(10) == 0
+
+
+def two_deployments(env: str) -> list[RunEvent]:
+    events: list[RunEvent] = []
+    for k, (image, good) in enumerate((("app:v1", True), ("app:v2", False))):
+        run_id = f"run-{uuid.uuid4().hex[:8]}"
+        spec = StageSpec(name="deploy", deploy=DeploySpec(environment=env, image=image))
+        events.append(run_created([spec], run_id=run_id, occurred_at_ms=T0))
+        stage = {"run_id": run_id, "stage": "deploy", "attempt": 1, "occurred_at_ms": T0}
+        events.append(StageQueued(**stage, priority=Priority.NORMAL, lease_ms=60_000))
+        events.append(StageClaimed(**stage, runner_id="deployer", lease_deadline_ms=T0 * 2))
+        ids = {"run_id": run_id, "stage": "deploy", "attempt": 1, "environment": env}
+        ids["deployment_id"] = f"{run_id}/deploy/1"
+        at = T0 + k * 60_000
+        events.append(
+            DeploymentStarted(**ids, occurred_at_ms=at, strategy="rolling", image=image, replicas=2)
+        )
+        events.append(
+            DeploymentSucceeded(**ids, occurred_at_ms=at + 1_000)
+            if good
+            else DeploymentRolledBack(
+                **ids, occurred_at_ms=at + 1_000, reason="bad", to_image="app:v1"
+            )
+        )
+    return events
+
+
+def test_an_environment_shows_what_it_runs_and_its_history(deployment: Deployment) -> None:
+    env = f"e{uuid.uuid4().hex[:8]}"
+    publish(deployment, two_deployments(env))
+    with deployment.client() as client:
+        shown = eventually(
+            lambda: (
+                (r := client.get(f"/environments/{env}/deployments")).status_code == 200
+                and len(r.json()) == 2
+                and r
+            ),
+            timeout=20,
+            what="the two deployments to be projected",
+        )
+        current = client.get(f"/environments/{env}").json()
+        listed = [e["name"] for e in client.get("/environments").json()]
+
+    assert [(d["image"], d["outcome"]) for d in shown.json()] == [
+        ("app:v2", "rolled_back"),
+        ("app:v1", "succeeded"),
+    ]
+    assert current["current_image"] == "app:v1" and env in listed
+
+
+def test_an_unknown_environment_is_404(deployment: Deployment) -> None:
+    with deployment.client() as client:
+        assert client.get("/environments/nowhere").status_code == 404
+        assert client.get("/environments/nowhere/deployments").status_code == 404
