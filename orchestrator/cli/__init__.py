@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.validate",
     "orchestrator.cli.runner",
     "orchestrator.cli.deployer",
+    "orchestrator.cli.env",
     "orchestrator.cli.secrets",
     "orchestrator.cli.notifications",
     "orchestrator.cli.api",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
+from orchestrator.cli import main
 from orchestrator.domain import Priority, RunEvent, StageClaimed, StageQueued
 from orchestrator.domain.events import DeploymentRolledBack, DeploymentStarted, DeploymentSucceeded
 from orchestrator.domain.model import DeploySpec, StageSpec
@@ -76,3 +79,26 @@ def test_an_unknown_environment_is_404(deployment: Deployment) -> None:
     with deployment.client() as client:
         assert client.get("/environments/nowhere").status_code == 404
         assert client.get("/environments/nowhere/deployments").status_code == 404
+
+
+def test_sluice_env_show_and_history_print_the_environment(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = f"e{uuid.uuid4().hex[:8]}"
+    publish(deployment, two_deployments(env))
+    monkeypatch.setenv("SLUICE_API_URL", deployment.url)
+    monkeypatch.setenv("SLUICE_API_TOKEN", deployment.admin_token)
+    monkeypatch.setenv("HOME", str(deployment.tmp))
+    with deployment.client() as client:
+        eventually(
+            lambda: len(client.get(f"/environments/{env}/deployments").json()) == 2,
+            timeout=20,
+            what="the deployments to be projected",
+        )
+    assert main(["env", "show", env]) == 0
+    shown = capsys.readouterr().out
+    assert main(["env", "history", env]) == 0
+    history = capsys.readouterr().out.splitlines()
+
+    assert f"environment {env}" in shown and "app:v1" in shown
+    assert ["rolled_back" in history[0], "succeeded" in history[1]] == [True, True]
