@@ -275,11 +275,9 @@ def _deployment(state: RunState, message: Any) -> str | None:
 
 
 def _deployment_step(state: RunState, message: Any) -> str | None:
-    seen = {
-        (type(e), e.deployment_id, getattr(e, "step", None))
-        for e in state.stage(message.stage).deployments
-    }
-    if (type(message), message.deployment_id, message.step) in seen:
+    # Only a redelivered copy is a duplicate: a deployer that took over after a crash numbers
+    # its steps from 1 again, and those are new steps.
+    if message in state.stage(message.stage).deployments:
         return f"duplicate: step {message.step} of {message.deployment_id} is recorded"
     return _dispatched(state, message.stage, message.attempt)
 

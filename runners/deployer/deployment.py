@@ -4,6 +4,7 @@ every step reported to ``sluice.inbox`` as an event of the deploy stage's attemp
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,7 @@ class Deployment:
     slots: dict[str, str] = field(default_factory=dict)  # instance → slot
     addresses: dict[str, str] = field(default_factory=dict)  # instance → ip:port
     key: str = ""  # the HAProxy backend key worked on (the environment's active one)
+    nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:4])
 
     @property
     def spec(self) -> DeploySpec:
@@ -115,7 +117,9 @@ class Deployment:
         return Outcome(r.phase, r.reason)
 
     def prefix(self) -> str:
-        return f"{self.env}-{self.job.run_id[:8]}-{self.job.attempt}"
+        """How this deployer names the containers it starts (unique per process, so one
+        taking over after a crash never reuses a running instance's name)."""
+        return f"{self.env}-{self.job.run_id[:8]}-{self.job.attempt}-{self.nonce}"
 
     def _reconcile(self) -> tuple[Instance, ...]:
         """The environment's containers that HAProxy sends traffic to; others are removed."""

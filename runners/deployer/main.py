@@ -29,9 +29,13 @@ from runners.reporter import KafkaReporter
 from schemas.eventlog import EventLogUnavailable, TopicNames, consumer
 from schemas.settings import ServiceSettings
 
-__all__ = ["GROUP", "Deployer", "new_deployer_id"]
+__all__ = ["GROUP", "RUNNER_ID", "Deployer", "new_deployer_id"]
 
 GROUP = "sluice-deployer"
+# Every deployer claims and reports as one runner: Kafka gives an environment's partition to
+# one deployer at a time, and one that takes over after a crash must be able to finish the
+# attempt its predecessor claimed (a per-process id would be fenced off as another runner).
+RUNNER_ID = GROUP
 _TUNING: dict[str, Any] = {
     "session.timeout.ms": 6_000,
     "heartbeat.interval.ms": 1_000,
@@ -53,7 +57,8 @@ class Deployer:
     """Consumes deploy jobs and carries each out with :class:`Deployment`."""
 
     def __init__(self, settings: ServiceSettings, *, prefix: str, deployer_id: str) -> None:
-        self.id = deployer_id
+        self.id = RUNNER_ID
+        self.process_id = deployer_id
         self.names = TopicNames(prefix)
         self.reporter = KafkaReporter(settings, prefix=prefix)
         self.haproxy = HAProxy(settings.haproxy_dir)
@@ -95,7 +100,7 @@ class Deployer:
         try:
             outcome = deployment.run()
         except (DeployerError, DockerException, EventLogUnavailable) as e:
-            print(f"sluice deployer: {job.job_id}: {e}", file=sys.stderr)
+            print(f"sluice deployer {self.process_id}: {job.job_id}: {e}", file=sys.stderr)
             self._failed(ids, f"the deployer could not deploy: {e}", FailureClass.INFRASTRUCTURE)
             return Phase.FAILED
         if outcome.phase is Phase.SUCCEEDED:
