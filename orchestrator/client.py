@@ -160,6 +160,10 @@ class Client:
         """GET /environments/{name}/deployments."""
         return self._call("GET", f"/environments/{name}/deployments", params={"limit": limit})
 
+    def rollback(self, name: str, *, to: str | None = None) -> Any:
+        """POST /environments/{name}/rollback."""
+        return self._call("POST", f"/environments/{name}/rollback", json={"to": to})
+
     def trigger(self, pipeline_id: str, **body: Any) -> Any:
         """POST /pipelines/{id}/runs."""
         return self._call("POST", f"/pipelines/{pipeline_id}/runs", json=body)

@@ -26,10 +26,11 @@ def _started(conn: Conn, e: Event) -> None:
     at = ms_to_time(e["occurred_at_ms"])
     conn.execute(
         "INSERT INTO deployments (deployment_id, environment, run_id, stage, attempt, strategy,"
-        " image, replicas, started_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " image, replicas, port, health_check_path, started_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (deployment_id) DO NOTHING",
         (e["deployment_id"], e["environment"], e["run_id"], e["stage"], e["attempt"],
-         e["strategy"], e["image"], e["replicas"], at),
+         e["strategy"], e["image"], e["replicas"], e["port"], e["health_check_path"], at),
     )  # fmt: skip
     _refresh(conn, e["environment"])
 

@@ -15,6 +15,8 @@ __all__ = [
     "EnvironmentOut",
     "PipelineIn",
     "PipelineOut",
+    "RollbackIn",
+    "RollbackOut",
     "RunIn",
     "RunOut",
     "RunPage",
@@ -223,3 +225,17 @@ class DeploymentOut(BaseModel):
     outcome: str
     reason: str | None
     rolled_back_to: str | None
+
+
+class RollbackIn(BaseModel):
+    """Which deployment to go back to (default: the last succeeded one of another image)."""
+
+    to: str | None = None
+
+
+class RollbackOut(BaseModel):
+    """The run that redeploys the earlier image (no rebuild)."""
+
+    run_id: str
+    image: str
+    deployment_id: str

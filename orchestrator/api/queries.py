@@ -17,6 +17,7 @@ __all__ = [
     "artifact",
     "artifacts_of",
     "decode_cursor",
+    "deployment_to_restore",
     "deployments_of",
     "encode_cursor",
     "environments",
@@ -159,3 +160,29 @@ def deployments_of(conn: Conn, environment: str, limit: int) -> list[Row]:
         f"{_DEPLOYMENTS} WHERE d.environment = %s ORDER BY d.started_at DESC LIMIT %s",
         (environment, limit),
     )
+
+
+def deployment_to_restore(conn: Conn, environment: str, to: str | None) -> Row | None:
+    """The succeeded deployment a rollback redeploys: ``to``, or the latest one whose image
+    is not what the environment runs now."""
+    if to is not None:
+        return _one(
+            conn,
+            f"{_DEPLOYMENTS_FULL} WHERE d.environment = %s AND d.deployment_id = %s"
+            " AND d.outcome = 'succeeded'",
+            (environment, to),
+        )
+    return _one(
+        conn,
+        f"{_DEPLOYMENTS_FULL} JOIN environments e ON e.name = d.environment"
+        " WHERE d.environment = %s AND d.outcome = 'succeeded'"
+        " AND d.image IS DISTINCT FROM e.current_image ORDER BY d.finished_at DESC LIMIT 1",
+        (environment,),
+    )
+
+
+_DEPLOYMENTS_FULL = (
+    "SELECT d.deployment_id, d.image, d.replicas, d.port, d.health_check_path, d.run_id,"
+    " r.pipeline_id, r.branch, r.commit_sha FROM deployments d"
+    " JOIN pipeline_runs r ON r.run_id = d.run_id"
+)

@@ -1,4 +1,5 @@
-"""``sluice env list|show|history``: environments, what they run, their deployments."""
+"""``sluice env list|show|history|rollback``: environments, what they run, their deployments,
+and going back to an earlier image."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def register(subparsers: Any) -> None:
     history.add_argument("environment")
     history.add_argument("--limit", type=int, default=20)
     add_connection_args(history)
+    back = actions.add_parser("rollback", help="redeploy an earlier image (no rebuild)")
+    back.add_argument("environment")
+    back.add_argument("--to", help="the deployment id to go back to (default: the previous)")
+    add_connection_args(back)
     parser.set_defaults(func=main)
 
 
@@ -65,4 +70,14 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
-_ACTIONS = {"list": _list, "show": _show, "history": _history}
+def _rollback(args: argparse.Namespace) -> int:
+    with client_from_args(args) as client:
+        started = client.rollback(args.environment, to=args.to)
+    if args.json:
+        print_json(started)
+        return 0
+    print(f"rolling {args.environment} back to {started['image']}: run {started['run_id']}")
+    return 0
+
+
+_ACTIONS = {"list": _list, "show": _show, "history": _history, "rollback": _rollback}

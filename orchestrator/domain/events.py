@@ -241,6 +241,8 @@ class DeploymentStarted(_StageEvent):
     strategy: str
     image: str = ""
     replicas: int = 0
+    port: int = 8080
+    health_check_path: str = "/"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     strategy       text NOT NULL,
     image          text NOT NULL,
     replicas       integer NOT NULL,
+    port           integer NOT NULL,
+    health_check_path text NOT NULL,
     started_at     timestamptz NOT NULL,
     finished_at    timestamptz,
     outcome        text NOT NULL DEFAULT 'running',  -- running, succeeded, failed, rolled_back

@@ -235,7 +235,12 @@ class Deployment:
 
     def _started(self, image: str) -> DeploymentStarted:
         return DeploymentStarted(
-            **self.base(), strategy=self.spec.strategy, image=image, replicas=self.spec.replicas
+            **self.base(),
+            strategy=self.spec.strategy,
+            image=image,
+            replicas=self.spec.replicas,
+            port=self.spec.port,
+            health_check_path=self.spec.health_check_path or "/",
         )
 
     def _shifted(self, r: Rollout) -> TrafficShifted:
