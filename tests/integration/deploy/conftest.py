@@ -54,3 +54,10 @@ def environment(unique: str, haproxy: HAProxy, docker_client: docker.DockerClien
 
 
 Deploy = Callable[..., str]
+
+
+def ended(stack: Stack, run_id: str, timeout: float) -> str:
+    """The run's terminal event name, with every failure reason when it is not a success."""
+    name = stack.log.terminal(run_id, timeout=timeout)
+    reasons = [str(getattr(e, "reason", "")) for e in stack.log.events[run_id]]
+    return name if name == "RunSucceeded" else f"{name}: {[r for r in reasons if r]}"

@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.domain.events import DeploymentRolledBack, TrafficShifted
 from runners.deployer.haproxy import HAProxy
+from tests.integration.deploy.conftest import ended
 from tests.support.deployapp import app_image, start_load
 from tests.support.stack import Stack
 
@@ -46,11 +47,11 @@ def test_blue_green_switches_all_traffic_at_once_with_no_failed_request(
     stack: Stack, environment: str, images: dict[str, str], haproxy: HAProxy, tmp_path: Path
 ) -> None:
     first = deploy(stack, environment, images["v1"], blue_green=False)
-    assert stack.log.terminal(first, timeout=60) == "RunSucceeded"
+    assert ended(stack, first, 60) == "RunSucceeded"
     url = f"http://127.0.0.1:{haproxy.port_of(environment)}/"
     load = start_load(url, rate=250, seconds=15, answers=tmp_path / "answers")
     run = deploy(stack, environment, images["v2"], blue_green=True)
-    assert stack.log.terminal(run, timeout=60) == "RunSucceeded"
+    assert ended(stack, run, 60) == "RunSucceeded"
     summary = load.result()
     answers = load.lines()
 
@@ -66,7 +67,7 @@ def test_a_green_set_that_never_gets_healthy_never_takes_traffic(
     stack: Stack, environment: str, images: dict[str, str], haproxy: HAProxy
 ) -> None:
     first = deploy(stack, environment, images["v1"], blue_green=False)
-    assert stack.log.terminal(first, timeout=60) == "RunSucceeded"
+    assert ended(stack, first, 60) == "RunSucceeded"
     run = deploy(stack, environment, images["sick"], blue_green=True, deadline="3s")
     assert stack.log.terminal(run, timeout=60) == "RunFailed"
 

@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.domain.events import AnalysisMeasured
 from runners.deployer.haproxy import HAProxy
+from tests.integration.deploy.conftest import ended
 from tests.support.deployapp import app_image, start_load
 from tests.support.stack import Stack
 
@@ -52,7 +53,7 @@ def deploy(
 
 def on_v1(stack: Stack, env: str, images: dict[str, str]) -> None:
     first = deploy(stack, env, images["v1"])
-    assert stack.log.terminal(first, timeout=60) == "RunSucceeded"
+    assert ended(stack, first, 60) == "RunSucceeded"
 
 
 def analyses(stack: Stack, run_id: str) -> list[AnalysisMeasured]:
@@ -99,7 +100,7 @@ def test_a_good_canary_is_promoted_with_no_failed_request(
     url = f"http://127.0.0.1:{haproxy.port_of(environment)}/"
     load = start_load(url, rate=250, seconds=15, answers=tmp_path / "answers")
     run = deploy(stack, environment, images["v2"], canary_pause="3s")
-    assert stack.log.terminal(run, timeout=60) == "RunSucceeded"
+    assert ended(stack, run, 60) == "RunSucceeded"
     summary = load.result()
 
     [measured] = analyses(stack, run)

@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 from runners.deployer.haproxy import HAProxy
 from runners.deployer.instances import ENV_LABEL
 from schemas.settings import ServiceSettings
+from tests.integration.deploy.conftest import ended
 from tests.support.deployapp import app_image, start_load
 from tests.support.stack import Stack, create_topics, delete_topics
 from tests.support.waiting import eventually
@@ -66,7 +67,7 @@ def test_a_deployer_killed_mid_rollout_is_replaced_without_duplicates_or_errors(
     first = deployer(bare.prefix, tmp_path / "deployer.log")
     try:
         run = bare.create_run(PIPELINE.format(env=environment, image=v1))
-        assert bare.log.terminal(run, timeout=90) == "RunSucceeded"
+        assert ended(bare, run, 90) == "RunSucceeded"
         url = f"http://127.0.0.1:{haproxy.port_of(environment)}/"
         load = start_load(url, rate=250, seconds=40, answers=tmp_path / "answers")
         run = bare.create_run(PIPELINE.format(env=environment, image=v2))
@@ -77,7 +78,7 @@ def test_a_deployer_killed_mid_rollout_is_replaced_without_duplicates_or_errors(
         first.wait(10)
         second = deployer(bare.prefix, tmp_path / "deployer.log")
         try:
-            assert bare.log.terminal(run, timeout=120) == "RunSucceeded"
+            assert ended(bare, run, 120) == "RunSucceeded"
         finally:
             second.terminate()
             second.wait(30)

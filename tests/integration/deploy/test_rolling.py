@@ -11,6 +11,7 @@ import pytest
 from orchestrator.domain.events import DeploymentRolledBack, DeploymentStarted, StageFailed
 from orchestrator.domain.statuses import FailureClass
 from runners.deployer.haproxy import HAProxy
+from tests.integration.deploy.conftest import ended
 from tests.support.deployapp import app_image, start_load
 from tests.support.stack import Stack
 
@@ -36,7 +37,7 @@ def images(docker_client: docker.DockerClient) -> dict[str, str]:
 
 
 def deploy(stack: Stack, env: str, image: str, *, replicas: int = 3, deadline: str = "20s") -> str:
-    """Run a one-stage pipeline deploying ``image``; return the run's terminal event name."""
+    """Run a one-stage pipeline deploying ``image``; return its run id."""
     yaml = PIPELINE.format(env=env, image=image, replicas=replicas, deadline=deadline)
     run_id = stack.create_run(yaml)
     return run_id
@@ -46,13 +47,13 @@ def test_a_rolling_update_under_load_fails_no_request(
     stack: Stack, environment: str, images: dict[str, str], haproxy: HAProxy, tmp_path: Path
 ) -> None:
     first = deploy(stack, environment, images["v1"])
-    assert stack.log.terminal(first, timeout=60) == "RunSucceeded"
+    assert ended(stack, first, 60) == "RunSucceeded"
     port = haproxy.port_of(environment)
     load = start_load(
         f"http://127.0.0.1:{port}/", rate=250, seconds=45, answers=tmp_path / "answers"
     )
     second = deploy(stack, environment, images["v2"])
-    assert stack.log.terminal(second, timeout=60) == "RunSucceeded"
+    assert ended(stack, second, 60) == "RunSucceeded"
     summary = load.result()
     answers = load.lines()
 
@@ -69,9 +70,7 @@ def test_a_never_healthy_version_is_rolled_back_while_v1_serves(
     stack: Stack, environment: str, images: dict[str, str], haproxy: HAProxy, tmp_path: Path
 ) -> None:
     first = deploy(stack, environment, images["v1"], replicas=2)
-    assert stack.log.terminal(first, timeout=60) == "RunSucceeded", [
-        getattr(e, "reason", "") for e in stack.log.events[first]
-    ]
+    assert ended(stack, first, 60) == "RunSucceeded"
     port = haproxy.port_of(environment)
     load = start_load(
         f"http://127.0.0.1:{port}/", rate=200, seconds=20, answers=tmp_path / "answers"
