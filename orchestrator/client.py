@@ -167,6 +167,22 @@ class Client:
         """GET /pipelines."""
         return self._call("GET", "/pipelines")
 
+    def environments(self) -> Any:
+        """GET /environments."""
+        return self._call("GET", "/environments")
+
+    def environment(self, name: str) -> Any:
+        """GET /environments/{name}."""
+        return self._call("GET", f"/environments/{name}")
+
+    def deployments(self, name: str, *, limit: int = 20) -> Any:
+        """GET /environments/{name}/deployments."""
+        return self._call("GET", f"/environments/{name}/deployments", params={"limit": limit})
+
+    def rollback(self, name: str, *, to: str | None = None) -> Any:
+        """POST /environments/{name}/rollback."""
+        return self._call("POST", f"/environments/{name}/rollback", json={"to": to})
+
     def trigger(self, pipeline_id: str, **body: Any) -> Any:
         """POST /pipelines/{id}/runs."""
         return self._call("POST", f"/pipelines/{pipeline_id}/runs", json=body)

@@ -35,6 +35,7 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.events import (
     RUN_EVENT_TYPES,
+    AnalysisMeasured,
     ArtifactExpired,
     ArtifactStored,
     DeploymentFailed,
@@ -42,6 +43,9 @@ from orchestrator.domain.events import (
     DeploymentStarted,
     DeploymentSucceeded,
     ImageBuilt,
+    InstanceHealthy,
+    InstanceStarted,
+    InstanceUnhealthy,
     LogArchived,
     LogExpired,
     RunCancelled,
@@ -67,6 +71,7 @@ from orchestrator.domain.events import (
     StageSkipped,
     StageStartRequested,
     StageSucceeded,
+    TrafficShifted,
 )
 from orchestrator.domain.evolve import evolve, fold
 from orchestrator.domain.jobs import DeadLetter, Job, job_id, lease_ms_for
@@ -110,6 +115,7 @@ __all__ = [
     "RUN_EVENT_TYPES",
     "RUN_TRANSITIONS",
     "STAGE_TRANSITIONS",
+    "AnalysisMeasured",
     "ArtifactExpired",
     "ArtifactSpec",
     "ArtifactStored",
@@ -130,6 +136,9 @@ __all__ = [
     "FailureClass",
     "ImageBuildSpec",
     "ImageBuilt",
+    "InstanceHealthy",
+    "InstanceStarted",
+    "InstanceUnhealthy",
     "InvalidDuration",
     "InvalidSize",
     "InvalidTransition",
@@ -180,6 +189,7 @@ __all__ = [
     "StageState",
     "StageStatus",
     "StageSucceeded",
+    "TrafficShifted",
     "TriggerSource",
     "UnknownKey",
     "UnknownNeed",
