@@ -188,6 +188,11 @@ class Client:
         """POST /runs/{id}/stages/{stage}/retry."""
         return self._call("POST", f"/runs/{run_id}/stages/{stage}/retry")
 
+    def audit(self, **filters: Any) -> Any:
+        """GET /audit (admin): records matching ``actor``, ``subject``, ``action``, ``since``."""
+        query = {k: v for k, v in filters.items() if v is not None}
+        return self._call("GET", "/audit", params=query)
+
     def artifacts(self, run_id: str) -> Any:
         """GET /runs/{id}/artifacts."""
         return self._call("GET", f"/runs/{run_id}/artifacts")

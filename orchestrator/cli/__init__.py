@@ -35,6 +35,7 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.login",
     "orchestrator.cli.gc",
     "orchestrator.cli.images",
+    "orchestrator.cli.audit",
 )
 
 
