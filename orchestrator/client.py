@@ -197,9 +197,16 @@ class Client:
         """GET /runs/{id}/artifacts."""
         return self._call("GET", f"/runs/{run_id}/artifacts")
 
-    def logs(self, run_id: str, *, stage: str | None = None) -> str:
-        """The run's (or one stage's) log as text."""
-        params = {"stage": stage} if stage else {}
+    def search_logs(self, run_id: str, q: str, *, stage: str | None = None) -> Any:
+        """GET /runs/{id}/logs?q=: the run's lines containing ``q``."""
+        params = {"q": q, **({"stage": stage} if stage else {})}
+        return self._call("GET", f"/runs/{run_id}/logs", params=params)
+
+    def logs(self, run_id: str, *, stage: str | None = None, attempt: int | None = None) -> str:
+        """The run's (or one stage's, or one attempt's) log as text."""
+        params: dict[str, Any] = {"stage": stage} if stage else {}
+        if attempt is not None:
+            params["attempt"] = attempt
         try:
             response = self._http.get(f"/runs/{run_id}/logs", params=params)
         except httpx.HTTPError as e:
