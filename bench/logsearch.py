@@ -128,21 +128,25 @@ def p50_ms(action: Callable[[], object], repeat: int) -> float:
 
 def measure(conn: psycopg.Connection[tuple[object, ...]], path: Path, repeat: int) -> None:
     """Print p50 of grep, the pipeline search and the run search for each needle."""
-    since = T0 - timedelta(days=1)
     for kind, needle in NEEDLES.items():
-        grep = ["grep", "-i", "-F", "-c", needle, str(path)]
-        hits = int(subprocess.run(grep, capture_output=True, text=True, check=False).stdout)
-        floor = p50_ms(lambda: subprocess.run(grep, capture_output=True, check=False), repeat)
-        found = search_pipeline(conn, PIPELINE, needle, since=since, limit=500)
-        wide = p50_ms(
-            lambda: search_pipeline(conn, PIPELINE, needle, since=since, limit=500), repeat
-        )
-        one = p50_ms(lambda: search_run(conn, "run-00500", needle), repeat)
-        print(
-            f"{kind:6} {needle!r}: {hits} lines; grep p50 {floor:.1f} ms;"
-            f" pipeline search p50 {wide:.1f} ms ({len(found)} shown, limit 500);"
-            f" run search p50 {one:.1f} ms"
-        )
+        print(f"{kind:6} {needle!r}: " + measure_one(conn, path, needle, repeat))
+
+
+def measure_one(
+    conn: psycopg.Connection[tuple[object, ...]], path: Path, needle: str, repeat: int
+) -> str:
+    """grep's p50 beside both searches' for one needle, as one line."""
+    since = T0 - timedelta(days=1)
+    grep = ["grep", "-i", "-F", "-c", needle, str(path)]
+    hits = int(subprocess.run(grep, capture_output=True, text=True, check=False).stdout)
+    floor = p50_ms(lambda: subprocess.run(grep, capture_output=True, check=False), repeat)
+    found = search_pipeline(conn, PIPELINE, needle, since=since, limit=500)
+    wide = p50_ms(lambda: search_pipeline(conn, PIPELINE, needle, since=since, limit=500), repeat)
+    one = p50_ms(lambda: search_run(conn, "run-00500", needle), repeat)
+    return (
+        f"{hits} lines; grep p50 {floor:.1f} ms; pipeline search p50 {wide:.1f} ms"
+        f" ({len(found)} shown, limit 500); run search p50 {one:.1f} ms"
+    )
 
 
 def main() -> int:
