@@ -193,6 +193,11 @@ class Client:
         query = {k: v for k, v in filters.items() if v is not None}
         return self._call("GET", "/audit", params=query)
 
+    def flaky_tests(self, pipeline_id: str, **params: Any) -> Any:
+        """GET /pipelines/{id}/tests/flaky (``window``, ``low``, ``high``)."""
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._call("GET", f"/pipelines/{pipeline_id}/tests/flaky", params=query)
+
     def artifacts(self, run_id: str) -> Any:
         """GET /runs/{id}/artifacts."""
         return self._call("GET", f"/runs/{run_id}/artifacts")

@@ -17,6 +17,7 @@ from minio import Minio
 from orchestrator.api import (
     artifacts,
     audit_routes,
+    flaky_routes,
     health,
     log_search,
     logs,
@@ -102,6 +103,7 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
         token_routes,
         webhooks,
         audit_routes,
+        flaky_routes,
         health,
     )
     for module in routers:

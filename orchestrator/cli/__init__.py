@@ -36,6 +36,7 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.gc",
     "orchestrator.cli.images",
     "orchestrator.cli.audit",
+    "orchestrator.cli.tests",
 )
 
 
