@@ -19,6 +19,9 @@ from orchestrator.api.publish import append
 from orchestrator.cli import main
 from orchestrator.domain.records import LogChunk
 from orchestrator.domain.statuses import LogStream
+from projections.audit_trail import AUDIT_TRAIL
+from projections.log_lines import LOG_LINES
+from projections.replay import verify
 from schemas.eventlog import TopicNames, producer
 from tests.integration.api.conftest import Deployment, Pipeline
 from tests.support.waiting import eventually
@@ -116,3 +119,22 @@ def test_sluice_logs_grep_prints_stage_attempt_line_and_text(
     assert main([*args, "--token", deployment.admin_token]) == 0
     out = capsys.readouterr().out
     assert out == "build#1:2: ERROR: disk full\nbuild#2:2: all good, disk ok\n"
+
+
+def test_the_log_lines_and_audit_trail_rebuilt_from_the_log_equal_the_live_ones(
+    deployment: Deployment, run_id: str
+) -> None:
+    eventually(lambda: len(_get(deployment, f"/runs/{run_id}/logs", q="disk")) == 2)
+    reports = {
+        p.name: verify(
+            deployment.settings,
+            projection=p,
+            live_schema=deployment.schema,
+            prefix=deployment.settings.topic_prefix,
+            keep=False,
+        )
+        for p in (LOG_LINES, AUDIT_TRAIL)
+    }
+    assert all(r.identical for r in reports.values()), reports
+    [lines] = [t for t in reports["log_lines"].tables if t.table == "log_lines"]
+    assert lines.live_rows >= 6
