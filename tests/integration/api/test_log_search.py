@@ -137,4 +137,4 @@ def test_the_log_lines_and_audit_trail_rebuilt_from_the_log_equal_the_live_ones(
     }
     assert all(r.identical for r in reports.values()), reports
     [lines] = [t for t in reports["log_lines"].tables if t.table == "log_lines"]
-    assert lines.live_rows >= 6
+    assert lines.live_rows >= 5  # 2 ended lines of attempt 1, 3 of attempt 2
