@@ -35,16 +35,16 @@ def write_audit(conn: Conn, events: Sequence[Event]) -> None:
 
 def _row(event: AuditEvent) -> tuple[object, ...]:
     at = datetime.fromtimestamp(event.occurred_at_ms / 1000, tz=UTC)
-    return (
-        event.audit_id,
-        at,
-        event.actor,
-        event.subject,
-        event.action,
-        event.outcome,
-        event.pipeline_id,
-        Jsonb(dict(event.detail)),
-    )
+    texts = (event.audit_id, event.actor, event.subject, event.action, event.outcome)
+    audit_id, actor, subject, action, outcome = map(_text, texts)
+    pipeline_id = None if event.pipeline_id is None else _text(event.pipeline_id)
+    detail = {_text(k): _text(v) for k, v in event.detail.items()}
+    return (audit_id, at, actor, subject, action, outcome, pipeline_id, Jsonb(detail))
+
+
+def _text(value: str) -> str:
+    """``value`` as PostgreSQL can store it (a denied ``/path%00`` carries a NUL)."""
+    return value.replace("\x00", "\ufffd")
 
 
 AUDIT_TRAIL = Projection(

@@ -20,9 +20,10 @@ from projections.runner import Event, Projection
 from schemas.pg import Conn
 from schemas.topics import LOGS
 
-__all__ = ["LOG_LINES", "Tail", "cut_lines", "write_log_lines"]
+__all__ = ["LOG_LINES", "NUL_SHOWN", "Tail", "cut_lines", "write_log_lines"]
 
 Key = tuple[str, str, int]  # run_id, stage, attempt
+NUL_SHOWN = "\ufffd"  # what a NUL byte of the output becomes in a stored line
 Line = tuple[str, str, int, int, str, datetime]
 
 
@@ -51,7 +52,8 @@ def write_log_lines(conn: Conn, events: Sequence[Event]) -> None:
     stamps: dict[Key, datetime] = {}
     for chunk in chunks:
         key, at = _key(chunk), datetime.fromtimestamp(chunk.occurred_at_ms / 1000, tz=UTC)
-        done, tails[key] = cut_lines(tails[key], chunk.data, final=chunk.final)
+        data = chunk.data.replace("\x00", NUL_SHOWN)  # PostgreSQL text holds no NUL
+        done, tails[key] = cut_lines(tails[key], data, final=chunk.final)
         first = tails[key].next_line - len(done)
         lines += [(*key, first + i, text, at) for i, text in enumerate(done)]
         stamps[key] = at

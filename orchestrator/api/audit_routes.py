@@ -23,6 +23,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"description": "see detail"} for c in (400, 401, 403, 429)
 }
 _FILTERS = ("actor", "subject", "action")
+Filter = Annotated[str | None, Query(max_length=1000, pattern=r"^[^\x00]*$")]
 
 
 class AuditOut(BaseModel):
@@ -43,9 +44,9 @@ def audit_trail(
     token: Admin,
     ctx: Ctx,
     *,
-    actor: str | None = None,
-    subject: str | None = None,
-    action: str | None = None,
+    actor: Filter = None,
+    subject: Filter = None,
+    action: Filter = None,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:

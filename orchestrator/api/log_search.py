@@ -22,12 +22,13 @@ from orchestrator.api.context import Context
 from orchestrator.api.tokens import Scope, TokenInfo
 from schemas.pg import Conn
 
-__all__ = ["LogMatch", "attempt_text", "router", "search_run"]
+__all__ = ["NO_NUL", "LogMatch", "attempt_text", "router", "search_run"]
 
 router = APIRouter(tags=["logs"])
 Ctx = Annotated[Context, Depends(context)]
 Reader = Annotated[TokenInfo, Depends(require(Scope.READ))]
-Needle = Annotated[str, Query(min_length=1, max_length=500)]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text holds no NUL: a search for one is a 422
+Needle = Annotated[str, Query(min_length=1, max_length=500, pattern=NO_NUL)]
 Limit = Annotated[int, Query(ge=1, le=5000)]
 RETENTION = timedelta(days=7)  # what sluice.logs keeps (schemas.topics.LOGS)
 _ERRORS: dict[int | str, dict[str, Any]] = {

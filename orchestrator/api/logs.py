@@ -26,7 +26,7 @@ from orchestrator.api import queries
 from orchestrator.api.artifacts import ArtifactStoreUnavailable
 from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
-from orchestrator.api.log_search import LogMatch, attempt_text, search_run
+from orchestrator.api.log_search import NO_NUL, LogMatch, attempt_text, search_run
 from orchestrator.api.tokens import Scope, TokenInfo
 from orchestrator.domain.records import LogChunk
 from orchestrator.wire import WireError, decode_record
@@ -93,7 +93,7 @@ def get_logs(
     follow: bool = False,
     stage: Annotated[str | None, Query(max_length=200)] = None,
     attempt: Annotated[int | None, Query(ge=1)] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=500, pattern=NO_NUL)] = None,
     last_event_id: Annotated[str | None, Header(max_length=4096)] = None,
 ) -> StreamingResponse | PlainTextResponse | JSONResponse:
     """A run's log (one stage's with ``stage``); ``follow=true`` streams it as SSE;

@@ -81,3 +81,15 @@ def test_sluice_secrets_set_appends_an_acknowledged_audit_event(
     out = capsys.readouterr().out
     assert "secret.set" in out and "name=API_KEY" in out
     assert VALUE not in out
+
+
+def test_a_denied_path_with_a_nul_is_recorded_without_stopping_the_trail(
+    deployment: Deployment, pipeline: Pipeline
+) -> None:
+    httpx.get(f"{deployment.url}/pipelines/x%00y", headers={"Authorization": "Bearer sl_nul"})
+    with deployment.client() as http:
+        path = f"/pipelines/{pipeline.pipeline_id}/secrets/AFTER_NUL"
+        assert http.put(path, json={"value": VALUE}).status_code == 204
+    eventually(lambda: _audit(deployment, subject=pipeline.pipeline_id, action="secret.set"))
+    denied = _audit(deployment, action="GET /pipelines/x\ufffdy")
+    assert [r["outcome"] for r in denied] == ["denied"]

@@ -138,3 +138,14 @@ def test_the_log_lines_and_audit_trail_rebuilt_from_the_log_equal_the_live_ones(
     assert all(r.identical for r in reports.values()), reports
     [lines] = [t for t in reports["log_lines"].tables if t.table == "log_lines"]
     assert lines.live_rows >= 5  # 2 ended lines of attempt 1, 3 of attempt 2
+
+
+def test_a_nul_in_the_output_is_stored_as_a_replacement_character(
+    deployment: Deployment, trigger: Trigger
+) -> None:
+    run: str = trigger().json()["run_id"]
+    _write(deployment, run, 1, ["before\x00after\n"])
+    found = eventually(lambda: _get(deployment, f"/runs/{run}/logs", q="after"))
+    assert [m["line"] for m in found] == ["before\ufffdafter"]
+    with deployment.client() as http:
+        assert http.get(f"/runs/{run}/logs", params={"q": "\x00"}).status_code == 422
