@@ -87,3 +87,21 @@ def test_sluice_tests_flaky_prints_each_flaky_test_with_its_rate(
     out = capsys.readouterr().out
     assert "t.sometimes\t25% (1/4 runs)" in out
     assert f"t.flip\t25% (1/4 runs)\tflipped on {history[3][:12]}" in out
+
+
+def test_the_run_page_marks_a_failed_test_that_is_flaky_with_its_rate(
+    deployment: Deployment, pipeline: Pipeline, history: list[str]
+) -> None:
+    with httpx.Client(base_url=deployment.url, timeout=30) as http:
+        signed = http.post("/ui/login", data={"token": deployment.admin_token, "next": "/ui/"})
+        assert signed.status_code == 303, signed.text
+        runs = http.get(f"/pipelines/{pipeline.pipeline_id}/runs", headers=_bearer(deployment))
+        first = runs.json()["runs"][-1]["run_id"]  # the oldest: t.sometimes failed there
+        html = http.get(f"/ui/pipelines/{pipeline.pipeline_id}/runs/{first}").text
+    assert '<code>t.sometimes</code> <span class="badge flaky"' in html
+    assert "flaky 25 %" in html
+    assert "<code>t.broken</code>," in html  # failing always: no flaky mark
+
+
+def _bearer(deployment: Deployment) -> dict[str, str]:
+    return {"Authorization": f"Bearer {deployment.admin_token}"}
