@@ -204,13 +204,30 @@ class Client:
         """POST /runs/{id}/stages/{stage}/retry."""
         return self._call("POST", f"/runs/{run_id}/stages/{stage}/retry")
 
+    def audit(self, **filters: Any) -> Any:
+        """GET /audit (admin): records matching ``actor``, ``subject``, ``action``, ``since``."""
+        query = {k: v for k, v in filters.items() if v is not None}
+        return self._call("GET", "/audit", params=query)
+
+    def flaky_tests(self, pipeline_id: str, **params: Any) -> Any:
+        """GET /pipelines/{id}/tests/flaky (``window``, ``low``, ``high``)."""
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._call("GET", f"/pipelines/{pipeline_id}/tests/flaky", params=query)
+
     def artifacts(self, run_id: str) -> Any:
         """GET /runs/{id}/artifacts."""
         return self._call("GET", f"/runs/{run_id}/artifacts")
 
-    def logs(self, run_id: str, *, stage: str | None = None) -> str:
-        """The run's (or one stage's) log as text."""
-        params = {"stage": stage} if stage else {}
+    def search_logs(self, run_id: str, q: str, *, stage: str | None = None) -> Any:
+        """GET /runs/{id}/logs?q=: the run's lines containing ``q``."""
+        params = {"q": q, **({"stage": stage} if stage else {})}
+        return self._call("GET", f"/runs/{run_id}/logs", params=params)
+
+    def logs(self, run_id: str, *, stage: str | None = None, attempt: int | None = None) -> str:
+        """The run's (or one stage's, or one attempt's) log as text."""
+        params: dict[str, Any] = {"stage": stage} if stage else {}
+        if attempt is not None:
+            params["attempt"] = attempt
         try:
             response = self._http.get(f"/runs/{run_id}/logs", params=params)
         except httpx.HTTPError as e:

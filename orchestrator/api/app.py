@@ -16,8 +16,11 @@ from minio import Minio
 
 from orchestrator.api import (
     artifacts,
+    audit_routes,
     environments,
+    flaky_routes,
     health,
+    log_search,
     logs,
     pipelines,
     runs,
@@ -96,11 +99,14 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
         schedules,
         artifacts,
         logs,
+        log_search,
         secrets,
         token_routes,
         webhooks,
-        health,
+        audit_routes,
+        flaky_routes,
         environments,
+        health,
     )
     for module in routers:
         app.include_router(module.router)

@@ -37,6 +37,8 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.login",
     "orchestrator.cli.gc",
     "orchestrator.cli.images",
+    "orchestrator.cli.audit",
+    "orchestrator.cli.tests",
 )
 
 
