@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, TopicPartition
 
 from orchestrator.domain import RunState, StageStatus
+from orchestrator.domain.errors import InvalidTransition
 from orchestrator.domain.events import RunEvent, StageLeaseExpired, StageRetryDue
 from orchestrator.domain.retention import Retention
 from orchestrator.wire import decode_event, encode_event
@@ -28,7 +29,7 @@ from projections.checkpoints import Loaded, load_partition
 from projections.decider import takeover_configs
 from projections.working_state import PartitionState
 from schemas.eventlog import TopicNames, consumer, producer
-from schemas.metrics import PROCESSOR_EVENTS, TIMER_FIRED
+from schemas.metrics import PROCESSOR_EVENTS, TIMER_FIRED, TIMER_SKIPPED
 from schemas.settings import ServiceSettings
 
 __all__ = ["Timer", "TimerWorker", "due_message", "timers_for"]
@@ -165,7 +166,14 @@ class TimerWorker:
         if part is None:
             return  # not (or no longer) ours
         event = decode_event(value, topic=self._names.runs, partition=partition, offset=offset)
-        part.record(event, value)
+        try:
+            part.record(event, value)
+        except InvalidTransition as e:
+            # The decider accepted it, so this reader's state missed something: skip it rather
+            # than stop firing every other run's deadlines (the decider stays the judge).
+            log.error("timers: skipping %s at %s[%d]@%d: %s", type(event).__name__,
+                      self._names.runs, partition, offset, e)  # fmt: skip
+            TIMER_SKIPPED.inc()
         part.runs_offset = offset + 1
         part.dirty.clear()
         state = part.runs.get(event.run_id)

@@ -42,6 +42,7 @@ __all__ = [
     "STAGE_SECONDS",
     "STAGE_START_SECONDS",
     "TIMER_FIRED",
+    "TIMER_SKIPPED",
     "MetricsPortInUse",
     "serve_metrics",
 ]
@@ -138,6 +139,10 @@ TIMER_FIRED = Counter(
     "sluice_timers_fired",
     "Timer messages sent to the inbox, by kind (lease_expired, retry_due).",
     ["kind"],
+)
+TIMER_SKIPPED = Counter(
+    "sluice_timers_skipped_events",
+    "Events of sluice.runs the timers could not fold (an inconsistency: see their log).",
 )
 
 NOTIFICATION_DELIVERIES = Counter(

@@ -59,14 +59,18 @@ class Log:
         return positions
 
     def wait_applied(
-        self, pg: psycopg.Connection[tuple[object, ...]], *, timeout: float = 20
+        self,
+        pg: psycopg.Connection[tuple[object, ...]],
+        *,
+        timeout: float = 20,
+        projection: str = READ_MODEL.name,
     ) -> None:
-        """Wait until the projection has applied everything written to sluice.runs so far."""
+        """Wait until ``projection`` has applied everything written to sluice.runs so far."""
         last: dict[int, int] = {}
         for partition, offset in self.written:
             last[partition] = max(offset, last.get(partition, -1))
         for partition, offset in last.items():
-            wait_until(pg, READ_MODEL.name, self.runs, partition, offset, timeout=timeout)
+            wait_until(pg, projection, self.runs, partition, offset, timeout=timeout)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
 
 import psycopg
 
@@ -12,7 +12,9 @@ from orchestrator.domain.events import (
     DeploymentStarted,
     DeploymentSucceeded,
 )
-from tests.integration.projection.conftest import Log, Worker
+from projections.environments import ENVIRONMENTS
+from projections.runner import ProjectionRunner
+from tests.integration.projection.conftest import Log
 
 PG = psycopg.Connection[tuple[object, ...]]
 T0 = 1_800_000_000_000
@@ -34,12 +36,19 @@ def deployment(run_id: str, image: str, *, rolled_back: bool, at: int) -> list[R
 
 
 def test_an_environment_shows_its_last_good_image_and_every_deployment(
-    log: Log, start_projector: Callable[[], Worker], pg: PG
+    log: Log, pg: PG, pg_schema: str
 ) -> None:
     log.publish(deployment("run-a", "app:v1", rolled_back=False, at=T0))
     log.publish(deployment("run-b", "app:v2", rolled_back=True, at=T0 + 60_000))
-    start_projector()
-    log.wait_applied(pg)
+    stop = threading.Event()
+    runner = ProjectionRunner(ENVIRONMENTS, log.settings, prefix=log.prefix, schema=pg_schema)
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        log.wait_applied(pg, projection=ENVIRONMENTS.name)
+    finally:
+        stop.set()
+        thread.join(30)
 
     env = pg.execute(
         "SELECT current_image, current_deployment_id, last_deployment_id FROM environments"
