@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 
+from projections.dead_letters import DEAD_LETTERS
 from projections.projector import READ_MODEL
 from projections.runner import Projection, ProjectionRunner
 from schemas.settings import ServiceSettings
 
 __all__ = ["REGISTERED", "run_all"]
 
-REGISTERED: tuple[Projection, ...] = (READ_MODEL,)
+REGISTERED: tuple[Projection, ...] = (READ_MODEL, DEAD_LETTERS)
 
 
 def run_all(

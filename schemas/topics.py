@@ -83,6 +83,8 @@ _INBOX_RECORDS = (
     "RunCancelRequested",
     "StageRetryRequested",
     "StageStartRequested",
+    "StageRedriveRequested",
+    "DeadLetterDiscarded",
 )
 _DECIDED_RECORDS = (
     "RunStarted",

@@ -37,6 +37,7 @@ from orchestrator.domain.events import (
     RUN_EVENT_TYPES,
     ArtifactExpired,
     ArtifactStored,
+    DeadLetterDiscarded,
     DeploymentFailed,
     DeploymentRolledBack,
     DeploymentStarted,
@@ -61,6 +62,7 @@ from orchestrator.domain.events import (
     StageLeaseExpired,
     StageManualWaiting,
     StageQueued,
+    StageRedriveRequested,
     StageRetryDue,
     StageRetryRequested,
     StageRetryScheduled,
@@ -69,7 +71,7 @@ from orchestrator.domain.events import (
     StageSucceeded,
 )
 from orchestrator.domain.evolve import evolve, fold
-from orchestrator.domain.jobs import DeadLetter, Job, job_id, lease_ms_for
+from orchestrator.domain.jobs import DeadLetter, Job, dead_letter_id, job_id, lease_ms_for
 from orchestrator.domain.matrix import MATRIX_CAP
 from orchestrator.domain.model import (
     ArtifactSpec,
@@ -117,6 +119,7 @@ __all__ = [
     "CacheSpec",
     "Dag",
     "DeadLetter",
+    "DeadLetterDiscarded",
     "Decision",
     "DependencyCycle",
     "DeploySpec",
@@ -171,6 +174,7 @@ __all__ = [
     "StageLeaseExpired",
     "StageManualWaiting",
     "StageQueued",
+    "StageRedriveRequested",
     "StageRetryDue",
     "StageRetryRequested",
     "StageRetryScheduled",
@@ -191,6 +195,7 @@ __all__ = [
     "check_graph",
     "classify_exit",
     "compile_dag",
+    "dead_letter_id",
     "decide",
     "derive_priority",
     "evolve",

@@ -17,6 +17,7 @@ __all__ = [
     "RUN_EVENT_TYPES",
     "ArtifactExpired",
     "ArtifactStored",
+    "DeadLetterDiscarded",
     "DeploymentFailed",
     "DeploymentRolledBack",
     "DeploymentStarted",
@@ -41,6 +42,7 @@ __all__ = [
     "StageLeaseExpired",
     "StageManualWaiting",
     "StageQueued",
+    "StageRedriveRequested",
     "StageRetryDue",
     "StageRetryRequested",
     "StageRetryScheduled",
@@ -216,6 +218,21 @@ class StageRetryRequested(_StageNote):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StageRedriveRequested(_StageNote):
+    """A person redrives a dead-lettered stage: a fresh attempt with a fresh retry budget."""
+
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetterDiscarded(_StageEvent):
+    """A person discards the dead letter of ``attempt``: it is dealt with; the run is unchanged."""
+
+    requested_by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ArtifactStored(_StageEvent):
     """An attempt's artifact is in object storage."""
 
@@ -342,6 +359,8 @@ RunEvent = (
     | StageManualWaiting
     | StageStartRequested
     | StageRetryRequested
+    | StageRedriveRequested
+    | DeadLetterDiscarded
     | ArtifactStored
     | ArtifactExpired
     | LogArchived
@@ -376,6 +395,8 @@ RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     StageManualWaiting,
     StageStartRequested,
     StageRetryRequested,
+    StageRedriveRequested,
+    DeadLetterDiscarded,
     ArtifactStored,
     ArtifactExpired,
     LogArchived,
