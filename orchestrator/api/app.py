@@ -16,6 +16,7 @@ from minio import Minio
 
 from orchestrator.api import (
     artifacts,
+    dead_letters,
     health,
     logs,
     pipelines,
@@ -89,7 +90,18 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
     app.state.ctx = ctx
     app.state.metrics = health.Metrics()
     app.middleware("http")(app.state.metrics.middleware)
-    routers = (runs, pipelines, schedules, artifacts, logs, secrets, token_routes, webhooks, health)
+    routers = (
+        runs,
+        pipelines,
+        schedules,
+        artifacts,
+        logs,
+        secrets,
+        token_routes,
+        webhooks,
+        dead_letters,
+        health,
+    )
     for module in routers:
         app.include_router(module.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
