@@ -1,7 +1,8 @@
 """One Sluice deployment for the API tests, on the real services, isolated by name: the
 whole topic catalogue under a prefix of its own, a fresh PostgreSQL schema, the trigger
-processor as a child process, decider, timers and projector in threads, and the API served
-by uvicorn in a thread (a second API process is started by the tests that need two).
+processor as a child process, decider, timers and every registered projection in threads,
+and the API served by uvicorn in a thread (a second API process is started by the tests
+that need two).
 
 Starting faust and joining consumer groups costs seconds, so the deployment serves the
 whole folder (package scope: it stops after the folder's last test); every test isolates
@@ -36,7 +37,7 @@ from orchestrator.api.tokens import create_token
 from orchestrator.ui import create_web_app
 from projections.decider import Decider
 from projections.migrate import migrate
-from projections.projector import Projector
+from projections.registry import run_all
 from projections.timers import TimerWorker
 from schemas.settings import ServiceSettings
 from schemas.topics import topic_configs, with_prefix
@@ -213,7 +214,7 @@ def deployment(
     workers = [
         decider.run,
         TimerWorker(settings=settings, prefix=prefix).run,
-        Projector(settings, prefix=prefix, schema=schema).run,
+        lambda stop: run_all(settings, prefix=prefix, schema=schema, stop=stop),
     ]
     threads = [threading.Thread(target=w, args=(stop,), daemon=True) for w in workers]
     for t in threads:
