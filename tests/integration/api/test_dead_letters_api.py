@@ -14,49 +14,26 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from orchestrator.cli import main
-from orchestrator.domain import FailureClass, Job, RunEvent
 from orchestrator.domain.records import AuditEvent
 from orchestrator.wire import decode_record
 from schemas.eventlog import TopicNames, consumer
 from schemas.topics import AUDIT
 from tests.integration.api.conftest import Deployment, Pipeline, register
-from tests.support.standin_runner import Outcome, Script, StandInRunner
+from tests.support.dead_letters import (
+    BROKEN_BUILD,
+    OwnRunsOnly,
+    dead_lettered_run,
+    standin_for,
+)
 from tests.support.waiting import eventually
 
-BROKEN_BUILD = """
-name: dlq-api
-stages:
-  build:
-    script: ["make"]
-    retry: {max: 0, when: [], backoff: {base: 100ms, cap: 200ms}}
-"""
 Cli = Callable[..., tuple[int, str, str]]
-
-
-class OwnRunsOnly(StandInRunner):
-    """A stand-in that answers only the jobs of pipelines it has a script for (known before
-    the run exists, so its first job is never taken before the test says what it does)."""
-
-    pipelines: dict[str, Script]
-
-    def _reports(self, job: Job) -> list[RunEvent]:
-        script = self.pipelines.get(job.pipeline_id)
-        if script is None:
-            return []
-        self.scripts[job.run_id] = script
-        return super()._reports(job)
 
 
 @pytest.fixture(scope="module")
 def standin(deployment: Deployment) -> Iterator[OwnRunsOnly]:
-    runner = OwnRunsOnly(deployment.settings, deployment.settings.topic_prefix)
-    runner.pipelines = {}
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    thread.start()
-    yield runner
-    stop.set()
-    thread.join(30)
+    with standin_for(deployment) as runner:
+        yield runner
 
 
 @pytest.fixture
@@ -76,30 +53,6 @@ def cli(deployment: Deployment, monkeypatch: pytest.MonkeyPatch, capsys: Any) ->
         return status, out, err
 
     return run
-
-
-def dead_lettered_run(
-    deployment: Deployment, standin: OwnRunsOnly, pipeline: Pipeline, fixed: threading.Event
-) -> tuple[str, dict[str, Any]]:
-    """Trigger a run whose build fails as infrastructure until ``fixed``; its dead letter."""
-    standin.pipelines[pipeline.pipeline_id] = lambda job: (
-        Outcome("succeed")
-        if fixed.is_set()
-        else Outcome("fail", failure_class=FailureClass.INFRASTRUCTURE)
-    )
-    with deployment.client() as http:
-        answer = http.post(
-            f"/pipelines/{pipeline.pipeline_id}/runs",
-            json={"branch": "main", "commit_sha": pipeline.sha},
-        )
-        assert answer.status_code == 201, answer.text
-        run_id = answer.json()["run_id"]
-
-        def listed() -> dict[str, Any] | None:
-            rows = http.get("/dead-letters", params={"pipeline": pipeline.pipeline_id}).json()
-            return next((r for r in rows if r["run_id"] == run_id), None)
-
-        return run_id, eventually(listed, timeout=60, what="the dead letter to be listed")
 
 
 def audited(deployment: Deployment) -> Consumer:
