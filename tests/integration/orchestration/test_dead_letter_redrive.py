@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from orchestrator.cli import main
 from orchestrator.domain import (
     DeadLetterDiscarded,
     FailureClass,
@@ -74,7 +75,7 @@ def row(pg: PG, letter_id: str) -> tuple[Any, ...] | None:
 
 
 def test_a_dead_lettered_stage_redriven_after_the_fix_succeeds_and_its_history_shows_both(
-    stack: Stack, projected: str, pg: PG
+    stack: Stack, projected: str, pg: PG, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fixed = threading.Event()
     run_id = stack.create_run(CHAIN, script=broken_until_fixed(fixed))
@@ -101,6 +102,11 @@ def test_a_dead_lettered_stage_redriven_after_the_fix_succeeds_and_its_history_s
         stack.settings, projection=DEAD_LETTERS, live_schema=projected, prefix=stack.prefix
     )
     assert report.identical, report
+    code = main(["replay", "--verify", "--schema", projected, "--prefix", stack.prefix])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "dead_letters: 1 live, 1 replayed, identical" in out
+    assert "dead_letter_attempts: 3 live, 3 replayed, identical" in out
 
 
 def test_a_discarded_dead_letter_leaves_the_run_failed(
