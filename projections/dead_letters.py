@@ -5,10 +5,12 @@ One row per dead-lettered stage attempt in ``dead_letters`` (its id is
 ``sluice.jobs.dead``: the job, hence the pipeline) and ``StageDeadLettered`` (on
 ``sluice.runs``) is read first, completed by the other. Its ``status`` is ``dead`` until
 the decider accepts a person's ``StageRedriveRequested`` (``redriven``) or
-``DeadLetterDiscarded`` (``discarded``), with who and why. ``dead_letter_attempts`` keeps
-each infrastructure failure (``StageFailed`` of that class, ``StageLeaseExpired``) so a
-dead letter shows the attempts that led to it. The two topics are read in any interleaving:
-every write sets its own columns only, so a replay gives the same rows.
+``DeadLetterDiscarded`` (``discarded``), with who and why (only once the row's own
+``StageDeadLettered`` was folded, which precedes them on ``sluice.runs``).
+``dead_letter_attempts`` keeps each infrastructure failure (``StageFailed`` of that class,
+``StageLeaseExpired``) so a dead letter shows the attempts that led to it. The two topics
+are read in any interleaving: every write sets its own columns only, so a replay gives the
+same rows (tests/integration/projection/test_dead_letters_projection.py).
 """
 
 from __future__ import annotations
@@ -36,16 +38,20 @@ __all__ = ["DEAD_LETTERS", "write_batch"]
 
 _UPSERT = """
 INSERT INTO dead_letters (dead_letter_id, run_id, stage, attempt, pipeline_id, reason,
-                          infrastructure_failures, dead_at)
+                          infrastructure_failures, dead_at, on_runs)
 VALUES (%(id)s, %(run_id)s, %(stage)s, %(attempt)s, %(pipeline_id)s, %(reason)s,
-        %(failures)s, %(at)s)
+        %(failures)s, %(at)s, %(on_runs)s)
 ON CONFLICT (dead_letter_id) DO UPDATE
-SET pipeline_id = coalesce(EXCLUDED.pipeline_id, dead_letters.pipeline_id)
+SET pipeline_id = coalesce(EXCLUDED.pipeline_id, dead_letters.pipeline_id),
+    on_runs = dead_letters.on_runs OR EXCLUDED.on_runs
 """
+# A redrive or discard follows its StageDeadLettered on the run's partition of sluice.runs,
+# so it resolves only rows that one has reached: a later dead letter of the same stage read
+# early from sluice.jobs.dead stays dead, whatever the interleaving of the two topics.
 _RESOLVE = """
 UPDATE dead_letters SET status = %(status)s, resolved_by = %(by)s,
        resolved_reason = %(reason)s, resolved_at = %(at)s
-WHERE run_id = %(run_id)s AND stage = %(stage)s AND status = 'dead'
+WHERE run_id = %(run_id)s AND stage = %(stage)s AND status = 'dead' AND on_runs
 """
 _ATTEMPT = """
 INSERT INTO dead_letter_attempts (run_id, stage, attempt, reason, runner_id, exit_code,
@@ -92,6 +98,7 @@ def _dead(run_id: str, stage: str, record: DeadLetter | StageDeadLettered) -> di
         "reason": record.reason,
         "failures": record.infrastructure_failures,
         "at": ms_to_time(record.occurred_at_ms),
+        "on_runs": isinstance(record, StageDeadLettered),
     }
 
 

@@ -17,6 +17,9 @@ CREATE TABLE dead_letters (
     resolved_by             text,
     resolved_reason         text,
     resolved_at             timestamptz,
+    -- its StageDeadLettered was folded: only then may a redrive or discard (which follow it
+    -- on sluice.runs) resolve it, never a later dead letter read early from sluice.jobs.dead
+    on_runs                 boolean NOT NULL DEFAULT false,
     UNIQUE (run_id, stage, attempt)
 );
 CREATE INDEX dead_letters_open ON dead_letters (dead_at) WHERE status = 'dead';
