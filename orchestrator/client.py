@@ -167,6 +167,22 @@ class Client:
         """GET /pipelines."""
         return self._call("GET", "/pipelines")
 
+    def environments(self) -> Any:
+        """GET /environments."""
+        return self._call("GET", "/environments")
+
+    def environment(self, name: str) -> Any:
+        """GET /environments/{name}."""
+        return self._call("GET", f"/environments/{name}")
+
+    def deployments(self, name: str, *, limit: int = 20) -> Any:
+        """GET /environments/{name}/deployments."""
+        return self._call("GET", f"/environments/{name}/deployments", params={"limit": limit})
+
+    def rollback(self, name: str, *, to: str | None = None) -> Any:
+        """POST /environments/{name}/rollback."""
+        return self._call("POST", f"/environments/{name}/rollback", json={"to": to})
+
     def trigger(self, pipeline_id: str, **body: Any) -> Any:
         """POST /pipelines/{id}/runs."""
         return self._call("POST", f"/pipelines/{pipeline_id}/runs", json=body)
@@ -211,13 +227,30 @@ class Client:
             "POST", f"/dead-letters/{dead_letter_id}/discard", json={"reason": reason}
         )
 
+    def audit(self, **filters: Any) -> Any:
+        """GET /audit (admin): records matching ``actor``, ``subject``, ``action``, ``since``."""
+        query = {k: v for k, v in filters.items() if v is not None}
+        return self._call("GET", "/audit", params=query)
+
+    def flaky_tests(self, pipeline_id: str, **params: Any) -> Any:
+        """GET /pipelines/{id}/tests/flaky (``window``, ``low``, ``high``)."""
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._call("GET", f"/pipelines/{pipeline_id}/tests/flaky", params=query)
+
     def artifacts(self, run_id: str) -> Any:
         """GET /runs/{id}/artifacts."""
         return self._call("GET", f"/runs/{run_id}/artifacts")
 
-    def logs(self, run_id: str, *, stage: str | None = None) -> str:
-        """The run's (or one stage's) log as text."""
-        params = {"stage": stage} if stage else {}
+    def search_logs(self, run_id: str, q: str, *, stage: str | None = None) -> Any:
+        """GET /runs/{id}/logs?q=: the run's lines containing ``q``."""
+        params = {"q": q, **({"stage": stage} if stage else {})}
+        return self._call("GET", f"/runs/{run_id}/logs", params=params)
+
+    def logs(self, run_id: str, *, stage: str | None = None, attempt: int | None = None) -> str:
+        """The run's (or one stage's, or one attempt's) log as text."""
+        params: dict[str, Any] = {"stage": stage} if stage else {}
+        if attempt is not None:
+            params["attempt"] = attempt
         try:
             response = self._http.get(f"/runs/{run_id}/logs", params=params)
         except httpx.HTTPError as e:

@@ -264,7 +264,11 @@ class Decider:
             )
         part.adopt(run_id, decision.state, decision.events, values)
         for job in decision.jobs:
-            produce(self._names.job(str(job.priority)), key=key, value=encode_record(job))
+            if job.stage.deploy is not None:  # the deployer's, keyed by environment
+                env = job.stage.deploy.environment.encode()
+                produce(self._names.deploy_jobs, key=env, value=encode_record(job))
+            else:
+                produce(self._names.job(str(job.priority)), key=key, value=encode_record(job))
         for dead in decision.dead_letters:
             produce(self._names.dead_letters, key=key, value=encode_record(dead))
         self.stats.events += len(decision.events)

@@ -6,8 +6,9 @@ the rules are tested without Docker. The decider does the retry logic; this only
 * exit 0 and not cancelled → success
 * OOM kill, image pull failure, runner shutdown, an infrastructure error → infrastructure
 * timeout → deterministic ("timed out after …"): the same code would time out again
-* a failed JUnit test that passed in an earlier attempt of the stage, or that history
-  knows to be flaky → flaky
+* every failed JUnit test passed in an earlier attempt of the stage or is known flaky
+  (history: ``orchestrator.domain.flaky``) → flaky, so the stage is retried; one failed
+  test not known flaky makes the failure deterministic
 * anything else → deterministic
 """
 
@@ -18,6 +19,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from orchestrator.domain.flaky import stage_only_flaky
 from orchestrator.domain.statuses import FailureClass
 
 __all__ = [
@@ -74,8 +76,9 @@ def classify(end: Exit) -> Verdict:
     if end.exit_code == 0:
         return Verdict(succeeded=True)
     reason = f"script exited with code {end.exit_code}"
-    flaky = _flaky_tests(end.junit.failed if end.junit else frozenset(), end)
-    if flaky:
+    failed_tests = end.junit.failed if end.junit else frozenset()
+    flaky = _flaky_tests(failed_tests, end)
+    if stage_only_flaky(failed_tests, flaky):
         return _failed(FailureClass.FLAKY, f"{reason}; flaky test(s): {', '.join(sorted(flaky))}")
     failed = sorted(end.junit.failed) if end.junit else []
     if failed:

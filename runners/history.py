@@ -2,7 +2,10 @@
 
 A test seen failing in one attempt of a stage and passing in another attempt of the same
 stage of the same run (same commit) is flaky: it is recorded in ``flaky_tests`` so that
-later failures of it, in any run of the pipeline, are classified flaky too.
+later failures of it, in any run of the pipeline, are classified flaky too. So is a test
+that :func:`orchestrator.domain.flaky.judge` finds flaky over its recent runs
+(:func:`recent_test_runs`: per run, whether it failed and whether it passed, with the run's
+commit from the read model).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from typing import Any
 
 import psycopg
 
+from orchestrator.domain.flaky import FlakyRule, Judgement, TestRun, judge
 from runners.classify import JUnitResults
 from schemas.errors import InfrastructureError
 from schemas.pg import DatabaseUnavailable, connect
 
-__all__ = ["AttemptRef", "TestHistory", "TestHistoryError"]
+__all__ = ["AttemptRef", "TestHistory", "TestHistoryError", "judged_flaky", "recent_test_runs"]
 
 
 class TestHistoryError(InfrastructureError):
@@ -61,7 +65,9 @@ class TestHistory:
                 "SELECT test_name FROM flaky_tests WHERE pipeline_id = %s AND test_name = ANY(%s)",
                 (ref.pipeline_id, sorted(failed)),
             ).fetchall()
-        return frozenset(r[0] for r in before), frozenset(r[0] for r in known)
+            by_rate = judged_flaky(conn, ref.pipeline_id, FlakyRule(), tests=sorted(failed))
+        known_flaky = {r[0] for r in known} | set(by_rate)
+        return frozenset(r[0] for r in before), frozenset(known_flaky)
 
     def record(self, ref: AttemptRef, results: JUnitResults) -> None:
         """Store this attempt's outcomes and mark tests that flipped since earlier attempts."""
@@ -105,3 +111,42 @@ class TestHistory:
                 yield conn
         except (psycopg.Error, DatabaseUnavailable) as e:
             raise TestHistoryError(f"the test history (PostgreSQL) failed: {e}") from e
+
+
+def recent_test_runs(
+    conn: psycopg.Connection[Any],
+    pipeline_id: str,
+    window: int,
+    *,
+    tests: list[str] | None = None,
+) -> dict[str, list[TestRun]]:
+    """Each test's last ``window`` runs on the pipeline, newest first (skips left out)."""
+    rows = conn.execute(
+        "SELECT test_name, run_id, commit_sha, failed, passed FROM ("
+        " SELECT o.test_name, o.run_id, r.commit_sha, bool_or(NOT o.passed) AS failed,"
+        "  bool_or(o.passed) AS passed, row_number() OVER (PARTITION BY o.test_name"
+        "  ORDER BY max(r.created_at) DESC, o.run_id DESC) AS n"
+        " FROM test_outcomes o JOIN pipeline_runs r USING (run_id)"
+        " WHERE o.pipeline_id = %s AND o.passed IS NOT NULL"
+        "  AND (%s::text[] IS NULL OR o.test_name = ANY(%s))"
+        " GROUP BY o.test_name, o.run_id, r.commit_sha) per_run"
+        " WHERE n <= %s ORDER BY test_name, n",
+        (pipeline_id, tests, tests, window),
+    ).fetchall()
+    runs: dict[str, list[TestRun]] = {}
+    for test, run_id, commit, failed, passed in rows:
+        runs.setdefault(test, []).append(TestRun(run_id, commit, failed, passed))
+    return runs
+
+
+def judged_flaky(
+    conn: psycopg.Connection[Any],
+    pipeline_id: str,
+    rule: FlakyRule,
+    *,
+    tests: list[str] | None = None,
+) -> dict[str, Judgement]:
+    """The pipeline's tests (of ``tests`` if given) that ``rule`` finds flaky, by name."""
+    recent = recent_test_runs(conn, pipeline_id, rule.window, tests=tests)
+    judged = {test: judge(runs, rule) for test, runs in recent.items()}
+    return {test: j for test, j in judged.items() if j.flaky}

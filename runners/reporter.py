@@ -37,7 +37,7 @@ class Reporter(Protocol):
         """Send a log chunk."""
 
     def audit(self, event: AuditEvent) -> None:
-        """Send an audit event."""
+        """Send an audit event and wait until Kafka has it."""
 
 
 class KafkaReporter:
@@ -68,8 +68,10 @@ class KafkaReporter:
         self._send(self._topics.logs, key, encode(chunk))
 
     def audit(self, event: AuditEvent) -> None:
-        """Send an audit event keyed by its subject."""
-        self._send(self._topics.audit, event.subject, encode(event))
+        """Send an audit event keyed by its subject and wait for Kafka's acknowledgement
+        (a secret is handed to a stage only once its read is on record)."""
+        topic, key = self._topics.audit, event.subject
+        append_acknowledged(self._producer, topic, key, encode(event), timeout_s=_ACK_TIMEOUT_S)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until every message sent so far is delivered."""

@@ -32,6 +32,7 @@ from schemas.topics import (
     AUDIT,
     CHECKPOINTS,
     DEAD_LETTERS,
+    DEPLOY_JOBS,
     INBOX,
     JOB_TOPICS_BY_PRIORITY,
     LOGS,
@@ -81,6 +82,10 @@ class TopicNames:
     @property
     def dead_letters(self) -> str:
         return self.prefix + DEAD_LETTERS.name
+
+    @property
+    def deploy_jobs(self) -> str:
+        return self.prefix + DEPLOY_JOBS.name
 
     @property
     def logs(self) -> str:

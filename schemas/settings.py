@@ -46,6 +46,7 @@ class ServiceSettings:
     registry: str = "127.0.0.1:5000"
     docker_host: str = "unix:///var/run/docker.sock"
     prometheus_url: str = "http://127.0.0.1:9090"
+    haproxy_dir: str = os.path.expanduser("~/.local/state/sluice/haproxy")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -69,4 +70,11 @@ class ServiceSettings:
             registry=get("REGISTRY", base.registry),
             docker_host=get("DOCKER_HOST", base.docker_host),
             prometheus_url=get("PROMETHEUS_URL", base.prometheus_url),
+            haproxy_dir=get("HAPROXY_DIR", _haproxy_dir(env)),
         )
+
+
+def _haproxy_dir(env: Mapping[str, str]) -> str:
+    """Where infra/up keeps HAProxy's sockets and environment files."""
+    state = env.get("SLUICE_STATE_DIR") or os.path.expanduser("~/.local/state/sluice")
+    return os.path.join(state, "haproxy")

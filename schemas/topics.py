@@ -16,6 +16,7 @@ __all__ = [
     "AUDIT",
     "CHECKPOINTS",
     "DEAD_LETTERS",
+    "DEPLOY_JOBS",
     "INBOX",
     "JOB_TOPICS_BY_PRIORITY",
     "LOGS",
@@ -78,6 +79,11 @@ _INBOX_RECORDS = (
     "DeploymentSucceeded",
     "DeploymentFailed",
     "DeploymentRolledBack",
+    "InstanceStarted",
+    "InstanceHealthy",
+    "InstanceUnhealthy",
+    "TrafficShifted",
+    "AnalysisMeasured",
     "StageLeaseExpired",
     "StageRetryDue",
     "RunCancelRequested",
@@ -128,12 +134,17 @@ JOB_TOPICS_BY_PRIORITY: Mapping[str, Topic] = MappingProxyType(
         for p in PRIORITIES
     }
 )
+# Deploy stages go to the deployer, never to a runner (invariant 8: a deploy stage succeeds
+# only when its deployment did). Keyed by environment, so one partition — and so one
+# deployer at a time — holds every deploy of an environment, in order.
+DEPLOY_JOBS = Topic("sluice.jobs.deploy", "environment", 3, SEVEN_DAYS_MS, "delete", ("Job",))
 
 TOPICS: tuple[Topic, ...] = (
     TRIGGERS,
     INBOX,
     RUNS,
     *JOB_TOPICS_BY_PRIORITY.values(),
+    DEPLOY_JOBS,
     DEAD_LETTERS,
     LOGS,
     PIPELINES,

@@ -3,7 +3,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 for _svc in "$SLUICE_ROOT"/infra/services/*.sh; do source "$_svc"; done
 
-ALL_SERVICES=(postgres kafka minio docker alertmanager prometheus)
+ALL_SERVICES=(postgres kafka minio docker alertmanager prometheus haproxy)
 
 # parse_args ARGS...: --brokers N and service names; sets SERVICES.
 parse_args() {

@@ -1,6 +1,6 @@
 """Audit events of the API on ``sluice.audit`` (key: subject): denied requests and admin
-actions. Sent without waiting for the acknowledgement (an audit record must not slow or
-fail the request it describes); never carries a token or a secret value."""
+actions, each acknowledged by Kafka before the request it describes is answered. Never
+carries a token or a secret value (a token by its id, a secret by its name)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ import time
 import uuid
 from collections.abc import Mapping
 
-from confluent_kafka import KafkaException
-
 from orchestrator.api.context import Context
+from orchestrator.api.publish import append
 from orchestrator.api.tokens import TokenInfo
 from orchestrator.domain.records import AuditEvent
-from orchestrator.wire import encode_record
+from schemas.eventlog import EventLogUnavailable
 
-__all__ = ["audit", "audit_action"]
+__all__ = ["audit", "audit_action", "audit_denial"]
 
 _log = logging.getLogger(__name__)
 
@@ -31,7 +30,8 @@ def audit(
     pipeline_id: str | None = None,
     detail: Mapping[str, str] | None = None,
 ) -> None:
-    """Append one :class:`AuditEvent` (``outcome`` is ``allowed`` or ``denied``)."""
+    """Append one :class:`AuditEvent` (``outcome`` is ``allowed`` or ``denied``) and wait
+    for Kafka's acknowledgement; raises :class:`EventLogUnavailable` (503) if it has none."""
     event = AuditEvent(
         audit_id=uuid.uuid4().hex,
         subject=subject,
@@ -42,11 +42,22 @@ def audit(
         detail=dict(detail or {}),
         occurred_at_ms=time.time_ns() // 1_000_000,
     )
+    append(ctx.producer, ctx.names.audit, subject, event)
+
+
+def audit_denial(ctx: Context, *, actor: str, action: str, reason: str) -> None:
+    """Record a denied request; a denial stands even when Kafka cannot take its record."""
     try:
-        ctx.producer.produce(ctx.names.audit, key=subject.encode(), value=encode_record(event))
-        ctx.producer.poll(0)
-    except (KafkaException, BufferError) as e:
-        _log.warning("could not record the audit event %s of %s: %s", action, subject, e)
+        audit(
+            ctx,
+            subject=actor,
+            action=action,
+            actor=actor,
+            outcome="denied",
+            detail={"reason": reason},
+        )
+    except EventLogUnavailable as e:
+        _log.warning("could not record the denial of %s to %s: %s", action, actor, e)
 
 
 def audit_action(

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from orchestrator.api.audit import audit
+from orchestrator.api.audit import audit_denial
 from orchestrator.api.context import Context
 from orchestrator.api.tokens import Scope, TokenInfo, lookup_token
 
@@ -63,9 +63,7 @@ def require(scope: Scope) -> Callable[..., TokenInfo]:
 
 def _denied(ctx: Context, request: Request, actor: str, reason: str) -> None:
     action = f"{request.method} {request.url.path}"
-    audit(
-        ctx, subject=actor, action=action, actor=actor, outcome="denied", detail={"reason": reason}
-    )
+    audit_denial(ctx, actor=actor, action=action, reason=reason)
 
 
 def not_found(what: str) -> HTTPException:

@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from confluent_kafka import Consumer, TopicPartition
-from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from minio.error import MinioException
 
 from orchestrator.api import queries
 from orchestrator.api.artifacts import ArtifactStoreUnavailable
 from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
+from orchestrator.api.log_search import NO_NUL, LogMatch, attempt_text, search_run
 from orchestrator.api.tokens import Scope, TokenInfo
 from orchestrator.domain.records import LogChunk
 from orchestrator.wire import WireError, decode_record
@@ -91,9 +92,13 @@ def get_logs(
     ctx: Ctx,
     follow: bool = False,
     stage: Annotated[str | None, Query(max_length=200)] = None,
+    attempt: Annotated[int | None, Query(ge=1)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=500, pattern=NO_NUL)] = None,
     last_event_id: Annotated[str | None, Header(max_length=4096)] = None,
-) -> StreamingResponse | PlainTextResponse:
-    """A run's log (one stage with ``stage``); ``follow=true`` streams it as SSE."""
+) -> StreamingResponse | PlainTextResponse | JSONResponse:
+    """A run's log (one stage's with ``stage``); ``follow=true`` streams it as SSE;
+    ``attempt=N`` (with ``stage``) is that attempt's log; ``q`` searches the run's lines
+    (JSON: run, stage, attempt, line number and line of each match)."""
     with ctx.db.connection() as conn:
         run = queries.run(conn, run_id)
         stages = queries.stages_of(conn, run_id) if run else []
@@ -102,10 +107,29 @@ def get_logs(
     visible(token, run["pipeline_id"])
     if stage is not None and stage not in {s["name"] for s in stages}:
         raise not_found(f"stage {stage!r} of run {run_id}")
+    if q is not None:
+        return JSONResponse([m.model_dump() for m in _search(ctx, run_id, q, stage)])
+    if attempt is not None:
+        return PlainTextResponse(_attempt_log(ctx, run_id, stage, attempt))
     if follow:
         return stream(ctx, run, stage, last_event_id)
     wanted = [s for s in stages if stage in (None, s["name"])]
     return PlainTextResponse(log_text(ctx, run, wanted))
+
+
+def _search(ctx: Context, run_id: str, q: str, stage: str | None) -> list[LogMatch]:
+    with ctx.db.connection() as conn:
+        return search_run(conn, run_id, q, stage=stage)
+
+
+def _attempt_log(ctx: Context, run_id: str, stage: str | None, attempt: int) -> str:
+    if stage is None:
+        raise HTTPException(400, "attempt=N needs stage=S: attempts are numbered per stage")
+    with ctx.db.connection() as conn:
+        text = attempt_text(conn, run_id, stage, attempt)
+    if text is None:
+        raise not_found(f"attempt {attempt} of stage {stage!r} of run {run_id}")
+    return text
 
 
 def stream(

@@ -11,8 +11,12 @@ __all__ = [
     "ArtifactOut",
     "CronIn",
     "CronOut",
+    "DeploymentOut",
+    "EnvironmentOut",
     "PipelineIn",
     "PipelineOut",
+    "RollbackIn",
+    "RollbackOut",
     "RunIn",
     "RunOut",
     "RunPage",
@@ -218,3 +222,47 @@ class CronOut(BaseModel):
     branch: str
     next_fire_at: datetime
     last_fired_at: datetime | None
+
+
+class EnvironmentOut(BaseModel):
+    """An environment: what it runs now (its last succeeded deployment) and where."""
+
+    name: str
+    current_image: str | None
+    current_deployment_id: str | None
+    last_deployment_id: str
+    updated_at: datetime
+    url: str | None
+
+
+class DeploymentOut(BaseModel):
+    """One deployment to an environment."""
+
+    deployment_id: str
+    environment: str
+    run_id: str
+    pipeline_id: str | None
+    stage: str
+    attempt: int
+    strategy: str
+    image: str
+    replicas: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    reason: str | None
+    rolled_back_to: str | None
+
+
+class RollbackIn(BaseModel):
+    """Which deployment to go back to (default: the last succeeded one of another image)."""
+
+    to: str | None = None
+
+
+class RollbackOut(BaseModel):
+    """The run that redeploys the earlier image (no rebuild)."""
+
+    run_id: str
+    image: str
+    deployment_id: str

@@ -17,7 +17,10 @@ __all__ = [
     "artifact",
     "artifacts_of",
     "decode_cursor",
+    "deployment_to_restore",
+    "deployments_of",
     "encode_cursor",
+    "environments",
     "pipeline",
     "pipelines",
     "run",
@@ -140,3 +143,57 @@ def artifacts_of(conn: Conn, run_id: str) -> list[Row]:
     return _all(
         conn, "SELECT * FROM artifacts WHERE run_id = %s ORDER BY created_at, name", (run_id,)
     )
+
+
+_DEPLOYMENTS = (
+    "SELECT d.deployment_id, d.environment, d.run_id, r.pipeline_id, d.stage, d.attempt,"
+    " d.strategy, d.image, d.replicas, d.started_at, d.finished_at, d.outcome, d.reason,"
+    " d.rolled_back_to FROM deployments d LEFT JOIN pipeline_runs r ON r.run_id = d.run_id"
+)
+
+
+def environments(conn: Conn) -> list[Row]:
+    """Every environment with the pipelines that deployed to it, by name."""
+    return _all(
+        conn,
+        "SELECT e.name, e.current_image, e.current_deployment_id, e.last_deployment_id,"
+        " e.updated_at, array_remove(array_agg(DISTINCT r.pipeline_id), NULL) AS pipelines"
+        " FROM environments e JOIN deployments d ON d.environment = e.name"
+        " LEFT JOIN pipeline_runs r ON r.run_id = d.run_id GROUP BY e.name ORDER BY e.name",
+        (),
+    )
+
+
+def deployments_of(conn: Conn, environment: str, limit: int) -> list[Row]:
+    """The environment's deployments, newest first."""
+    return _all(
+        conn,
+        f"{_DEPLOYMENTS} WHERE d.environment = %s ORDER BY d.started_at DESC LIMIT %s",
+        (environment, limit),
+    )
+
+
+def deployment_to_restore(conn: Conn, environment: str, to: str | None) -> Row | None:
+    """The succeeded deployment a rollback redeploys: ``to``, or the latest one whose image
+    is not what the environment runs now."""
+    if to is not None:
+        return _one(
+            conn,
+            f"{_DEPLOYMENTS_FULL} WHERE d.environment = %s AND d.deployment_id = %s"
+            " AND d.outcome = 'succeeded'",
+            (environment, to),
+        )
+    return _one(
+        conn,
+        f"{_DEPLOYMENTS_FULL} JOIN environments e ON e.name = d.environment"
+        " WHERE d.environment = %s AND d.outcome = 'succeeded'"
+        " AND d.image IS DISTINCT FROM e.current_image ORDER BY d.finished_at DESC LIMIT 1",
+        (environment,),
+    )
+
+
+_DEPLOYMENTS_FULL = (
+    "SELECT d.deployment_id, d.image, d.replicas, d.port, d.health_check_path, d.run_id,"
+    " r.pipeline_id, r.branch, r.commit_sha FROM deployments d"
+    " JOIN pipeline_runs r ON r.run_id = d.run_id"
+)

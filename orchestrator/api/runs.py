@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel
 
 from orchestrator.api import queries
+from orchestrator.api.audit import audit_action
 from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
 from orchestrator.api.models import RunIn, RunOut, RunPage
@@ -160,6 +161,7 @@ def cancel_run(run_id: str, token: Trigger, ctx: Ctx) -> Accepted:
         run_id=run_id, occurred_at_ms=_now_ms(), requested_by=who, reason=f"cancelled by {who}"
     )
     append(ctx.producer, ctx.names.inbox, run_id, note)
+    audit_action(ctx, token, "run.cancel", pipeline_id=run.pipeline_id, detail={"run_id": run_id})
     return Accepted(run_id=run_id, status="cancel requested")
 
 
@@ -181,6 +183,8 @@ def retry_stage(run_id: str, stage: str, token: Trigger, ctx: Ctx) -> Accepted:
         run_id=run_id, occurred_at_ms=_now_ms(), stage=stage, requested_by=f"token:{token.name}"
     )
     append(ctx.producer, ctx.names.inbox, run_id, note)
+    detail = {"run_id": run_id, "stage": stage}
+    audit_action(ctx, token, "stage.retry", pipeline_id=run.pipeline_id, detail=detail)
     return Accepted(run_id=run_id, stage=stage, status="retry requested")
 
 

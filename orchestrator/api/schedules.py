@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 
 from orchestrator.api import queries
+from orchestrator.api.audit import audit_action
 from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
 from orchestrator.api.cron import Cron
@@ -81,6 +82,8 @@ def add_schedule(pipeline_id: str, body: CronIn, token: Admin, ctx: Ctx) -> Cron
             (uuid.uuid4().hex[:12], pipeline_id, body.cron, body.branch, next_at),
         ).fetchone()
     assert row is not None
+    detail = {"schedule_id": row[0], "cron": body.cron}
+    audit_action(ctx, token, "schedule.create", pipeline_id=pipeline_id, detail=detail)
     return _out(row)
 
 
@@ -109,6 +112,8 @@ def delete_schedule(pipeline_id: str, schedule_id: str, token: Admin, ctx: Ctx) 
         )
     if cur.rowcount != 1:
         raise not_found(f"schedule {schedule_id!r}")
+    detail = {"schedule_id": schedule_id}
+    audit_action(ctx, token, "schedule.delete", pipeline_id=pipeline_id, detail=detail)
     return Response(status_code=204)
 
 

@@ -21,6 +21,8 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.validate",
     "orchestrator.cli.import_pipeline",
     "orchestrator.cli.runner",
+    "orchestrator.cli.deployer",
+    "orchestrator.cli.env",
     "orchestrator.cli.secrets",
     "orchestrator.cli.notifications",
     "orchestrator.cli.api",
@@ -36,6 +38,8 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.login",
     "orchestrator.cli.gc",
     "orchestrator.cli.images",
+    "orchestrator.cli.audit",
+    "orchestrator.cli.tests",
 )
 
 

@@ -1,14 +1,20 @@
 """``sluice secrets set|list|delete``: a pipeline's secrets, write-only.
 
 Values are read from stdin (or a prompt that does not echo) and never printed; ``list``
-shows names, environments and dates only.
+shows names, environments and dates only. ``set`` and ``delete`` append an audit event
+(``secret.set`` / ``secret.delete``, by name, actor ``cli:<user>@<host>``) to
+``sluice.audit`` and wait for Kafka's acknowledgement before they answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import os
+import socket
 import sys
+import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from schemas.errors import SluiceError
@@ -79,6 +85,7 @@ def _set(args: argparse.Namespace) -> int:
         return 1
     try:
         _store().set(args.pipeline, args.name, value, environment=args.environment)
+        _audit("secret.set", args)
     except SluiceError as e:
         return _fail(e)
     print(f"set {args.name} for {args.pipeline}")
@@ -99,6 +106,8 @@ def _list(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     try:
         deleted = _store().delete(args.pipeline, args.name, environment=args.environment)
+        if deleted:
+            _audit("secret.delete", args)
     except SluiceError as e:
         return _fail(e)
     if not deleted:
@@ -106,6 +115,37 @@ def _delete(args: argparse.Namespace) -> int:
         return 1
     print(f"deleted {args.name} of {args.pipeline}")
     return 0
+
+
+def _audit(action: str, args: argparse.Namespace) -> None:
+    """Append the audit event of ``action`` on a secret (its name, never its value), acked."""
+    from orchestrator.domain.records import AuditEvent  # noqa: PLC0415 (as above)
+    from orchestrator.wire import encode_record  # noqa: PLC0415
+    from schemas.eventlog import TopicNames, append_acknowledged, producer  # noqa: PLC0415
+
+    settings = ServiceSettings.from_env()
+    detail = {"name": args.name, **({"environment": args.environment} if args.environment else {})}
+    event = AuditEvent(
+        audit_id=uuid.uuid4().hex,
+        subject=f"secret/{args.pipeline}/{args.name}",
+        action=action,
+        actor=f"cli:{_user()}@{socket.gethostname()}",
+        pipeline_id=args.pipeline,
+        outcome="allowed",
+        detail=detail,
+        occurred_at_ms=time.time_ns() // 1_000_000,
+    )
+    topic = TopicNames(settings.topic_prefix).audit
+    p = producer(settings)
+    append_acknowledged(p, topic, event.subject, encode_record(event))
+    p.flush(5)
+
+
+def _user() -> str:
+    try:
+        return os.getlogin()
+    except OSError:
+        return os.environ.get("USER", str(os.getuid()))
 
 
 def _fail(error: SluiceError) -> int:

@@ -35,6 +35,7 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.events import (
     RUN_EVENT_TYPES,
+    AnalysisMeasured,
     ArtifactExpired,
     ArtifactStored,
     DeadLetterDiscarded,
@@ -43,6 +44,9 @@ from orchestrator.domain.events import (
     DeploymentStarted,
     DeploymentSucceeded,
     ImageBuilt,
+    InstanceHealthy,
+    InstanceStarted,
+    InstanceUnhealthy,
     LogArchived,
     LogExpired,
     RunCancelled,
@@ -69,6 +73,7 @@ from orchestrator.domain.events import (
     StageSkipped,
     StageStartRequested,
     StageSucceeded,
+    TrafficShifted,
 )
 from orchestrator.domain.evolve import evolve, fold
 from orchestrator.domain.jobs import DeadLetter, Job, dead_letter_id, job_id, lease_ms_for
@@ -112,6 +117,7 @@ __all__ = [
     "RUN_EVENT_TYPES",
     "RUN_TRANSITIONS",
     "STAGE_TRANSITIONS",
+    "AnalysisMeasured",
     "ArtifactExpired",
     "ArtifactSpec",
     "ArtifactStored",
@@ -133,6 +139,9 @@ __all__ = [
     "FailureClass",
     "ImageBuildSpec",
     "ImageBuilt",
+    "InstanceHealthy",
+    "InstanceStarted",
+    "InstanceUnhealthy",
     "InvalidDuration",
     "InvalidSize",
     "InvalidTransition",
@@ -184,6 +193,7 @@ __all__ = [
     "StageState",
     "StageStatus",
     "StageSucceeded",
+    "TrafficShifted",
     "TriggerSource",
     "UnknownKey",
     "UnknownNeed",

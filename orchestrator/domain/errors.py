@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from schemas.errors import DomainError
 
 __all__ = [
+    "ConflictingKeys",
     "DependencyCycle",
     "DuplicateKey",
     "DuplicateStage",
@@ -67,6 +68,15 @@ class PipelineError(DomainError):
         """Render as ``path:line: message`` (or ``path: message`` without a line)."""
         where = f"{path}:{self.line}" if self.line is not None else path
         return f"{where}: {self.message}"
+
+
+class ConflictingKeys(PipelineError):
+    """Keys that are each valid but do not go together (e.g. canary steps on a rolling deploy)."""
+
+    def __init__(self, where: str, problem: str, *, line: int | None) -> None:
+        super().__init__(f"{where}: {problem}", line=line)
+        self.where = where
+        self.problem = problem
 
 
 class YamlSyntaxError(PipelineError):

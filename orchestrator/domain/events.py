@@ -15,6 +15,7 @@ from orchestrator.domain.statuses import FailureClass, PipelineEvent, Priority, 
 
 __all__ = [
     "RUN_EVENT_TYPES",
+    "AnalysisMeasured",
     "ArtifactExpired",
     "ArtifactStored",
     "DeadLetterDiscarded",
@@ -23,6 +24,9 @@ __all__ = [
     "DeploymentStarted",
     "DeploymentSucceeded",
     "ImageBuilt",
+    "InstanceHealthy",
+    "InstanceStarted",
+    "InstanceUnhealthy",
     "LogArchived",
     "LogExpired",
     "RunCancelRequested",
@@ -49,6 +53,7 @@ __all__ = [
     "StageSkipped",
     "StageStartRequested",
     "StageSucceeded",
+    "TrafficShifted",
 ]
 
 
@@ -284,6 +289,63 @@ class DeploymentStarted(_StageEvent):
     deployment_id: str
     environment: str
     strategy: str
+    image: str = ""
+    replicas: int = 0
+    port: int = 8080
+    health_check_path: str = "/"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _DeploymentStep(_StageEvent):
+    """A step of a deployment; ``step`` counts from 1 within the deployment (dedup key)."""
+
+    deployment_id: str
+    environment: str
+    step: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceStarted(_DeploymentStep):
+    """The deployer started a container of the image being deployed (or rolled back to)."""
+
+    instance: str
+    image: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceHealthy(_DeploymentStep):
+    """An instance answered its health check."""
+
+    instance: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceUnhealthy(_DeploymentStep):
+    """An instance did not become healthy by the deadline (or stopped answering)."""
+
+    instance: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalysisMeasured(_DeploymentStep):
+    """A canary analysis: answers of the canary and of the stable instances, and the verdict."""
+
+    canary_weight: int
+    window_ms: int
+    requests: int
+    errors: int
+    stable_requests: int
+    stable_errors: int
+    verdict: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrafficShifted(_DeploymentStep):
+    """HAProxy's weights for the environment after a runtime command (instance → weight)."""
+
+    weights: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -310,6 +372,7 @@ class DeploymentRolledBack(_StageEvent):
     deployment_id: str
     environment: str
     reason: str
+    to_image: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -370,6 +433,11 @@ RunEvent = (
     | DeploymentSucceeded
     | DeploymentFailed
     | DeploymentRolledBack
+    | InstanceStarted
+    | InstanceHealthy
+    | InstanceUnhealthy
+    | TrafficShifted
+    | AnalysisMeasured
     | RunCancelRequested
     | RunSucceeded
     | RunFailed
@@ -406,6 +474,11 @@ RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     DeploymentSucceeded,
     DeploymentFailed,
     DeploymentRolledBack,
+    InstanceStarted,
+    InstanceHealthy,
+    InstanceUnhealthy,
+    TrafficShifted,
+    AnalysisMeasured,
     RunCancelRequested,
     RunSucceeded,
     RunFailed,

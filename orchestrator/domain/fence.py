@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from orchestrator.domain.events import (
+    AnalysisMeasured,
     ArtifactExpired,
     ArtifactStored,
     DeadLetterDiscarded,
@@ -19,6 +20,9 @@ from orchestrator.domain.events import (
     DeploymentStarted,
     DeploymentSucceeded,
     ImageBuilt,
+    InstanceHealthy,
+    InstanceStarted,
+    InstanceUnhealthy,
     LogArchived,
     LogExpired,
     RunCancelled,
@@ -45,6 +49,7 @@ from orchestrator.domain.events import (
     StageSkipped,
     StageStartRequested,
     StageSucceeded,
+    TrafficShifted,
 )
 from orchestrator.domain.expiry import expiry_problem
 from orchestrator.domain.state import RunState, StageState
@@ -158,7 +163,17 @@ def _heartbeat(state: RunState, message: StageHeartbeat) -> str | None:
 
 @_on(StageSucceeded)
 def _succeeded(state: RunState, message: StageSucceeded) -> str | None:
-    return _running(state, message.stage, message.attempt, message.runner_id)
+    problem = _running(state, message.stage, message.attempt, message.runner_id)
+    return problem or _deployed(state.stage(message.stage), message.attempt)
+
+
+def _deployed(stage: StageState, attempt: int) -> str | None:
+    """Invariant 8: a deploy stage succeeds only after its deployment succeeded."""
+    if stage.spec.deploy is None:
+        return None
+    if any(isinstance(e, DeploymentSucceeded) and e.attempt == attempt for e in stage.deployments):
+        return None
+    return f"refused: deploy stage {stage.name!r} attempt {attempt} has no DeploymentSucceeded"
 
 
 @_on(StageFailed)
@@ -298,5 +313,21 @@ def _deployment(state: RunState, message: Any) -> str | None:
     return _dispatched(state, message.stage, message.attempt)
 
 
+def _deployment_step(state: RunState, message: Any) -> str | None:
+    # Only a redelivered copy is a duplicate: a deployer that took over after a crash numbers
+    # its steps from 1 again, and those are new steps.
+    if message in state.stage(message.stage).deployments:
+        return f"duplicate: step {message.step} of {message.deployment_id} is recorded"
+    return _dispatched(state, message.stage, message.attempt)
+
+
 for _kind in (DeploymentStarted, DeploymentSucceeded, DeploymentFailed, DeploymentRolledBack):
     _FENCES[_kind] = _deployment
+for _step in (
+    InstanceStarted,
+    InstanceHealthy,
+    InstanceUnhealthy,
+    TrafficShifted,
+    AnalysisMeasured,
+):
+    _FENCES[_step] = _deployment_step

@@ -19,6 +19,8 @@ __all__ = [
     "DEFAULT_TIMEOUT_MS",
     "ArtifactSpec",
     "CacheSpec",
+    "CanaryAnalysis",
+    "CanaryStep",
     "DeploySpec",
     "ImageBuildSpec",
     "Resources",
@@ -78,12 +80,43 @@ class WhenRule:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CanaryStep:
+    """One step of a canary: this share of the traffic (percent), held for ``pause_ms``."""
+
+    weight: int
+    pause_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CanaryAnalysis:
+    """When a canary step passes: error rate and latency limits, and the traffic it needs."""
+
+    max_error_rate: float = 0.01
+    max_p95_ms: int | None = None
+    min_requests: int = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeploySpec:
-    """Where and how a deploy stage deploys."""
+    """Where and how a deploy stage deploys (the keys of ``deploy:``, defaults applied).
+
+    ``image`` None means "the image the run built" (once image builds exist; until then the
+    parser requires the key).
+    """
 
     environment: str
     strategy: str = "rolling"
     health_check_path: str | None = None
+    image: str | None = None
+    replicas: int = 2
+    port: int = 8080
+    health_check_interval_ms: int = 1_000
+    healthy_deadline_ms: int = 60_000
+    max_surge: int = 1
+    max_unavailable: int = 0
+    canary_steps: tuple[CanaryStep, ...] = ()
+    analysis: CanaryAnalysis | None = None
+    scale_down_delay_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

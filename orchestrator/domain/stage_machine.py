@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from orchestrator.domain.branches import branch_allowed
 from orchestrator.domain.dag import Dag
 from orchestrator.domain.events import (
+    AnalysisMeasured,
     ArtifactExpired,
     ArtifactStored,
     DeadLetterDiscarded,
@@ -16,6 +17,9 @@ from orchestrator.domain.events import (
     DeploymentStarted,
     DeploymentSucceeded,
     ImageBuilt,
+    InstanceHealthy,
+    InstanceStarted,
+    InstanceUnhealthy,
     LogArchived,
     LogExpired,
     RunEvent,
@@ -34,6 +38,7 @@ from orchestrator.domain.events import (
     StageSkipped,
     StageStartRequested,
     StageSucceeded,
+    TrafficShifted,
 )
 from orchestrator.domain.expiry import expired_field, expiry_problem
 from orchestrator.domain.folding import Handlers, illegal, move, put, reopen, stage_of
@@ -354,5 +359,15 @@ def _deployment(state: RunState, event: Any) -> RunState:
     return put(state, replace(stage, deployments=(*stage.deployments, event)))
 
 
-for _kind in (DeploymentStarted, DeploymentSucceeded, DeploymentFailed, DeploymentRolledBack):
+for _kind in (
+    DeploymentStarted,
+    DeploymentSucceeded,
+    DeploymentFailed,
+    DeploymentRolledBack,
+    InstanceStarted,
+    InstanceHealthy,
+    InstanceUnhealthy,
+    TrafficShifted,
+    AnalysisMeasured,
+):
     STAGE_HANDLERS[_kind] = _deployment

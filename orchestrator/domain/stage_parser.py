@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import TypeVar
 
 from yaml.nodes import Node
 
 from orchestrator.domain.caches import parse_key
+from orchestrator.domain.deploy_parser import DeployParser
 from orchestrator.domain.errors import InvalidValue, MissingKey
 from orchestrator.domain.images import image_name_ok
 from orchestrator.domain.matrix import Axes
@@ -42,12 +42,6 @@ STAGE_KEYS = (
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SECRET_REF = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _BAD_STAGE_CHARS = re.compile(r"[/\[\],\n\r\t]")
-
-
-class _Strategy(StrEnum):
-    ROLLING = "rolling"
-    BLUE_GREEN = "blue-green"
-    CANARY = "canary"
 
 
 @dataclass(slots=True)
@@ -296,29 +290,7 @@ class StageParser:
         return tuple(dict.fromkeys(found))
 
     def _deploy(self, node: Node) -> DeploySpec | None:
-        keys = ("environment", "strategy", "health_check")
-        e = self.r.mapping(node, self.at("deploy"), keys)
-        if e is None:
-            return None
-        environment = _get(
-            e, "environment", lambda n: self.r.text(n, self.at("deploy.environment"))
-        )
-        strategy = _get(
-            e, "strategy", lambda n: self.r.choice(n, self.at("deploy.strategy"), _Strategy)
-        )
-        health = _get(e, "health_check", self._health_check)
-        if not environment:
-            self.r.fail(MissingKey(self.at("deploy"), "environment", line=line_of(node)))
-            return None
-        return DeploySpec(
-            environment=environment,
-            strategy=str(strategy or _Strategy.ROLLING),
-            health_check_path=health,
-        )
-
-    def _health_check(self, node: Node) -> str | None:
-        e = self.r.mapping(node, self.at("deploy.health_check"), ("path",))
-        return _get(e or {}, "path", lambda n: self.r.text(n, self.at("deploy.health_check.path")))
+        return DeployParser(self.r, self.where).parse(node)
 
     def _retry(self, node: Node) -> RetryPolicy | None:
         where = self.at("retry")

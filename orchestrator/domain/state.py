@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.domain.dag import Dag
 from orchestrator.domain.events import (
+    AnalysisMeasured,
     ArtifactExpired,
     ArtifactStored,
     DeploymentFailed,
@@ -14,8 +15,12 @@ from orchestrator.domain.events import (
     DeploymentStarted,
     DeploymentSucceeded,
     ImageBuilt,
+    InstanceHealthy,
+    InstanceStarted,
+    InstanceUnhealthy,
     LogArchived,
     LogExpired,
+    TrafficShifted,
 )
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.refs import BRANCH_RUN, RunRef
@@ -29,7 +34,17 @@ from orchestrator.domain.statuses import (
 
 __all__ = ["DeploymentEvent", "RunState", "StageState"]
 
-DeploymentEvent = DeploymentStarted | DeploymentSucceeded | DeploymentFailed | DeploymentRolledBack
+DeploymentEvent = (
+    DeploymentStarted
+    | DeploymentSucceeded
+    | DeploymentFailed
+    | DeploymentRolledBack
+    | InstanceStarted
+    | InstanceHealthy
+    | InstanceUnhealthy
+    | TrafficShifted
+    | AnalysisMeasured
+)
 _LIVE = frozenset({StageStatus.QUEUED, StageStatus.RUNNING})
 
 

@@ -15,11 +15,13 @@ from orchestrator.api import artifacts, queries
 from orchestrator.api.auth import context
 from orchestrator.api.context import Context
 from orchestrator.api.tokens import Scope, lookup_token
+from orchestrator.domain.flaky import FlakyRule
 from orchestrator.domain.layout import StageBox, layout
 from orchestrator.ui import present, reads
 from orchestrator.ui.loglines import lines_of
 from orchestrator.ui.session import COOKIE, SESSION_HOURS, Session, seal, session
 from orchestrator.ui.slots import slots
+from runners.history import judged_flaky
 
 __all__ = ["router", "templates"]
 
@@ -157,6 +159,8 @@ def run_page(
     with ctx.db.connection() as conn:
         artifacts = queries.artifacts_of(conn, run_id)
         tests = reads.test_results(conn, run_id)
+        failures = sorted({name for t in tests for name in t["failures"]})
+        flaky = judged_flaky(conn, pipeline_id, FlakyRule(), tests=failures) if failures else {}
     drawn = layout([StageBox(s["name"], tuple(s["needs"]), s["status"]) for s in stages])
     return page(
         request,
@@ -167,6 +171,7 @@ def run_page(
         dag=drawn,
         artifacts=artifacts,
         tests=tests,
+        flaky={name: j.failure_rate for name, j in flaky.items()},
         failure=_failure(ctx, run, stages),
         selected=present.chosen_stage(stages, stage),
         can_trigger=signed_in.can(Scope.TRIGGER),

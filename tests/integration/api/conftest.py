@@ -37,7 +37,9 @@ from orchestrator.api.tokens import create_token
 from orchestrator.ui import create_web_app
 from projections.decider import Decider
 from projections.migrate import migrate
-from projections.registry import run_all
+from projections.projector import READ_MODEL, Projector
+from projections.registry import REGISTERED
+from projections.runner import ProjectionRunner
 from projections.timers import TimerWorker
 from schemas.settings import ServiceSettings
 from schemas.topics import topic_configs, with_prefix
@@ -214,7 +216,12 @@ def deployment(
     workers = [
         decider.run,
         TimerWorker(settings=settings, prefix=prefix).run,
-        lambda stop: run_all(settings, prefix=prefix, schema=schema, stop=stop),
+        Projector(settings, prefix=prefix, schema=schema).run,
+        *(
+            ProjectionRunner(p, settings, prefix=prefix, schema=schema).run
+            for p in REGISTERED
+            if p is not READ_MODEL
+        ),
     ]
     threads = [threading.Thread(target=w, args=(stop,), daemon=True) for w in workers]
     for t in threads:

@@ -10,6 +10,8 @@ from orchestrator.domain import (
     ArtifactStored,
     DeadLetterDiscarded,
     Decision,
+    DeploymentStarted,
+    DeploymentSucceeded,
     FailureClass,
     Priority,
     RetryPolicy,
@@ -166,6 +168,12 @@ class Driver:
         return self.send(
             StageFailed(**fields, runner_id=runner, exit_code=1, failure_class=kind, reason="boom")
         )
+
+    def deployed(self, stage: str, environment: str = "staging") -> Decision:
+        """The deployer's report of a deployment that started and succeeded."""
+        ids = {"deployment_id": f"{self.run_id}/{stage}", "environment": environment}
+        self.send(DeploymentStarted(**self._stage(stage, None), **ids, strategy="rolling"))
+        return self.send(DeploymentSucceeded(**self._stage(stage, None), **ids))
 
     def run_stage(self, stage: str) -> Decision:
         """Claim and succeed the stage's current attempt."""

@@ -9,6 +9,7 @@ a diff in these files is a change in behaviour that a reviewer has to read.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,11 @@ stages:
   deploy-staging:
     needs: [integration]
     when: {branch: main}
-    deploy: {environment: staging, strategy: rolling, health_check: {path: /healthz}}
+    deploy:
+      environment: staging
+      image: 127.0.0.1:5000/backend-api:1.0
+      strategy: rolling
+      health_check: {path: /healthz}
     secrets: [STAGING_TOKEN]
 """
 
@@ -78,7 +83,10 @@ def design_run() -> Driver:
             lines=40,
         )
     )
-    run.run_stage("deploy-staging")
+    run.claim("deploy-staging")
+    run.succeed("deploy-staging")  # refused: no deployment yet (invariant 8)
+    run.deployed("deploy-staging")
+    run.succeed("deploy-staging")
     run.succeed("lint", attempt=1)
     return run
 
@@ -205,5 +213,7 @@ def write(name: str, driver: Driver) -> None:
 
 if __name__ == "__main__":
     for scenario, build in SCENARIOS.items():
+        if sys.argv[1:] and scenario not in sys.argv[1:]:
+            continue
         write(scenario, build())
         print(f"wrote {GOLDEN / scenario}.json")

@@ -53,7 +53,11 @@ stages:
   deploy-staging:
     needs: [integration]
     when: {branch: main}
-    deploy: {environment: staging, strategy: rolling, health_check: {path: /healthz}}
+    deploy:
+      environment: staging
+      image: 127.0.0.1:5000/backend-api:1.0
+      strategy: rolling
+      health_check: {path: /healthz}
     secrets: [STAGING_TOKEN]
 """
 
@@ -120,7 +124,7 @@ def test_every_key_of_a_stage_is_read() -> None:
             when: {branches: ["release/*"], manual: true}
             priority: critical
             allow_failure: true
-            deploy: {environment: prod, strategy: canary}
+            deploy: {environment: prod, image: "app:1", strategy: rolling, replicas: 3}
         """
     )
     [a] = pipeline.stages
@@ -135,7 +139,7 @@ def test_every_key_of_a_stage_is_read() -> None:
     assert (a.resources.cpus, a.resources.memory_bytes) == (2.5, 512 * 1024**2)
     assert a.when.branches == ("release/*",) and a.when.manual
     assert a.priority is Priority.CRITICAL and a.allow_failure
-    assert a.deploy is not None and a.deploy.strategy == "canary"
+    assert a.deploy is not None and (a.deploy.strategy, a.deploy.replicas) == ("rolling", 3)
 
 
 def test_retry_takes_gitlabs_shorthand() -> None:
@@ -307,7 +311,7 @@ def test_values_outside_their_vocabulary_are_rejected() -> None:
             script: x
             priority: urgent
             retry: {max: 11, when: [flakey]}
-            deploy: {environment: e, strategy: yolo}
+            deploy: {environment: e, image: app, strategy: yolo}
         """
     )
     assert [type(e) for e in errors] == [InvalidValue] * 4

@@ -37,7 +37,7 @@ def values(hint: Any) -> st.SearchStrategy[Any]:
     if origin is tuple:
         return st.lists(values(args[0]), max_size=3).map(tuple)
     if origin in (Mapping, dict):
-        return st.dictionaries(TEXT, TEXT, max_size=3)
+        return st.dictionaries(TEXT, values(args[1]), max_size=3)
     if hint is type(None):
         return st.none()
     if isinstance(hint, type) and issubclass(hint, enum.Enum):

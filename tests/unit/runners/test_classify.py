@@ -58,6 +58,14 @@ def test_a_failed_test_known_flaky_from_history_is_flaky() -> None:
     assert classify(end).failure_class == FailureClass.FLAKY
 
 
+def test_a_known_flaky_failure_beside_a_real_one_is_deterministic() -> None:
+    junit = JUnitResults(failed=frozenset({"t.a", "t.b"}))
+    end = Exit(exit_code=1, junit=junit, known_flaky=frozenset({"t.a"}))
+    verdict = classify(end)
+    assert verdict.failure_class == FailureClass.DETERMINISTIC
+    assert "t.a, t.b" in verdict.reason
+
+
 def test_a_failed_test_with_no_flaky_history_is_deterministic() -> None:
     junit = JUnitResults(failed=frozenset({"t.a"}), passed=frozenset({"t.b"}))
     end = Exit(exit_code=1, junit=junit, passed_before=frozenset({"t.b"}))

@@ -32,6 +32,11 @@ STAGE_SCOPED = {
     "DeploymentSucceeded",
     "DeploymentFailed",
     "DeploymentRolledBack",
+    "InstanceStarted",
+    "InstanceHealthy",
+    "InstanceUnhealthy",
+    "TrafficShifted",
+    "AnalysisMeasured",
 }
 # Fields the catalogue leaves untyped that are not strings.
 UNTYPED_NON_STRINGS = {"size_bytes": "long", "failure_class": "FailureClass"}

@@ -35,6 +35,7 @@ def test_the_catalogue_has_every_topic_once() -> None:
         "sluice.jobs.high",
         "sluice.jobs.normal",
         "sluice.jobs.low",
+        "sluice.jobs.deploy",
         "sluice.jobs.dead",
         "sluice.logs",
         "sluice.pipelines",
@@ -56,6 +57,7 @@ def test_partition_counts() -> None:
     counts = {topic.name: topic.partitions for topic in TOPICS}
 
     assert {name for name, n in counts.items() if n == 3} == {
+        "sluice.jobs.deploy",
         "sluice.jobs.dead",
         "sluice.pipelines",
         "sluice.audit",

@@ -1,0 +1,3 @@
+module sluice.dev/deployapp
+
+go 1.19

@@ -1,0 +1,3 @@
+module sluice.dev/loadgen
+
+go 1.19
