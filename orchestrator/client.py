@@ -204,6 +204,29 @@ class Client:
         """POST /runs/{id}/stages/{stage}/retry."""
         return self._call("POST", f"/runs/{run_id}/stages/{stage}/retry")
 
+    def dead_letters(self, **params: Any) -> Any:
+        """GET /dead-letters (filters: pipeline, reason, older_than, status)."""
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._call("GET", "/dead-letters", params=query)
+
+    def dead_letter(self, dead_letter_id: str) -> Any:
+        """GET /dead-letters/{id}."""
+        return self._call("GET", f"/dead-letters/{dead_letter_id}")
+
+    def redrive(self, dead_letter_id: str) -> Any:
+        """POST /dead-letters/{id}/redrive."""
+        return self._call("POST", f"/dead-letters/{dead_letter_id}/redrive")
+
+    def redrive_many(self, **body: Any) -> Any:
+        """POST /dead-letters/redrive (filters: pipeline, reason, older_than)."""
+        return self._call("POST", "/dead-letters/redrive", json=body)
+
+    def discard(self, dead_letter_id: str, reason: str) -> Any:
+        """POST /dead-letters/{id}/discard."""
+        return self._call(
+            "POST", f"/dead-letters/{dead_letter_id}/discard", json={"reason": reason}
+        )
+
     def audit(self, **filters: Any) -> Any:
         """GET /audit (admin): records matching ``actor``, ``subject``, ``action``, ``since``."""
         query = {k: v for k, v in filters.items() if v is not None}

@@ -18,7 +18,8 @@ decides it (``stage_machine.unskippable``, ``folding.reopens``):
     StageSkipped / StageCancelled / StageManualWaiting     skipped / cancelled / manual
     StageRetryRequested   the stage goes back to pending, and so does every skipped stage
                           downstream that its branch rule allows and whose needs no longer
-                          block it; a finished run is running again
+                          block it; a finished run is running again (StageRedriveRequested:
+                          the same for a dead-lettered stage; DeadLetterDiscarded: no change)
     StageStartRequested   a finished run is running again (StageQueued follows)
     RunSucceeded / RunFailed / RunCancelled                success / failed / cancelled
     ArtifactStored / LogArchived   an artifact row / the stage's log_path
@@ -344,7 +345,9 @@ def _stage_ended(status: StageStatus) -> Handler:
     return handle
 
 
-def _stage_retry_requested(m: ReadModel, e: ev.StageRetryRequested) -> None:
+def _stage_retry_requested(
+    m: ReadModel, e: ev.StageRetryRequested | ev.StageRedriveRequested
+) -> None:
     stages = m.stages.get(e.run_id, {})
     row = stages.get(e.stage)
     if row is None:
@@ -442,6 +445,8 @@ _HANDLERS: Mapping[type, Handler] = {
     ev.StageManualWaiting: _stage_set(StageStatus.MANUAL),
     ev.StageStartRequested: _stage_start_requested,
     ev.StageRetryRequested: _stage_retry_requested,
+    ev.StageRedriveRequested: _stage_retry_requested,  # a fresh attempt, like a retry
+    ev.DeadLetterDiscarded: _ignore,  # the stage stays failed; see projections/dead_letters.py
     ev.ArtifactStored: _artifact_stored,
     ev.ArtifactExpired: _artifact_expired,
     ev.LogArchived: _log_archived,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from projections.audit_trail import AUDIT_TRAIL
+from projections.dead_letters import DEAD_LETTERS
 from projections.environments import ENVIRONMENTS
 from projections.log_lines import LOG_LINES
 from projections.projector import READ_MODEL
@@ -20,7 +21,13 @@ from schemas.settings import ServiceSettings
 
 __all__ = ["REGISTERED", "run_all"]
 
-REGISTERED: tuple[Projection, ...] = (READ_MODEL, ENVIRONMENTS, AUDIT_TRAIL, LOG_LINES)
+REGISTERED: tuple[Projection, ...] = (
+    READ_MODEL,
+    ENVIRONMENTS,
+    AUDIT_TRAIL,
+    LOG_LINES,
+    DEAD_LETTERS,
+)
 
 
 def run_all(

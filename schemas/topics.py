@@ -89,6 +89,8 @@ _INBOX_RECORDS = (
     "RunCancelRequested",
     "StageRetryRequested",
     "StageStartRequested",
+    "StageRedriveRequested",
+    "DeadLetterDiscarded",
 )
 _DECIDED_RECORDS = (
     "RunStarted",

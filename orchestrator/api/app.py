@@ -17,6 +17,7 @@ from minio import Minio
 from orchestrator.api import (
     artifacts,
     audit_routes,
+    dead_letters,
     environments,
     flaky_routes,
     health,
@@ -106,6 +107,10 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
         audit_routes,
         flaky_routes,
         environments,
+        secrets,
+        token_routes,
+        webhooks,
+        dead_letters,
         health,
     )
     for module in routers:

@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "orchestrator.cli.artifacts",
     "orchestrator.cli.cancel",
     "orchestrator.cli.retry",
+    "orchestrator.cli.dlq",
     "orchestrator.cli.tokens",
     "orchestrator.cli.login",
     "orchestrator.cli.gc",

@@ -38,6 +38,7 @@ from orchestrator.domain.events import (
     AnalysisMeasured,
     ArtifactExpired,
     ArtifactStored,
+    DeadLetterDiscarded,
     DeploymentFailed,
     DeploymentRolledBack,
     DeploymentStarted,
@@ -65,6 +66,7 @@ from orchestrator.domain.events import (
     StageLeaseExpired,
     StageManualWaiting,
     StageQueued,
+    StageRedriveRequested,
     StageRetryDue,
     StageRetryRequested,
     StageRetryScheduled,
@@ -74,7 +76,7 @@ from orchestrator.domain.events import (
     TrafficShifted,
 )
 from orchestrator.domain.evolve import evolve, fold
-from orchestrator.domain.jobs import DeadLetter, Job, job_id, lease_ms_for
+from orchestrator.domain.jobs import DeadLetter, Job, dead_letter_id, job_id, lease_ms_for
 from orchestrator.domain.matrix import MATRIX_CAP
 from orchestrator.domain.model import (
     ArtifactSpec,
@@ -123,6 +125,7 @@ __all__ = [
     "CacheSpec",
     "Dag",
     "DeadLetter",
+    "DeadLetterDiscarded",
     "Decision",
     "DependencyCycle",
     "DeploySpec",
@@ -180,6 +183,7 @@ __all__ = [
     "StageLeaseExpired",
     "StageManualWaiting",
     "StageQueued",
+    "StageRedriveRequested",
     "StageRetryDue",
     "StageRetryRequested",
     "StageRetryScheduled",
@@ -201,6 +205,7 @@ __all__ = [
     "check_graph",
     "classify_exit",
     "compile_dag",
+    "dead_letter_id",
     "decide",
     "derive_priority",
     "evolve",

@@ -41,6 +41,7 @@ from orchestrator.domain.events import (
     StageLeaseExpired,
     StageManualWaiting,
     StageQueued,
+    StageRedriveRequested,
     StageRetryDue,
     StageRetryRequested,
     StageRetryScheduled,
@@ -154,7 +155,7 @@ def _react(b: _Builder, message: RunEvent) -> None:
         case StageCancelled():
             _skip_dependents(b, message.stage, "was cancelled")
             _advance(b)
-        case StageRetryRequested():
+        case StageRetryRequested() | StageRedriveRequested():
             _advance(b)
         case RunCancelRequested():
             _cancel_run(b, message)

@@ -18,6 +18,7 @@ __all__ = [
     "AnalysisMeasured",
     "ArtifactExpired",
     "ArtifactStored",
+    "DeadLetterDiscarded",
     "DeploymentFailed",
     "DeploymentRolledBack",
     "DeploymentStarted",
@@ -45,6 +46,7 @@ __all__ = [
     "StageLeaseExpired",
     "StageManualWaiting",
     "StageQueued",
+    "StageRedriveRequested",
     "StageRetryDue",
     "StageRetryRequested",
     "StageRetryScheduled",
@@ -218,6 +220,21 @@ class StageRetryRequested(_StageNote):
     """A person retries a failed or cancelled stage."""
 
     requested_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageRedriveRequested(_StageNote):
+    """A person redrives a dead-lettered stage: a fresh attempt with a fresh retry budget."""
+
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetterDiscarded(_StageEvent):
+    """A person discards the dead letter of ``attempt``: it is dealt with; the run is unchanged."""
+
+    requested_by: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -405,6 +422,8 @@ RunEvent = (
     | StageManualWaiting
     | StageStartRequested
     | StageRetryRequested
+    | StageRedriveRequested
+    | DeadLetterDiscarded
     | ArtifactStored
     | ArtifactExpired
     | LogArchived
@@ -444,6 +463,8 @@ RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     StageManualWaiting,
     StageStartRequested,
     StageRetryRequested,
+    StageRedriveRequested,
+    DeadLetterDiscarded,
     ArtifactStored,
     ArtifactExpired,
     LogArchived,

@@ -14,6 +14,7 @@ from orchestrator.domain.events import (
     AnalysisMeasured,
     ArtifactExpired,
     ArtifactStored,
+    DeadLetterDiscarded,
     DeploymentFailed,
     DeploymentRolledBack,
     DeploymentStarted,
@@ -41,6 +42,7 @@ from orchestrator.domain.events import (
     StageLeaseExpired,
     StageManualWaiting,
     StageQueued,
+    StageRedriveRequested,
     StageRetryDue,
     StageRetryRequested,
     StageRetryScheduled,
@@ -243,11 +245,31 @@ def _retry(state: RunState, message: StageRetryRequested) -> str | None:
     stage = state.stage(message.stage)
     if stage.status not in (_S.FAILED, _S.CANCELLED):
         return f"stage {stage.name!r} is {stage.status}; only a failed or cancelled stage retries"
+    return _needs_block(state, stage)
+
+
+def _needs_block(state: RunState, stage: StageState) -> str | None:
     for need in state.dag.needs[stage.name]:
         status = state.stage(need).status
         if state.stage(need).blocks_needs:
             return f"stage {stage.name!r} needs {need!r}, which is {status}: retry that first"
     return None
+
+
+@_on(StageRedriveRequested)
+def _redrive(state: RunState, message: StageRedriveRequested) -> str | None:
+    stage = state.stage(message.stage)
+    if stage.status is not _S.FAILED or not stage.dead_lettered:
+        return f"stage {stage.name!r} has no dead letter to redrive (it is {stage.status})"
+    return _needs_block(state, stage)
+
+
+@_on(DeadLetterDiscarded)
+def _discard(state: RunState, message: DeadLetterDiscarded) -> str | None:
+    stage = state.stage(message.stage)
+    if stage.status is not _S.FAILED or not stage.dead_lettered:
+        return f"stage {stage.name!r} has no dead letter to discard (it is {stage.status})"
+    return _stale(stage, message.attempt)
 
 
 def _dispatched(state: RunState, stage_name: str, attempt: int) -> str | None:

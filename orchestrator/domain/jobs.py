@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.statuses import Priority
 
-__all__ = ["LEASE_FLOOR_MS", "LEASE_SLACK_MS", "DeadLetter", "Job", "job_id", "lease_ms_for"]
+__all__ = [
+    "LEASE_FLOOR_MS",
+    "LEASE_SLACK_MS",
+    "DeadLetter",
+    "Job",
+    "dead_letter_id",
+    "job_id",
+    "lease_ms_for",
+]
 
 LEASE_SLACK_MS = 5 * 60_000
 LEASE_FLOOR_MS = 30 * 60_000
@@ -46,6 +55,11 @@ class DeadLetter:
 def job_id(run_id: str, stage: str, attempt: int) -> str:
     """The id of a stage attempt's job: ``run_id/stage/attempt``."""
     return f"{run_id}/{stage}/{attempt}"
+
+
+def dead_letter_id(run_id: str, stage: str, attempt: int) -> str:
+    """A dead letter's id: 16 hex digits of its job's id (safe in a URL, the same on replay)."""
+    return hashlib.blake2b(job_id(run_id, stage, attempt).encode(), digest_size=8).hexdigest()
 
 
 def lease_ms_for(timeout_ms: int) -> int:

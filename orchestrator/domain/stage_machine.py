@@ -11,6 +11,7 @@ from orchestrator.domain.events import (
     AnalysisMeasured,
     ArtifactExpired,
     ArtifactStored,
+    DeadLetterDiscarded,
     DeploymentFailed,
     DeploymentRolledBack,
     DeploymentStarted,
@@ -30,6 +31,7 @@ from orchestrator.domain.events import (
     StageLeaseExpired,
     StageManualWaiting,
     StageQueued,
+    StageRedriveRequested,
     StageRetryDue,
     StageRetryRequested,
     StageRetryScheduled,
@@ -235,6 +237,30 @@ def _retry_requested(state: RunState, event: StageRetryRequested) -> RunState:
     stage = stage_of(state, event, attempt=False)
     if stage.status not in (_S.FAILED, _S.CANCELLED):
         raise illegal(event, f"the stage is {stage.status}; only failed or cancelled retry")
+    return _fresh_attempt(state, event, stage)
+
+
+@_on(StageRedriveRequested)
+def _redrive_requested(state: RunState, event: StageRedriveRequested) -> RunState:
+    """A redrive is a retry of a dead-lettered stage: fresh attempt, fresh retry budget."""
+    stage = stage_of(state, event, attempt=False)
+    if stage.status is not _S.FAILED or not stage.dead_lettered:
+        raise illegal(event, f"the stage is {stage.status} and not dead-lettered")
+    return _fresh_attempt(state, event, stage)
+
+
+@_on(DeadLetterDiscarded)
+def _discarded(state: RunState, event: DeadLetterDiscarded) -> RunState:
+    """The dead letter is dealt with; the stage stays failed (no redrive any more)."""
+    stage = stage_of(state, event)
+    if stage.status is not _S.FAILED or not stage.dead_lettered:
+        raise illegal(event, f"the stage is {stage.status} and not dead-lettered")
+    return put(state, replace(stage, dead_lettered=False))
+
+
+def _fresh_attempt(
+    state: RunState, event: StageRetryRequested | StageRedriveRequested, stage: StageState
+) -> RunState:
     move(event, stage, _S.PENDING)
     fresh = replace(
         StageState(spec=stage.spec, approved=True),

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from orchestrator.domain import RunEvent, parse_pipeline
-from orchestrator.wire import decode_event, encode_event
+from orchestrator.domain import DeadLetter, RunEvent, parse_pipeline
+from orchestrator.wire import decode_event, decode_record, encode_event
 from projections.decider import Decider
 from projections.timers import TimerWorker
 from schemas.eventlog import TopicNames, consumer, producer
@@ -22,7 +22,7 @@ from tests.support.runs import run_created
 from tests.support.standin_runner import Script, StandInRunner
 from tests.support.waiting import eventually
 
-__all__ = ["RunLog", "Stack", "create_topics", "delete_topics"]
+__all__ = ["RunLog", "Stack", "create_topics", "delete_topics", "read_dead_letters"]
 
 TERMINAL = {"RunSucceeded", "RunFailed", "RunCancelled", "RunRejected"}
 
@@ -131,3 +131,25 @@ class Stack:
         stages = parse_pipeline(pipeline_yaml).stages
         self.send(run_created(stages, run_id=run_id, branch=branch))
         return run_id
+
+
+def read_dead_letters(stack: Stack, run_id: str, count: int = 1) -> list[DeadLetter]:
+    """The ``DeadLetter`` records of ``run_id`` on the stack's ``sluice.jobs.dead``, read from
+    the topic itself (waits until ``count`` of them are there)."""
+    c = consumer(stack.settings, group=f"dead-{uuid.uuid4().hex}")
+    c.subscribe([stack.names.dead_letters])
+    found: list[DeadLetter] = []
+
+    def enough() -> bool:
+        msg = c.poll(0.2)
+        if msg is not None and msg.error() is None:
+            record = decode_record(msg.value() or b"")
+            if isinstance(record, DeadLetter) and record.job.run_id == run_id:
+                found.append(record)
+        return len(found) >= count
+
+    try:
+        eventually(enough, timeout=30, what=f"{count} dead letter(s) of {run_id}")
+    finally:
+        c.close()
+    return found

@@ -1,7 +1,8 @@
 """One Sluice deployment for the API tests, on the real services, isolated by name: the
 whole topic catalogue under a prefix of its own, a fresh PostgreSQL schema, the trigger
-processor as a child process, decider, timers and projector in threads, and the API served
-by uvicorn in a thread (a second API process is started by the tests that need two).
+processor as a child process, decider, timers and every registered projection in threads,
+and the API served by uvicorn in a thread (a second API process is started by the tests
+that need two).
 
 Starting faust and joining consumer groups costs seconds, so the deployment serves the
 whole folder (package scope: it stops after the folder's last test); every test isolates

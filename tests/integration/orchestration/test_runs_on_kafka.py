@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from orchestrator.domain import FailureClass, RunCancelRequested, StageRetryRequested
-from tests.support.stack import Stack
+from tests.support.stack import Stack, read_dead_letters
 from tests.support.standin_runner import Outcome
 from tests.support.waiting import eventually
 
@@ -86,6 +86,9 @@ def test_three_infrastructure_failures_dead_letter_the_stage(stack: Stack) -> No
     assert names.count("StageFailed") == 3
     assert names.count("StageDeadLettered") == 1
     assert stages_taken(stack, run_id) == [("build", 1), ("build", 2), ("build", 3)]
+    [letter] = read_dead_letters(stack, run_id)
+    assert letter.job.job_id == f"{run_id}/build/3" and letter.infrastructure_failures == 3
+    assert letter.reason.startswith("3 infrastructure failures")
 
 
 def test_an_expired_lease_requeues_the_stage_as_the_next_attempt(stack: Stack) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from orchestrator.domain import (
     ArtifactStored,
+    DeadLetterDiscarded,
     Decision,
     DeploymentStarted,
     DeploymentSucceeded,
@@ -23,6 +24,7 @@ from orchestrator.domain import (
     StageFailed,
     StageHeartbeat,
     StageLeaseExpired,
+    StageRedriveRequested,
     StageRetryDue,
     StageRetryRequested,
     StageSpec,
@@ -214,6 +216,25 @@ class Driver:
                 run_id=self.run_id, occurred_at_ms=self.tick(), stage=stage, requested_by=who
             )
         )
+
+    def redrive(self, stage: str, who: str = "alice") -> Decision:
+        return self.send(
+            StageRedriveRequested(
+                run_id=self.run_id, occurred_at_ms=self.tick(), stage=stage, requested_by=who
+            )
+        )
+
+    def discard(self, stage: str, who: str = "alice", attempt: int | None = None) -> Decision:
+        return self.send(
+            DeadLetterDiscarded(**self._stage(stage, attempt), requested_by=who, reason="known")
+        )
+
+    def dead_letter(self, stage: str) -> Decision:
+        """Three infrastructure failures in a row: the third dead-letters the stage."""
+        for _ in range(2):
+            self.crash(stage, FailureClass.INFRASTRUCTURE)
+            self.retry_due(stage)
+        return self.crash(stage, FailureClass.INFRASTRUCTURE)
 
     def play(self, stage: str, who: str = "alice") -> Decision:
         return self.send(

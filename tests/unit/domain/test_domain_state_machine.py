@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from orchestrator.domain import (
+    DeadLetterDiscarded,
     Decision,
     FailureClass,
     RunCancelRequested,
@@ -27,6 +28,7 @@ from orchestrator.domain import (
     StageFailed,
     StageHeartbeat,
     StageLeaseExpired,
+    StageRedriveRequested,
     StageRetryDue,
     StageRetryRequested,
     StageRetryScheduled,
@@ -234,6 +236,33 @@ class Orchestration(RuleBasedStateMachine):
         manual = state.stage(stage).status is StageStatus.MANUAL
         kind = StageStartRequested if manual else StageRetryRequested
         self.send(kind(run_id=run_id, occurred_at_ms=self.now, stage=stage, requested_by="bob"))
+
+    @precondition(lambda self: bool(self.states))
+    @rule(data=st.data(), aimed=st.booleans(), redrive=st.booleans())
+    def person_redrives_or_discards(self, data: st.DataObject, aimed: bool, redrive: bool) -> None:
+        """Redrive or discard a dead letter — or ask about a stage that has none."""
+        run_id = data.draw(st.sampled_from(sorted(self.states)))
+        state = self.states[run_id]
+        dead = [s.name for s in state.stages.values() if s.dead_lettered] if aimed else []
+        stage = state.stage(data.draw(st.sampled_from(dead or list(state.stages))))
+        note = {"run_id": run_id, "occurred_at_ms": self.now, "stage": stage.name}
+        if redrive:
+            decision = self.send(StageRedriveRequested(**note, requested_by="carol"))
+        else:
+            message = DeadLetterDiscarded(
+                **note, attempt=stage.attempt, requested_by="carol", reason="known outage"
+            )
+            decision = self.send(message)
+        if not stage.dead_lettered:
+            assert not decision.accepted
+        elif decision.state is not None and decision.accepted:
+            after = decision.state.stage(stage.name)
+            assert not after.dead_lettered
+            if redrive:  # a fresh attempt with a fresh retry budget
+                assert after.infrastructure_failures == 0 and after.policy_retries == 0
+            else:  # a discard changes nothing else
+                assert after.status is StageStatus.FAILED and decision.jobs == ()
+                assert decision.state.status is state.status
 
     @precondition(lambda self: bool(self.logs))
     @rule(data=st.data())

@@ -22,6 +22,7 @@ STORE = codec.default_codec().store
 # Read as stage events although their names do not start with "Stage": each belongs to one
 # stage attempt (its artifact, its log, its deployment), so each carries `stage` and `attempt`.
 STAGE_SCOPED = {
+    "DeadLetterDiscarded",
     "ArtifactStored",
     "ArtifactExpired",
     "LogArchived",
