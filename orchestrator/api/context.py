@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from confluent_kafka import Producer as KafkaProducer
 from cryptography.fernet import Fernet
 from minio import Minio
 
+from orchestrator.api.branches import BranchHeads
 from orchestrator.api.db import Database
 from orchestrator.api.follower import RunsFollower
 from orchestrator.api.ratelimit import RateLimiter
@@ -32,6 +33,7 @@ class Context:
     names: TopicNames
     fernet: Fernet  # encrypts webhook secrets, with the secrets key
     url_key: bytes  # signs artifact download links (derived from the secrets key)
+    branches: BranchHeads = field(default_factory=BranchHeads)
 
     def run_url(self, pipeline_id: str, run_id: str) -> str:
         """The run page of a run (``web_url``); its JSON is at the same path without ``/ui``."""

@@ -11,10 +11,10 @@ from pydantic import BaseModel
 from orchestrator.api import queries
 from orchestrator.api.audit import audit_action
 from orchestrator.api.auth import context, not_found, require, visible
+from orchestrator.api.branches import BranchMissing, BranchUnknown
 from orchestrator.api.context import Context
 from orchestrator.api.models import RunIn, RunOut, RunPage
 from orchestrator.api.publish import append
-from orchestrator.api.schedules import BranchMissing, BranchUnknown, branch_head
 from orchestrator.api.tokens import Scope, TokenInfo
 from orchestrator.api.trigger import trigger
 from orchestrator.api.views import run_out
@@ -61,12 +61,12 @@ def create_run(
     if found is None:
         raise not_found(f"pipeline {pipeline_id!r}")
     branch = body.branch or str(found["default_branch"])
-    head = _branch_head(str(found["repo_url"]), branch)
+    commit_sha = _commit(ctx, str(found["repo_url"]), branch, body.commit_sha)
     outcome = trigger(
         ctx,
         pipeline_id=pipeline_id,
         branch=branch,
-        commit_sha=body.commit_sha or head,
+        commit_sha=commit_sha,
         source=TriggerSource.API,
         requested_by=f"token:{token.name}",
         urgent=body.urgent,
@@ -78,10 +78,15 @@ def create_run(
     return _answer(ctx, pipeline_id, outcome.run_id)
 
 
-def _branch_head(repo_url: str, branch: str) -> str:
-    """The head of ``branch``; 400 when the repository has no such branch, 503 when unreachable."""
+def _commit(ctx: Context, repo_url: str, branch: str, given: str | None) -> str:
+    """The commit to build: ``given`` once its branch is known to exist (remembered briefly),
+    else the branch's head now; 400 when the repository has no such branch, 503 when it
+    cannot be reached."""
     try:
-        return branch_head(repo_url, branch)
+        if given:
+            ctx.branches.require(repo_url, branch)
+            return given
+        return ctx.branches.head(repo_url, branch)
     except BranchMissing as e:
         raise HTTPException(400, f"{e}; push it first or name another branch") from e
     except BranchUnknown as e:

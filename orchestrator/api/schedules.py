@@ -11,7 +11,6 @@ the two repeats the request, which the trigger processor de-duplicates (same com
 from __future__ import annotations
 
 import logging
-import subprocess
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,15 +20,15 @@ from fastapi import APIRouter, Depends, Response
 from orchestrator.api import queries
 from orchestrator.api.audit import audit_action
 from orchestrator.api.auth import context, not_found, require, visible
+from orchestrator.api.branches import BranchMissing, BranchUnknown, branch_head
 from orchestrator.api.context import Context
 from orchestrator.api.cron import Cron
 from orchestrator.api.models import CronIn, CronOut
 from orchestrator.api.tokens import Scope, TokenInfo
 from orchestrator.domain import TriggerSource
 from orchestrator.submit import request_run
-from schemas.errors import DomainError, InfrastructureError
 
-__all__ = ["BranchMissing", "BranchUnknown", "branch_head", "fire_due", "router"]
+__all__ = ["fire_due", "router"]
 
 router = APIRouter(tags=["schedules"])
 Ctx = Annotated[Context, Depends(context)]
@@ -40,14 +39,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _log = logging.getLogger(__name__)
 _COLUMNS = "schedule_id, pipeline_id, expression, branch, next_fire_at, last_fired_at"
-
-
-class BranchUnknown(InfrastructureError):
-    """The branch head could not be read from the pipeline's repository."""
-
-
-class BranchMissing(DomainError):
-    """The pipeline's repository has no such branch."""
 
 
 def _out(row: tuple[Any, ...]) -> CronOut:
@@ -155,20 +146,3 @@ def _request(ctx: Context, pipeline_id: str, branch: str, repo_url: str, schedul
         prefix=ctx.names.prefix,
     )
     return 1
-
-
-def branch_head(repo_url: str, branch: str) -> str:
-    """The commit SHA at the head of ``branch`` in ``repo_url`` (``git ls-remote``)."""
-    try:
-        out = subprocess.run(
-            ["git", "ls-remote", "--", repo_url, f"refs/heads/{branch}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout.split()
-    except (subprocess.SubprocessError, OSError) as e:
-        raise BranchUnknown(f"cannot read branch {branch!r} of the repository: {e}") from e
-    if not out:
-        raise BranchMissing(f"the repository has no branch {branch!r}")
-    return out[0]
