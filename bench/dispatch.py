@@ -19,6 +19,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -151,19 +153,35 @@ def one_stage_repository(root: Path) -> tuple[str, str]:
     return f"file://{root}", sha
 
 
+@contextmanager
+def trigger_processor(
+    settings: ServiceSettings, prefix: str, tmp: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Pipeline ``bench`` (one stage, in a repository under ``tmp``) registered under
+    ``prefix``, and the trigger processor (faust) running on it: (commit sha, its process)."""
+    url, sha = one_stage_repository(tmp)
+    register_pipeline(settings, pipeline_id="bench", name="bench", repo_url=url, prefix=prefix)
+    env = {**os.environ, "SLUICE_TOPIC_PREFIX": prefix, "SLUICE_CACHE_DIR": str(tmp)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "projections.triggers"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield sha, proc
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def trigger_latency(settings: ServiceSettings, prefix: str, n: int) -> list[float]:
     """RunRequested on sluice.triggers → Job, through the trigger processor (faust) and decider."""
     names = TopicNames(prefix)
-    with tempfile.TemporaryDirectory() as tmp:
-        url, sha = one_stage_repository(Path(tmp))
-        register_pipeline(settings, pipeline_id="bench", name="bench", repo_url=url, prefix=prefix)
-        env = {**os.environ, "SLUICE_TOPIC_PREFIX": prefix, "SLUICE_CACHE_DIR": tmp}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "projections.triggers"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        trigger_processor(settings, prefix, Path(tmp)) as (sha, _),
+    ):
         c = tail(settings, list(names.jobs))
         p = producer(settings)
         try:
@@ -182,8 +200,6 @@ def trigger_latency(settings: ServiceSettings, prefix: str, n: int) -> list[floa
                 out.append(ms() - t0)
             return out[1:]
         finally:
-            proc.terminate()
-            proc.wait(30)
             c.close()
 
 

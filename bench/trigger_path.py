@@ -19,7 +19,6 @@ Run: .venv/bin/python bench/trigger_path.py [--n 200] [--clients 16] [--py-spy 2
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -36,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
-from bench.dispatch import one_stage_repository, pct, round_trip, tail
-from orchestrator.submit import register_pipeline, request_run
+from bench.dispatch import pct, round_trip, tail, trigger_processor
+from orchestrator.submit import request_run
 from orchestrator.wire import decode_record
 from projections.decider import Decider
 from schemas.eventlog import TopicNames, producer
@@ -202,16 +201,10 @@ def main() -> None:
     decider = Decider(settings=settings, prefix=prefix, worker_id="bench")
     threading.Thread(target=decider.run, args=(stop,), daemon=True).start()
     trace = Trace()
-    with tempfile.TemporaryDirectory() as tmp:
-        url, sha = one_stage_repository(Path(tmp))
-        register_pipeline(settings, pipeline_id="bench", name="bench", repo_url=url, prefix=prefix)
-        env = {**os.environ, "SLUICE_TOPIC_PREFIX": prefix, "SLUICE_CACHE_DIR": tmp}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "projections.triggers"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        trigger_processor(settings, prefix, Path(tmp)) as (sha, proc),
+    ):
         watcher = tail(settings, [names.triggers, names.inbox, *names.jobs])
         threading.Thread(target=watch, args=(watcher, names, trace, stop), daemon=True).start()
         try:
@@ -233,8 +226,6 @@ def main() -> None:
                 spy.join()
                 summarise(Path(tmp) / "spy.txt")
         finally:
-            proc.terminate()
-            proc.wait(30)
             stop.set()
             time.sleep(0.5)
             delete_topics(admin, topics)
