@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from orchestrator.api import ApiSettings, create_app
-from orchestrator.ui import actions, dead_letters, history, logroutes, pages
+from orchestrator.ui import actions, dead_letters, environments, history, logroutes, pages
 from orchestrator.ui.session import SignInNeeded
 from schemas.settings import ServiceSettings
 
@@ -38,7 +38,7 @@ def create_web_app(settings: ServiceSettings, api: ApiSettings, **options: Any) 
 
 def mount(app: FastAPI) -> None:
     """Add the pages, their static files and the sign-in redirect to ``app``."""
-    for module in (pages, actions, dead_letters, history, logroutes):
+    for module in (pages, actions, dead_letters, environments, history, logroutes):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     app.add_exception_handler(SignInNeeded, _sign_in)
