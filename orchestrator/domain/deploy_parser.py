@@ -3,7 +3,9 @@
 Every key is read as the other stage keys are (errors carry line numbers and are collected,
 not raised). What the deployer cannot carry out yet is an error here, never a green no-op
 (invariant 8): ``analysis.max_p95_ms`` is refused (HAProxy keeps no per-server percentile),
-and ``image`` is required until image builds give it a default.
+and ``image`` is required: ``${{ images.NAME }}`` ships what a needed ``build_image`` stage
+built, any other reference is shipped as written (a run may build several images, so none is
+picked for the user).
 """
 
 from __future__ import annotations
@@ -101,8 +103,8 @@ class DeployParser:
     ) -> T | None:
         if key not in e:
             hint = {
-                "image": " (the image to run; it will default to the image the run built "
-                "once build_image stages exist)"
+                "image": " (the image to run: ${{ images.NAME }} for one a build_image stage "
+                "this stage needs built, or any image reference)"
             }.get(key, "")
             self.r.fail(MissingKey(self.where, key, line=line_of(node), hint=hint))
             return None

@@ -60,14 +60,17 @@ def check_image_refs(
     builders = {s.build_image.name: s.name for s in stages if s.build_image is not None}
     errors: list[PipelineError] = []
     for stage in stages:
-        name = built_image_name(stage.image)
-        if name is None:
-            continue
-        builder = builders.get(name)
-        if builder is None or builder not in ancestors.get(stage.name, set()):
+        written = [("image", stage.image)]
+        if stage.deploy is not None and stage.deploy.image:
+            written.append(("deploy.image", stage.deploy.image))
+        for key, image in written:
+            name = built_image_name(image)
+            builder = builders.get(name) if name is not None else None
+            if name is None or (builder is not None and builder in ancestors.get(stage.name, ())):
+                continue
             allowed = _allowed(builders, ancestors.get(stage.name, set()))
-            where = f"stage {stage.name!r} image"
-            errors.append(InvalidValue(where, stage.image, allowed, line=lines.get(stage.name)))
+            where = f"stage {stage.name!r} {key}"
+            errors.append(InvalidValue(where, image, allowed, line=lines.get(stage.name)))
     return errors
 
 

@@ -20,6 +20,7 @@ from orchestrator.domain.events import (
     RunEvent,
     TrafficShifted,
 )
+from orchestrator.domain.images import built_image_name, resolve_image
 from orchestrator.domain.jobs import Job
 from orchestrator.domain.model import DeploySpec
 from orchestrator.domain.rollout import (
@@ -68,6 +69,7 @@ class Deployment:
     addresses: dict[str, str] = field(default_factory=dict)  # instance → ip:port
     key: str = ""  # the HAProxy backend key worked on (the environment's active one)
     nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:4])
+    registry: str = "127.0.0.1:5000"  # where build_image stages push
 
     @property
     def spec(self) -> DeploySpec:
@@ -78,12 +80,20 @@ class Deployment:
     def env(self) -> str:
         return self.spec.environment
 
+    def image(self) -> str:
+        """The image to ship: ``${{ images.NAME }}`` is the one this run built (pushed to
+        ``registry`` as ``NAME:<commit sha>``); any other name is used as written."""
+        written = self.spec.image or ""
+        if built_image_name(written) is None:
+            return written
+        return f"{self.registry}/{resolve_image(written, self.job.commit_sha)}"
+
     def run(self) -> Outcome:
         """Deploy, roll back if it must, and report; returns how it ended."""
         path = self.spec.health_check_path or "/"
         self.haproxy.ensure_environment(self.env, path)
         self.key = self.haproxy.active(self.env)
-        image = self.spec.image or ""
+        image = self.image()
         running = self._reconcile()
         self.report(self._started(image))
         if self.spec.strategy == "blue-green":

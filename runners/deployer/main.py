@@ -62,6 +62,7 @@ class Deployer:
         self.names = TopicNames(prefix)
         self.reporter = KafkaReporter(settings, prefix=prefix)
         self.haproxy = HAProxy(settings.haproxy_dir)
+        self.registry = settings.registry
         self.containers = Containers(docker.DockerClient(base_url=settings.docker_host))
         self.consumer = consumer(settings, group=prefix + GROUP, **_TUNING)
         self.ready = threading.Event()
@@ -96,7 +97,9 @@ class Deployer:
             lease_deadline_ms=started + job.lease_ms,
         )
         self.reporter.report_acknowledged(claim)
-        deployment = Deployment(job, self.haproxy, self.containers, self.reporter.report)
+        deployment = Deployment(
+            job, self.haproxy, self.containers, self.reporter.report, registry=self.registry
+        )
         try:
             outcome = deployment.run()
         except (DeployerError, DockerException, EventLogUnavailable) as e:

@@ -141,3 +141,28 @@ def test_an_image_built_by_an_attempt_never_dispatched_is_ignored() -> None:
     assert run.send(_built(run, "b")).ignored_reason == (
         "attempt 1 of stage 'b' was never dispatched"
     )
+
+
+BUILD_THEN_DEPLOY = """
+name: ship
+stages:
+  image:
+    build_image: {name: app}
+  deploy:
+    needs: [image]
+    deploy: {environment: staging, image: "${{ images.app }}", port: 8000}
+"""
+
+
+def test_a_deploy_may_ship_the_image_a_stage_it_needs_built() -> None:
+    [_, deploy] = parse_pipeline(BUILD_THEN_DEPLOY).stages
+
+    assert deploy.deploy is not None
+    assert built_image_name(deploy.deploy.image or "") == "app"
+
+
+def test_a_deploy_of_an_image_no_needed_stage_builds_is_an_error() -> None:
+    errors = _errors(BUILD_THEN_DEPLOY.replace("    needs: [image]\n", ""))
+
+    assert len(errors) == 1
+    assert "stage 'deploy' deploy.image" in errors[0]
