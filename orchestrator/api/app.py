@@ -107,9 +107,6 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
         audit_routes,
         flaky_routes,
         environments,
-        secrets,
-        token_routes,
-        webhooks,
         dead_letters,
         health,
     )
