@@ -18,8 +18,10 @@ haproxy_start() {
   [ -s "$HAPROXY_DIR/server-state" ] || echo 1 >"$HAPROXY_DIR/server-state"
   /usr/sbin/haproxy -c -q -f "$HAPROXY_DIR/haproxy.cfg" -f "$HAPROXY_DIR/envs" \
     >"$SLUICE_LOG_DIR/haproxy.log" 2>&1 || fail haproxy "$SLUICE_LOG_DIR/haproxy.log" "a bad file under $HAPROXY_DIR/envs?"
-  start_daemon haproxy "$SLUICE_LOG_DIR/haproxy.log" /usr/sbin/haproxy -W -S "$HAPROXY_DIR/master.sock" \
-    -f "$HAPROXY_DIR/haproxy.cfg" -f "$HAPROXY_DIR/envs"
+  # Started from its own folder: the master re-reads its files from its working directory on
+  # every reload, so a checkout that was started from and later deleted must not be it.
+  (cd "$HAPROXY_DIR" && start_daemon haproxy "$SLUICE_LOG_DIR/haproxy.log" /usr/sbin/haproxy \
+    -W -S "$HAPROXY_DIR/master.sock" -f "$HAPROXY_DIR/haproxy.cfg" -f "$HAPROXY_DIR/envs")
   wait_for 30 haproxy_health || fail haproxy "$SLUICE_LOG_DIR/haproxy.log" "another process on :$HAPROXY_METRICS_PORT?"
 }
 
