@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 from orchestrator.domain.branches import branch_allowed
 from orchestrator.domain.dag import Dag
 from orchestrator.domain.events import (
-    AnalysisMeasured,
     ArtifactExpired,
     ArtifactStored,
     DeadLetterDiscarded,
-    DeploymentFailed,
-    DeploymentRolledBack,
-    DeploymentStarted,
-    DeploymentSucceeded,
     ImageBuilt,
-    InstanceHealthy,
-    InstanceStarted,
-    InstanceUnhealthy,
     LogArchived,
     LogExpired,
     RunEvent,
@@ -38,12 +30,11 @@ from orchestrator.domain.events import (
     StageSkipped,
     StageStartRequested,
     StageSucceeded,
-    TrafficShifted,
 )
 from orchestrator.domain.expiry import expired_field, expiry_problem
 from orchestrator.domain.folding import Handlers, illegal, move, put, reopen, stage_of
 from orchestrator.domain.frozen import replace
-from orchestrator.domain.state import RunState, StageState
+from orchestrator.domain.state import DeploymentEvent, RunState, StageState
 from orchestrator.domain.statuses import FailureClass, StageStatus
 
 __all__ = ["STAGE_HANDLERS", "Blocking", "unskippable"]
@@ -359,15 +350,5 @@ def _deployment(state: RunState, event: Any) -> RunState:
     return put(state, replace(stage, deployments=(*stage.deployments, event)))
 
 
-for _kind in (
-    DeploymentStarted,
-    DeploymentSucceeded,
-    DeploymentFailed,
-    DeploymentRolledBack,
-    InstanceStarted,
-    InstanceHealthy,
-    InstanceUnhealthy,
-    TrafficShifted,
-    AnalysisMeasured,
-):
+for _kind in get_args(DeploymentEvent):  # every event a deployment records on its stage
     STAGE_HANDLERS[_kind] = _deployment
