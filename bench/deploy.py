@@ -10,7 +10,9 @@ Prints:
     and failed requests;
   * canary abort: a canary answering 50 % errors at a 10 % step: from its first bad answer to
     its last (the cut-off), and failed requests;
-  * blue-green switch: from the first answer of green to the last of blue, failed requests.
+  * blue-green switch: from the first answer of green to the last of blue, failed requests;
+  * manual rollback while blue is warm (an abort heard during ``scale_down_delay``): from
+    the abort to the last answer of green, failed requests.
 Run: .venv/bin/python bench/deploy.py
 """
 
@@ -27,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import docker
 import httpx
 
-from orchestrator.domain.events import RunEvent
+from orchestrator.domain.events import DeploymentAborted, DeploymentPromoted, RunEvent
 from orchestrator.domain.jobs import Job
 from orchestrator.domain.model import CanaryAnalysis, CanaryStep, DeploySpec, StageSpec
 from orchestrator.domain.statuses import Priority
@@ -38,7 +40,14 @@ from schemas.settings import ServiceSettings
 from tests.support.deployapp import app_image, start_load
 
 
-def job(env: str, image: str, *, deadline_ms: int = 20_000, strategy: str = "rolling") -> Job:
+def job(
+    env: str,
+    image: str,
+    *,
+    deadline_ms: int = 20_000,
+    strategy: str = "rolling",
+    scale_down_delay_ms: int = 1_000,
+) -> Job:
     spec = DeploySpec(
         environment=env,
         image=image,
@@ -48,7 +57,7 @@ def job(env: str, image: str, *, deadline_ms: int = 20_000, strategy: str = "rol
         strategy=strategy,
         canary_steps=(CanaryStep(weight=10, pause_ms=30_000),),
         analysis=CanaryAnalysis(max_error_rate=0.1, min_requests=20),
-        scale_down_delay_ms=1_000,
+        scale_down_delay_ms=scale_down_delay_ms,
     )
     run_id = uuid.uuid4().hex
     stage = StageSpec(name="deploy", deploy=spec)
@@ -67,10 +76,34 @@ def job(env: str, image: str, *, deadline_ms: int = 20_000, strategy: str = "rol
     )
 
 
-def deploy(h: HAProxy, c: Containers, j: Job) -> tuple[float, list[RunEvent]]:
-    events: list[RunEvent] = []
+class AbortOnceSwitched:
+    """A person who aborts the deployment ``after_s`` once traffic switched to green."""
+
+    def __init__(self, events: list[RunEvent], after_s: float) -> None:
+        self.events, self.after_s = events, after_s
+        self.switched_at: float | None = None
+        self.asked_ms = 0
+
+    def aborted(self) -> DeploymentAborted | None:
+        if self.switched_at is None and any("Traffic" in type(e).__name__ for e in self.events):
+            self.switched_at = time.monotonic()
+        if self.switched_at is None or time.monotonic() - self.switched_at < self.after_s:
+            return None
+        self.asked_ms = self.asked_ms or time.time_ns() // 1_000_000
+        e = self.events[0]
+        ids = {"run_id": e.run_id, "stage": "deploy", "attempt": 1, "occurred_at_ms": 0}
+        return DeploymentAborted(**ids, deployment_id="", environment="", requested_by="bench")
+
+    def promoted(self, step: int) -> DeploymentPromoted | None:
+        return None
+
+
+def deploy(
+    h: HAProxy, c: Containers, j: Job, person: AbortOnceSwitched | None = None
+) -> tuple[float, list[RunEvent]]:
+    events: list[RunEvent] = [] if person is None else person.events
     t = time.perf_counter()
-    Deployment(j, h, c, events.append).run()
+    Deployment(j, h, c, events.append, decisions=person).run()
     return time.perf_counter() - t, events
 
 
@@ -96,10 +129,18 @@ def raw_floor(client: docker.DockerClient, h: HAProxy, env: str, image: str) -> 
     return took
 
 
-def under_load(h: HAProxy, c: Containers, env: str, j: Job, out: Path) -> tuple[float, dict]:
+def under_load(
+    h: HAProxy,
+    c: Containers,
+    env: str,
+    j: Job,
+    out: Path,
+    *,
+    person: AbortOnceSwitched | None = None,
+) -> tuple[float, dict]:
     load = start_load(f"http://127.0.0.1:{h.port_of(env)}/", rate=250, seconds=3600, answers=out)
     time.sleep(2)
-    took, events = deploy(h, c, j)
+    took, events = deploy(h, c, j, person)
     time.sleep(2)
     load.stop()
     last = type(events[-1]).__name__
@@ -153,6 +194,15 @@ def main() -> None:
             f"blue-green v1 -> v2 (3 instances): {s['ended']} after {took:.2f} s (blue kept warm "
             f"1 s), first green to last blue answer {switch} ms, {s['failed']} failed "
             f"of {s['total']}"
+        )
+        deploy(h, c, job(env, v1))
+        person = AbortOnceSwitched([], after_s=2.0)
+        warm = job(env, v2, strategy="blue-green", scale_down_delay_ms=30_000)
+        took, s = under_load(h, c, env, warm, tmp / "bg-abort", person=person)
+        back = max(t for t, _, v in s["answers"] if v == "v2") - person.asked_ms
+        print(
+            f"manual rollback while blue is warm: {s['ended']}, last green answer {back} ms "
+            f"after the abort, {s['failed']} failed of {s['total']}"
         )
     finally:
         for ct in client.containers.list(all=True, filters={"label": f"{ENV_LABEL}={env}"}):

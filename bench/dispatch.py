@@ -32,6 +32,7 @@ from orchestrator.domain import parse_pipeline
 from orchestrator.submit import register_pipeline, request_run
 from orchestrator.wire import decode_record, encode_event
 from projections.decider import Decider
+from projections.triggers import changelog_topic
 from schemas import codec
 from schemas.eventlog import TopicNames, consumer, end_offsets, producer
 from schemas.settings import ServiceSettings
@@ -138,9 +139,12 @@ def wait_job(c: Consumer, run_id: str, timeout: float = 120) -> None:
     raise TimeoutError(f"no job for run {run_id} in {timeout} s")
 
 
-def one_stage_repository(root: Path) -> tuple[str, str]:
-    """A git repository holding a one-stage pipeline: (file URL, commit sha)."""
-    (root / "pipeline.yaml").write_text("name: bench\nstages:\n  build: {script: ['true']}\n")
+ONE_STAGE = "name: bench\nstages:\n  build: {script: ['true']}\n"
+
+
+def one_stage_repository(root: Path, pipeline: str = ONE_STAGE) -> tuple[str, str]:
+    """A git repository holding a pipeline (one stage by default): (file URL, commit sha)."""
+    (root / "pipeline.yaml").write_text(pipeline)
     for args in (
         ["init", "-q"],
         ["add", "-A"],
@@ -265,7 +269,7 @@ def main() -> None:
     finally:
         stop.set()
         time.sleep(0.5)
-        delete_topics(admin, topics)
+        delete_topics(admin, [*topics, changelog_topic(prefix)])  # faust made the changelog
     floor = statistics.median(raw)
     print(
         f"raw Kafka round trip (acks=all)        p50 {floor:6.1f} ms   p99 {pct(raw, 0.99):6.1f} ms"

@@ -13,6 +13,13 @@ Measured in the same run, each on topics of its own:
 * projection: killed, restarted, one event appended: kill → its row committed in PostgreSQL;
 * API: killed, restarted: kill → ``/healthz`` answers 200;
 * trigger processor (faust): killed, restarted, a run requested: kill → its ``RunCreated``;
+* notifier: killed, restarted, a run finished: kill → its webhook at a local receiver;
+* deployer, mid-rollout of 3 instances v1 → v2 (real Docker and HAProxy): killed once a v2
+  instance is healthy, restarted: kill → its next deployment step, and kill → the
+  deployment succeeded;
+* runner alone on its host, mid-stage in a real container: killed, a new runner started at
+  once on the same state directory (the same host): kill → the attempt reported failed by
+  the new runner's reaper, and kill → the next attempt started in a container;
 
 beside the floor of any restart on this machine: Python starting and importing the code.
 
@@ -34,11 +41,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import docker
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka import Producer as KafkaProducer
@@ -46,15 +61,25 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from bench.dispatch import one_stage_repository
-from orchestrator.domain.events import RunEvent, StageClaimed
+from orchestrator.domain import parse_pipeline
+from orchestrator.domain.events import RunEvent, RunSucceeded, StageClaimed
 from orchestrator.submit import register_pipeline, request_run
 from orchestrator.wire import decode_event, encode_event
 from projections.decider import rebuild_partition
 from projections.migrate import migrate
-from projections.projector import wait_until
+from projections.notify_store import subscribe
+from projections.projector import READ_MODEL
+from projections.runner import wait_until
+from runners.deployer.haproxy import HAProxy
+from runners.deployer.instances import ENV_LABEL
+from runners.reaper import RUN_LABEL
 from schemas.eventlog import TopicNames, consumer, end_offsets, partition_for, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import RUN_PARTITIONS
+from tests.support.deploy_pipelines import THREE_REPLICAS
+from tests.support.deployapp import app_image
+from tests.support.runner_env import runner_env
+from tests.support.runs import run_created
 from tests.support.stack import create_topics, delete_topics
 from tests.unit.domain.domain_helpers import Driver, diamond
 
@@ -65,15 +90,17 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def start(name: str, prefix: str, worker: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+def start(
+    name: str, prefix: str, worker: str, log: Path | None = None, schema: str | None = None
+) -> subprocess.Popen[bytes]:
     sluice = str(Path(sys.executable).parent / "sluice")
     args = ["--worker-id", worker, "--prefix", prefix, "--metrics-port", "0"]
+    env = {**os.environ, "SLUICE_TOPIC_PREFIX": prefix}
+    if schema is not None:
+        env["SLUICE_PG_SCHEMA"] = schema
     with open(log or os.devnull, "wb") as out:
         return subprocess.Popen(
-            [sluice, "processor", name, *args],
-            env={**os.environ, "SLUICE_TOPIC_PREFIX": prefix},
-            stdout=subprocess.DEVNULL,
-            stderr=out,
+            [sluice, "processor", name, *args], env=env, stdout=subprocess.DEVNULL, stderr=out
         )
 
 
@@ -173,16 +200,18 @@ def checkpointed(settings: ServiceSettings, names: TopicNames) -> bool:
 
 
 def decider_takeover(
-    settings: ServiceSettings, admin: AdminClient, runs: int, days: int
+    settings: ServiceSettings, admin: AdminClient, runs: int, days: int, *, fold: int
 ) -> dict[str, float]:
     prefix = f"bto{uuid.uuid4().hex[:6]}."
     topics = create_topics(admin, prefix)
     names = TopicNames(prefix)
     try:
         events = generate(settings, names, runs, days)
-        started = time.perf_counter()
-        whole = sum(len(rebuild_partition(settings, names, p)) for p in range(RUN_PARTITIONS))
-        full_fold = time.perf_counter() - started
+        whole, full_fold = 0, -1.0
+        if events <= fold:
+            started = time.perf_counter()
+            whole = sum(len(rebuild_partition(settings, names, p)) for p in range(RUN_PARTITIONS))
+            full_fold = time.perf_counter() - started
         decider = start("decider", prefix, "w1")
         watch = tail(settings, names.runs)
         first = new_run(settings, names)  # its transaction writes the first checkpoints
@@ -276,16 +305,208 @@ def projection_takeover(settings: ServiceSettings, admin: AdminClient) -> float:
     try:
         with psycopg.connect(settings.pg_dsn, options=f"-c search_path={schema}") as conn:
             first = _append(out, names, "warm-up")
-            wait_until(conn, names.runs, *first, timeout=120)
+            wait_until(conn, READ_MODEL.label, names.runs, *first, timeout=120)
             killed = kill(projection)
             projection = start_projection(prefix, schema)
-            wait_until(conn, names.runs, *_append(out, names, "after"), timeout=120)
+            after = _append(out, names, "after")
+            wait_until(conn, READ_MODEL.label, names.runs, *after, timeout=120)
             return time.monotonic() - killed
     finally:
         kill(projection)
         delete_topics(admin, topics)
         with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@contextmanager
+def own_deployment(settings: ServiceSettings, admin: AdminClient, tag: str) -> Iterator[Own]:
+    """Topics and a migrated PostgreSQL schema of their own, removed afterwards."""
+    prefix = f"{tag}{uuid.uuid4().hex[:6]}."
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    topics = create_topics(admin, prefix)
+    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+        migrate(conn, schema=schema)
+    try:
+        yield Own(TopicNames(prefix), schema)
+    finally:
+        delete_topics(admin, topics)
+        with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Own:
+    names: TopicNames
+    schema: str
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver: the monotonic time of each POST, by delivery."""
+
+    got: ClassVar[list[float]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        _Receiver.got.append(time.monotonic())
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+def notifier_takeover(settings: ServiceSettings, admin: AdminClient) -> float:
+    """Kill the notifier, restart it, finish one run: kill → its webhook received."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    with own_deployment(settings, admin, "btn") as own:
+        with psycopg.connect(
+            settings.pg_dsn, autocommit=True, options=f"-c search_path={own.schema}"
+        ) as conn:
+            subscribe(conn, pipeline_id=template()[0].pipeline_id, channel="webhook", target=url,
+                      events=["run.succeeded"])  # fmt: skip
+        notifier = start("notifier", own.names.prefix, "n1", schema=own.schema)
+        out = producer(settings)
+        try:
+            _finished_run(out, own.names)
+            _wait(lambda: len(_Receiver.got) >= 1, "the first webhook")
+            killed = kill(notifier)
+            notifier = start("notifier", own.names.prefix, "n1", schema=own.schema)
+            _finished_run(out, own.names)
+            _wait(lambda: len(_Receiver.got) >= 2, "the webhook after the restart")
+            return _Receiver.got[1] - killed
+        finally:
+            kill(notifier)
+            server.shutdown()
+
+
+def _finished_run(out: KafkaProducer, names: TopicNames) -> None:
+    created = dataclasses.replace(template()[0], run_id=uuid.uuid4().hex, occurred_at_ms=now_ms())
+    done = RunSucceeded(run_id=created.run_id, occurred_at_ms=now_ms())
+    for event in (created, done):
+        out.produce(names.runs, key=created.run_id.encode(), value=encode_event(event))
+    assert out.flush(10) == 0
+
+
+def _wait(done: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {what} within {timeout} s")
+        time.sleep(0.01)
+
+
+HOLD = "name: hold\nstages:\n  hold: {script: ['sleep 600']}\n"
+
+
+def runner_takeover(settings: ServiceSettings, admin: AdminClient) -> tuple[float, float]:
+    """kill -9 the only runner of the host mid-stage (a real container), start a new one:
+    kill → the stage's attempt reported failed (the new runner's reaper), and kill → its
+    next attempt's container created (the dead runner's was removed by the reaper)."""
+    with own_deployment(settings, admin, "btr") as own, tempfile.TemporaryDirectory() as tmp:
+        names = own.names
+        repo = Path(tmp) / "repo"
+        repo.mkdir()
+        url, sha = one_stage_repository(repo, HOLD)
+        decider = start("decider", names.prefix, "w1")
+        timers = start("timers", names.prefix, "t1")
+        runner = _runner(names.prefix, own.schema, Path(tmp) / "state")
+        try:
+            watch = tail(settings, names.runs)
+            run = run_created(parse_pipeline(HOLD).stages, occurred_at_ms=now_ms())
+            run = dataclasses.replace(run, repo_url=url, commit_sha=sha)
+            send(settings, names, run)
+            wait_for(watch, run.run_id, "StageClaimed", timeout=300)
+            _wait(lambda: bool(_containers_of(run.run_id)), "the stage's container", 300)
+            killed = kill(runner)
+            runner = _runner(names.prefix, own.schema, Path(tmp) / "state")
+            failed = wait_for(watch, run.run_id, "StageFailed")
+            wait_for(watch, run.run_id, "StageClaimed")  # attempt 2, accepted: its container
+            _wait(lambda: len(_containers_of(run.run_id)) == 1, "attempt 2's container", 120)
+            started = time.monotonic()
+            watch.close()
+            return failed - killed, started - killed
+        finally:
+            for p in (runner, timers, decider):
+                kill(p)
+            subprocess.run(  # the second attempt's container (sleep 600)
+                ["docker", "rm", "-f", *_containers_of(run.run_id)],
+                capture_output=True,
+                check=False,
+            )
+
+
+def _containers_of(run_id: str) -> list[str]:
+    found = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label={RUN_LABEL}={run_id}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return found.stdout.split()
+
+
+def _runner(prefix: str, schema: str, state: Path) -> subprocess.Popen[bytes]:
+    sluice = str(Path(sys.executable).parent / "sluice")
+    env = runner_env(state, SLUICE_TOPIC_PREFIX=prefix, SLUICE_PG_SCHEMA=schema)
+    args = [sluice, "runner", "--runner-id", f"r-{uuid.uuid4().hex[:6]}", "--prefix", prefix]
+    return subprocess.Popen([*args, "--metrics-port", "0"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+_STEPS = {"InstanceStarted", "InstanceHealthy", "InstanceStopped", "TrafficShifted"}
+
+
+def deployer_takeover(settings: ServiceSettings, admin: AdminClient) -> tuple[float, float]:
+    """kill -9 the deployer mid-rollout (3 instances v1 → v2, real Docker and HAProxy),
+    restart it: kill → its next deployment step on sluice.runs, and kill → the deployment
+    succeeded."""
+    client = docker.from_env()
+    v1 = app_image(client, "v1", VERSION="v1")
+    v2 = app_image(client, "v2", VERSION="v2")
+    env = f"bt{uuid.uuid4().hex[:8]}"
+    with own_deployment(settings, admin, "btd") as own:
+        names = own.names
+        decider = start("decider", names.prefix, "w1")
+        timers = start("timers", names.prefix, "t1")
+        deployer = start("deployer", names.prefix, "d1")
+        try:
+            watch = tail(settings, names.runs)
+            first = _deploy_run(settings, names, env, v1)
+            wait_for(watch, first, "RunSucceeded", timeout=180)
+            second = _deploy_run(settings, names, env, v2)
+            wait_for(watch, second, "InstanceHealthy", timeout=120)
+            killed = kill(deployer)
+            deployer = start("deployer", names.prefix, "d1")
+            step = wait_any(watch, second, _STEPS)
+            done = wait_for(watch, second, "DeploymentSucceeded", timeout=180)
+            watch.close()
+            return step - killed, done - killed
+        finally:
+            for p in (deployer, timers, decider):
+                kill(p)
+            for c in client.containers.list(all=True, filters={"label": f"{ENV_LABEL}={env}"}):
+                c.remove(force=True)
+            HAProxy(settings.haproxy_dir).remove_environment(env)
+
+
+def _deploy_run(settings: ServiceSettings, names: TopicNames, env: str, image: str) -> str:
+    stages = parse_pipeline(THREE_REPLICAS.format(env=env, image=image)).stages
+    run = run_created(stages, occurred_at_ms=now_ms())
+    send(settings, names, run)
+    return run.run_id
+
+
+def wait_any(c: Consumer, run_id: str, kinds: set[str], timeout: float = 120) -> float:
+    """When the first event of one of ``kinds`` for ``run_id`` arrived."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = c.poll(0.05)
+        if msg is None or msg.error() is not None:
+            continue
+        event = decode_event(msg.value() or b"")
+        if event.run_id == run_id and type(event).__name__ in kinds:
+            return time.monotonic()
+    raise TimeoutError(f"none of {sorted(kinds)} for {run_id} within {timeout} s")
 
 
 def _append(out: KafkaProducer, names: TopicNames, run_id: str) -> tuple[int, int]:
@@ -422,10 +643,59 @@ def import_floor() -> float:
     return time.monotonic() - started
 
 
+def _fold(seconds: float) -> str:
+    return "not folded (--fold-max-events)" if seconds < 0 else f"{seconds:.1f} s"
+
+
+def _deployer_cell(settings: ServiceSettings, admin: AdminClient) -> str:
+    step, deployed = deployer_takeover(settings, admin)
+    return f"next step {step:.1f} s, deployment succeeded {deployed:.1f} s"
+
+
+def _runner_cell(settings: ServiceSettings, admin: AdminClient) -> str:
+    failed, again = runner_takeover(settings, admin)
+    return f"attempt failed by the reaper {failed:.1f} s, next attempt's container {again:.1f} s"
+
+
+Cell = Callable[[ServiceSettings, AdminClient], str]
+
+
+def _seconds(measure: Callable[[ServiceSettings, AdminClient], float]) -> Cell:
+    return lambda settings, admin: f"{measure(settings, admin):.1f} s"
+
+
+# process: (what the row measures, how)
+PROCESS_ROWS: dict[str, tuple[str, Cell]] = {
+    "timers": ("timers (lease due ~1 s after the kill)", _seconds(timers_takeover)),
+    "projection": ("projection (PostgreSQL read model)", _seconds(projection_takeover)),
+    "api": ("API (`/healthz` answers 200 again)", lambda _s, _a: f"{api_takeover():.1f} s"),
+    "triggers": (
+        "trigger processor (faust; a request → its RunCreated)",
+        _seconds(triggers_takeover),
+    ),
+    "notifier": ("notifier (a finished run → its webhook received)", _seconds(notifier_takeover)),
+    "deployer": (
+        "deployer, mid-rollout of 3 instances (real Docker and HAProxy)",
+        _deployer_cell,
+    ),
+    "runner": (
+        "runner, alone on its host (a new one started at once; a real container)",
+        _runner_cell,
+    ),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-per-day", type=int, default=3000)
     parser.add_argument("--days", type=int, nargs="*", default=[3, 30])  # none: no decider rows
+    parser.add_argument(
+        "--processes", nargs="*", default=list(PROCESS_ROWS), choices=list(PROCESS_ROWS)
+    )
+    parser.add_argument(
+        "--fold-max-events", type=int, default=10_000_000,
+        help="a longer history is not folded from offset 0 (its 'before' is left out)",
+    )  # fmt: skip
     args = parser.parse_args()
     settings = ServiceSettings.from_env()
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
@@ -436,7 +706,8 @@ def main() -> None:
     rows = []
     for days in args.days:
         print(f"generating {days} days of history…", file=sys.stderr)
-        rows.append(decider_takeover(settings, admin, args.runs_per_day * days, days))
+        runs = args.runs_per_day * days
+        rows.append(decider_takeover(settings, admin, runs, days, fold=args.fold_max_events))
     for row in rows:
         print(
             f"decider after {row['days']:.0f} days: loaded {row['records']:,.0f} checkpoint "
@@ -448,15 +719,11 @@ def main() -> None:
         print(
             f"| decider | {row['days']:.0f} days, {row['runs']:,.0f} runs, "
             f"{row['events']:,.0f} events | {row['takeover_s']:.1f} s "
-            f"| {row['full_fold_s']:.1f} s |"
+            f"| {_fold(row['full_fold_s'])} |"
         )
-    timers = timers_takeover(settings, admin)
-    print(f"| timers (lease due ~1 s after the kill) | — | {timers:.1f} s | |")
-    projection = projection_takeover(settings, admin)
-    print(f"| projection (PostgreSQL read model) | — | {projection:.1f} s | |")
-    print(f"| API (`/healthz` answers 200 again) | — | {api_takeover():.1f} s | |")
-    triggers = triggers_takeover(settings, admin)
-    print(f"| trigger processor (faust; a request → its RunCreated) | — | {triggers:.1f} s | |")
+    for name in args.processes:
+        label, cell = PROCESS_ROWS[name]
+        print(f"| {label} | — | {cell(settings, admin)} | |")
     print(f"raw restart floor (python + imports), again: {import_floor():.1f} s")
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 

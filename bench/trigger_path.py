@@ -39,6 +39,7 @@ from bench.dispatch import pct, round_trip, tail, trigger_processor
 from orchestrator.submit import request_run
 from orchestrator.wire import decode_record
 from projections.decider import Decider
+from projections.triggers import changelog_topic
 from schemas.eventlog import TopicNames, producer
 from schemas.settings import ServiceSettings
 from tests.support.stack import create_topics, delete_topics
@@ -198,37 +199,14 @@ def main() -> None:
     topics = create_topics(admin, prefix)
     names = TopicNames(prefix)
     stop = threading.Event()
-    decider = Decider(settings=settings, prefix=prefix, worker_id="bench")
-    threading.Thread(target=decider.run, args=(stop,), daemon=True).start()
     trace = Trace()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        trigger_processor(settings, prefix, Path(tmp)) as (sha, proc),
-    ):
-        watcher = tail(settings, [names.triggers, names.inbox, *names.jobs])
-        threading.Thread(target=watch, args=(watcher, names, trace, stop), daemon=True).start()
-        try:
-            while not decider.ready.is_set():
-                time.sleep(0.05)
-            raw = round_trip(settings, names.logs, None, 200)
-            trigger(settings, prefix, sha, trace, 3)  # warms the git mirror and faust up
-            idle = trigger(settings, prefix, sha, trace, opts.n)
-            spy = None
-            if opts.py_spy:
-                spy = threading.Thread(
-                    target=profile, args=(proc.pid, opts.py_spy, Path(tmp) / "spy.txt")
-                )
-                spy.start()
-            busy, rate = loaded(
-                settings, prefix, sha, trace, clients=opts.clients, n=opts.per_client
-            )
-            if spy is not None:
-                spy.join()
-                summarise(Path(tmp) / "spy.txt")
-        finally:
-            stop.set()
-            time.sleep(0.5)
-            delete_topics(admin, topics)
+    try:
+        idle, busy, rate, raw = measure(settings, opts, names, trace=trace, stop=stop)
+    finally:
+        # after the trigger processor stopped: a live faust would create the topics again
+        stop.set()
+        time.sleep(0.5)
+        delete_topics(admin, [*topics, changelog_topic(prefix)])  # faust made the changelog
     print(
         f"raw Kafka round trip (acks=all)  p50 {statistics.median(raw):6.1f} ms"
         f"   p99 {pct(raw, 0.99):6.1f} ms"
@@ -236,6 +214,42 @@ def main() -> None:
     breakdown("idle, one trigger at a time", trace, idle)
     breakdown(f"loaded, {opts.clients} clients back to back", trace, busy)
     print(f"  throughput under load: {rate:.0f} triggers/s to a job")
+
+
+def measure(
+    settings: ServiceSettings,
+    opts: argparse.Namespace,
+    names: TopicNames,
+    *,
+    trace: Trace,
+    stop: threading.Event,
+) -> tuple[list[str], list[str], float, list[float]]:
+    """Idle and loaded triggers through the trigger processor (stopped on return)."""
+    prefix = names.prefix
+    decider = Decider(settings=settings, prefix=prefix, worker_id="bench")
+    threading.Thread(target=decider.run, args=(stop,), daemon=True).start()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        trigger_processor(settings, prefix, Path(tmp)) as (sha, proc),
+    ):
+        watcher = tail(settings, [names.triggers, names.inbox, *names.jobs])
+        threading.Thread(target=watch, args=(watcher, names, trace, stop), daemon=True).start()
+        while not decider.ready.is_set():
+            time.sleep(0.05)
+        raw = round_trip(settings, names.logs, None, 200)
+        trigger(settings, prefix, sha, trace, 3)  # warms the git mirror and faust up
+        idle = trigger(settings, prefix, sha, trace, opts.n)
+        spy = None
+        if opts.py_spy:
+            spy = threading.Thread(
+                target=profile, args=(proc.pid, opts.py_spy, Path(tmp) / "spy.txt")
+            )
+            spy.start()
+        busy, rate = loaded(settings, prefix, sha, trace, clients=opts.clients, n=opts.per_client)
+        if spy is not None:
+            spy.join()
+            summarise(Path(tmp) / "spy.txt")
+    return idle, busy, rate, raw
 
 
 if __name__ == "__main__":

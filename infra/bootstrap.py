@@ -14,6 +14,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from minio import Minio
 
 from projections.migrate import migrate
+from runners.artifacts import MinioArtifactStore
+from runners.caches import expire_caches
+from runners.config import RunnerConfig
 from schemas.pg import connect
 from schemas.settings import ServiceSettings
 
@@ -43,7 +46,7 @@ def ensure_topics(settings: ServiceSettings) -> str:
 
 
 def ensure_buckets(settings: ServiceSettings) -> str:
-    """Create the artifact and log buckets when missing."""
+    """Create the artifact and log buckets when missing; have MinIO delete old caches."""
     client = Minio(
         settings.s3_endpoint,
         access_key=settings.s3_access_key,
@@ -55,7 +58,12 @@ def ensure_buckets(settings: ServiceSettings) -> str:
         if not client.bucket_exists(bucket):
             client.make_bucket(bucket)
             made += 1
-    return f"buckets {settings.artifact_bucket}, {settings.log_bucket} ({made} created)"
+    runner = RunnerConfig.from_env()
+    expire_caches(MinioArtifactStore(settings), runner.key_prefix, runner.cache_expiry_s)
+    return (
+        f"buckets {settings.artifact_bucket}, {settings.log_bucket} ({made} created), "
+        f"caches deleted {runner.cache_expiry_s / 86_400:g} days after expiry"
+    )
 
 
 def ensure_schema(settings: ServiceSettings) -> str:

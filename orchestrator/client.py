@@ -183,6 +183,20 @@ class Client:
         """POST /environments/{name}/rollback."""
         return self._call("POST", f"/environments/{name}/rollback", json={"to": to})
 
+    def decide(self, name: str, deployment_id: str, decision: str) -> Any:
+        """POST /environments/{name}/deployments/{id}/promote (or /abort)."""
+        return self._call("POST", f"/environments/{name}/deployments/{deployment_id}/{decision}")
+
+    def protect(self, name: str, *, protected: bool = True) -> Any:
+        """PUT (or DELETE) /environments/{name}/protection."""
+        return self._call("PUT" if protected else "DELETE", f"/environments/{name}/protection")
+
+    def play(self, run_id: str, stage: str) -> Any:
+        """POST /pipelines/{id}/runs/{run_id}/stages/{stage}/play (the run's pipeline is
+        looked up first)."""
+        pipeline_id = self.run(run_id)["pipeline_id"]
+        return self._call("POST", f"/pipelines/{pipeline_id}/runs/{run_id}/stages/{stage}/play")
+
     def trigger(self, pipeline_id: str, **body: Any) -> Any:
         """POST /pipelines/{id}/runs."""
         return self._call("POST", f"/pipelines/{pipeline_id}/runs", json=body)

@@ -15,7 +15,9 @@ from typing import Any
 
 from orchestrator.api.settings import ApiSettings
 from orchestrator.client import Connection, config_path
+from projections.log_retention import LogLinesSettings
 from projections.notify_settings import NotifierSettings
+from projections.timers import TimerSettings
 from projections.triggers import TriggerSettings
 from runners.config import RunnerConfig
 from runners.toolchains import catalogue_path
@@ -31,7 +33,9 @@ SOURCES: dict[str, Callable[[Mapping[str, str]], object]] = {
     "ApiSettings (sluice api)": ApiSettings.from_env,
     "RunnerConfig (sluice runner, sluice secrets)": RunnerConfig.from_env,
     "NotifierSettings (sluice processor notifier)": NotifierSettings.from_env,
+    "LogLinesSettings (sluice processor projection, sluice replay)": LogLinesSettings.from_env,
     "TriggerSettings (sluice processor triggers)": TriggerSettings.from_env,
+    "TimerSettings (sluice processor timers)": TimerSettings.from_env,
     "Connection (the CLI's API client)": lambda env: Connection.resolve(
         env=env, config=Path("/nonexistent/sluice.toml")
     ),

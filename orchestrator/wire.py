@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import threading
 import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from orchestrator.domain.events import RUN_EVENT_TYPES, RunEvent
+from orchestrator.domain.fleet import FLEET_RECORD_TYPES
 from orchestrator.domain.jobs import DeadLetter, Job
 from orchestrator.domain.records import (
     AuditEvent,
@@ -27,6 +29,7 @@ from orchestrator.domain.records import (
     PipelineUpdated,
     RunCheckpoint,
     RunRequested,
+    TestOutcomesReported,
 )
 from schemas import codec
 from schemas.errors import DomainError
@@ -57,8 +60,10 @@ RECORD_TYPES: Mapping[str, type[Any]] = types.MappingProxyType(
             PipelineDeleted,
             LogChunk,
             AuditEvent,
+            TestOutcomesReported,
             RunCheckpoint,
             CheckpointPosition,
+            *FLEET_RECORD_TYPES,
         )
     }
 )
@@ -183,20 +188,28 @@ def _from_wire_expr(hint: Any, src: str, names: dict[str, Any], depth: int) -> s
 
 
 _COMPILING: set[type[Any]] = set()
+# One thread compiles at a time; the others wait for its builder. Without it, a second
+# thread decoding the same record meanwhile took the compiling thread's placeholder and
+# recursed until RecursionError (seen with the decider and a reader in one process).
+_COMPILE_LOCK = threading.RLock()
 
 
 def _nested_builder(cls: type[Any]) -> Callable[[Mapping[str, Any]], Any]:
     """The builder of a nested record: compiled now, or on first use if ``cls`` is being
-    compiled already (a record that contains itself)."""
-    if cls in _COMPILING:
-        return lambda v: _build(cls, v)
+    compiled already by this thread (a record that contains itself)."""
     builder = _BUILDERS.get(cls)
-    if builder is None:
-        _COMPILING.add(cls)
-        try:
-            builder = _BUILDERS[cls] = _compile_builder(cls)
-        finally:
-            _COMPILING.discard(cls)
+    if builder is not None:
+        return builder
+    with _COMPILE_LOCK:
+        if cls in _COMPILING:  # only the compiling thread gets here while it is set
+            return lambda v: _build(cls, v)
+        builder = _BUILDERS.get(cls)
+        if builder is None:
+            _COMPILING.add(cls)
+            try:
+                builder = _BUILDERS[cls] = _compile_builder(cls)
+            finally:
+                _COMPILING.discard(cls)
     return builder
 
 

@@ -28,22 +28,25 @@ consume-transform-produce (KIP-447, with the consumer group metadata) is the pro
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from orchestrator.domain import Decision, RunState, decide, evolve
 from orchestrator.domain.retention import FinishedRun, Retention, finished_reason
 from orchestrator.wire import decode_event, encode_event, encode_record
 from projections.checkpoints import Loaded, load_partition
+from projections.partition_loader import LoadFailed, PartitionLoader
 from projections.run_metrics import observe_events
 from projections.working_state import PartitionState
 from schemas.errors import DomainError
-from schemas.eventlog import TopicNames, consumer, producer, read_partition
+from schemas.eventlog import TopicNames, consumer, is_fatal, producer, read_partition
 from schemas.metrics import (
     DECIDER_DECISION_SECONDS,
     DECIDER_EVENTS,
@@ -58,6 +61,7 @@ __all__ = ["CHECKPOINT_EVERY_S", "Decider", "DeciderStats", "rebuild_partition",
 
 log = logging.getLogger("sluice.decider")
 _BATCH = 500
+_COORDINATOR_ATTEMPTS = 6
 CHECKPOINT_EVERY_S = 5.0  # a takeover folds at most this much tail beyond the checkpoint
 
 
@@ -105,6 +109,7 @@ class Decider:
         on_decision: Callable[[Decision], None] | None = None,
         retention: Retention | None = None,
         checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+        exit_when_stuck_s: float | None = None,
     ) -> None:
         self._settings = settings
         self._names = TopicNames(prefix)
@@ -116,15 +121,51 @@ class Decider:
         self._next_checkpoint = 0.0
         self._delivered: dict[int, int] = {}
         self._on_decision = on_decision
+        self._exit_when_stuck_s = exit_when_stuck_s
+        self._txn_since: float | None = None
         self.stats = DeciderStats()
-        self.ready = threading.Event()
+        self.ready = threading.Event()  # set once the partitions first given are loaded
 
     def run(self, stop: threading.Event) -> None:
-        """Consume, decide and append until ``stop`` is set."""
-        self._producer = producer(
-            self._settings, transactional_id=self._txn_id, **{"transaction.timeout.ms": 5000}
-        )
-        self._producer.init_transactions(30)
+        """Consume, decide and append until ``stop`` is set.
+
+        A fatal client error (its static membership fenced after the group coordinator
+        died, say) restarts the worker in place, as a process restart would: new clients,
+        its partitions loaded again. Transactions keep that safe whatever the cause.
+        """
+        if self._exit_when_stuck_s is not None:
+            threading.Thread(target=self._watch, args=(stop,), daemon=True).start()
+        while not stop.is_set():
+            try:
+                self._serve(stop)
+            except KafkaException as e:
+                log.error("decider %s starts again after a fatal error: %s", self._txn_id, e)
+                self._parts.clear()
+                stop.wait(1.0)
+
+    def _load(self, partition: int) -> Loaded:
+        return load_partition(self._settings, self._names, partition, self._retention)
+
+    def _watch(self, stop: threading.Event) -> None:
+        """Exit the process when one transaction takes longer than ``exit_when_stuck_s``.
+
+        librdkafka's ``send_offsets_to_transaction`` can block past its timeout for good
+        once the group coordinator died (confluentinc/librdkafka#5456, #5511, open). A
+        thread stuck in C cannot be interrupted: the process exits (code 70) for its
+        supervisor to start it again, which a takeover costs seconds, not a dead decider.
+        """
+        limit = self._exit_when_stuck_s or 0.0
+        while not stop.wait(1.0):
+            since = self._txn_since
+            if since is not None and time.monotonic() - since > limit:
+                log.critical("decider %s: a transaction is stuck for %.0f s (librdkafka#5456);"
+                             " exiting to be restarted", self._txn_id, limit)  # fmt: skip
+                logging.shutdown()
+                os._exit(70)
+
+    def _serve(self, stop: threading.Event) -> None:
+        self._loader = PartitionLoader(self._load, name=f"load-{self._txn_id}")
+        self._producer = self._new_producer()
         self._consumer = consumer(
             self._settings, group=self._group, **takeover_configs(self._txn_id)
         )
@@ -136,29 +177,66 @@ class Decider:
         )
         try:
             while not stop.is_set():
+                self._install_loaded()
                 batch = self._poll()
                 if batch:
                     self._process(batch)
+                elif time.monotonic() >= self._next_checkpoint:
+                    self._checkpoint_idle()
         finally:
-            self._consumer.close()
-            self._producer.flush(10)
+            self._loader.close()
+            with contextlib.suppress(KafkaException):  # a failed client has nothing to flush
+                self._consumer.close()
+                self._producer.flush(10)
+
+    def _new_producer(self) -> Producer:
+        """The transactional producer; starting it aborts what an older one left open."""
+        made = producer(
+            self._settings, transactional_id=self._txn_id, **{"transaction.timeout.ms": 5000}
+        )
+        made.init_transactions(60)
+        return made
 
     def _poll(self) -> list[Message]:
         first = self._consumer.poll(0.1)
         if first is None:
             return []
+        error = first.error()
+        if error is not None and is_fatal(error):
+            raise KafkaException(error)
         rest = self._consumer.consume(_BATCH - 1, timeout=0) if first.error() is None else []
         return [m for m in (first, *rest) if m.error() is None]
 
     def _assigned(self, c: Consumer, partitions: Sequence[TopicPartition]) -> None:
+        """Pause the partitions and load them beside the poll loop (projections.partition_loader:
+        a load from offset 0 outlasts what ``max.poll.interval.ms`` allows a callback)."""
+        c.incremental_assign(list(partitions))  # cooperative-sticky: the new ones only
         for tp in partitions:
-            self._load(tp.partition)
-        log.info("decider %s owns %s", self._txn_id, sorted(self._parts))
-        self.ready.set()
+            self._reload(tp.partition)
+        log.info("decider %s given %s", self._txn_id, sorted(tp.partition for tp in partitions))
 
-    def _load(self, partition: int) -> None:
-        loaded = load_partition(self._settings, self._names, partition, self._retention)
+    def _reload(self, partition: int) -> None:
+        """Forget the partition's state and pause it until the loader has folded it again."""
+        self._parts.pop(partition, None)
+        self._consumer.pause([TopicPartition(self._names.inbox, partition)])
+        self._loader.ask(partition)
+
+    def _install_loaded(self) -> None:
+        for done in self._loader.finished():
+            if isinstance(done, LoadFailed):
+                log.warning("cannot load partition %s yet (%s): trying again",
+                            done.partition, done.error)  # fmt: skip
+                self._loader.ask(done.partition)
+                continue
+            self._install(done)
+        if self._parts and not self._loader.pending and not self.ready.is_set():
+            log.info("decider %s owns %s", self._txn_id, sorted(self._parts))
+            self.ready.set()
+
+    def _install(self, loaded: Loaded) -> None:
+        partition = loaded.state.partition
         self._parts[partition] = loaded.state
+        self._consumer.resume([TopicPartition(self._names.inbox, partition)])
         self.stats.rebuilt_runs += len(loaded.state.runs)
         self.stats.tail_events += loaded.tail_events
         self.stats.loads.append(loaded)
@@ -174,19 +252,24 @@ class Decider:
     def _revoked(self, c: Consumer, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
             self._parts.pop(tp.partition, None)
+            self._loader.forget(tp.partition)
 
     def _process(self, batch: list[Message]) -> None:
+        batch = self._owned(batch)
+        if not batch:
+            return
         self._delivered.clear()
         checkpointed: list[int] = []
-        self._producer.begin_transaction()
+        self._txn_since = time.monotonic()
         try:
+            self._producer.begin_transaction()
             for msg in batch:
                 self._handle(msg)
-            # delivery reports give the offsets a checkpoint covers: all of them, or no checkpoint
-            undelivered = self._producer.flush(30)
-            self._apply_delivered()
-            if undelivered == 0 and time.monotonic() >= self._next_checkpoint:
-                checkpointed = self._checkpoint()
+            if time.monotonic() >= self._next_checkpoint:
+                checkpointed = self._flush_and_checkpoint()
+            # The offsets go to the transaction while the batch's records are still in
+            # flight (the two round trips overlap the produce), and commit_transaction
+            # flushes: a transaction is 3 round trips deep, not 5 (docs/trigger-path.md).
             offsets = _next_offsets(batch)
             self._producer.send_offsets_to_transaction(
                 offsets, self._consumer.consumer_group_metadata(), 30
@@ -195,7 +278,63 @@ class Decider:
         except KafkaException as e:
             self._recover(e, batch, checkpointed)
             return
+        finally:
+            self._txn_since = None
+        self._producer.poll(0)  # delivery reports not yet served by the commit's flush
+        self._apply_delivered()
         self.stats.transactions += 1
+
+    def _checkpoint_idle(self) -> None:
+        """Checkpoint what changed with no message to carry it: a partition just folded from
+        offset 0 (or with a long tail) would otherwise wait for its next message, and a
+        takeover before that would fold it all again."""
+        if not any(part.dirty for part in self._parts.values()):
+            self._next_checkpoint = time.monotonic() + self._checkpoint_every_s
+            return
+        checkpointed: list[int] = []
+        self._txn_since = time.monotonic()
+        try:
+            self._producer.begin_transaction()
+            checkpointed = self._checkpoint()
+            self._producer.commit_transaction(30)
+        except KafkaException as e:
+            self._recover(e, [], checkpointed)
+        finally:
+            self._txn_since = None
+
+    def _flush_and_checkpoint(self) -> list[int]:
+        """Flush, then checkpoint if every record was delivered: delivery reports give the
+        offsets a checkpoint covers, all of them or no checkpoint."""
+        if self._producer.flush(30) != 0:
+            return []
+        self._apply_delivered()
+        return self._checkpoint()
+
+    def _owned(self, batch: list[Message]) -> list[Message]:
+        """The messages of partitions whose state this worker loaded.
+
+        A message fetched before its partition was revoked or lost can still come out of a
+        poll. Deciding it on an empty state would append events without the run's history,
+        and the next checkpoint of that partition would claim a position covering history
+        it never read: every later reader of the checkpoint (the timers, the next owner)
+        would miss the runs in between. It is dropped, and its offset is not committed:
+        the partition's owner reads it again. A partition of this worker's still loading (it
+        was fetched before the pause) is sought back to its first dropped message.
+        """
+        owned: list[Message] = []
+        rewind: dict[int, int] = {}
+        for m in batch:
+            partition = m.partition() or 0
+            if partition in self._parts:
+                owned.append(m)
+            elif partition in self._loader.pending:
+                rewind.setdefault(partition, m.offset() or 0)
+        for partition, offset in rewind.items():
+            self._consumer.seek(TopicPartition(self._names.inbox, partition, offset))
+        if len(owned) < len(batch):
+            log.warning("dropped %d messages of partitions this worker does not own",
+                        len(batch) - len(owned))  # fmt: skip
+        return owned
 
     def _apply_delivered(self) -> None:
         for partition, offset in self._delivered.items():
@@ -230,9 +369,7 @@ class Decider:
             DECIDER_MALFORMED.inc()
             log.error("skipping a message the decider cannot read: %s", e)
             return
-        part = self._parts.get(partition)
-        if part is None:
-            part = self._parts[partition] = PartitionState(partition, self._retention)
+        part = self._parts[partition]  # _owned kept only messages of loaded partitions
         found = part.lookup(message.run_id)
         started = time.perf_counter()
         if isinstance(found, FinishedRun):
@@ -293,19 +430,38 @@ class Decider:
         checkpoint forgot which runs had changed, and it never reached the topic.
         """
         kafka_error = error.args[0]
-        if getattr(kafka_error, "fatal", lambda: False)():
-            raise error  # fenced by a newer instance of this worker: let the process restart
         log.warning("transaction aborted, retrying the batch: %s", kafka_error)
-        self._producer.abort_transaction(30)
+        self._abort(fatal=is_fatal(kafka_error))
         partitions = sorted({m.partition() or 0 for m in batch})
         for partition in sorted({*partitions, *checkpointed}):
             if partition in self._parts:
-                self._load(partition)  # the aborted events are in memory: fold the log again
-        committed = self._consumer.committed(
-            [TopicPartition(self._names.inbox, p) for p in partitions], timeout=30
-        )
-        for tp in committed:
+                self._reload(partition)  # the aborted events are in memory: fold the log again
+        for tp in self._committed(partitions) if partitions else []:
             self._consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, 0)))
+
+    def _abort(self, *, fatal: bool) -> None:
+        """Abort the open transaction. A producer that cannot is replaced: the new one, with
+        the same ``transactional.id``, aborts what the old one left open. That happens when
+        the transaction coordinator died with a transaction in flight: the new coordinator
+        aborts it once it times out and bumps the epoch, which fences the old producer."""
+        try:
+            if not fatal:
+                self._producer.abort_transaction(30)
+                return
+        except KafkaException as e:
+            log.warning("cannot abort the transaction (%s): starting a new producer", e)
+        self._producer = self._new_producer()
+
+    def _committed(self, partitions: list[int]) -> list[TopicPartition]:
+        """The inbox offsets committed for ``partitions``, asking again while the group
+        coordinator moves (a broker that died may have been it)."""
+        wanted = [TopicPartition(self._names.inbox, p) for p in partitions]
+        for _ in range(_COORDINATOR_ATTEMPTS):
+            try:
+                return list(self._consumer.committed(wanted, timeout=10))
+            except KafkaException as e:
+                log.warning("cannot read the committed offsets yet: %s", e)
+        return list(self._consumer.committed(wanted, timeout=30))
 
 
 def takeover_configs(member_id: str | None) -> dict[str, object]:

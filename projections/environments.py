@@ -64,7 +64,8 @@ def _ended(outcome: str) -> Callable[[Conn, Event], None]:
         at = ms_to_time(e["occurred_at_ms"])
         conn.execute(
             "UPDATE deployments SET outcome = %s, finished_at = %s, reason = %s,"
-            " rolled_back_to = %s WHERE deployment_id = %s",
+            " rolled_back_to = %s, paused_step = NULL, paused_reason = NULL"
+            " WHERE deployment_id = %s",
             (outcome, at, e.get("reason"), e.get("to_image") or None, e["deployment_id"]),
         )
         _refresh(conn, e["environment"])
@@ -72,11 +73,29 @@ def _ended(outcome: str) -> Callable[[Conn, Event], None]:
     return handle
 
 
+def _paused(conn: Conn, e: Event) -> None:
+    conn.execute(
+        "UPDATE deployments SET outcome = 'paused', paused_step = %s, paused_reason = %s"
+        " WHERE deployment_id = %s AND outcome IN ('running', 'paused')",
+        (e["step"], e["reason"], e["deployment_id"]),
+    )
+
+
+def _promoted(conn: Conn, e: Event) -> None:
+    conn.execute(
+        "UPDATE deployments SET outcome = 'running', paused_step = NULL, paused_reason = NULL"
+        " WHERE deployment_id = %s AND outcome = 'paused' AND paused_step = %s",
+        (e["deployment_id"], e["step"]),
+    )
+
+
 _HANDLERS: Mapping[str, Callable[[Conn, Event], None]] = {
     "DeploymentStarted": _started,
     "DeploymentSucceeded": _ended("succeeded"),
     "DeploymentFailed": _ended("failed"),
     "DeploymentRolledBack": _ended("rolled_back"),
+    "DeploymentPaused": _paused,
+    "DeploymentPromoted": _promoted,
 }
 
 

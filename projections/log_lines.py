@@ -7,6 +7,11 @@ and cut at ``\\n``: a finished line becomes a row of ``log_lines`` (run, stage, 
 Line numbers are those of the log text the API serves. The chunks were masked by the runner
 before they left it, so the rows hold no secret. A trigram index (``pg_trgm``) serves the
 searches of :mod:`orchestrator.api.log_search`.
+
+The projection also reads ``LogArchived`` / ``LogExpired`` of ``sluice.runs``: every attempt's
+archive is listed in ``log_archives``, and the lines of an attempt leave once its log expired
+or was archived longer ago than ``SLUICE_LOG_LINES_RETENTION`` (:mod:`projections.log_retention`,
+driven by event time, so a replay trims the same lines).
 """
 
 from __future__ import annotations
@@ -15,14 +20,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from orchestrator.domain.events import LogArchived, LogExpired
 from orchestrator.domain.records import LogChunk
+from projections.log_retention import (
+    Key,
+    LogLinesSettings,
+    advance_clock,
+    record_archives,
+    trim,
+    trimmed,
+)
 from projections.runner import Event, Projection
 from schemas.pg import Conn
-from schemas.topics import LOGS
+from schemas.topics import LOGS, RUNS
 
-__all__ = ["LOG_LINES", "NUL_SHOWN", "Tail", "cut_lines", "write_log_lines"]
+__all__ = [
+    "LOG_LINES",
+    "NUL_SHOWN",
+    "LogLinesSettings",
+    "Tail",
+    "cut_lines",
+    "log_lines_projection",
+    "write_log_lines",
+]
 
-Key = tuple[str, str, int]  # run_id, stage, attempt
+_DEFAULT_RETENTION_MS = int(LogLinesSettings().retention_s * 1000)
 NUL_SHOWN = "\ufffd"  # what a NUL byte of the output becomes in a stored line
 Line = tuple[str, str, int, int, str, datetime]
 
@@ -44,9 +66,26 @@ def cut_lines(tail: Tail, data: str, *, final: bool) -> tuple[list[str], Tail]:
     return [d.removesuffix("\r") for d in done], Tail(tail.next_line + len(done), rest)
 
 
-def write_log_lines(conn: Conn, events: Sequence[Event]) -> None:
-    """Fold the batch's chunks into lines; write the lines and the tails they leave."""
-    chunks = [e.record for e in events if isinstance(e.record, LogChunk)]
+def write_log_lines(
+    conn: Conn, events: Sequence[Event], *, retention_ms: int = _DEFAULT_RETENTION_MS
+) -> None:
+    """Fold the batch: archives and expiries, then the chunks of attempts still kept into
+    lines and tails, then trim what the clock now puts beyond ``retention_ms``."""
+    records = [e.record for e in events]
+    archives = [r for r in records if isinstance(r, LogArchived | LogExpired)]
+    chunks = [r for r in records if isinstance(r, LogChunk)]
+    if not archives and not chunks:
+        return  # the other records of sluice.runs change nothing here
+    record_archives(conn, archives)
+    clock = advance_clock(conn, max(r.occurred_at_ms for r in (*archives, *chunks)))
+    gone = trimmed(conn, sorted({_key(c) for c in chunks}))
+    _write_chunks(conn, [c for c in chunks if _key(c) not in gone])
+    trim(conn, clock, retention_ms)
+
+
+def _write_chunks(conn: Conn, chunks: list[LogChunk]) -> None:
+    if not chunks:
+        return
     tails = _load_tails(conn, sorted({_key(c) for c in chunks}))
     lines: list[Line] = []
     stamps: dict[Key, datetime] = {}
@@ -89,10 +128,21 @@ def _load_tails(conn: Conn, keys: list[Key]) -> dict[Key, Tail]:
     return tails
 
 
-LOG_LINES = Projection(
-    name="log_lines",
-    topics=(LOGS.name,),
-    handler=write_log_lines,
-    tables=("log_lines", "log_line_tails"),
-    records=frozenset({"LogChunk"}),
-)
+def log_lines_projection(settings: LogLinesSettings) -> Projection:
+    """The log_lines projection keeping archived lines ``settings.retention_s`` seconds."""
+    retention_ms = int(settings.retention_s * 1000)
+
+    def handler(conn: Conn, events: Sequence[Event]) -> None:
+        write_log_lines(conn, events, retention_ms=retention_ms)
+
+    return Projection(
+        name="log_lines",
+        topics=(LOGS.name, RUNS.name),
+        handler=handler,
+        tables=("log_lines", "log_line_tails", "log_archives", "log_lines_clock"),
+    )
+
+
+# Read once, when the registry is loaded: `sluice processor projection` and `sluice replay`
+# read the same variable, and must, for a replay to trim what the live projection trimmed.
+LOG_LINES = log_lines_projection(LogLinesSettings.from_env())

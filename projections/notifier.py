@@ -24,7 +24,7 @@ from typing import Any
 
 from orchestrator.wire import to_record
 from projections import runner
-from projections.notify_payload import RunInfo, build_payload, delivery_id, kind_of
+from projections.notify_payload import RunInfo, build_payload, delivery_id, kind_of, run_url
 from projections.notify_sender import Sender
 from projections.notify_settings import NotifierSettings
 from projections.notify_store import (
@@ -42,11 +42,6 @@ __all__ = ["PROJECTION", "Event", "Notifier", "NotifierSettings", "Outbox", "pla
 
 PROJECTION = "notifier"
 _log = logging.getLogger("sluice.notifier")
-
-
-def run_url(public_url: str, run_id: str) -> str:
-    """The address of a run's page."""
-    return f"{public_url.rstrip('/')}/runs/{run_id}"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,10 @@
 """The sender loop: deliver pending outbox rows at least once, with exponential back-off.
 
+Every ``flaky_poll_s`` (2 s) it also queues the ``test.flaky`` notices of tests that became flaky
+(:func:`~projections.notify_store.queue_flaky_onsets`: a join of ``test_flakiness``, which the
+test_outcomes projection folds, with the subscriptions; one delivery per subscription and
+test, ever, keyed by its idempotency key).
+
 Each delivery is attempted in its own transaction that holds the row's lock (``FOR UPDATE
 SKIP LOCKED``, so two notifiers never send one row at once) and records the attempt and the
 new status before committing. A crash after sending but before the commit re-sends that one
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +31,7 @@ from projections.notify_store import (
     Due,
     display_target,
     pending_count,
+    queue_flaky_onsets,
     record_attempt,
     take_due,
 )
@@ -54,6 +61,8 @@ class Sender:
         self._config = config
         self.delivered = 0
         self.failed = 0
+        self.flaky_queued = 0  # "test became flaky" notices queued from test_flakiness
+        self._onsets_due = 0.0  # monotonic time of the next look for them
 
     def run(self, stop: threading.Event) -> None:
         """Send until ``stop`` is set; a lost database connection is opened again."""
@@ -76,12 +85,21 @@ class Sender:
         ):
             while not stop.is_set():
                 try:
+                    self._queue_onsets(conn)
                     sent = self.send_due(conn, client)
                     NOTIFICATION_PENDING.set(pending_count(conn))
                 except psycopg.Error as e:
                     raise ProjectionUnavailable(f"cannot read the outbox: {e}") from e
                 if not sent:
                     stop.wait(self._config.idle_poll_s)
+
+    def _queue_onsets(self, conn: psycopg.Connection[Any]) -> None:
+        """Queue the notices of tests that became flaky, every ``flaky_poll_s`` at most."""
+        if time.monotonic() < self._onsets_due:
+            return
+        with conn.transaction():
+            self.flaky_queued += queue_flaky_onsets(conn, self._config.public_url)
+        self._onsets_due = time.monotonic() + self._config.flaky_poll_s
 
     def send_due(self, conn: psycopg.Connection[Any], client: httpx.Client) -> int:
         """Attempt every delivery due now, one transaction each; how many were attempted."""

@@ -21,6 +21,7 @@ class NotifierSettings:
     give_up_after_s: float = 24 * 3600.0
     http_timeout_s: float = 10.0
     idle_poll_s: float = 0.2
+    flaky_poll_s: float = 2.0  # how often tests that became flaky are looked for
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> NotifierSettings:

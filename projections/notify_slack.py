@@ -17,9 +17,11 @@ _ICONS = {
     "run.succeeded": ":white_check_mark:",
     "run.failed": ":x:",
     "stage.failed": ":warning:",
+    "stage.start_timed_out": ":hourglass:",
     "deployment.succeeded": ":rocket:",
     "deployment.failed": ":x:",
     "deployment.rolled_back": ":rewind:",
+    "test.flaky": ":game_die:",
 }
 
 
@@ -28,6 +30,8 @@ def summary(payload: Mapping[str, Any]) -> str:
     run = payload["run"]
     what = str(payload["event"]).replace(".", " ").replace("_", " ")
     where = f"{run['pipeline_name']} on {run['branch']}"
+    if payload.get("test"):
+        return f"{what}: {payload['test']['name']} in stage {payload['stage']['name']} of {where}"
     if payload.get("stage"):
         return f"{what}: stage {payload['stage']['name']} of {where}"
     if payload.get("deployment"):

@@ -19,7 +19,15 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg.types.json import Jsonb
 
-from projections.notify_payload import EVENT_KINDS, RunInfo
+from projections.notify_payload import (
+    SUBSCRIBABLE,
+    TEST_FLAKY,
+    FlakyOnset,
+    RunInfo,
+    flaky_delivery_id,
+    flaky_payload,
+    run_url,
+)
 from schemas.errors import DomainError
 
 __all__ = [
@@ -35,6 +43,7 @@ __all__ = [
     "load_runs",
     "new_signing_secret",
     "pending_count",
+    "queue_flaky_onsets",
     "record_attempt",
     "remember_runs",
     "subscribe",
@@ -117,11 +126,11 @@ def subscribe(
     signing_secret: str | None = None,
 ) -> Subscription:
     """Store a new subscription and return it."""
-    unknown = sorted(set(events) - set(EVENT_KINDS.values()))
+    unknown = sorted(set(events) - set(SUBSCRIBABLE))
     if channel not in CHANNELS or unknown or not events:
         raise InvalidSubscription(
             f"channel must be one of {', '.join(CHANNELS)} and events among"
-            f" {', '.join(sorted(EVENT_KINDS.values()))} (got {channel!r}, {list(events)!r})"
+            f" {', '.join(sorted(SUBSCRIBABLE))} (got {channel!r}, {list(events)!r})"
         )
     row = conn.execute(
         "INSERT INTO notification_subscriptions"
@@ -287,3 +296,36 @@ def load_runs(conn: psycopg.Connection[Any], run_ids: Sequence[str]) -> dict[str
         (list(run_ids),),
     ).fetchall()
     return {r[0]: RunInfo(*r) for r in rows}
+
+
+def queue_flaky_onsets(conn: psycopg.Connection[Any], public_url: str) -> int:
+    """Queue a ``test.flaky`` notice for every test that became flaky (``test_flakiness``,
+    folded by the test_outcomes projection) and every live subscription of its pipeline
+    that asks for it and existed by then; each (subscription, test) once ever. How many."""
+    rows = conn.execute(
+        "SELECT s.subscription_id, f.pipeline_id, f.test_name, f.flaky_since_run_id,"
+        " f.flaky_since_stage, f.flaky_since_attempt,"
+        " (extract(epoch FROM f.flaky_since) * 1000)::bigint, f.onset_runs,"
+        " f.onset_failed_runs, f.flaky_since_commit, r.pipeline_name, r.branch"
+        " FROM test_flakiness f"
+        " JOIN notification_subscriptions s ON s.pipeline_id = f.pipeline_id"
+        "  AND s.deleted_at IS NULL AND %s = ANY(s.events) AND f.flaky_since >= s.created_at"
+        " LEFT JOIN notification_runs r ON r.run_id = f.flaky_since_run_id"
+        " WHERE f.flaky_since IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
+        "  notification_deliveries d WHERE d.delivery_id = left(encode(sha256(convert_to("
+        "  s.subscription_id || '|' || %s || '|' || f.pipeline_id || '|' || f.test_name,"
+        "  'UTF8')), 'hex'), 32))",
+        (TEST_FLAKY, TEST_FLAKY),
+    ).fetchall()
+    insert_deliveries(conn, [_flaky_row(r, public_url) for r in rows])
+    return len(rows)
+
+
+def _flaky_row(row: Sequence[Any], public_url: str) -> tuple[str, str, str, str, dict[str, Any]]:
+    sub_id, pipeline_id, test, run_id, stage, attempt, since_ms, runs, failed = row[:9]
+    commit, pipeline_name, branch = row[9:]
+    onset = FlakyOnset(pipeline_id, test, run_id, stage, attempt, since_ms, runs, failed)
+    run = RunInfo(run_id, pipeline_id, pipeline_name or pipeline_id, branch or "", commit)
+    key = flaky_delivery_id(sub_id, pipeline_id, test)
+    url = run_url(public_url, run_id)
+    return key, sub_id, run_id, TEST_FLAKY, flaky_payload(onset, run, delivery=key, run_url=url)

@@ -61,6 +61,20 @@ class PipelineCatalogue:
                 self._catch_up(partition)
             return self._known.get(pipeline_id)
 
+    def peek(self, pipeline_id: str) -> tuple[bool, Pipeline | None]:
+        """``(True, pipeline)`` when what is known of ``pipeline_id`` is fresh (read within
+        ``refresh_s``) and can be answered with no I/O; ``(False, None)`` when it must be
+        looked up (or another thread is catching up right now)."""
+        partition = partition_for(pipeline_id, self._partitions)
+        if not self._lock.acquire(blocking=False):
+            return False, None
+        try:
+            if pipeline_id not in self._known or self._stale(partition):
+                return False, None
+            return True, self._known[pipeline_id]
+        finally:
+            self._lock.release()
+
     def _stale(self, partition: int) -> bool:
         read_at = self._read_at.get(partition)
         return read_at is None or time.monotonic() - read_at > self._refresh_s

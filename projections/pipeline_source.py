@@ -23,7 +23,6 @@ abbreviated SHA is always asked of git, since what it names can change as the re
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import re
@@ -31,6 +30,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from schemas.errors import DomainError, InfrastructureError
@@ -80,14 +80,35 @@ class PipelineSource:
         self._timeout = timeout_s
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._remembered = functools.lru_cache(maxsize=remember)(self._read_from_git)
+        self._remember = remember
+        self._texts: OrderedDict[tuple[str, str, str], str] = OrderedDict()
 
     def read(self, repo_url: str, commit_sha: str, path: str) -> str:
         """The text of ``path`` at ``commit_sha`` in ``repo_url`` (fetching only if needed)."""
         _check_request(repo_url, commit_sha, path)
-        if _FULL_SHA.fullmatch(commit_sha):
-            return self._remembered(repo_url, commit_sha.lower(), path)
-        return self._read_from_git(repo_url, commit_sha, path)
+        if not _FULL_SHA.fullmatch(commit_sha):
+            return self._read_from_git(repo_url, commit_sha, path)
+        known = self.remembered(repo_url, commit_sha, path)
+        if known is not None:
+            return known
+        text = self._read_from_git(repo_url, commit_sha.lower(), path)
+        with self._guard:
+            self._texts[(repo_url, commit_sha.lower(), path)] = text
+            if len(self._texts) > self._remember:
+                self._texts.popitem(last=False)
+        return text
+
+    def remembered(self, repo_url: str, commit_sha: str, path: str) -> str | None:
+        """The text of ``path`` at a full ``commit_sha`` if it was read before, with no I/O
+        (a commit's file never changes); None otherwise."""
+        if not _FULL_SHA.fullmatch(commit_sha):
+            return None  # an abbreviated SHA may name another commit tomorrow: ask git
+        key = (repo_url, commit_sha.lower(), path)
+        with self._guard:
+            text = self._texts.get(key)
+            if text is not None:
+                self._texts.move_to_end(key)
+        return text
 
     def _read_from_git(self, repo_url: str, commit_sha: str, path: str) -> str:
         with self._lock_for(repo_url):

@@ -13,6 +13,7 @@ decides it (``stage_machine.unskippable``, ``folding.reopens``):
     StageClaimed          running
     StageSucceeded        success
     StageFailed, StageLeaseExpired                          failed
+    StageStartTimedOut                                      failed (no failure class)
     StageDeadLettered     stays failed (its reason says why it will not be retried)
     StageRetryScheduled   failed -> queued (the next attempt waits for its back-off)
     StageSkipped / StageCancelled / StageManualWaiting     skipped / cancelled / manual
@@ -41,6 +42,7 @@ from orchestrator.domain import records
 from orchestrator.domain.branches import branch_allowed
 from orchestrator.domain.dag import dag_of
 from orchestrator.domain.folding import reopens
+from orchestrator.domain.leases import start_timeout_reason
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.refs import RunRef, ref_of
 from orchestrator.domain.stage_machine import unskippable
@@ -136,6 +138,7 @@ class StageRow:
     image_digest: str | None = None
     image_size_bytes: int | None = None
     image: str | None = None
+    environment: str | None = None  # a deploy stage's
 
     @property
     def blocks_needs(self) -> bool:
@@ -267,6 +270,7 @@ def _stage_row(
         allow_failure=spec.allow_failure,
         on_branch=branch_allowed(spec.when, branch, ref),
         image=None if spec.build_image is not None else spec.image,
+        environment=None if spec.deploy is None else spec.deploy.environment,
     )
 
 
@@ -390,6 +394,16 @@ def _lease_expired(m: ReadModel, e: ev.StageLeaseExpired) -> None:
         row.finished_at = ms_to_time(e.occurred_at_ms)
 
 
+def _start_timed_out(m: ReadModel, e: ev.StageStartTimedOut) -> None:
+    row = _stage(m, e)
+    if row is not None:
+        row.status = StageStatus.FAILED.value
+        row.failure_class = None  # waiting is not a failure of the infrastructure
+        row.exit_code = None
+        row.reason = start_timeout_reason(e.attempt, e.timeout_ms)
+        row.finished_at = ms_to_time(e.occurred_at_ms)
+
+
 def _artifact_stored(m: ReadModel, e: ev.ArtifactStored) -> None:
     if e.run_id in m.runs:
         m.artifacts[e.artifact_id] = _artifact_row(e, {})
@@ -439,6 +453,7 @@ _HANDLERS: Mapping[type, Handler] = {
     ),
     ev.StageRetryDue: _ignore,
     ev.StageLeaseExpired: _lease_expired,
+    ev.StageStartTimedOut: _start_timed_out,
     ev.StageSkipped: _stage_ended(StageStatus.SKIPPED),
     ev.StageCancelled: _stage_ended(StageStatus.CANCELLED),
     ev.StageDeadLettered: _stage_set(reason="reason"),  # it stays failed
@@ -463,6 +478,9 @@ _HANDLERS: Mapping[type, Handler] = {
     ev.InstanceUnhealthy: _ignore,
     ev.TrafficShifted: _ignore,
     ev.AnalysisMeasured: _ignore,
+    ev.DeploymentPaused: _ignore,
+    ev.DeploymentPromoted: _ignore,
+    ev.DeploymentAborted: _ignore,
     ev.RunCancelRequested: _ignore,
     ev.RunSucceeded: _run_update(RunStatus.SUCCESS, finish=True),
     ev.RunFailed: _run_update(RunStatus.FAILED, finish=True),

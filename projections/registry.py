@@ -14,6 +14,7 @@ import threading
 from projections.audit_trail import AUDIT_TRAIL
 from projections.dead_letters import DEAD_LETTERS
 from projections.environments import ENVIRONMENTS
+from projections.junit_outcomes import TEST_OUTCOMES
 from projections.log_lines import LOG_LINES
 from projections.projector import READ_MODEL
 from projections.runner import Projection, ProjectionRunner
@@ -27,6 +28,7 @@ REGISTERED: tuple[Projection, ...] = (
     AUDIT_TRAIL,
     LOG_LINES,
     DEAD_LETTERS,
+    TEST_OUTCOMES,
 )
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,7 @@ __all__ = [
     "apply_batch",
     "stored_offsets",
     "wait_until",
+    "wait_until_all",
 ]
 
 _RECONNECT_MIN_S, _RECONNECT_MAX_S = 0.2, 5.0
@@ -346,21 +347,29 @@ def wait_until(
     Read-your-writes for the API and tests: after producing an event at ``offset``, rows
     read after this returns include its effect. Raises :class:`ProjectionLagging` on timeout.
     """
+    wait_until_all(conn, projection, topic, {partition: offset}, timeout=timeout)
+
+
+def wait_until_all(
+    conn: Conn, projection: str, topic: str, offsets: Mapping[int, int], *, timeout: float
+) -> None:
+    """Return once ``projection`` has applied, on every partition of ``offsets``, the offset
+    given for it (one query a round; pauses of 2 ms doubling up to 10 ms). Raises
+    :class:`ProjectionLagging` on timeout."""
     deadline = time.monotonic() + timeout
     pause = 0.002
     while True:
-        row = conn.execute(
-            "SELECT next_offset FROM projection_offsets"
-            " WHERE projection = %s AND topic = %s AND partition = %s",
-            (projection, topic, partition),
-        ).fetchone()
-        if row is not None and row[0] > offset:
+        stored = stored_offsets(conn, projection, topic) if offsets else {}
+        behind = {p: o for p, o in offsets.items() if stored.get(p, 0) <= o}
+        if not behind:
             return
         if time.monotonic() >= deadline:
-            reached = "nothing" if row is None else f"offset {row[0] - 1}"
+            partition, offset = min(behind.items())
+            reached = stored.get(partition)
+            done = "nothing" if reached is None else f"offset {reached - 1}"
             raise ProjectionLagging(
-                f"projection {projection} applied {reached} of {topic}[{partition}], not"
+                f"projection {projection} applied {done} of {topic}[{partition}], not"
                 f" {offset}, within {timeout} s; is `sluice processor projection` running?"
             )
         time.sleep(pause)
-        pause = min(pause * 2, 0.05)
+        pause = min(pause * 2, 0.01)

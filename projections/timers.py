@@ -1,8 +1,10 @@
 """Timers: turn the deadlines held in run state into inbox messages when they pass.
 
 Three kinds of deadline, all read from a run's state (a fold of ``sluice.runs``):
-a running attempt's lease (visibility timeout, extended by heartbeats) → ``StageLeaseExpired``;
-a dispatched attempt nobody claimed within its lease → ``StageLeaseExpired`` with no runner;
+a running attempt's lease (60 s, renewed by heartbeats) → ``StageLeaseExpired``;
+a dispatched attempt nobody claimed within the schedule-to-start timeout
+(``SLUICE_SCHEDULE_TO_START_TIMEOUT_S``, a day by default) → ``StageStartTimedOut``, which is
+never an infrastructure failure (:mod:`orchestrator.domain.leases`);
 a retry's back-off → ``StageRetryDue``. Time enters here, at the edge, as the message's
 ``occurred_at_ms``; ``decide`` fences anything early, late or duplicated, so firing twice is
 harmless. Every 30 s a fallback scan fires again whatever is overdue, so a lost message
@@ -11,31 +13,56 @@ never strands a run.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
+import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from orchestrator.domain import RunState, StageStatus
 from orchestrator.domain.errors import InvalidTransition
-from orchestrator.domain.events import RunEvent, StageLeaseExpired, StageRetryDue
+from orchestrator.domain.events import (
+    RunEvent,
+    StageLeaseExpired,
+    StageRetryDue,
+    StageStartTimedOut,
+)
+from orchestrator.domain.leases import DEFAULT_START_TIMEOUT_MS, lease_deadline, start_deadline
 from orchestrator.domain.retention import Retention
 from orchestrator.wire import decode_event, encode_event
 from projections.checkpoints import Loaded, load_partition
 from projections.decider import takeover_configs
 from projections.working_state import PartitionState
-from schemas.eventlog import TopicNames, consumer, producer
+from schemas.eventlog import EventLogUnavailable, TopicNames, consumer, is_fatal, producer
 from schemas.metrics import PROCESSOR_EVENTS, TIMER_FIRED, TIMER_SKIPPED
 from schemas.settings import ServiceSettings
 
-__all__ = ["Timer", "TimerWorker", "due_message", "timers_for"]
+__all__ = ["Timer", "TimerSettings", "TimerWorker", "due_message", "timers_for"]
 
 log = logging.getLogger("sluice.timers")
 FALLBACK_SCAN_MS = 30_000
+_FIRED = {"retry": "retry_due", "lease": "lease_expired", "start": "start_timed_out"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimerSettings:
+    """The timers' own setting: how long a queued job may wait for a runner
+    (``SLUICE_SCHEDULE_TO_START_TIMEOUT_S``, default 86400: a day)."""
+
+    start_timeout_ms: int = DEFAULT_START_TIMEOUT_MS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TimerSettings:
+        """Read the variable (``os.environ`` by default)."""
+        env = os.environ if env is None else env
+        default_s = str(cls.start_timeout_ms // 1000)
+        seconds = float(env.get("SLUICE_SCHEDULE_TO_START_TIMEOUT_S", default_s))
+        return cls(start_timeout_ms=int(seconds * 1000))
 
 
 @dataclass(frozen=True, order=True)
@@ -46,20 +73,26 @@ class Timer:
     run_id: str
     stage: str
     attempt: int
-    kind: str  # "lease" or "retry"
+    kind: str  # "lease", "start" (schedule-to-start) or "retry"
     runner_id: str | None = None
+    queued_at_ms: int = 0  # "start" only: the queueing the timeout counts from
 
 
-def timers_for(state: RunState) -> Iterator[Timer]:
+def timers_for(
+    state: RunState, start_timeout_ms: int = DEFAULT_START_TIMEOUT_MS
+) -> Iterator[Timer]:
     """Every deadline pending in ``state`` (pure)."""
     for s in state.stages.values():
-        if s.status is StageStatus.RUNNING and s.lease_deadline_ms is not None:
-            yield Timer(s.lease_deadline_ms, state.run_id, s.name, s.attempt, "lease", s.runner_id)
+        lease = lease_deadline(s)
+        start = start_deadline(s, start_timeout_ms)
+        if lease is not None:
+            yield Timer(lease, state.run_id, s.name, s.attempt, "lease", s.runner_id)
         elif s.status is StageStatus.QUEUED and s.waiting_for_retry:
             if s.retry_at_ms is not None:
                 yield Timer(s.retry_at_ms, state.run_id, s.name, s.attempt, "retry")
-        elif s.status is StageStatus.QUEUED and s.queued_at_ms is not None and s.lease_ms:
-            yield Timer(s.queued_at_ms + s.lease_ms, state.run_id, s.name, s.attempt, "lease")
+        elif start is not None:
+            queued = s.queued_at_ms or 0
+            yield Timer(start, state.run_id, s.name, s.attempt, "start", queued_at_ms=queued)
 
 
 def due_message(timer: Timer, now_ms: int) -> RunEvent:
@@ -67,6 +100,15 @@ def due_message(timer: Timer, now_ms: int) -> RunEvent:
     if timer.kind == "retry":
         return StageRetryDue(
             run_id=timer.run_id, stage=timer.stage, attempt=timer.attempt, occurred_at_ms=now_ms
+        )
+    if timer.kind == "start":
+        return StageStartTimedOut(
+            run_id=timer.run_id,
+            stage=timer.stage,
+            attempt=timer.attempt,
+            queued_at_ms=timer.queued_at_ms,
+            timeout_ms=timer.due_ms - timer.queued_at_ms,
+            occurred_at_ms=now_ms,
         )
     return StageLeaseExpired(
         run_id=timer.run_id,
@@ -95,8 +137,10 @@ class TimerWorker:
         prefix: str = "",
         retention: Retention | None = None,
         member_id: str | None = None,
+        own: TimerSettings | None = None,
     ) -> None:
         self._settings = settings
+        self._start_timeout_ms = (own or TimerSettings()).start_timeout_ms
         self._member = f"{prefix}sluice-timers-{member_id}" if member_id else None
         self._names = TopicNames(prefix)
         self._group = f"{prefix}sluice-timers"
@@ -109,7 +153,21 @@ class TimerWorker:
         self.ready = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
-        """Fire deadlines until ``stop`` is set."""
+        """Fire deadlines until ``stop`` is set.
+
+        Kafka failing under it (a broker dying while a partition loads, a fatal consumer
+        error) starts it again in place: new clients, its partitions loaded again. Firing
+        twice is harmless, stopping is not: every lease and retry of its runs would stall.
+        """
+        while not stop.is_set():
+            try:
+                self._serve(stop)
+            except (KafkaException, EventLogUnavailable) as e:
+                log.error("timers start again after a Kafka error: %s", e)
+                self._parts.clear()
+                stop.wait(1.0)
+
+    def _serve(self, stop: threading.Event) -> None:
         self._producer = producer(self._settings)
         self._consumer: Consumer = consumer(
             self._settings,
@@ -129,8 +187,9 @@ class TimerWorker:
                     self._rescan()
                     next_scan = _now_ms() + FALLBACK_SCAN_MS
         finally:
-            self._consumer.close()
-            self._producer.flush(10)
+            with contextlib.suppress(KafkaException):
+                self._consumer.close()
+                self._producer.flush(10)
 
     def _wait_s(self) -> float:
         if not self._heap:
@@ -156,7 +215,10 @@ class TimerWorker:
     def _follow(self, timeout: float) -> None:
         msg = self._consumer.poll(timeout)
         while msg is not None:
-            if msg.error() is None:
+            error = msg.error()
+            if error is not None and is_fatal(error):
+                raise KafkaException(error)
+            if error is None:
                 self._apply(msg.value() or b"", msg.partition() or 0, msg.offset() or 0)
                 PROCESSOR_EVENTS.labels("timers").inc()
             msg = self._consumer.poll(0)
@@ -181,7 +243,7 @@ class TimerWorker:
             self._track(state)
 
     def _track(self, state: RunState) -> None:
-        pending = {(t.run_id, t.stage): t for t in timers_for(state)}
+        pending = {(t.run_id, t.stage): t for t in timers_for(state, self._start_timeout_ms)}
         for name in state.stages:
             key = (state.run_id, name)
             timer = pending.get(key)
@@ -199,7 +261,7 @@ class TimerWorker:
             value = encode_event(due_message(timer, now_ms))
             self._producer.produce(self._names.inbox, key=timer.run_id.encode(), value=value)
             self.fired += 1
-            TIMER_FIRED.labels("retry_due" if timer.kind == "retry" else "lease_expired").inc()
+            TIMER_FIRED.labels(_FIRED[timer.kind]).inc()
         self._producer.poll(0)
 
     def _rescan(self) -> None:
@@ -212,7 +274,7 @@ class TimerWorker:
             part.compact()
             part.dirty.clear()
         for state in (s for part in self._parts.values() for s in part.runs.values()):
-            for timer in timers_for(state):
+            for timer in timers_for(state, self._start_timeout_ms):
                 if timer.due_ms <= now:
                     heapq.heappush(self._heap, timer)
                     self._current[(timer.run_id, timer.stage)] = timer

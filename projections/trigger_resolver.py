@@ -77,12 +77,39 @@ class TriggerResolver:
                 return rejected(request, f"{reason}; its log has the details")
         raise AssertionError("unreachable: the last try returns")  # pragma: no cover
 
+    def resolve_at_once(
+        self, request: RunRequested, dedup_key: str
+    ) -> RunCreated | RunRejected | None:
+        """The answer when everything it needs is already in memory (a fresh pipeline, a
+        file read before at this full commit): no I/O, so the trigger processor answers on
+        its event loop with no hop to a thread. None when :meth:`resolve` must be asked."""
+        fresh, pipeline = self._catalogue.peek(request.pipeline_id)
+        if not fresh or pipeline is None:
+            return None
+        path = pipeline.config_path
+        text = self._source.remembered(pipeline.repo_url, request.commit_sha, path)
+        if text is None:
+            return None
+        try:
+            return self._answer_from(request, dedup_key, pipeline, lambda: text)
+        except Exception:  # a bug: let resolve() log it and reject, as for any other
+            return None
+
     def _resolve_once(self, request: RunRequested, dedup_key: str) -> RunCreated | RunRejected:
         pipeline = self._catalogue.lookup(request.pipeline_id)
         if pipeline is None:
             return unknown_pipeline(request)
+
+        def read() -> str:
+            return self._source.read(pipeline.repo_url, request.commit_sha, pipeline.config_path)
+
+        return self._answer_from(request, dedup_key, pipeline, read)
+
+    def _answer_from(
+        self, request: RunRequested, dedup_key: str, pipeline: Pipeline, read: Callable[[], str]
+    ) -> RunCreated | RunRejected:
         try:
-            text = self._source.read(pipeline.repo_url, request.commit_sha, pipeline.config_path)
+            text = read()
             spec = _parse(_imported(text, pipeline) if importable(pipeline.config_path) else text)
         except PipelineInvalid as e:
             return rejected(request, _invalid(e, pipeline, request))

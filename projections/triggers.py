@@ -43,6 +43,7 @@ from orchestrator.domain.events import RunRejected
 from orchestrator.domain.records import RunRequested
 from orchestrator.wire import decode_record, encode_record
 from projections.dedup import DedupEntry, Duplicate, dedup, dedup_key, forgettable
+from projections.faust_fetch import prefetch_tuner
 from projections.faust_rewind import rewinder
 from projections.pipeline_catalogue import PipelineCatalogue
 from projections.pipeline_source import PipelineSource
@@ -139,6 +140,7 @@ def build_app(
     agent = _answer_agent(channels, resolver, sweep_every)
     app.agent(channels.triggers, name="answer")(agent)
     app.on_rebalance_complete.connect(rewinder(names.triggers))
+    app.on_rebalance_complete.connect(prefetch_tuner())
     return app
 
 
@@ -196,7 +198,10 @@ async def _answer(
         return deduplicated(request, outcome.run_id, key)
     kept = outcome.remember
     seen[key] = {"run_id": kept.run_id, "requested_at_ms": kept.requested_at_ms}
-    answer = await asyncio.to_thread(resolver.resolve, request, key)
+    # Most triggers repeat a commit already read: answered here, without a hop to a thread.
+    answer = resolver.resolve_at_once(request, key)
+    if answer is None:
+        answer = await asyncio.to_thread(resolver.resolve, request, key)
     if isinstance(answer, RunRejected):
         # A rejected request made no run: a repeat must be judged again (and rejected again,
         # with the same reason), never answered with the run_id of a run that never existed.

@@ -13,9 +13,9 @@ behind a small Protocol where an external system is involved:
 | ``workspace`` | the checkout at the exact commit (read-only /src) and /workspace |
 | ``logs``, ``logstream`` | secret masking, ordered 64 KiB chunks, the gzip archive |
 | ``artifacts`` | streamed tar upload (minio ``put_object``) with SHA-256 and a size limit |
-| ``secrets``, ``history`` | encrypted secrets and JUnit test history in PostgreSQL |
+| ``secrets``, ``history`` | encrypted secrets; JUnit outcomes to report, the test history |
 | ``classify`` | pure: exit, OOM, timeout, JUnit → success or failure class |
-| ``reporter``, ``messages`` | sends to ``sluice.inbox``, ``.logs``, ``.audit`` (wire format) |
+| ``reporter``, ``messages`` | sends to ``sluice.inbox``, ``.logs``, ``.audit``, ``.tests`` |
 | ``reaper`` | removes a dead runner's containers and reports its attempts failed |
 
 Errors are drawn in :mod:`runners.errors`; settings are in :mod:`runners.config`.

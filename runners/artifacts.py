@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
 from minio import Minio
-from minio.commonconfig import Tags
+from minio.commonconfig import ENABLED, Filter, Tags
 from minio.error import MinioException, S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from runners.errors import ArtifactStoreError, ArtifactTooLarge
 from schemas.settings import ServiceSettings
@@ -78,6 +79,9 @@ class ArtifactStore(Protocol):
 
     def stat(self, *, key: str) -> tuple[int, float] | None:
         """Size and age in seconds of the object ``key``, or None when there is none."""
+
+    def remove(self, *, key: str) -> None:
+        """Delete the object ``key`` (nothing when it is already gone)."""
 
 
 def artifact_key(prefix: str, run_id: str, stage: str, attempt: int) -> str:
@@ -218,6 +222,27 @@ class MinioArtifactStore:
             raise ArtifactStoreError(f"looking up {key} failed: {e}") from e
         modified = found.last_modified.timestamp() if found.last_modified else time.time()
         return int(found.size or 0), max(time.time() - modified, 0.0)
+
+    def remove(self, *, key: str) -> None:
+        """Delete ``key`` from the artifacts bucket (S3 answers alike when it is gone)."""
+        try:
+            self._client.remove_object(self._artifacts, key)
+        except MinioException as e:
+            raise ArtifactStoreError(f"deleting {key} failed: {e}") from e
+
+    def expire_prefix(self, *, prefix: str, days: int) -> None:
+        """Have MinIO delete objects under ``prefix`` ``days`` after they were written.
+
+        One lifecycle rule per prefix (its id names it); other rules are kept.
+        """
+        rule_id = f"sluice-expire-{prefix or 'root'}".replace("/", "-")[:255]
+        rule = Rule(ENABLED, Filter(prefix=prefix), rule_id, expiration=Expiration(days=days))
+        try:
+            current = self._client.get_bucket_lifecycle(self._artifacts)
+            kept = [r for r in (current.rules if current else []) if r.rule_id != rule_id]
+            self._client.set_bucket_lifecycle(self._artifacts, LifecycleConfig([*kept, rule]))
+        except MinioException as e:
+            raise ArtifactStoreError(f"setting the expiry of {prefix} failed: {e}") from e
 
     def put_log(self, *, source: Path, key: str) -> StoredObject:
         """Store the gzip log file ``source`` at ``key`` in the log bucket."""

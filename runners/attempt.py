@@ -37,7 +37,7 @@ from runners.caches import CacheRun
 from runners.classify import Exit, Verdict, classify, parse_report
 from runners.config import RunnerConfig
 from runners.executor import Containers, ContainerSpec, Running
-from runners.history import AttemptRef, TestHistory
+from runners.history import AttemptRef, TestHistory, outcome_reports
 from runners.imagebuild import BuildFailed, BuildRequest, BuildThread, BuiltImage, ImageBuilder
 from runners.logstream import AttemptLog
 from runners.reaper import Orphan, mark_attempt
@@ -324,10 +324,12 @@ class Attempt:
         if path is None or not path.is_file() or path.stat().st_size > _MAX_JUNIT_BYTES:
             return end
         results = parse_report(path.read_bytes())
-        job = self.job
+        job, deps = self.job, self._deps
         ref = AttemptRef(job.pipeline_id, job.run_id, job.stage.name, job.attempt)
-        self._deps.history.record(ref, results)
-        before, known = self._deps.history.context(ref, results.failed)
+        written = None
+        for outcomes in outcome_reports(ref, job.commit_sha, results, deps.clock()):
+            written = deps.reporter.tests(outcomes)  # acknowledged: the history is the log
+        before, known = deps.history.context(ref, results.failed, after=written)
         return dataclasses.replace(end, junit=results, passed_before=before, known_flaky=known)
 
     def _store_artifacts(self, ws: workspace.Workspace, log: AttemptLog) -> None:

@@ -4,13 +4,16 @@ A cache lives at ``<prefix>caches/<pipeline>/<key>/cache.tar`` in the artifacts 
 packed and unpacked as a stream like an artifact. The key is the stage's template with each
 ``hashFiles(...)`` replaced by the SHA-256 of those files in the checkout. A cache missing,
 older than the expiry (7 days by default), or unreadable is a miss: the stage runs without
-it. A hit is not saved again (its key says its content did not change); a save over the
-size limit is skipped with a log line.
+it. An expired cache found by a lookup is deleted then; one nobody looks up again (its
+``hashFiles`` key changed) is deleted by MinIO's lifecycle rule, which ``infra/up`` sets on
+the ``caches/`` prefix (:func:`expire_caches`). A hit is not saved again (its key
+says its content did not change); a save over the size limit is skipped with a log line.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import tarfile
 import time
 from collections.abc import Callable, Sequence
@@ -19,18 +22,31 @@ from pathlib import Path
 
 from orchestrator.domain.caches import parse_key, render_key
 from orchestrator.domain.jobs import Job
-from runners.artifacts import ArtifactStore
+from runners.artifacts import ArtifactStore, MinioArtifactStore
 from runners.errors import ArtifactTooLarge
 from schemas.errors import InfrastructureError
 
-__all__ = ["CacheRun", "cache_key", "hash_files"]
+__all__ = ["CacheRun", "cache_key", "caches_prefix", "expire_caches", "hash_files"]
 
 Say = Callable[[str], None]
 
 
+def caches_prefix(prefix: str) -> str:
+    """Where every pipeline's caches live under the deployment's key ``prefix``."""
+    return f"{prefix}caches/"
+
+
 def cache_key(prefix: str, pipeline_id: str, key: str) -> str:
     """The object key of a pipeline's cache ``key``."""
-    return f"{prefix}caches/{pipeline_id}/{key}/cache.tar"
+    return f"{caches_prefix(prefix)}{pipeline_id}/{key}/cache.tar"
+
+
+def expire_caches(store: MinioArtifactStore, prefix: str, expiry_s: float) -> None:
+    """Let MinIO delete caches a day after they expire (lifecycle rules count whole days).
+
+    Set by ``infra/up`` for the deployment's prefix, not by each runner: one rule, not a
+    read-modify-write of the bucket's rules by every runner that starts."""
+    store.expire_prefix(prefix=caches_prefix(prefix), days=math.ceil(expiry_s / 86_400) + 1)
 
 
 def hash_files(root: Path, paths: Sequence[str]) -> str:
@@ -67,9 +83,12 @@ class CacheRun:
         started = time.monotonic()
         try:
             found = self.store.stat(key=object_key)
-            if found is None or found[1] > self.expiry_s:
-                why = "none stored" if found is None else "expired"
-                say(f"cache miss: {key} ({why})")
+            if found is None:
+                say(f"cache miss: {key} (none stored)")
+                return
+            if found[1] > self.expiry_s:
+                self.store.remove(key=object_key)
+                say(f"cache miss: {key} (expired: deleted)")
                 return
             folder = object_key.rsplit("/", 1)[0] + "/"
             self.store.download_latest(key_prefix=folder, dest=work, links=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer
 
 from runners.messages import CancelNotice, cancel_notice
-from schemas.eventlog import EventLogUnavailable, TopicNames, consumer, end_offsets
+from schemas.eventlog import TopicNames, assign_at_end, consumer
 from schemas.settings import ServiceSettings
 
 __all__ = ["CancelWatcher"]
@@ -25,13 +25,7 @@ class CancelWatcher:
     def __init__(self, settings: ServiceSettings, *, topics: TopicNames, runner_id: str) -> None:
         """Start reading ``topics.runs`` at its current end."""
         self._consumer: Consumer = consumer(settings, group=f"sluice-runner-cancels-{runner_id}")
-        try:
-            metadata = self._consumer.list_topics(topics.runs, timeout=10)
-        except KafkaException as e:
-            raise EventLogUnavailable(f"cannot read the partitions of {topics.runs}: {e}") from e
-        partitions = sorted(metadata.topics[topics.runs].partitions)
-        ends = end_offsets(self._consumer, topics.runs, partitions)
-        self._consumer.assign([TopicPartition(topics.runs, p, ends[p]) for p in partitions])
+        assign_at_end(self._consumer, topics.runs)
 
     def poll(self, runs: Collection[str]) -> list[CancelNotice]:
         """Cancellations that arrived since the last call, for ``runs`` only."""

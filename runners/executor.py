@@ -1,18 +1,23 @@
 """Stages in Docker: one fresh, limited, non-root container per attempt, always removed.
 
-Lifecycle of a :class:`DockerContainers` run: ``pull`` (once per image per runner: cached)
-→ ``start`` (create with limits and labels, attach to its output, start) → ``wait`` (in
-short slices, so a cancel or a timeout is noticed within half a second) → ``kill`` when
-needed → ``remove`` (force, whatever happened). Every container carries the labels
-``sluice.runner``, ``sluice.host`` and ``sluice.lock`` (the owner's lock file) so a later
-runner can tell those of a dead runner and remove them.
+Lifecycle of a :class:`DockerContainers` run: ``pull`` (when the image is not on the host,
+or its tag now names another digest in the registry: checked at most every :data:`RECHECK_S`
+per image, so a rebuilt ``python:3.11`` or a moved branch tag is used within that time, and
+an unreachable registry falls back to the local copy) → ``start`` (create with limits and
+labels, attach to its output, start) → ``wait`` (in short slices, so a cancel or a timeout
+is noticed within half a second) → ``kill`` when needed → ``remove`` (force, whatever
+happened). Every container carries the labels ``sluice.runner``, ``sluice.host`` and
+``sluice.lock`` (the owner's lock file) so a later runner can tell those of a dead runner
+and remove them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +33,13 @@ from orchestrator.domain.statuses import LogStream
 from runners.errors import ContainerError, ImageNotFound
 from runners.registry import Registry, RegistryUnreachable, suggest
 
+RECHECK_S = 30.0
+_log = logging.getLogger("sluice.runner")
+
 __all__ = [
     "HOST_LABEL",
     "LOCK_LABEL",
+    "RECHECK_S",
     "RUNNER_LABEL",
     "WORK_LABEL",
     "ContainerExit",
@@ -134,8 +143,9 @@ class DockerContainers:
             LOCK_LABEL: str(lock_path),
             WORK_LABEL: str(work_root),
         }
-        self._pulled: set[str] = set()
+        self._checked: dict[str, float] = {}  # ref → monotonic time its digest was compared
         self._lock = threading.Lock()
+        self.recheck_s = RECHECK_S
 
     @property
     def registry(self) -> str:
@@ -157,32 +167,46 @@ class DockerContainers:
         self._client.close()
 
     def pull(self, image: str) -> str:
-        """Pull ``image`` from the registry unless this runner already has it."""
+        """Pull ``image`` unless the host has the registry's current digest of its tag."""
         ref = image_ref(image, self._registry)
         with self._lock:
-            if ref in self._pulled:
-                return ref
-        try:
-            self._client.images.get(ref)
-        except DockerImageNotFound:
+            checked = self._checked.get(ref)
+        if checked is not None and time.monotonic() - checked < self.recheck_s:
+            return ref
+        local = self._local_digests(ref)
+        if local is None or self._moved(ref, local):
             self._pull(image, ref)
-        except DockerException as e:
-            raise ContainerError(f"the Docker engine failed looking up {ref}: {e}") from e
         with self._lock:
-            self._pulled.add(ref)
+            self._checked[ref] = time.monotonic()
         return ref
 
     def is_local(self, image: str) -> bool:
         """Whether ``image`` is on the engine's host already (no pull needed)."""
         ref = image_ref(image, self._registry)
-        with self._lock:
-            if ref in self._pulled:
-                return True
         try:
-            self._client.images.get(ref)
-        except DockerException:
+            return self._local_digests(ref) is not None
+        except ContainerError:
             return False
-        return True
+
+    def _local_digests(self, ref: str) -> frozenset[str] | None:
+        """The registry digests of the local image ``ref``; None when it is not here."""
+        try:
+            found = self._client.images.get(ref)
+        except DockerImageNotFound:
+            return None
+        except DockerException as e:
+            raise ContainerError(f"the Docker engine failed looking up {ref}: {e}") from e
+        digests = found.attrs.get("RepoDigests") or []
+        return frozenset(str(d).rpartition("@")[2] for d in digests)
+
+    def _moved(self, ref: str, local: frozenset[str]) -> bool:
+        """Whether the registry's tag ``ref`` names a digest the local image does not have."""
+        try:
+            remote = self._client.images.get_registry_data(ref).id
+        except DockerException as e:
+            _log.info("cannot ask the registry for %s (%s): using the local copy", ref, e)
+            return False
+        return remote not in local
 
     def _pull(self, image: str, ref: str) -> None:
         try:

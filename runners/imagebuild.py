@@ -5,8 +5,10 @@ pipeline that can build images is trusted with that engine. ``FROM`` lines that 
 image without a registry (``FROM python:3.11``) are pointed at the local registry, where
 the catalogue images are; the rewritten Dockerfile is sent beside the context. The image
 is tagged ``<registry>/NAME:<commit sha>`` and ``:<branch>`` and both are pushed.
-A build that outlives the stage's timeout, or whose stage is cancelled, is abandoned by
-closing its connection (the engine then cancels it).
+A build that outlives the stage's timeout, or whose stage is cancelled, is abandoned: its
+connection is closed and the container of the step it was running (the classic builder
+names it: `` ---> Running in <id>``) is removed, since closing the connection alone leaves
+that step running on the engine.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = ["BuildFailed", "BuildRequest", "BuiltImage", "ImageBuilder", "point_f
 
 _FROM = re.compile(r"^(\s*FROM\s+)((?:--\S+\s+)*)(\S+)(.*)$", re.IGNORECASE | re.MULTILINE)
 _AS = re.compile(r"\bAS\s+(\S+)", re.IGNORECASE)
+_RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")
 Line = Callable[[str], None]
 
 
@@ -79,6 +82,8 @@ class ImageBuilder:
         """Use the engine at ``docker_host``; push to ``registry``."""
         self._docker_host = docker_host
         self.registry = registry
+        self._step: str | None = None
+        self._abandoned = threading.Event()
 
     def build(self, request: BuildRequest, rewritten: Path, line: Line) -> BuiltImage:
         """Build ``request`` (its Dockerfile rewritten into ``rewritten``), tag and push it."""
@@ -101,10 +106,29 @@ class ImageBuilder:
         return BuiltImage(tag=tag, digest=digest, size_bytes=size)
 
     def abandon(self) -> None:
-        """Close the build's connection (from another thread): the engine cancels the build."""
+        """Stop the build (from another thread): close its connection, remove its step."""
+        self._abandoned.set()
         client = getattr(self, "_client", None)
         if client is not None:
             client.close()
+        self._remove_step()
+
+    def _remove_step(self) -> None:
+        step = self._step
+        if step is None:
+            return
+        try:
+            with docker.APIClient(base_url=self._docker_host, timeout=30) as engine:
+                engine.remove_container(step, force=True)
+        except DockerException:
+            pass  # already gone with the build: what we want
+
+    def _follow(self, text: str) -> None:
+        found = _RUNNING_IN.match(text)
+        if found is not None:
+            self._step = found.group(1)
+            if self._abandoned.is_set():  # the step started while we were abandoning
+                self._remove_step()
 
     def _build(
         self, client: Any, request: BuildRequest, rewritten: Path, tag: str, line: Line
@@ -116,6 +140,7 @@ class ImageBuilder:
         )  # fmt: skip
         try:
             for text in build_lines(chunks):
+                self._follow(text)
                 line(text)
         except ContainerError as e:
             raise BuildFailed(str(e)) from e

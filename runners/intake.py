@@ -1,106 +1,102 @@
-"""Taking jobs in priority order, one consumer per job topic, never starving the group.
+"""Taking jobs only into free slots, from a queue every runner shares (issue 13).
 
-Each priority has its own consumer (same group, one topic each). A consumer that has handed
-over a message is *holding* it: its partitions are paused until the message is taken, so at
-most one message per priority waits in memory. When a slot frees, :meth:`PriorityIntake.take`
-gives the held message of the most urgent priority: with a hundred normal jobs queued, a
-critical job that arrives is held by the critical consumer and taken at the next free slot.
-Every consumer is polled on every loop turn, paused or not, so a long stage never makes the
-group think this runner died (no rebalance).
+The job topics stay the log of what was dispatched; :class:`JobIntake` feeds them into the
+PostgreSQL job queue (:mod:`runners.job_feed`) and takes from the queue only as many jobs as
+this runner has free slots (:mod:`runners.job_queue`): most urgent first, oldest first,
+whichever runner asks. A runner with no free slot takes nothing and holds nothing, so no job
+waits on a busy runner while another has a free slot, and the number of runners that take
+work of one priority is not bounded by partitions.
+
+A runner looks at the queue when it was told jobs arrived (``NOTIFY`` from a feed), right
+after a look that filled every free slot (there may be more), and otherwise every
+:data:`IDLE_LOOK_S` (a notification lost to a reconnect costs at most that).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import logging
+import time
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
-
-from schemas.eventlog import EventLogUnavailable, TopicNames, consumer
+from runners.job_feed import JobFeed
+from runners.job_queue import JobQueue, Taken
+from schemas.eventlog import TopicNames
+from schemas.pg import DatabaseUnavailable
 from schemas.settings import ServiceSettings
-from schemas.topics import PRIORITIES
 
-__all__ = ["Offered", "PriorityIntake"]
+__all__ = ["IDLE_LOOK_S", "JobIntake", "Taken"]
 
-_CONSUMER_TUNING: dict[str, Any] = {
-    "session.timeout.ms": 6_000,  # the broker's minimum: a dead runner's jobs move on in ~6 s
-    "heartbeat.interval.ms": 1_000,
-    "max.poll.interval.ms": 300_000,
-    # a job topic created moments before (new deployment) is noticed in seconds, not 5 min
-    "topic.metadata.refresh.interval.ms": 5_000,
-}
+log = logging.getLogger("sluice.runner")
+IDLE_LOOK_S = 0.5
+_CLEAN_EVERY_S = 600.0
 
 
-@dataclass(frozen=True, slots=True)
-class Offered:
-    """A job message taken from its topic, not yet committed."""
+class JobIntake:
+    """The job queue as one runner sees it: feed it, take from it into free slots."""
 
-    priority: str
-    message: Message
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        topics: TopicNames,
+        group: str,
+        schema: str,
+        runner_id: str,
+    ) -> None:
+        """Connect to the queue and join the feeding group."""
+        self._queue = JobQueue(settings.pg_dsn, schema=schema, runner_id=runner_id)
+        self._feed = JobFeed(settings, topics=topics, group=group, queue=self._queue)
+        self._next_look = 0.0
+        self._next_clean = time.monotonic() + _CLEAN_EVERY_S
 
-
-class PriorityIntake:
-    """The job topics of one deployment, consumed most urgent first."""
-
-    def __init__(self, settings: ServiceSettings, *, topics: TopicNames, group: str) -> None:
-        """Subscribe one consumer per priority in ``group``."""
-        self._consumers: dict[str, Consumer] = {}
-        self._held: dict[str, Message] = {}
-        for priority in PRIORITIES:
-            c = consumer(settings, group=group, **_CONSUMER_TUNING)
-            c.subscribe([topics.job(priority)], on_revoke=self._revoked(priority))
-            self._consumers[priority] = c
-
-    def poll(self) -> None:
-        """Fetch at most one message per priority (keeps every consumer alive in the group)."""
-        for priority, c in self._consumers.items():
-            msg = c.poll(0)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is not None:
-                if error.fatal():
-                    raise EventLogUnavailable(f"job consumer failed: {error}")
-                continue
-            self._hold(priority, c, msg)
-
-    def take(self) -> Offered | None:
-        """The held message of the most urgent priority, if any; its consumer resumes."""
-        for priority in PRIORITIES:
-            msg = self._held.pop(priority, None)
-            if msg is not None:
-                c = self._consumers[priority]
-                c.resume(c.assignment())
-                return Offered(priority, msg)
-        return None
-
-    def commit(self, offered: Offered) -> bool:
-        """Commit past ``offered``; False if its partition moved to another runner meanwhile."""
-        msg = offered.message
-        tp = TopicPartition(msg.topic() or "", msg.partition() or 0, (msg.offset() or 0) + 1)
+    def feed(self) -> None:
+        """Copy newly dispatched jobs into the queue (whether or not a slot is free)."""
         try:
-            self._consumers[offered.priority].commit(offsets=[tp], asynchronous=False)
-        except KafkaException:
-            return False
-        return True
+            self._feed.poll()
+            self._clean()
+        except DatabaseUnavailable as e:  # uncommitted: fed again once PostgreSQL is back
+            log.warning("job feed paused: %s", e)
+
+    def take(self, free: int) -> list[Taken]:
+        """Up to ``free`` jobs, most urgent first; none when there is no free slot."""
+        if free <= 0:
+            return []
+        now = time.monotonic()
+        try:
+            if not self._queue.notified() and now < self._next_look:
+                return []
+            taken = self._queue.take(free)
+        except DatabaseUnavailable as e:
+            log.warning("cannot take jobs: %s", e)
+            self._next_look = now + IDLE_LOOK_S
+            return []
+        self._next_look = now if len(taken) == free else now + IDLE_LOOK_S
+        return taken
+
+    def hand_over(self, job_id: str) -> None:
+        """This runner's claim of ``job_id`` is on the log: nobody takes the row again.
+
+        If PostgreSQL is down, the row's hold ends in 30 s and another runner may take it;
+        its claim is then refused by the decider (the attempt is claimed), so it never runs.
+        """
+        try:
+            self._queue.hand_over(job_id)
+        except DatabaseUnavailable as e:
+            log.warning("could not mark %s handed over: %s", job_id, e)
+
+    def release(self, job_id: str) -> None:
+        """Give a taken job back (it was not claimed): another runner takes it (if
+        PostgreSQL is down, when the row's hold ends)."""
+        try:
+            self._queue.release(job_id)
+        except DatabaseUnavailable as e:
+            log.warning("could not give %s back: %s", job_id, e)
 
     def close(self) -> None:
-        """Leave the group (held messages stay uncommitted: another runner gets them)."""
-        for c in self._consumers.values():
-            c.close()
+        """Leave the feeding group and disconnect."""
+        self._feed.close()
+        self._queue.close()
 
-    def _hold(self, priority: str, c: Consumer, msg: Message) -> None:
-        if priority in self._held:  # a partition assigned after the pause: hand it back
-            c.seek(TopicPartition(msg.topic() or "", msg.partition() or 0, msg.offset() or 0))
-        else:
-            self._held[priority] = msg
-        c.pause(c.assignment())
-
-    def _revoked(self, priority: str) -> Any:
-        def on_revoke(_c: Consumer, partitions: list[TopicPartition]) -> None:
-            held = self._held.get(priority)
-            lost = {(tp.topic, tp.partition) for tp in partitions}
-            if held is not None and (held.topic(), held.partition()) in lost:
-                del self._held[priority]  # its new owner will deliver it again
-
-        return on_revoke
+    def _clean(self) -> None:
+        if time.monotonic() >= self._next_clean:
+            self._next_clean = time.monotonic() + _CLEAN_EVERY_S
+            self._queue.forget_old()

@@ -1,11 +1,18 @@
 """``sluice runner``: the loop that takes jobs into slots and keeps their leases alive.
 
-One turn of the loop (every ~5 ms): poll the job consumers (at most one held message per
-priority), fill free slots most urgent first — each job is claimed (``StageClaimed``
-acknowledged by Kafka) before its offset is committed, so a job message is consumed at most
-once and a crash after the claim is covered by the lease — then pass cancellations to
-their attempts, send heartbeats that are due, and forget finished attempts. On stop, every
-running attempt is stopped and reported as an infrastructure failure.
+One turn of the loop (every ~5 ms): feed newly dispatched jobs into the shared job queue,
+take from it only as many jobs as there are free slots (:mod:`runners.intake`: most urgent
+first, whichever runner asks) and claim each one (``StageClaimed`` acknowledged by Kafka,
+then the queue row is handed over), start the attempts whose claim the decider accepted
+(:mod:`runners.claim_gate`: a stale copy never starts a container), pass cancellations and
+lost leases to their attempts, send heartbeats that are due (every 15 s for a 60 s lease,
+:mod:`orchestrator.domain.leases`), and forget finished attempts. On stop, every running
+attempt is stopped and reported as an infrastructure failure, and so is every claim that
+was still waiting for the decider. On *drain* (``sluice pool`` scaling
+in), the runner leaves the feeding group at once, takes no new job, lets its running attempts
+finish, and returns: nothing is interrupted. With ``status_file`` it tells the pool its slots
+and liveness (runners/status.py); with ``simulated`` its stages only sleep
+(runners/simulated.py, a benchmark's simulation, never the default).
 """
 
 from __future__ import annotations
@@ -14,33 +21,37 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from orchestrator.domain.events import StageClaimed, StageFailed, StageHeartbeat
 from orchestrator.domain.images import resolve_image
 from orchestrator.domain.jobs import Job
+from orchestrator.domain.leases import heartbeat_interval_ms, may_extend_lease
 from orchestrator.domain.statuses import FailureClass
 from runners.artifacts import MinioArtifactStore
 from runners.attempt import Attempt, AttemptDeps, now_ms
 from runners.cancels import CancelWatcher
+from runners.claim_gate import AttemptKey, ClaimGate
 from runners.config import RunnerConfig
 from runners.executor import DockerContainers
 from runners.history import TestHistory
 from runners.imagebuild import ImageBuilder
-from runners.intake import Offered, PriorityIntake
+from runners.intake import JobIntake, Taken
 from runners.messages import CancelNotice, decode_job
 from runners.reaper import Orphan, hold_runner_lock, reap_dead_runners
 from runners.reporter import KafkaReporter
 from runners.secrets import SecretStore, load_key
+from runners.simulated import SimulatedAttempt
+from runners.status import StatusFile
 from runners.warm import start_warming
 from schemas.eventlog import TopicNames
 from schemas.metrics import RUNNER_SLOTS_BUSY, RUNNER_SLOTS_FREE
 from schemas.settings import ServiceSettings
 
-__all__ = ["heartbeat_interval_ms", "new_runner_id", "run"]
+__all__ = ["new_runner_id", "run"]
 
 log = logging.getLogger("sluice.runner")
 _TURN_S = 0.005
-_MAX_HEARTBEAT_MS = 10_000
 
 
 def new_runner_id() -> str:
@@ -48,17 +59,18 @@ def new_runner_id() -> str:
     return f"runner-{uuid.uuid4().hex[:12]}"
 
 
-def heartbeat_interval_ms(lease_ms: int) -> int:
-    """How often an attempt's lease is extended: a third of it, at most every 10 s."""
-    return max(min(lease_ms // 3, _MAX_HEARTBEAT_MS), 100)
-
-
 @dataclass
 class _Slot:
-    attempt: Attempt
+    attempt: Attempt | SimulatedAttempt
     thread: threading.Thread
+    started_ms: int
     next_heartbeat_ms: int
     cancelled: bool = field(default=False)
+
+    @property
+    def key(self) -> AttemptKey:
+        job = self.attempt.job
+        return (job.run_id, job.stage.name, job.attempt)
 
 
 def run(
@@ -69,12 +81,27 @@ def run(
     runner_id: str,
     stop: threading.Event,
     config: RunnerConfig | None = None,
+    drain: threading.Event | None = None,
+    status_file: Path | None = None,
+    simulated: bool = False,
 ) -> None:
-    """Run jobs of the topics of ``prefix`` in ``slots`` parallel slots until ``stop`` is set."""
+    """Run jobs of the topics of ``prefix`` in ``slots`` parallel slots until ``stop`` is set,
+    or until ``drain`` is set and the running attempts have finished."""
     config = config or replace(RunnerConfig.from_env(), key_prefix=prefix)
     lock = hold_runner_lock(config.locks_dir, runner_id)
     try:
-        _Runner(settings, prefix=prefix, slots=slots, runner_id=runner_id, config=config).loop(stop)
+        runner = _Runner(
+            settings,
+            prefix=prefix,
+            slots=slots,
+            runner_id=runner_id,
+            config=config,
+            simulated=simulated,
+        )
+        runner.status = (
+            StatusFile(status_file, runner_id=runner_id, slots=slots) if status_file else None
+        )
+        runner.loop(stop, drain or threading.Event())
     finally:
         (config.locks_dir / f"{runner_id}.lock").unlink(missing_ok=True)
         lock.close()
@@ -121,13 +148,18 @@ class _Runner:
         slots: int,
         runner_id: str,
         config: RunnerConfig,
+        simulated: bool = False,
     ) -> None:
         topics = TopicNames(prefix)
+        self.status: StatusFile | None = None
+        self._simulated = simulated
+        self._draining = False
         self._reporter = KafkaReporter(settings, prefix=prefix)
         self._containers = _containers(settings, config, runner_id)
         self._deps = _attempt_deps(settings, config, self._containers, self._reporter)
-        self._reap(config)
-        if config.warm_images >= 0:
+        if not simulated:  # a simulation touches no container: nothing to reap or warm
+            self._reap(config)
+        if config.warm_images >= 0 and not simulated:
             start_warming(
                 self._containers,
                 dsn=settings.pg_dsn,
@@ -137,7 +169,14 @@ class _Runner:
         self._slots = slots
         self._runner_id = runner_id
         self._active: dict[str, _Slot] = {}
-        self._intake = PriorityIntake(settings, topics=topics, group=f"{prefix}sluice-runners")
+        self._gate = ClaimGate(settings, topics=topics, runner_id=runner_id)
+        self._intake = JobIntake(
+            settings,
+            topics=topics,
+            group=f"{prefix}sluice-runners",
+            schema=config.pg_schema,
+            runner_id=runner_id,
+        )
         self._cancels = CancelWatcher(settings, topics=topics, runner_id=runner_id)
 
     def _reap(self, config: RunnerConfig) -> None:
@@ -166,65 +205,109 @@ class _Runner:
             )
         )
 
-    def loop(self, stop: threading.Event) -> None:
+    def loop(self, stop: threading.Event, drain: threading.Event) -> None:
         try:
             while not stop.is_set():
+                if drain.is_set() and self._drained():
+                    break
                 self._turn()
                 stop.wait(_TURN_S)
         finally:
             self._shutdown()
 
-    def _turn(self) -> None:
-        self._intake.poll()
+    def _drained(self) -> bool:
+        """Drain: leave the feeding group now, take nothing more; True once every claimed
+        or running attempt has finished."""
+        if not self._draining:
+            self._draining = True
+            self._intake.close()
+            log.info("draining: no new jobs; %d stage(s) to finish", self._busy())
         self._forget_finished()
-        while len(self._active) < self._slots:
-            offered = self._intake.take()
-            if offered is None:
-                break
-            self._start(offered)
+        self._through_gate()
+        return self._busy() == 0
+
+    def _turn(self) -> None:
+        if self.status is not None:
+            self.status.update(busy=self._busy(), draining=self._draining)
+        if not self._draining:
+            self._intake.feed()
+        self._forget_finished()
+        self._through_gate()
+        if not self._draining:
+            for taken in self._intake.take(self._slots - self._busy()):
+                self._claim(taken)
         runs = {slot.attempt.job.run_id for slot in self._active.values()}
         for notice in self._cancels.poll(runs) if runs else []:
             self._cancel(notice)
         self._heartbeats()
         self._export_slots()
 
+    def _busy(self) -> int:
+        """Slots in use: attempts running, and claims waiting for the decider."""
+        return len(self._active) + self._gate.held
+
     def _export_slots(self) -> None:
-        busy = len(self._active)
+        busy = self._busy()
         RUNNER_SLOTS_BUSY.labels(self._runner_id).set(busy)
         RUNNER_SLOTS_FREE.labels(self._runner_id).set(self._slots - busy)
 
     def _image_warm(self, job: Job) -> bool | None:
         """Whether the job's image is on this host already; None for an image build."""
-        if job.stage.build_image is not None:
+        if job.stage.build_image is not None or self._simulated:
             return None
         try:
             return self._containers.is_local(resolve_image(job.stage.image, job.commit_sha))
         except Exception:  # the claim must go out whatever the engine says
             return None
 
-    def _start(self, offered: Offered) -> None:
+    def _claim(self, taken: Taken) -> None:
+        """Claim a job taken from the queue; it starts once the decider accepts the claim."""
         try:
-            job = decode_job(offered.message.value() or b"")
+            job = decode_job(taken.message)
         except Exception:  # a malformed job must not stop the runner: skip it, loudly
-            log.exception("skipping an undecodable job message at %s", _where(offered))
-            self._intake.commit(offered)
+            log.exception("skipping the undecodable job %s", taken.job_id)
+            self._intake.hand_over(taken.job_id)
             return
         now = now_ms()
-        self._reporter.report_acknowledged(
-            StageClaimed(
-                run_id=job.run_id,
-                stage=job.stage.name,
-                attempt=job.attempt,
-                occurred_at_ms=now,
-                runner_id=self._deps.runner_id,
-                lease_deadline_ms=now + job.lease_ms,
-                image_warm=self._image_warm(job),
+        try:
+            self._reporter.report_acknowledged(
+                StageClaimed(
+                    run_id=job.run_id,
+                    stage=job.stage.name,
+                    attempt=job.attempt,
+                    occurred_at_ms=now,
+                    runner_id=self._deps.runner_id,
+                    lease_deadline_ms=now + job.lease_ms,
+                    image_warm=self._image_warm(job),
+                )
             )
+        except Exception:
+            self._intake.release(taken.job_id)  # not claimed: another runner takes it
+            raise
+        self._intake.hand_over(taken.job_id)
+        self._gate.hold(job, now)
+
+    def _through_gate(self) -> None:
+        news = self._gate.poll(now_ms(), [slot.key for slot in self._active.values()])
+        for job in news.accepted:
+            self._start(job)
+        for job in news.refused:
+            log.warning("the claim of %s was not accepted (a stale copy?): not run", job.job_id)
+        for slot in self._active.values():
+            if slot.key in news.lost and not slot.cancelled:
+                slot.cancelled = True
+                slot.attempt.cancel(f"runner {self._runner_id} lost the lease of the attempt")
+
+    def _start(self, job: Job) -> None:
+        now = now_ms()
+        attempt = (
+            SimulatedAttempt(job, reporter=self._reporter, runner_id=self._runner_id)
+            if self._simulated
+            else Attempt(job, self._deps)
         )
-        self._intake.commit(offered)
-        attempt = Attempt(job, self._deps)
         thread = threading.Thread(target=attempt.run, name=job.job_id, daemon=True)
-        self._active[job.job_id] = _Slot(attempt, thread, now + heartbeat_interval_ms(job.lease_ms))
+        next_heartbeat = now + heartbeat_interval_ms(job.lease_ms)
+        self._active[job.job_id] = _Slot(attempt, thread, now, next_heartbeat)
         thread.start()
 
     def _cancel(self, notice: CancelNotice) -> None:
@@ -245,6 +328,9 @@ class _Runner:
             if now < slot.next_heartbeat_ms or slot.cancelled:
                 continue
             job = slot.attempt.job
+            timeout = job.stage.timeout_ms
+            if not may_extend_lease(started_at_ms=slot.started_ms, now_ms=now, timeout_ms=timeout):
+                continue  # stuck past its timeout: let the lease run out
             slot.next_heartbeat_ms = now + heartbeat_interval_ms(job.lease_ms)
             self._reporter.report(
                 StageHeartbeat(
@@ -257,24 +343,39 @@ class _Runner:
                 )
             )
 
+    def _report_unstarted(self, job: Job) -> None:
+        """A claim still waiting for the decider when the runner stops: give the stage back."""
+        self._reporter.report(
+            StageFailed(
+                run_id=job.run_id,
+                stage=job.stage.name,
+                attempt=job.attempt,
+                occurred_at_ms=now_ms(),
+                runner_id=self._runner_id,
+                failure_class=FailureClass.INFRASTRUCTURE,
+                reason=f"runner {self._runner_id} stopped before the stage started",
+            )
+        )
+
     def _forget_finished(self) -> None:
         for job_id in [j for j, slot in self._active.items() if not slot.thread.is_alive()]:
             del self._active[job_id]
 
     def _shutdown(self) -> None:
+        if self.status is not None:  # the stages about to be interrupted (0 after a drain)
+            self.status.update(busy=len(self._active), draining=self._draining, force=True)
         for slot in self._active.values():
             slot.attempt.shutdown()
+        for job in self._gate.release_all():
+            self._report_unstarted(job)
         for slot in self._active.values():
             slot.thread.join(timeout=60)
-        self._intake.close()
+        self._gate.close()
+        if not self._draining:
+            self._intake.close()
         self._cancels.close()
         self._reporter.close()
         self._containers.close()
         self._export_slots()  # then forget this runner's series: it is no longer alive
         RUNNER_SLOTS_BUSY.remove(self._runner_id)
         RUNNER_SLOTS_FREE.remove(self._runner_id)
-
-
-def _where(offered: Offered) -> str:
-    msg = offered.message
-    return f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"

@@ -10,13 +10,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator import wire
-from orchestrator.domain.events import RunCancelled, StageCancelled
+from orchestrator.domain.events import RunCancelled, StageCancelled, StageClaimed, StageLeaseExpired
 from orchestrator.domain.jobs import Job
 from schemas import codec
 
-__all__ = ["CancelNotice", "cancel_notice", "decode", "decode_job", "encode"]
+__all__ = [
+    "CancelNotice",
+    "RunNotice",
+    "cancel_notice",
+    "decode",
+    "decode_job",
+    "encode",
+    "run_notice",
+]
 
 _CANCELS = frozenset({"StageCancelled", "RunCancelled"})
+_CLAIM_NEWS = frozenset({"StageClaimed", "StageLeaseExpired"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +36,17 @@ class CancelNotice:
     stage: str | None
     attempt: int | None
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunNotice:
+    """An accepted claim (``claimed``) or an expired lease (``lease_expired``) of an attempt."""
+
+    kind: str
+    run_id: str
+    stage: str
+    attempt: int
+    runner_id: str | None
 
 
 def encode(record: Any) -> bytes:
@@ -57,4 +77,17 @@ def cancel_notice(data: bytes) -> CancelNotice | None:
         return CancelNotice(event.run_id, event.stage, event.attempt, event.reason)
     if isinstance(event, RunCancelled):
         return CancelNotice(event.run_id, None, None, event.reason)
+    return None
+
+
+def run_notice(data: bytes) -> RunNotice | None:
+    """A ``StageClaimed`` or ``StageLeaseExpired`` from ``sluice.runs``; None for the rest."""
+    decoded = codec.decode(data)
+    if decoded.name not in _CLAIM_NEWS:
+        return None
+    event = wire.from_record(decoded.name, decoded.value)
+    if isinstance(event, StageClaimed):
+        return RunNotice("claimed", event.run_id, event.stage, event.attempt, event.runner_id)
+    if isinstance(event, StageLeaseExpired):
+        return RunNotice("lease_expired", event.run_id, event.stage, event.attempt, event.runner_id)
     return None

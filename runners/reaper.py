@@ -91,7 +91,10 @@ def _reap_containers(
 ) -> list[Orphan]:
     host = socket.gethostname()
     try:
-        containers = client.containers.list(all=True, filters={"label": LOCK_LABEL})
+        # another runner may remove a container between the list and its inspection
+        containers = client.containers.list(
+            all=True, filters={"label": LOCK_LABEL}, ignore_removed=True
+        )
     except DockerException as e:
         raise ContainerError(f"cannot list containers to clean up: {e}") from e
     orphans: list[Orphan] = []

@@ -1,5 +1,5 @@
 """Where a runner's reports go: ``sluice.inbox`` (keyed by run), ``sluice.logs`` (keyed by
-attempt) and ``sluice.audit`` (keyed by subject).
+attempt), ``sluice.audit`` (keyed by subject) and ``sluice.tests`` (keyed by pipeline).
 
 Sends are asynchronous (a background thread serves delivery reports) except
 :meth:`KafkaReporter.report_acknowledged`, which waits until Kafka has the message: the
@@ -14,14 +14,15 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from orchestrator.domain.events import RunEvent
-from orchestrator.domain.records import AuditEvent, LogChunk
+from orchestrator.domain.records import AuditEvent, LogChunk, TestOutcomesReported
 from runners.messages import encode
 from schemas.eventlog import EventLogUnavailable, TopicNames, append_acknowledged, producer
 from schemas.settings import ServiceSettings
 
-__all__ = ["KafkaReporter", "Reporter"]
+__all__ = ["KafkaReporter", "Reporter", "Written"]
 
 _ACK_TIMEOUT_S = 30.0
+Written = tuple[str, int, int]  # where Kafka put a record: topic, partition, offset
 
 
 class Reporter(Protocol):
@@ -38,6 +39,9 @@ class Reporter(Protocol):
 
     def audit(self, event: AuditEvent) -> None:
         """Send an audit event and wait until Kafka has it."""
+
+    def tests(self, event: TestOutcomesReported) -> Written:
+        """Send a report's test outcomes, wait until Kafka has them; where they were put."""
 
 
 class KafkaReporter:
@@ -72,6 +76,15 @@ class KafkaReporter:
         (a secret is handed to a stage only once its read is on record)."""
         topic, key = self._topics.audit, event.subject
         append_acknowledged(self._producer, topic, key, encode(event), timeout_s=_ACK_TIMEOUT_S)
+
+    def tests(self, event: TestOutcomesReported) -> Written:
+        """Send test outcomes keyed by their pipeline (one ordered history per pipeline) and
+        wait for Kafka's acknowledgement; the topic, partition and offset they were put at."""
+        topic, key = self._topics.tests, event.pipeline_id
+        partition, offset = append_acknowledged(
+            self._producer, topic, key, encode(event), timeout_s=_ACK_TIMEOUT_S
+        )
+        return topic, partition, offset
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until every message sent so far is delivered."""

@@ -9,6 +9,7 @@ on it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -33,12 +34,14 @@ from schemas.topics import (
     CHECKPOINTS,
     DEAD_LETTERS,
     DEPLOY_JOBS,
+    FLEET,
     INBOX,
     JOB_TOPICS_BY_PRIORITY,
     LOGS,
     PIPELINES,
     PRIORITIES,
     RUNS,
+    TESTS,
     TRIGGERS,
 )
 
@@ -46,8 +49,10 @@ __all__ = [
     "EventLogUnavailable",
     "TopicNames",
     "append_acknowledged",
+    "assign_at_end",
     "consumer",
     "end_offsets",
+    "is_fatal",
     "partition_for",
     "producer",
     "read_partition",
@@ -55,6 +60,7 @@ __all__ = [
 ]
 
 _ACK_TIMEOUT_S = 15.0
+_STALLED_READ_S = 60.0
 
 
 class EventLogUnavailable(InfrastructureError):
@@ -103,6 +109,14 @@ class TopicNames:
     def checkpoints(self) -> str:
         return self.prefix + CHECKPOINTS.name
 
+    @property
+    def tests(self) -> str:
+        return self.prefix + TESTS.name
+
+    @property
+    def fleet(self) -> str:
+        return self.prefix + FLEET.name
+
     def job(self, priority: str) -> str:
         """The job topic for ``priority``."""
         return self.prefix + JOB_TOPICS_BY_PRIORITY[priority].name
@@ -146,8 +160,9 @@ def producer(
 
 def append_acknowledged(
     p: KafkaProducer, topic: str, key: str, value: bytes, *, timeout_s: float = _ACK_TIMEOUT_S
-) -> None:
-    """Append ``value`` to ``topic`` under ``key`` and return once Kafka acknowledged it.
+) -> tuple[int, int]:
+    """Append ``value`` to ``topic`` under ``key`` and return once Kafka acknowledged it,
+    with the partition and offset it was written at.
 
     Serves delivery reports while it waits, so it works whether or not another thread polls
     ``p`` too; waits for this one message, not for everything ``p`` has queued. Raises
@@ -155,9 +170,11 @@ def append_acknowledged(
     """
     done = threading.Event()
     outcome: list[KafkaError | None] = []
+    where: list[tuple[int, int]] = []
 
-    def delivered(err: KafkaError | None, _msg: Message) -> None:
+    def delivered(err: KafkaError | None, msg: Message) -> None:
         outcome.append(err)
+        where.append((msg.partition() or 0, msg.offset() or 0))
         done.set()
 
     deadline = time.monotonic() + timeout_s
@@ -171,6 +188,7 @@ def append_acknowledged(
         raise EventLogUnavailable(f"{topic} did not acknowledge within {timeout_s} s")
     if outcome[0] is not None:
         raise EventLogUnavailable(f"{topic} refused the record: {outcome[0]}")
+    return where[0]
 
 
 def _produce_when_room(p: KafkaProducer, deadline: float, topic: str, **kw: Any) -> None:
@@ -183,6 +201,17 @@ def _produce_when_room(p: KafkaProducer, deadline: float, topic: str, **kw: Any)
             if time.monotonic() >= deadline:
                 raise
             p.poll(0.05)
+
+
+def is_fatal(error: KafkaError) -> bool:
+    """Whether a client is dead for good and must be replaced.
+
+    A static group member fenced after its group coordinator moved gets ``_FATAL`` from
+    ``poll`` with ``fatal()`` False (confluentinc/confluent-kafka-python#869); it then
+    fetches nothing, ever. Checking ``fatal()`` alone left such a decider polling an empty
+    consumer while the inbox filled (the chaos suite's broker kill, now and then).
+    """
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
 
 
 def take_batch(c: Consumer, size: int, *, timeout: float) -> list[Message]:
@@ -220,12 +249,26 @@ def end_offsets(c: Consumer, topic: str, partitions: list[int]) -> dict[int, int
     return {p: _high_watermark(c, TopicPartition(topic, p)) for p in partitions}
 
 
+def assign_at_end(c: Consumer, topic: str) -> None:
+    """Assign every partition of ``topic`` to ``c`` at its current end: it reads only what
+    is appended from now on."""
+    try:
+        metadata = c.list_topics(topic, timeout=10)
+    except KafkaException as e:
+        raise EventLogUnavailable(f"cannot read the partitions of {topic}: {e}") from e
+    partitions = sorted(metadata.topics[topic].partitions)
+    ends = end_offsets(c, topic, partitions)
+    c.assign([TopicPartition(topic, p, ends[p]) for p in partitions])
+
+
 _TRANSIENT = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError.UNKNOWN_TOPIC_OR_PART,
     KafkaError._TRANSPORT,
     KafkaError._TIMED_OUT,
+    KafkaError._DESTROY_BROKER,  # the broker asked went away (killed) while it answered
+    KafkaError._UNKNOWN_PARTITION,  # its leader died: cached metadata lists no leader
 }
 
 
@@ -233,7 +276,7 @@ def _high_watermark(c: Consumer, tp: TopicPartition) -> int:
     deadline = time.monotonic() + 30
     while True:
         try:
-            return int(c.get_watermark_offsets(tp, timeout=10, cached=False)[1])
+            return int(c.get_watermark_offsets(tp, timeout=5, cached=False)[1])
         except KafkaException as e:
             transient = e.args[0].code() in _TRANSIENT
             if not transient or time.monotonic() > deadline:
@@ -241,6 +284,14 @@ def _high_watermark(c: Consumer, tp: TopicPartition) -> int:
                     f"cannot read the end offset of {tp.topic}[{tp.partition}]: {e}"
                 ) from e
             time.sleep(0.2)
+            _refresh_metadata(c, tp.topic)
+
+
+def _refresh_metadata(c: Consumer, topic: str) -> None:
+    """Ask for the topic's metadata now: a client that saw a partition without a leader
+    otherwise keeps that view until its periodic refresh (5 min), failing every read."""
+    with contextlib.suppress(KafkaException):  # the next read says whether it still fails
+        c.list_topics(topic, timeout=5)
 
 
 def read_partition(
@@ -263,8 +314,10 @@ def read_partition(
 
 
 def _read_until(c: Consumer, topic: str, partition: int, end: int) -> Iterator[Message]:
+    """The messages up to ``end``; EventLogUnavailable after 60 s without one (a long read,
+    a history folded from offset 0 say, takes as long as it takes)."""
     position = -1
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + _STALLED_READ_S
     while position + 1 < end:
         msg = c.poll(0.5)
         error = None if msg is None else msg.error()
@@ -280,3 +333,4 @@ def _read_until(c: Consumer, topic: str, partition: int, end: int) -> Iterator[M
             continue
         position = msg.offset() or 0
         yield msg
+        deadline = time.monotonic() + _STALLED_READ_S

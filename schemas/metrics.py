@@ -31,6 +31,12 @@ __all__ = [
     "DECIDER_MALFORMED",
     "NOTIFICATION_DELIVERIES",
     "NOTIFICATION_PENDING",
+    "POOL_DECISIONS",
+    "POOL_DESIRED_RUNNERS",
+    "POOL_FLOOR_SLOTS",
+    "POOL_RUNNERS",
+    "POOL_RUNNER_STARTS",
+    "POOL_SLOTS",
     "PROCESSOR_EVENTS",
     "PROJECTION_LAG",
     "QUEUE_DEPTH",
@@ -111,6 +117,29 @@ CONSUMER_LAG = Gauge(
 RUNNER_SLOTS_BUSY = Gauge("sluice_runner_slots_busy", "Stage slots running a stage.", ["runner"])
 RUNNER_SLOTS_FREE = Gauge("sluice_runner_slots_free", "Stage slots free for work.", ["runner"])
 
+POOL_RUNNERS = Gauge(
+    "sluice_pool_runners", "Runner processes of the pool, by phase.", ["pool", "phase"]
+)
+POOL_DESIRED_RUNNERS = Gauge(
+    "sluice_pool_desired_runners", "Runners the pool's last decision wants.", ["pool"]
+)
+POOL_FLOOR_SLOTS = Gauge(
+    "sluice_pool_floor_slots", "Idle slots the period in force keeps on top of demand.", ["pool"]
+)
+POOL_SLOTS = Gauge(
+    "sluice_pool_slots", "Stage slots of the pool's runners, busy or free.", ["pool", "state"]
+)
+POOL_DECISIONS = Counter(
+    "sluice_pool_decisions",
+    "Scaling decisions that changed the pool (up, down, hold: only dead runners replaced).",
+    ["pool", "direction"],
+)
+POOL_RUNNER_STARTS = Counter(
+    "sluice_pool_runner_starts",
+    "Runner processes started, warm (every toolchain image cached) or cold.",
+    ["pool", "cache"],
+)
+
 PROCESSOR_EVENTS = Counter(
     "sluice_processor_events",
     "Events a stream processor applied (decider, timers, projection, notifier, ...).",
@@ -137,7 +166,7 @@ DECIDER_DECISION_SECONDS = Histogram(
 )
 TIMER_FIRED = Counter(
     "sluice_timers_fired",
-    "Timer messages sent to the inbox, by kind (lease_expired, retry_due).",
+    "Timer messages sent to the inbox, by kind (lease_expired, start_timed_out, retry_due).",
     ["kind"],
 )
 TIMER_SKIPPED = Counter(

@@ -17,12 +17,14 @@ __all__ = [
     "CHECKPOINTS",
     "DEAD_LETTERS",
     "DEPLOY_JOBS",
+    "FLEET",
     "INBOX",
     "JOB_TOPICS_BY_PRIORITY",
     "LOGS",
     "PIPELINES",
     "PRIORITIES",
     "RUNS",
+    "TESTS",
     "TOPICS",
     "TRIGGERS",
     "Topic",
@@ -84,7 +86,11 @@ _INBOX_RECORDS = (
     "InstanceUnhealthy",
     "TrafficShifted",
     "AnalysisMeasured",
+    "DeploymentPaused",
+    "DeploymentPromoted",
+    "DeploymentAborted",
     "StageLeaseExpired",
+    "StageStartTimedOut",
     "StageRetryDue",
     "RunCancelRequested",
     "StageRetryRequested",
@@ -128,6 +134,20 @@ CHECKPOINTS = Topic(
     (("segment.ms", "60000"), ("min.cleanable.dirty.ratio", "0.1"), ("segment.bytes", "16777216")),
 )
 AUDIT = Topic("sluice.audit", "subject", 3, FOREVER, "delete", ("AuditEvent",))
+# Per-test outcomes of JUnit reports, written by runners. Keyed by pipeline: a pipeline's
+# test history is one ordered partition, so the flaky-rate fold is the same on every replay.
+# Kept forever: the test_outcomes read model is a fold of it.
+TESTS = Topic("sluice.tests", "pipeline_id", 12, FOREVER, "delete", ("TestOutcomesReported",))
+# The worker manager's decisions and its runners' lives (what `sluice pool why` explains);
+# keyed by pool name, so one partition holds a pool's decisions in order.
+FLEET = Topic(
+    "sluice.fleet",
+    "pool",
+    3,
+    SEVEN_DAYS_MS,
+    "delete",
+    ("PoolScaleDecided", "RunnerStarted", "RunnerDraining", "RunnerStopped"),
+)
 JOB_TOPICS_BY_PRIORITY: Mapping[str, Topic] = MappingProxyType(
     {
         p: Topic(f"sluice.jobs.{p}", "run_id", 12, SEVEN_DAYS_MS, "delete", ("Job",))
@@ -150,6 +170,8 @@ TOPICS: tuple[Topic, ...] = (
     PIPELINES,
     AUDIT,
     CHECKPOINTS,
+    TESTS,
+    FLEET,
 )
 _BY_NAME = {topic.name: topic for topic in TOPICS}
 

@@ -7,6 +7,7 @@ group, PostgreSQL schema and object-key prefix. In CI an unreachable service fai
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -21,6 +22,23 @@ from psycopg import sql
 from projections.migrate import migrate
 from schemas.settings import ServiceSettings
 from tests.support.services import require
+
+
+@pytest.fixture(autouse=True)
+def _sluice_environment_restored() -> Iterator[None]:
+    """A test that changes a ``SLUICE_*`` variable for good (``os.environ`` instead of
+    ``monkeypatch.setenv``) points every later test at its schema or state: it errors."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("SLUICE_")}
+    yield
+    after = {k: v for k, v in os.environ.items() if k.startswith("SLUICE_")}
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        for k in changed:  # put it back, so that one test's leak fails only that test
+            if k in before:
+                os.environ[k] = before[k]
+            else:
+                del os.environ[k]
+        pytest.fail(f"the test left {', '.join(changed)} changed; use monkeypatch.setenv")
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,22 @@
 # Kafka 3.9.x in KRaft mode, from Maven Central jars, on the machine's Java 17.
 # SLUICE_KAFKA_BROKERS=1 (default): one node on :9092. =3: nodes on :9092 :9094 :9096,
 # replication factor 3 and min.insync.replicas=2, for the failure tests.
+# KAFKA_CLUSTER and KAFKA_PORT_BASE name and place another cluster beside the shared one
+# (infra/kafka-chaos: "kafka-chaos" on :19092 :19094 :19096, its own pids, logs and data).
 
 KAFKA_VERSION=3.9.1
 KAFKA_LIBS="$SLUICE_CACHE_DIR/kafka-$KAFKA_VERSION/libs"
+KAFKA_CLUSTER=${KAFKA_CLUSTER:-kafka}
+KAFKA_PORT_BASE=${KAFKA_PORT_BASE:-9090}
 
 _kafka_nodes() { seq 1 "$SLUICE_KAFKA_BROKERS"; }
-_kafka_port() { echo $(( 9090 + 2 * $1 )); }          # node 1 -> 9092, 2 -> 9094, 3 -> 9096
-_kafka_dir() { echo "$SLUICE_STATE_DIR/kafka-x$SLUICE_KAFKA_BROKERS/node-$1"; }
+_kafka_port() { echo $(( KAFKA_PORT_BASE + 2 * $1 )); }  # node 1 -> 9092, 2 -> 9094, 3 -> 9096
+_kafka_name() { echo "$KAFKA_CLUSTER-$1"; }            # pid and log file name of node N
+_kafka_home() {
+  if [ "$KAFKA_CLUSTER" = kafka ]; then echo "$SLUICE_STATE_DIR/kafka-x$SLUICE_KAFKA_BROKERS"
+  else echo "$SLUICE_STATE_DIR/$KAFKA_CLUSTER"; fi
+}
+_kafka_dir() { echo "$(_kafka_home)/node-$1"; }
 
 kafka_install() {
   command -v java >/dev/null || need_packages openjdk-17-jre-headless
@@ -33,30 +42,35 @@ _kafka_configure() {
 }
 
 _kafka_format() {
-  local n=$1 dir cid_file="$SLUICE_STATE_DIR/kafka-x$SLUICE_KAFKA_BROKERS/cluster-id"
+  local n=$1 dir cid_file
+  cid_file="$(_kafka_home)/cluster-id"
   dir=$(_kafka_dir "$n")
   [ -f "$dir/data/meta.properties" ] && return 0
   [ -f "$cid_file" ] || _kafka_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1 >"$cid_file"
   _kafka_java kafka.tools.StorageTool format -t "$(cat "$cid_file")" -c "$dir/server.properties" \
-    >>"$SLUICE_LOG_DIR/kafka-$n.log" 2>&1 || fail "kafka node $n" "$SLUICE_LOG_DIR/kafka-$n.log" "remove $dir and run infra/up again"
+    >>"$SLUICE_LOG_DIR/$(_kafka_name "$n").log" 2>&1 \
+    || fail "kafka node $n" "$SLUICE_LOG_DIR/$(_kafka_name "$n").log" "remove $dir and run infra/up again"
 }
 
+# kafka_start [NODE...]: start the nodes that are not running (default: every node).
 kafka_start() {
-  local n heap=1G
+  local n heap=1G nodes
   [ "$SLUICE_KAFKA_BROKERS" -gt 1 ] && heap=512M
-  for n in $(_kafka_nodes); do
-    pid_alive "kafka-$n" && port_open "$(_kafka_port "$n")" && continue
-    step "kafka: starting node $n on 127.0.0.1:$(_kafka_port "$n")"
+  nodes=${*:-$(_kafka_nodes)}
+  for n in $nodes; do
+    pid_alive "$(_kafka_name "$n")" && port_open "$(_kafka_port "$n")" && continue
+    step "$KAFKA_CLUSTER: starting node $n on 127.0.0.1:$(_kafka_port "$n")"
     _kafka_configure "$n"; _kafka_format "$n"
     KAFKA_HEAP="-Xms256M -Xmx$heap"
-    start_daemon "kafka-$n" "$SLUICE_LOG_DIR/kafka-$n.log" \
+    start_daemon "$(_kafka_name "$n")" "$SLUICE_LOG_DIR/$(_kafka_name "$n").log" \
       java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
       -Dlog4j.configuration="file:$SLUICE_ROOT/infra/kafka/log4j.properties" \
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$(_kafka_dir "$n")/server.properties"
   done
-  for n in $(_kafka_nodes); do
+  [ "${KAFKA_NO_WAIT:-0}" = 1 ] && return 0  # infra/kafka-chaos start: a node rejoins in its time
+  for n in $nodes; do
     wait_for 90 port_open "$(_kafka_port "$n")" \
-      || fail "kafka node $n" "$SLUICE_LOG_DIR/kafka-$n.log" "a stale lock or another process on :$(_kafka_port "$n")? try infra/down kafka; infra/up"
+      || fail "kafka node $n" "$SLUICE_LOG_DIR/$(_kafka_name "$n").log" "a stale lock or another process on :$(_kafka_port "$n")? try infra/down kafka; infra/up"
   done
 }
 
@@ -65,6 +79,6 @@ kafka_health() {
   for n in $(_kafka_nodes); do port_open "$(_kafka_port "$n")" || return 1; done
 }
 
-kafka_stop() { local n; for n in 1 2 3; do stop_daemon "kafka-$n"; done; }
+kafka_stop() { local n; for n in 1 2 3; do stop_daemon "$(_kafka_name "$n")"; done; }
 kafka_address() { local a="" n; for n in $(_kafka_nodes); do a+="${a:+,}127.0.0.1:$(_kafka_port "$n")"; done; echo "$a"; }
 kafka_version() { echo "$KAFKA_VERSION (KRaft, ${SLUICE_KAFKA_BROKERS} node$([ "$SLUICE_KAFKA_BROKERS" -gt 1 ] && echo s))"; }

@@ -2,6 +2,7 @@
 # with a role and database named sluice. Migrations are applied by infra/bootstrap.py.
 
 PG_VERSION=15
+PG_MAX_CONNECTIONS=300
 SLUICE_PG_PASSWORD=${SLUICE_PG_PASSWORD:-sluice}
 
 postgres_install() {
@@ -9,6 +10,10 @@ postgres_install() {
   pg_lsclusters -h 2>/dev/null | grep -q "^$PG_VERSION main" \
     || pg_createcluster "$PG_VERSION" main >>"$SLUICE_LOG_DIR/postgres.log" 2>&1 \
     || fail postgres "$SLUICE_LOG_DIR/postgres.log" "pg_createcluster $PG_VERSION main failed; see the log"
+  # Each runner holds one connection to the job queue (runners/job_queue.py): 100 runners
+  # and the services need more than Debian's 100. Read at the server's next start.
+  [ "$(pg_conftool -s "$PG_VERSION" main show max_connections 2>/dev/null)" = "$PG_MAX_CONNECTIONS" ] \
+    || pg_conftool "$PG_VERSION" main set max_connections "$PG_MAX_CONNECTIONS"
 }
 
 _pg_psql() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 "$@"; }

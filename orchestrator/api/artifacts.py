@@ -32,6 +32,7 @@ from orchestrator.api.publish import append
 from orchestrator.api.retention import ArtifactStoreUnavailable
 from orchestrator.api.signed_urls import verify
 from orchestrator.api.tokens import Scope, TokenInfo
+from orchestrator.api.trigger import read_run
 from orchestrator.api.views import artifact_out
 from orchestrator.domain import ArtifactStored
 
@@ -101,8 +102,11 @@ async def upload_artifact(run_id: str, request: Request, token: Uploader, ctx: C
 
 
 def _run_of(ctx: Context, run_id: str) -> dict[str, Any]:
-    with ctx.db.connection() as conn:
-        row = queries.run(conn, run_id)
+    def read() -> dict[str, Any] | None:
+        with ctx.db.connection() as conn:
+            return queries.run(conn, run_id)
+
+    row = read_run(ctx, run_id, read)
     if row is None:
         raise not_found(f"run {run_id!r}")
     return row

@@ -18,7 +18,7 @@ from orchestrator.api.audit import audit_denial
 from orchestrator.api.context import Context
 from orchestrator.api.tokens import Scope, TokenInfo, lookup_token
 
-__all__ = ["context", "not_found", "require", "visible"]
+__all__ = ["context", "not_found", "require", "visible", "within_rate"]
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -52,13 +52,18 @@ def require(scope: Scope) -> Callable[..., TokenInfo]:
         if not token.allows(scope):
             _denied(ctx, request, f"token:{token.token_id}", f"lacks scope {scope.value}")
             raise HTTPException(403, f"this token lacks the {scope.value!r} scope")
-        wait = ctx.limiter.take(token.token_id)
-        if wait > 0:
-            retry = str(max(1, math.ceil(wait)))
-            raise HTTPException(429, "rate limit exceeded", headers={"Retry-After": retry})
+        within_rate(ctx, token.token_id)
         return token
 
     return check
+
+
+def within_rate(ctx: Context, key: str) -> None:
+    """429 with ``Retry-After`` once ``key`` is over this process's rate limit."""
+    wait = ctx.limiter.take(key)
+    if wait > 0:
+        retry = str(max(1, math.ceil(wait)))
+        raise HTTPException(429, "rate limit exceeded", headers={"Retry-After": retry})
 
 
 def _denied(ctx: Context, request: Request, actor: str, reason: str) -> None:

@@ -1,7 +1,8 @@
 """``GET /pipelines/{id}/tests/flaky``: the pipeline's flaky tests, judged by
 :func:`orchestrator.domain.flaky.judge` over each test's last ``window`` runs (the per-test
-outcomes of ``test_outcomes`` with each run's commit): failed and passed on one commit, or a
-failure rate between ``low`` and ``high``. Most often failing first."""
+outcomes folded into ``test_outcomes`` from ``sluice.tests``, each with its commit): failed
+and passed on one commit, or a failure rate between ``low`` and ``high``. Most often failing
+first."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
 from orchestrator.api.tokens import Scope, TokenInfo
 from orchestrator.domain.flaky import FlakyRule, Judgement
-from runners.history import judged_flaky
+from projections.flaky_history import judged_flaky
 
 __all__ = ["FlakyTestOut", "router"]
 

@@ -20,7 +20,13 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected
 from orchestrator.wire import WireError, decode_record
 from schemas.codec import SchemaError
-from schemas.eventlog import EventLogUnavailable, consumer, end_offsets, take_batch
+from schemas.eventlog import (
+    EventLogUnavailable,
+    consumer,
+    end_offsets,
+    partition_for,
+    take_batch,
+)
 from schemas.settings import ServiceSettings
 from schemas.topics import RUNS
 
@@ -86,14 +92,21 @@ class RunsFollower:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._following = False
+        self._watermarks: Consumer | None = None
+        self._watermark_lock = threading.Lock()
+        self._consumer_group = f"sluice-api-{uuid.uuid4().hex}"
+        self._read: dict[int, int] = {}  # per partition, the offset the follower reads next
+        self._accepted: dict[int, int] = {}  # per partition, the last RunCreated's offset
 
     def start(self) -> None:
         """Position at the end of every partition, then follow in a daemon thread."""
-        c = consumer(self._settings, group=f"sluice-api-{uuid.uuid4().hex}")
+        c = consumer(self._settings, group=self._consumer_group)
         _await_metadata(c, self.topic)
         parts = list(range(RUNS.partitions))
         ends = end_offsets(c, self.topic, parts)
         c.assign([TopicPartition(self.topic, p, ends[p]) for p in parts])
+        self._following, self._read = True, dict(ends)
         self._thread = threading.Thread(target=self._run, args=(c,), daemon=True, name="runs")
         self._thread.start()
 
@@ -102,6 +115,9 @@ class RunsFollower:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        with self._watermark_lock:
+            if self._watermarks is not None:
+                self._watermarks.close()
 
     def expect(self, *keys: str) -> Waiter:
         """A waiter resolved by the first answer naming any of ``keys`` (run/request ids)."""
@@ -113,6 +129,51 @@ class RunsFollower:
                     waiter.resolve(self._recent[key])
         return waiter
 
+    def created(self, run_id: str, *, timeout: float) -> Located | None:
+        """Where the decider accepted ``run_id`` (its ``RunCreated`` on ``sluice.runs``), if it
+        did before this call: first from what was seen, else after following the run's
+        partition up to its end as of now (so a run another API process answered is found
+        too). None when the run was not accepted (or was accepted before this process's
+        last answers began), or when the partition could not be followed within ``timeout``.
+        """
+        seen = self._created(run_id)
+        if seen is not None or not self._following:
+            return seen
+        self._follow_to_end(partition_for(run_id, RUNS.partitions), timeout)
+        return self._created(run_id)
+
+    def accepted(self) -> dict[int, int]:
+        """Per partition, the offset of the last ``RunCreated`` this follower has seen."""
+        with self._lock:
+            return dict(self._accepted)
+
+    def _created(self, run_id: str) -> Located | None:
+        with self._lock:
+            found = self._recent.get(run_id)
+        return found if found is not None and isinstance(found.answer, RunCreated) else None
+
+    def _follow_to_end(self, partition: int, timeout: float) -> None:
+        tp = TopicPartition(self.topic, partition)
+        deadline = time.monotonic() + timeout
+        try:
+            end = self._end_offset(tp, timeout)
+            while self._position(tp) < end and time.monotonic() < deadline:
+                time.sleep(0.002)
+        except KafkaException as e:
+            _log.warning("cannot follow %s[%s] to its end: %s", self.topic, partition, e)
+
+    def _end_offset(self, tp: TopicPartition, timeout: float) -> int:
+        # Asked of a client of its own, one call at a time: asked of the follower's own
+        # consumer while its thread polls, the call blocks past its timeout.
+        with self._watermark_lock:
+            if self._watermarks is None:
+                self._watermarks = consumer(self._settings, group=self._consumer_group)
+            return int(self._watermarks.get_watermark_offsets(tp, timeout, cached=False)[1])
+
+    def _position(self, tp: TopicPartition) -> int:
+        with self._lock:
+            return self._read.get(tp.partition, 0)
+
     def forget(self, *keys: str) -> None:
         """Drop the waiter of ``keys``."""
         with self._lock:
@@ -120,11 +181,17 @@ class RunsFollower:
                 self._waiters.pop(key, None)
 
     def _run(self, c: Consumer) -> None:
+        parts = [TopicPartition(self.topic, p) for p in range(RUNS.partitions)]
         try:
             while not self._stop.is_set():
-                for msg in take_batch(c, 500, timeout=0.1):
+                for msg in take_batch(c, 500, timeout=0.05):
                     if msg.error() is None:
                         self._offer(msg.value() or b"", msg.partition() or 0, msg.offset() or 0)
+                # Read here, by the polling thread: asked from another thread while this one
+                # polls, the client blocks. position() counts transaction markers as read.
+                read = {tp.partition: tp.offset for tp in c.position(parts) if tp.offset >= 0}
+                with self._lock:
+                    self._read.update(read)
         finally:
             c.close()
 
@@ -139,6 +206,8 @@ class RunsFollower:
         key = event.request_id if isinstance(event, RunDeduplicated) else event.run_id
         located = Located(event, partition, offset)
         with self._lock:
+            if isinstance(event, RunCreated):
+                self._accepted[partition] = max(offset, self._accepted.get(partition, -1))
             self._recent[key] = located
             if len(self._recent) > _RECENT:
                 self._recent.popitem(last=False)

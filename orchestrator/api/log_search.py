@@ -5,7 +5,8 @@
 ``GET /pipelines/{id}/logs/search?q=&since=`` every run of a pipeline logged since ``since``
 (default: the 7 days ``sluice.logs`` keeps). A match is a line containing ``q``, ignoring
 case (``ILIKE``, served by a trigram index), returned with its run, stage, attempt and line
-number, newest run first. ``attempt_text`` rebuilds one attempt's whole log from its lines.
+number, newest run first. ``attempt_text`` rebuilds one attempt's whole log from its lines
+(until it is archived: then ``attempt_archive`` says where its archive is).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from orchestrator.api.context import Context
 from orchestrator.api.tokens import Scope, TokenInfo
 from schemas.pg import Conn
 
-__all__ = ["NO_NUL", "LogMatch", "attempt_text", "router", "search_run"]
+__all__ = [
+    "NO_NUL",
+    "Archive",
+    "LogMatch",
+    "attempt_archive",
+    "attempt_text",
+    "router",
+    "search_run",
+]
 
 router = APIRouter(tags=["logs"])
 Ctx = Annotated[Context, Depends(context)]
@@ -77,6 +86,23 @@ def search_pipeline(
         (pipeline_id, like_pattern(q), since, limit),
     ).fetchall()
     return [_match(r) for r in rows]
+
+
+class Archive(BaseModel):
+    """Where an attempt's archived log is, and when it expired (if it did)."""
+
+    storage_path: str
+    expired_at: datetime | None
+
+
+def attempt_archive(conn: Conn, run_id: str, stage: str, attempt: int) -> Archive | None:
+    """The archive of one attempt's log (None if it was never archived)."""
+    row = conn.execute(
+        "SELECT storage_path, expired_at FROM log_archives WHERE run_id = %s AND stage = %s"
+        " AND attempt = %s AND (archived_at IS NOT NULL OR expired_at IS NOT NULL)",
+        (run_id, stage, attempt),
+    ).fetchone()
+    return None if row is None else Archive(storage_path=row[0], expired_at=row[1])
 
 
 def attempt_text(conn: Conn, run_id: str, stage: str, attempt: int) -> str | None:

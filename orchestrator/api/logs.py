@@ -26,8 +26,15 @@ from orchestrator.api import queries
 from orchestrator.api.artifacts import ArtifactStoreUnavailable
 from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.context import Context
-from orchestrator.api.log_search import NO_NUL, LogMatch, attempt_text, search_run
+from orchestrator.api.log_search import (
+    NO_NUL,
+    LogMatch,
+    attempt_archive,
+    attempt_text,
+    search_run,
+)
 from orchestrator.api.tokens import Scope, TokenInfo
+from orchestrator.api.trigger import read_run
 from orchestrator.domain.records import LogChunk
 from orchestrator.wire import WireError, decode_record
 from schemas.codec import SchemaError
@@ -45,7 +52,7 @@ _EVENT_ID = re.compile(r"(?P<stage>.+)/(?P<attempt>\d{1,9})/(?P<seq>\d{1,18})")
 _KEEPALIVE_S = 15.0
 _ENDED_CHECK_S = 1.0  # how often a follower asks the read model whether the run ended
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    c: {"description": "see detail"} for c in (401, 403, 404, 429)
+    c: {"description": "see detail"} for c in (401, 403, 404, 410, 429)
 }
 Stream = tuple[str, int]
 
@@ -97,13 +104,13 @@ def get_logs(
     last_event_id: Annotated[str | None, Header(max_length=4096)] = None,
 ) -> StreamingResponse | PlainTextResponse | JSONResponse:
     """A run's log (one stage's with ``stage``); ``follow=true`` streams it as SSE;
-    ``attempt=N`` (with ``stage``) is that attempt's log; ``q`` searches the run's lines
+    ``attempt=N`` (with ``stage``) is that attempt's log (its archive once archived, 410
+    once expired); ``q`` searches the run's lines
     (JSON: run, stage, attempt, line number and line of each match)."""
-    with ctx.db.connection() as conn:
-        run = queries.run(conn, run_id)
-        stages = queries.stages_of(conn, run_id) if run else []
-    if run is None:
+    found = read_run(ctx, run_id, lambda: _run_and_stages(ctx, run_id))
+    if found is None:
         raise not_found(f"run {run_id!r}")
+    run, stages = found
     visible(token, run["pipeline_id"])
     if stage is not None and stage not in {s["name"] for s in stages}:
         raise not_found(f"stage {stage!r} of run {run_id}")
@@ -126,7 +133,14 @@ def _attempt_log(ctx: Context, run_id: str, stage: str | None, attempt: int) -> 
     if stage is None:
         raise HTTPException(400, "attempt=N needs stage=S: attempts are numbered per stage")
     with ctx.db.connection() as conn:
-        text = attempt_text(conn, run_id, stage, attempt)
+        archive = attempt_archive(conn, run_id, stage, attempt)
+        text = attempt_text(conn, run_id, stage, attempt) if archive is None else None
+    if archive is not None and archive.expired_at is not None:
+        raise HTTPException(
+            410, f"the log of attempt {attempt} of stage {stage!r} expired {archive.expired_at}"
+        )
+    if archive is not None:
+        return _archived(ctx, archive.storage_path)
     if text is None:
         raise not_found(f"attempt {attempt} of stage {stage!r} of run {run_id}")
     return text
@@ -275,6 +289,14 @@ class _Reader:
     def close(self) -> None:
         """Close the consumer."""
         self._c.close()
+
+
+def _run_and_stages(
+    ctx: Context, run_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    with ctx.db.connection() as conn:
+        run = queries.run(conn, run_id)
+        return None if run is None else (run, queries.stages_of(conn, run_id))
 
 
 def _ended(ctx: Context, run_id: str) -> bool:

@@ -1,4 +1,5 @@
-"""The API process's background loops: cron schedules and the artifact retention sweep."""
+"""The API process's background loops: cron schedules, and the retention sweep (expired
+artifacts, and the logs of attempts whose runner died before archiving them)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 from collections.abc import Callable
 
 from orchestrator.api.context import Context
+from orchestrator.api.log_archiver import archive_stranded_logs
 from orchestrator.api.retention import collect_garbage
 from orchestrator.api.schedules import fire_due
 from schemas.errors import SluiceError
@@ -44,4 +46,11 @@ def _every(interval: float, step: Callable[[], int], stop: threading.Event, name
 
 
 def _sweep(ctx: Context) -> int:
-    return collect_garbage(ctx.db, ctx.s3, ctx.producer, inbox=ctx.names.inbox)
+    expired = collect_garbage(ctx.db, ctx.s3, ctx.producer, inbox=ctx.names.inbox)
+    bucket = ctx.settings.log_bucket
+    inbox = ctx.names.inbox
+    prefix = ctx.settings.topic_prefix  # the runners' object keys start with it too
+    archived = archive_stranded_logs(
+        ctx.db, ctx.s3, ctx.producer, inbox=inbox, bucket=bucket, key_prefix=prefix
+    )
+    return expired + archived

@@ -98,6 +98,7 @@ class StageOut(BaseModel):
     logs_url: str
     image: ImageOut | None = None
     tests: list[TestOut] = []
+    environment: str | None = None  # where a deploy stage deploys
 
 
 class RunOut(BaseModel):
@@ -233,6 +234,15 @@ class EnvironmentOut(BaseModel):
     last_deployment_id: str
     updated_at: datetime
     url: str | None
+    protected: bool = False  # playing or rolling back needs deploy:<name>
+
+
+class ProtectionOut(BaseModel):
+    """An environment's protection after a change (``changed``: whether it was not so)."""
+
+    environment: str
+    protected: bool
+    changed: bool
 
 
 class DeploymentOut(BaseModel):
@@ -249,9 +259,20 @@ class DeploymentOut(BaseModel):
     replicas: int
     started_at: datetime
     finished_at: datetime | None
-    outcome: str
+    outcome: str  # running, paused, succeeded, failed, rolled_back
     reason: str | None
     rolled_back_to: str | None
+    paused_step: int | None = None  # what a promote answers, while paused
+    paused_reason: str | None = None
+
+
+class DecisionOut(BaseModel):
+    """A promote or abort accepted onto the inbox; the deployer acts on it shortly."""
+
+    deployment_id: str
+    environment: str
+    decision: str  # promote | abort
+    run_id: str
 
 
 class RollbackIn(BaseModel):
@@ -261,8 +282,11 @@ class RollbackIn(BaseModel):
 
 
 class RollbackOut(BaseModel):
-    """The run that redeploys the earlier image (no rebuild)."""
+    """The run that redeploys the earlier image (no rebuild); or, while a canary or
+    blue-green deployment is under way, the deployment aborted (``aborted``: the deployer
+    sends traffic back at once, e.g. to blue while it is warm)."""
 
     run_id: str
     image: str
     deployment_id: str
+    aborted: str | None = None

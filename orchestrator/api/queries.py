@@ -148,7 +148,8 @@ def artifacts_of(conn: Conn, run_id: str) -> list[Row]:
 _DEPLOYMENTS = (
     "SELECT d.deployment_id, d.environment, d.run_id, r.pipeline_id, d.stage, d.attempt,"
     " d.strategy, d.image, d.replicas, d.started_at, d.finished_at, d.outcome, d.reason,"
-    " d.rolled_back_to FROM deployments d LEFT JOIN pipeline_runs r ON r.run_id = d.run_id"
+    " d.rolled_back_to, d.paused_step, d.paused_reason"
+    " FROM deployments d LEFT JOIN pipeline_runs r ON r.run_id = d.run_id"
 )
 
 
@@ -157,7 +158,8 @@ def environments(conn: Conn) -> list[Row]:
     return _all(
         conn,
         "SELECT e.name, e.current_image, e.current_deployment_id, e.last_deployment_id,"
-        " e.updated_at, array_remove(array_agg(DISTINCT r.pipeline_id), NULL) AS pipelines"
+        " e.updated_at, array_remove(array_agg(DISTINCT r.pipeline_id), NULL) AS pipelines,"
+        " EXISTS (SELECT 1 FROM protected_environments p WHERE p.name = e.name) AS protected"
         " FROM environments e JOIN deployments d ON d.environment = e.name"
         " LEFT JOIN pipeline_runs r ON r.run_id = d.run_id GROUP BY e.name ORDER BY e.name",
         (),
@@ -170,6 +172,25 @@ def deployments_of(conn: Conn, environment: str, limit: int) -> list[Row]:
         conn,
         f"{_DEPLOYMENTS} WHERE d.environment = %s ORDER BY d.started_at DESC LIMIT %s",
         (environment, limit),
+    )
+
+
+def deployment(conn: Conn, environment: str, deployment_id: str) -> Row | None:
+    """One deployment of ``environment``, as the history lists it."""
+    return _one(
+        conn,
+        f"{_DEPLOYMENTS} WHERE d.environment = %s AND d.deployment_id = %s",
+        (environment, deployment_id),
+    )
+
+
+def under_way(conn: Conn, environment: str) -> Row | None:
+    """The environment's deployment under way (running or paused), if any."""
+    return _one(
+        conn,
+        f"{_DEPLOYMENTS} WHERE d.environment = %s AND d.outcome IN ('running', 'paused')"
+        " ORDER BY d.started_at DESC LIMIT 1",
+        (environment,),
     )
 
 

@@ -1,4 +1,4 @@
-"""Routes of runs: trigger, read, list, cancel, retry a stage."""
+"""Routes of runs: trigger, read, list, cancel, retry a stage, play a manual stage."""
 
 from __future__ import annotations
 
@@ -14,11 +14,17 @@ from orchestrator.api.auth import context, not_found, require, visible
 from orchestrator.api.branches import BranchMissing, BranchUnknown
 from orchestrator.api.context import Context
 from orchestrator.api.models import RunIn, RunOut, RunPage
+from orchestrator.api.protection import guard_environment
 from orchestrator.api.publish import append
 from orchestrator.api.tokens import Scope, TokenInfo
-from orchestrator.api.trigger import trigger
-from orchestrator.api.views import run_out
-from orchestrator.domain import RunCancelRequested, StageRetryRequested, TriggerSource
+from orchestrator.api.trigger import await_accepted_runs, read_run, trigger
+from orchestrator.api.views import accepted_run_out, run_out
+from orchestrator.domain import (
+    RunCancelRequested,
+    StageRetryRequested,
+    StageStartRequested,
+    TriggerSource,
+)
 
 __all__ = ["router"]
 
@@ -75,6 +81,8 @@ def create_run(
     if outcome.kind == "rejected":
         raise HTTPException(400, outcome.reason or "the run was rejected")
     response.status_code = {"created": 201, "deduplicated": 200}.get(outcome.kind, 202)
+    if outcome.created is not None:
+        return accepted_run_out(ctx, outcome.created)
     return _answer(ctx, pipeline_id, outcome.run_id)
 
 
@@ -120,11 +128,18 @@ def get_run_by_id(run_id: str, token: Reader, ctx: Ctx) -> RunOut:
 
 
 def _load(ctx: Context, run_id: str, pipeline_id: str | None = None) -> RunOut:
+    """The run from the read model; one it does not show yet but the decider accepted is
+    waited for (read-your-writes after a 201, from any API process)."""
+    found = read_run(ctx, run_id, lambda: _read(ctx, run_id))
+    if found is None or pipeline_id not in (None, found[0]["pipeline_id"]):
+        raise not_found(f"run {run_id!r}")
+    return run_out(ctx, *found)
+
+
+def _read(ctx: Context, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     with ctx.db.connection() as conn:
         row = queries.run(conn, run_id)
-        if row is None or pipeline_id not in (None, row["pipeline_id"]):
-            raise not_found(f"run {run_id!r}")
-        return run_out(ctx, row, queries.stages_of(conn, run_id))
+        return None if row is None else (row, queries.stages_of(conn, run_id))
 
 
 @router.get("/pipelines/{pipeline_id}/runs", responses=_errors(400, 401, 403, 404, 429))
@@ -141,6 +156,7 @@ def list_runs(
     """Runs of a pipeline, newest first, ``limit`` at a time (follow ``next_cursor``)."""
     visible(token, pipeline_id)
     after = queries.decode_cursor(cursor) if cursor else None
+    await_accepted_runs(ctx)  # every run answered 201 before this list is in it
     with ctx.db.connection() as conn:
         if queries.pipeline(conn, pipeline_id) is None:
             raise not_found(f"pipeline {pipeline_id!r}")
@@ -191,6 +207,40 @@ def retry_stage(run_id: str, stage: str, token: Trigger, ctx: Ctx) -> Accepted:
     detail = {"run_id": run_id, "stage": stage}
     audit_action(ctx, token, "stage.retry", pipeline_id=run.pipeline_id, detail=detail)
     return Accepted(run_id=run_id, stage=stage, status="retry requested")
+
+
+@router.post(
+    "/pipelines/{pipeline_id}/runs/{run_id}/stages/{stage}/play",
+    status_code=202,
+    responses=_errors(401, 403, 404, 409, 429),
+)
+def play_stage(pipeline_id: str, run_id: str, stage: str, token: Trigger, ctx: Ctx) -> Accepted:
+    """Start a ``when.manual`` stage waiting for a person: 202, 404 no such stage, 409 not
+    waiting, 403 a deploy to a protected environment without ``deploy:<env>``."""
+    visible(token, pipeline_id)
+    read = read_run(ctx, run_id, lambda: _read(ctx, run_id))
+    if read is None or read[0]["pipeline_id"] != pipeline_id:
+        raise not_found(f"run {run_id!r} of pipeline {pipeline_id!r}")
+    found = next((s for s in read[1] if s["name"] == stage), None)
+    if found is None:
+        raise not_found(f"stage {stage!r} of run {run_id}")
+    environment = found.get("environment")
+    if environment:
+        guard_environment(ctx, token, environment, "stage.play", pipeline_id)
+    if found["status"] != "manual":
+        raise HTTPException(409, f"stage {stage} is {found['status']}, not waiting for a person")
+    who = f"token:{token.name}"
+    note = StageStartRequested(
+        run_id=run_id, occurred_at_ms=_now_ms(), stage=stage, requested_by=who
+    )
+    append(ctx.producer, ctx.names.inbox, run_id, note)
+    detail = {
+        "run_id": run_id,
+        "stage": stage,
+        **({"environment": environment} if environment else {}),
+    }
+    audit_action(ctx, token, "stage.play", pipeline_id=pipeline_id, detail=detail)
+    return Accepted(run_id=run_id, stage=stage, status="play requested")
 
 
 def _now_ms() -> int:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any
 
 from orchestrator.api.context import Context
 from orchestrator.api.models import ArtifactOut, ImageOut, PipelineOut, RunOut, StageOut, TestOut
 from orchestrator.api.signed_urls import download_path
+from orchestrator.domain import RunCreated, decide
+from projections.read_model import rows_of
 
-__all__ = ["artifact_out", "pipeline_out", "run_out"]
+__all__ = ["accepted_run_out", "artifact_out", "pipeline_out", "run_out"]
 
 Row = dict[str, Any]
 _REF = ("ref_type", "tag", "merge_request_iid", "merge_request_url", "target_branch")
@@ -33,6 +36,7 @@ def stage_out(ctx: Context, row: Row) -> StageOut:
         logs_url=logs,
         image=_image(row),
         tests=[_test(t) for t in row.get("tests", ())],
+        environment=row.get("environment"),
     )
 
 
@@ -64,6 +68,16 @@ def run_out(ctx: Context, row: Row, stages: list[Row] | None = None) -> RunOut:
         stages=[stage_out(ctx, s) for s in stages or []],
         **{k: row[k] for k in fields + times},
     )
+
+
+def accepted_run_out(ctx: Context, created: RunCreated) -> RunOut:
+    """A run as the read model will show it once it applies the decider's acceptance: the
+    decider's own pure ``decide`` on the ``RunCreated`` it appended, folded into rows by the
+    read model's own ``rows_of`` (so a 201 never waits for PostgreSQL)."""
+    state = decide(None, created).state
+    assert state is not None, "a RunCreated always makes a run"
+    run, stages, _ = rows_of(state)
+    return run_out(ctx, asdict(run), [asdict(s) for s in stages.values()])
 
 
 def pipeline_out(row: Row) -> PipelineOut:

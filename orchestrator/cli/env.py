@@ -1,5 +1,8 @@
-"""``sluice env list|show|history|rollback``: environments, what they run, their deployments,
-and going back to an earlier image."""
+"""``sluice env list|show|history|rollback|promote|abort|protect|unprotect``: environments,
+what they run, their deployments, going back to an earlier image (or aborting the canary or
+blue-green deployment under way), letting a paused canary go on, and protecting an
+environment (playing, promoting or rolling back its deploys then needs a token with the
+scope ``deploy:<environment>``)."""
 
 from __future__ import annotations
 
@@ -27,6 +30,21 @@ def register(subparsers: Any) -> None:
     back.add_argument("environment")
     back.add_argument("--to", help="the deployment id to go back to (default: the previous)")
     add_connection_args(back)
+    for action, text in (
+        ("promote", "let a paused canary go on to its next step"),
+        ("abort", "stop a canary or blue-green deployment under way; traffic goes back"),
+    ):
+        decide = actions.add_parser(action, help=text)
+        decide.add_argument("environment")
+        decide.add_argument("deployment_id", help="as `sluice env history --json` shows it")
+        add_connection_args(decide)
+    for action, text in (
+        ("protect", "only tokens with deploy:<environment> (or admin) may play or roll back"),
+        ("unprotect", "lift an environment's protection"),
+    ):
+        guard = actions.add_parser(action, help=text)
+        guard.add_argument("environment")
+        add_connection_args(guard)
     parser.set_defaults(func=main)
 
 
@@ -52,7 +70,8 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(e)
         return 0
-    print(f"environment {e['name']}  {e['url'] or '(no frontend yet)'}")
+    guarded = "  (protected: deploy:" + e["name"] + ")" if e.get("protected") else ""
+    print(f"environment {e['name']}  {e['url'] or '(no frontend yet)'}{guarded}")
     print(f"  runs     {e['current_image'] or '-'}  (deployment {e['current_deployment_id']})")
     print(f"  last     deployment {e['last_deployment_id']} at {e['updated_at']}")
     return 0
@@ -65,8 +84,11 @@ def _history(args: argparse.Namespace) -> int:
         print_json(found)
         return 0
     for d in found:
-        why = f"  {d['reason']}" if d["reason"] else ""
-        print(f"{d['started_at']}  {d['outcome']:<12} {d['strategy']:<10} {d['image']}{why}")
+        why = f"  {d['reason'] or d.get('paused_reason') or ''}".rstrip()
+        print(
+            f"{d['started_at']}  {d['outcome']:<12} {d['strategy']:<10} {d['image']}"
+            f"  {d['deployment_id']}{why}"
+        )
     return 0
 
 
@@ -76,8 +98,42 @@ def _rollback(args: argparse.Namespace) -> int:
     if args.json:
         print_json(started)
         return 0
+    if started.get("aborted"):
+        print(f"aborting deployment {started['aborted']}: traffic goes back to what ran before")
+        return 0
     print(f"rolling {args.environment} back to {started['image']}: run {started['run_id']}")
     return 0
 
 
-_ACTIONS = {"list": _list, "show": _show, "history": _history, "rollback": _rollback}
+def _decide(args: argparse.Namespace) -> int:
+    with client_from_args(args) as client:
+        answer = client.decide(args.environment, args.deployment_id, args.action)
+    if args.json:
+        print_json(answer)
+        return 0
+    print(f"{args.environment}: {args.action} of deployment {args.deployment_id} requested")
+    return 0
+
+
+def _protect(args: argparse.Namespace) -> int:
+    protected = args.action == "protect"
+    with client_from_args(args) as client:
+        answer = client.protect(args.environment, protected=protected)
+    if args.json:
+        print_json(answer)
+        return 0
+    now = "protected" if protected else "not protected"
+    print(f"{args.environment}: {now}{'' if answer['changed'] else ' (already)'}")
+    return 0
+
+
+_ACTIONS = {
+    "list": _list,
+    "show": _show,
+    "history": _history,
+    "rollback": _rollback,
+    "promote": _decide,
+    "abort": _decide,
+    "protect": _protect,
+    "unprotect": _protect,
+}

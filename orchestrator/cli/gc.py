@@ -1,5 +1,6 @@
 """``sluice gc``: expire artifacts past their retention (``ArtifactExpired`` on the inbox,
-then the object is deleted; the read-model row stays, marked expired, and answers 410).
+then the object is deleted; the read-model row stays, marked expired, and answers 410), and
+archive the logs of attempts whose runner died before archiving them (``LogArchived``).
 The API also runs it every ``SLUICE_API_GC_INTERVAL`` seconds."""
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def _run(args: argparse.Namespace) -> int:
     from minio import Minio  # noqa: PLC0415 (the CLI loads only what it runs)
 
     from orchestrator.api.db import Database  # noqa: PLC0415
+    from orchestrator.api.log_archiver import archive_stranded_logs  # noqa: PLC0415
     from orchestrator.api.retention import collect_garbage  # noqa: PLC0415
     from orchestrator.api.settings import ApiSettings  # noqa: PLC0415
     from schemas.eventlog import TopicNames, producer  # noqa: PLC0415
@@ -43,8 +45,15 @@ def _run(args: argparse.Namespace) -> int:
     )
     try:
         inbox = TopicNames(settings.topic_prefix).inbox
-        deleted = collect_garbage(db, s3, producer(settings), inbox=inbox)
+        out = producer(settings)
+        deleted = collect_garbage(db, s3, out, inbox=inbox)
+        logs = archive_stranded_logs(  # the runners' object keys start with the prefix too
+            db, s3, out, inbox=inbox, bucket=settings.log_bucket, key_prefix=settings.topic_prefix
+        )
     finally:
         db.close()
-    print_json({"deleted": deleted}) if args.json else print(f"deleted {deleted} expired artifacts")
+    if args.json:
+        print_json({"deleted": deleted, "logs_archived": logs})
+    else:
+        print(f"deleted {deleted} expired artifacts; archived {logs} logs no runner archived")
     return 0

@@ -21,8 +21,8 @@ from schemas.settings import ServiceSettings
 __all__ = ["register"]
 
 _ALL_EVENTS = (
-    "run.succeeded,run.failed,stage.failed,"
-    "deployment.succeeded,deployment.failed,deployment.rolled_back"
+    "run.succeeded,run.failed,stage.failed,stage.start_timed_out,"
+    "deployment.succeeded,deployment.failed,deployment.rolled_back,test.flaky"
 )
 
 

@@ -4,9 +4,12 @@ The processors: ``triggers`` (de-duplicates triggers, resolves the pipeline file
 runs), ``decider`` (the only writer of ``sluice.runs``: decisions and job dispatch),
 ``timers`` (leases, retry back-off, the fallback scan), ``projection`` (every PostgreSQL
 read model of ``projections.registry``), ``notifier`` (webhook, Slack and e-mail
-notifications) and ``lag`` (queue depth and consumer lag gauges). Each serves Prometheus
+notifications), ``lag`` (queue depth and consumer lag gauges) and ``deployer`` (deploy
+stages on Docker behind HAProxy, as ``sluice deployer``). Each serves Prometheus
 ``/metrics`` on its own port and stops cleanly on SIGTERM or Ctrl-C. Run several
-``decider`` processes (distinct ``--worker-id``) to share the partitions.
+``decider`` processes (distinct ``--worker-id``) to share the partitions. ``sluice
+processors --without-deployer`` leaves deploys to ``sluice deployer`` processes run beside
+(on another host, or several of them: one environment is still deployed by one at a time).
 """
 
 from __future__ import annotations
@@ -32,19 +35,31 @@ Starter = Callable[[ServiceSettings, str, str, threading.Event], None]
 def _decider(settings: ServiceSettings, prefix: str, worker: str, stop: threading.Event) -> None:
     from projections.decider import Decider  # noqa: PLC0415 (the CLI loads only what it runs)
 
-    Decider(settings=settings, prefix=prefix, worker_id=worker).run(stop)
+    # a transaction stuck in librdkafka (#5456) exits the process for its supervisor to restart
+    Decider(settings=settings, prefix=prefix, worker_id=worker, exit_when_stuck_s=60).run(stop)
 
 
 def _timers(settings: ServiceSettings, prefix: str, worker: str, stop: threading.Event) -> None:
-    from projections.timers import TimerWorker  # noqa: PLC0415 (CLI start-up: load only what runs)
+    from projections.timers import (  # noqa: PLC0415 (CLI start-up: load only what runs)
+        TimerSettings,
+        TimerWorker,
+    )
 
-    TimerWorker(settings=settings, prefix=prefix, member_id=worker).run(stop)
+    own = TimerSettings.from_env()
+    TimerWorker(settings=settings, prefix=prefix, member_id=worker, own=own).run(stop)
+
+
+def _schema() -> str:
+    """The PostgreSQL schema of the read models (``SLUICE_PG_SCHEMA``, as the API reads it)."""
+    from orchestrator.api.settings import ApiSettings  # noqa: PLC0415 (CLI start-up: load only what runs)
+
+    return ApiSettings.from_env().pg_schema
 
 
 def _projection(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
     from projections.registry import run_all  # noqa: PLC0415 (the CLI loads only what it runs)
 
-    run_all(settings, prefix=prefix, stop=stop)
+    run_all(settings, prefix=prefix, schema=_schema(), stop=stop)
 
 
 def _triggers(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
@@ -57,13 +72,19 @@ def _notifier(settings: ServiceSettings, prefix: str, _: str, stop: threading.Ev
     from projections.notifier import Notifier, NotifierSettings  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     config = NotifierSettings.from_env(os.environ)
-    Notifier(settings, prefix=prefix, config=config).run(stop)
+    Notifier(settings, prefix=prefix, schema=_schema(), config=config).run(stop)
 
 
 def _lag(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
     from projections.lag import LagExporter  # noqa: PLC0415 (CLI start-up: load only what runs)
 
     LagExporter(settings, prefix=prefix).run(stop)
+
+
+def _deployer(settings: ServiceSettings, prefix: str, _: str, stop: threading.Event) -> None:
+    from runners.deployer.main import Deployer, new_deployer_id  # noqa: PLC0415 (CLI start-up: load only what runs)
+
+    Deployer(settings, prefix=prefix, deployer_id=new_deployer_id()).run(stop)
 
 
 PROCESSORS: dict[str, Starter] = {
@@ -73,6 +94,7 @@ PROCESSORS: dict[str, Starter] = {
     "triggers": _triggers,
     "notifier": _notifier,
     "lag": _lag,
+    "deployer": _deployer,
 }
 # where each serves /metrics by default (infra/prometheus/targets.json scrapes these)
 METRICS_PORTS = {
@@ -82,10 +104,11 @@ METRICS_PORTS = {
     "triggers": 9403,
     "notifier": 9405,
     "lag": 9406,
+    "deployer": 9407,
 }
 
 
-_PORT_HELP = "serve /metrics on this port (default: the processor's own, 9400-9406; 0: none)"
+_PORT_HELP = "serve /metrics on this port (default: the processor's own, 9400-9407; 0: none)"
 
 
 def _serve_metrics(port: int) -> None:
@@ -109,6 +132,11 @@ def register(subparsers: Any) -> None:
     every.add_argument("--worker-id", default=f"{socket.gethostname()}-{os.getpid()}")
     every.add_argument("--prefix", help="topic name prefix (default: SLUICE_TOPIC_PREFIX)")
     every.add_argument("--metrics-port", type=int, help=_PORT_HELP)
+    every.add_argument(
+        "--without-deployer",
+        action="store_true",
+        help="do not carry out deploy stages here (run `sluice deployer` beside instead)",
+    )
     every.set_defaults(func=run_all)
 
 
@@ -135,15 +163,28 @@ def run_one(args: argparse.Namespace) -> int:
 
 
 def run_all(args: argparse.Namespace) -> int:
-    """Run every processor: faust (triggers) on the main thread, the others beside it."""
+    """Run every processor: faust (triggers) on the main thread, the others beside it.
+
+    One that stops on an error stops them all and the process exits 1, so whatever restarts
+    the process (systemd, Kubernetes, ``make demo`` again) brings every processor back;
+    a process that went on without its decider would look alive and decide nothing.
+    """
     settings, prefix, stop = _setup(args)
     _serve_metrics(METRICS_PORTS["decider"] if args.metrics_port is None else args.metrics_port)
-    threads = [
-        threading.Thread(
-            target=PROCESSORS[name], args=(settings, prefix, args.worker_id, stop), name=name
-        )
-        for name in ("decider", "timers", "projection", "notifier", "lag")
-    ]
+    failed: list[str] = []
+
+    def serve(name: str) -> None:
+        try:
+            PROCESSORS[name](settings, prefix, args.worker_id, stop)
+        except BaseException:
+            logging.getLogger("sluice.processors").exception("%s stopped on an error", name)
+            failed.append(name)
+            stop.set()
+
+    names = ["decider", "timers", "projection", "notifier", "lag"]
+    if not args.without_deployer:
+        names.append("deployer")
+    threads = [threading.Thread(target=serve, args=(name,), name=name) for name in names]
     for t in threads:
         t.start()
     try:
@@ -152,4 +193,7 @@ def run_all(args: argparse.Namespace) -> int:
         stop.set()
         for t in threads:
             t.join(30)
+    if failed:
+        print(f"sluice processors: {', '.join(failed)} stopped on an error", file=sys.stderr)
+        return 1
     return 0

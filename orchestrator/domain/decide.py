@@ -16,6 +16,9 @@ Rules worth knowing (the rest are in the docstrings below and in :mod:`fence`):
   cancelled (a person's cancel, or a runner's report), else successful.
 * A lease expiry re-queues at once (it already waited a whole lease); every other retry
   waits for its back-off and a ``StageRetryDue`` from the timers.
+* Waiting for a runner is never a failure of the infrastructure: an unclaimed attempt ends
+  only by its schedule-to-start timeout (``StageStartTimedOut``), which fails the stage
+  without a retry or a dead letter (:mod:`orchestrator.domain.leases`).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from orchestrator.domain.events import (
     StageRetryScheduled,
     StageSkipped,
     StageStartRequested,
+    StageStartTimedOut,
     StageSucceeded,
 )
 from orchestrator.domain.evolve import evolve, new_run
@@ -154,6 +158,9 @@ def _react(b: _Builder, message: RunEvent) -> None:
             _dispatch(b, message.stage)
         case StageCancelled():
             _skip_dependents(b, message.stage, "was cancelled")
+            _advance(b)
+        case StageStartTimedOut():  # no retry and no dead letter: waiting is not a fault
+            _skip_dependents(b, message.stage, "timed out waiting for a runner")
             _advance(b)
         case StageRetryRequested() | StageRedriveRequested():
             _advance(b)

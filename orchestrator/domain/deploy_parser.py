@@ -18,10 +18,17 @@ from typing import TypeVar
 from yaml.nodes import Node
 
 from orchestrator.domain.errors import ConflictingKeys, InvalidValue, MissingKey
-from orchestrator.domain.model import CanaryAnalysis, CanaryStep, DeploySpec
+from orchestrator.domain.model import MANUAL_PAUSE, CanaryAnalysis, CanaryStep, DeploySpec
 from orchestrator.domain.yamlnodes import Entry, NodeReader, line_of
 
-__all__ = ["DEPLOY_KEYS", "MAX_REPLICAS", "MAX_SURGE", "DeployParser", "Strategy"]
+__all__ = [
+    "DEPLOY_KEYS",
+    "ENVIRONMENT_NAME",
+    "MAX_REPLICAS",
+    "MAX_SURGE",
+    "DeployParser",
+    "Strategy",
+]
 
 T = TypeVar("T")
 DEPLOY_KEYS = (
@@ -31,7 +38,7 @@ DEPLOY_KEYS = (
 MAX_REPLICAS = 8  # an environment's backend has MAX_REPLICAS + MAX_SURGE server slots
 MAX_SURGE = 2
 CARRIED_OUT = ("rolling", "canary", "blue-green")  # strategies the deployer runs today
-_ENVIRONMENT = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+ENVIRONMENT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 _ONLY = {"max_surge": "rolling", "max_unavailable": "rolling", "steps": "canary"}
 _ONLY |= {"analysis": "canary", "scale_down_delay": "blue-green"}
 
@@ -112,7 +119,7 @@ class DeployParser:
 
     def _environment(self, node: Node) -> str | None:
         name = self.r.text(node, self.at("environment"))
-        if name is not None and not _ENVIRONMENT.fullmatch(name):
+        if name is not None and not ENVIRONMENT_NAME.fullmatch(name):
             allowed = "a name of lower-case letters, digits and '-' (at most 40)"
             self.r.fail(InvalidValue(self.at("environment"), name, allowed, line=line_of(node)))
             return None
@@ -188,11 +195,17 @@ class DeployParser:
         if e is None:
             return None
         weight = _get(e, "weight", lambda n: self._int(n, "steps.weight", 1, 100))
-        pause = _get(e, "pause", lambda n: self._duration(n, "steps.pause"))
+        pause = _get(e, "pause", self._pause)
         if weight is None:
             self.r.fail(MissingKey(self.at("steps"), "weight", line=line_of(node)))
             return None
         return CanaryStep(weight=weight, pause_ms=pause or 0)
+
+    def _pause(self, node: Node) -> int | None:
+        """A step's pause: a duration, or ``manual`` (wait for a person: promote or abort)."""
+        if getattr(node, "value", None) == "manual":
+            return MANUAL_PAUSE
+        return self._duration(node, "steps.pause")
 
     def _analysis(self, node: Node) -> CanaryAnalysis | None:
         keys = ("max_error_rate", "max_p95_ms", "min_requests")

@@ -19,7 +19,10 @@ __all__ = [
     "ArtifactExpired",
     "ArtifactStored",
     "DeadLetterDiscarded",
+    "DeploymentAborted",
     "DeploymentFailed",
+    "DeploymentPaused",
+    "DeploymentPromoted",
     "DeploymentRolledBack",
     "DeploymentStarted",
     "DeploymentSucceeded",
@@ -52,6 +55,7 @@ __all__ = [
     "StageRetryScheduled",
     "StageSkipped",
     "StageStartRequested",
+    "StageStartTimedOut",
     "StageSucceeded",
     "TrafficShifted",
 ]
@@ -179,6 +183,15 @@ class StageLeaseExpired(_StageEvent):
     """Nobody finished (or claimed, when ``runner_id`` is None) the attempt within its lease."""
 
     runner_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageStartTimedOut(_StageEvent):
+    """No runner claimed the attempt within its schedule-to-start timeout (waiting is not a
+    failure of the infrastructure: this is its own, generous, configurable deadline)."""
+
+    queued_at_ms: int
+    timeout_ms: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -349,6 +362,35 @@ class TrafficShifted(_DeploymentStep):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentPaused(_DeploymentStep):
+    """A canary waits for a person: its step says ``pause: manual``, or its analysis was
+    inconclusive. ``step`` is what a promote or abort answers."""
+
+    canary_weight: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentPromoted(_StageEvent):
+    """A person lets the paused deployment go on from its pause ``step``."""
+
+    deployment_id: str
+    environment: str
+    step: int
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentAborted(_StageEvent):
+    """A person stops a deployment under way: the deployer sends traffic back to the
+    previous revision at once and rolls back (a paused canary, or blue while still warm)."""
+
+    deployment_id: str
+    environment: str
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeploymentSucceeded(_StageEvent):
     """A deployment is live and healthy."""
 
@@ -416,6 +458,7 @@ RunEvent = (
     | StageRetryScheduled
     | StageRetryDue
     | StageLeaseExpired
+    | StageStartTimedOut
     | StageSkipped
     | StageCancelled
     | StageDeadLettered
@@ -438,6 +481,9 @@ RunEvent = (
     | InstanceUnhealthy
     | TrafficShifted
     | AnalysisMeasured
+    | DeploymentPaused
+    | DeploymentPromoted
+    | DeploymentAborted
     | RunCancelRequested
     | RunSucceeded
     | RunFailed
@@ -457,6 +503,7 @@ RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     StageRetryScheduled,
     StageRetryDue,
     StageLeaseExpired,
+    StageStartTimedOut,
     StageSkipped,
     StageCancelled,
     StageDeadLettered,
@@ -479,6 +526,9 @@ RUN_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     InstanceUnhealthy,
     TrafficShifted,
     AnalysisMeasured,
+    DeploymentPaused,
+    DeploymentPromoted,
+    DeploymentAborted,
     RunCancelRequested,
     RunSucceeded,
     RunFailed,

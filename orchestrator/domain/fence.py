@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from orchestrator.domain.deploy_decisions import abort_problem, promote_problem
 from orchestrator.domain.events import (
     AnalysisMeasured,
     ArtifactExpired,
     ArtifactStored,
     DeadLetterDiscarded,
+    DeploymentAborted,
     DeploymentFailed,
+    DeploymentPaused,
+    DeploymentPromoted,
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
@@ -48,10 +52,12 @@ from orchestrator.domain.events import (
     StageRetryScheduled,
     StageSkipped,
     StageStartRequested,
+    StageStartTimedOut,
     StageSucceeded,
     TrafficShifted,
 )
 from orchestrator.domain.expiry import expiry_problem
+from orchestrator.domain.leases import start_timeout_problem
 from orchestrator.domain.state import RunState, StageState
 from orchestrator.domain.statuses import StageStatus
 
@@ -222,6 +228,11 @@ def _unclaimed_expired(stage: StageState, now_ms: int) -> str | None:
     return None
 
 
+@_on(StageStartTimedOut)
+def _start_timed_out(state: RunState, message: StageStartTimedOut) -> str | None:
+    return start_timeout_problem(state.stage(message.stage), message)
+
+
 @_on(StageRetryDue)
 def _retry_due(state: RunState, message: StageRetryDue) -> str | None:
     stage = state.stage(message.stage)
@@ -323,7 +334,22 @@ def _deployment_step(state: RunState, message: Any) -> str | None:
 
 for _kind in (DeploymentStarted, DeploymentSucceeded, DeploymentFailed, DeploymentRolledBack):
     _FENCES[_kind] = _deployment
+
+
+@_on(DeploymentPromoted)
+def _promoted(state: RunState, message: DeploymentPromoted) -> str | None:
+    problem = promote_problem(state.stage(message.stage).deployments, message)
+    return problem or _dispatched(state, message.stage, message.attempt)
+
+
+@_on(DeploymentAborted)
+def _aborted(state: RunState, message: DeploymentAborted) -> str | None:
+    problem = abort_problem(state.stage(message.stage).deployments, message)
+    return problem or _dispatched(state, message.stage, message.attempt)
+
+
 for _step in (
+    DeploymentPaused,
     InstanceStarted,
     InstanceHealthy,
     InstanceUnhealthy,

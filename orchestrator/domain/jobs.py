@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from orchestrator.domain.leases import LEASE_MS, LEASE_SLACK_MS
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.statuses import Priority
 
@@ -19,8 +20,7 @@ __all__ = [
     "lease_ms_for",
 ]
 
-LEASE_SLACK_MS = 5 * 60_000
-LEASE_FLOOR_MS = 30 * 60_000
+LEASE_FLOOR_MS = LEASE_MS  # kept for importers: the lease no longer grows with the timeout
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,5 +63,8 @@ def dead_letter_id(run_id: str, stage: str, attempt: int) -> str:
 
 
 def lease_ms_for(timeout_ms: int) -> int:
-    """The visibility timeout of an attempt: its timeout plus slack, at least 30 minutes."""
-    return max(timeout_ms + LEASE_SLACK_MS, LEASE_FLOOR_MS)
+    """The lease of a claimed attempt: :data:`~orchestrator.domain.leases.LEASE_MS`, renewed
+    by heartbeats, whatever the stage's ``timeout_ms`` (which bounds the renewals instead:
+    :func:`~orchestrator.domain.leases.may_extend_lease`)."""
+    del timeout_ms  # the lease is short for every stage; kept so callers read the same
+    return LEASE_MS

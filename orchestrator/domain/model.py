@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_MEMORY_BYTES",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT_MS",
+    "MANUAL_PAUSE",
     "ArtifactSpec",
     "CacheSpec",
     "CanaryAnalysis",
@@ -33,6 +34,7 @@ DEFAULT_IMAGE = "debian-git:bookworm"
 DEFAULT_TIMEOUT_MS = 3_600_000
 DEFAULT_ARTIFACT_EXPIRY_MS = 30 * 86_400_000
 DEFAULT_MEMORY_BYTES = 2 * 1024**3
+MANUAL_PAUSE = -1  # a canary step's pause_ms for `pause: manual` (no new Avro field needed)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,10 +83,16 @@ class WhenRule:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CanaryStep:
-    """One step of a canary: this share of the traffic (percent), held for ``pause_ms``."""
+    """One step of a canary: this share of the traffic (percent), held for ``pause_ms``
+    (:data:`MANUAL_PAUSE`: until a person promotes or aborts the deployment)."""
 
     weight: int
     pause_ms: int
+
+    @property
+    def manual(self) -> bool:
+        """Whether the step waits for a person (``pause: manual``)."""
+        return self.pause_ms == MANUAL_PAUSE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

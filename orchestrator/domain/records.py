@@ -13,6 +13,7 @@ from orchestrator.domain.statuses import LogStream, PipelineEvent, Priority, Tri
 
 __all__ = [
     "AuditEvent",
+    "CaseOutcome",
     "CheckpointPosition",
     "LogChunk",
     "PipelineDeleted",
@@ -20,6 +21,7 @@ __all__ = [
     "PipelineUpdated",
     "RunCheckpoint",
     "RunRequested",
+    "TestOutcomesReported",
 ]
 
 
@@ -103,6 +105,30 @@ class AuditEvent:
     pipeline_id: str | None = None
     outcome: str
     detail: Mapping[str, str] = field(default_factory=dict)
+    occurred_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseOutcome:
+    """One test case of a JUnit report: passed, failed (``passed`` False) or skipped (None)."""
+
+    name: str
+    passed: bool | None
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestOutcomesReported:
+    """What one stage attempt's JUnit report said of each test (``sluice.tests``)."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    run_id: str
+    pipeline_id: str
+    commit_sha: str
+    stage: str
+    attempt: int
+    tests: tuple[CaseOutcome, ...]
     occurred_at_ms: int
 
 

@@ -29,11 +29,13 @@ from orchestrator.domain.events import (
     StageRetryScheduled,
     StageSkipped,
     StageStartRequested,
+    StageStartTimedOut,
     StageSucceeded,
 )
 from orchestrator.domain.expiry import expired_field, expiry_problem
 from orchestrator.domain.folding import Handlers, illegal, move, put, reopen, stage_of
 from orchestrator.domain.frozen import replace
+from orchestrator.domain.leases import start_timeout_reason
 from orchestrator.domain.state import DeploymentEvent, RunState, StageState
 from orchestrator.domain.statuses import FailureClass, StageStatus
 
@@ -131,6 +133,31 @@ def _lease_expired(state: RunState, event: StageLeaseExpired) -> RunState:
     move(event, stage, _S.FAILED)
     reason = f"the lease of attempt {event.attempt} expired"
     return put(state, _failure(stage, event, FailureClass.INFRASTRUCTURE, None, reason))
+
+
+@_on(StageStartTimedOut)
+def _start_timed_out(state: RunState, event: StageStartTimedOut) -> RunState:
+    """Nobody claimed the attempt in time: the stage fails, but not as an infrastructure
+    failure (``failure_class`` None, no retry, no dead letter): waiting is not a fault."""
+    stage = stage_of(state, event)
+    if stage.dispatched != event.attempt:
+        raise illegal(event, "the attempt was never dispatched")
+    move(event, stage, _S.FAILED)
+    reason = start_timeout_reason(event.attempt, event.timeout_ms)
+    return put(
+        state,
+        replace(
+            stage,
+            status=_S.FAILED,
+            failures=stage.failures + 1,
+            failure_class=None,
+            exit_code=None,
+            reason=reason,
+            runner_id=None,
+            lease_deadline_ms=None,
+            finished_at_ms=event.occurred_at_ms,
+        ),
+    )
 
 
 def _failure(

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from yaml.nodes import Node
+from yaml.nodes import Node, ScalarNode
 
 from orchestrator.domain.caches import parse_key
 from orchestrator.domain.deploy_parser import DeployParser
@@ -256,6 +256,8 @@ class StageParser:
         return Resources(cpus=cpus or default.cpus, memory_bytes=memory or default.memory_bytes)
 
     def _when(self, node: Node) -> WhenRule | None:
+        if isinstance(node, ScalarNode) and node.value == "manual":  # GitLab's spelling
+            return WhenRule(manual=True)
         keys = ("branch", "branches", "manual", "event", "events", "tag", "tags")
         e = self.r.mapping(node, self.at("when"), keys)
         if e is None:

@@ -10,7 +10,10 @@ from orchestrator.domain.events import (
     AnalysisMeasured,
     ArtifactExpired,
     ArtifactStored,
+    DeploymentAborted,
     DeploymentFailed,
+    DeploymentPaused,
+    DeploymentPromoted,
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
@@ -44,6 +47,9 @@ DeploymentEvent = (
     | InstanceUnhealthy
     | TrafficShifted
     | AnalysisMeasured
+    | DeploymentPaused
+    | DeploymentPromoted
+    | DeploymentAborted
 )
 _LIVE = frozenset({StageStatus.QUEUED, StageStatus.RUNNING})
 

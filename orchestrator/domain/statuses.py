@@ -12,7 +12,8 @@ Stage::
        │  └──► manual ──► queued        (a ``when.manual`` stage waits for a person)
        └──► skipped | cancelled
     queued ──► queued      a retry's back-off ended and its job goes out
-    queued ──► failed      the lease of a never-claimed attempt expired
+    queued ──► failed      no runner claimed it within its schedule-to-start timeout
+                           (older logs: the lease of a never-claimed attempt expired)
     failed ──► queued      the next attempt (automatic retry, or re-queue after a lease expiry)
     failed | cancelled | skipped ──► pending   a person retries the stage (or one it needs)
 """

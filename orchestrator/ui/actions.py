@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 
 from orchestrator.api.auth import context
 from orchestrator.api.context import Context
+from orchestrator.api.protection import guard_environment
 from orchestrator.api.publish import append
 from orchestrator.api.tokens import Scope
 from orchestrator.domain import RunCancelRequested, StageRetryRequested, StageStartRequested
@@ -103,6 +104,9 @@ def play(
     check_csrf(signed_in, csrf, Scope.TRIGGER)
     _, stages = load_run(ctx, signed_in, pipeline_id, run_id)
     found = next((s for s in stages if s["name"] == stage), None)
+    if found is not None and found.get("environment"):
+        action = "stage.play"
+        guard_environment(ctx, signed_in.token, found["environment"], action, pipeline_id)
     if found is None or found["status"] != "manual":
         raise HTTPException(409, f"stage {stage!r} is not waiting for a person")
     note = StageStartRequested(

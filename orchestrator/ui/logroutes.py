@@ -13,6 +13,7 @@ from orchestrator.api import queries
 from orchestrator.api.auth import context
 from orchestrator.api.context import Context
 from orchestrator.api.logs import stream
+from orchestrator.api.trigger import read_run
 from orchestrator.ui.loglines import lines_of, search
 from orchestrator.ui.session import Session, session
 
@@ -27,11 +28,15 @@ MAX_RANGE = 2000
 
 
 def _stage(ctx: Context, signed_in: Session, run_id: str, stage: str) -> tuple[Row, Row]:
-    with ctx.db.connection() as conn:
-        run = queries.run(conn, run_id)
-        stages = queries.stages_of(conn, run_id) if run else []
-    if run is None:
+    def read() -> tuple[Row, list[Row]] | None:
+        with ctx.db.connection() as conn:
+            run = queries.run(conn, run_id)
+            return None if run is None else (run, queries.stages_of(conn, run_id))
+
+    loaded = read_run(ctx, run_id, read)
+    if loaded is None:
         raise HTTPException(404, f"run {run_id!r} not found")
+    run, stages = loaded
     signed_in.sees(run["pipeline_id"])
     found = next((s for s in stages if s["name"] == stage), None)
     if found is None:

@@ -12,16 +12,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from orchestrator.api import artifacts, queries
-from orchestrator.api.auth import context
+from orchestrator.api.auth import context, within_rate
 from orchestrator.api.context import Context
 from orchestrator.api.tokens import Scope, lookup_token
+from orchestrator.api.trigger import read_run
 from orchestrator.domain.flaky import FlakyRule
 from orchestrator.domain.layout import StageBox, layout
 from orchestrator.ui import present, reads
 from orchestrator.ui.loglines import lines_of
-from orchestrator.ui.session import COOKIE, SESSION_HOURS, Session, seal, session
+from orchestrator.ui.session import COOKIE, SESSION_HOURS, Session, seal, session, sign_in_key
 from orchestrator.ui.slots import slots
-from runners.history import judged_flaky
+from projections.flaky_history import judged_flaky
 
 __all__ = ["router", "templates"]
 
@@ -62,6 +63,7 @@ def login(
     with ctx.db.connection() as conn:
         info = lookup_token(conn, token.strip())
     if info is None or not info.allows(Scope.READ):
+        within_rate(ctx, sign_in_key(request))
         error = "unknown, revoked or read-less token; create one with `sluice tokens create`"
         return page(request, "login.html", None, next=_local(next), error=error)
     answer = RedirectResponse(_local(next), status_code=303)
@@ -143,11 +145,16 @@ def load_run(
 ) -> tuple[Row, list[Row]]:
     """The run and its stages, or 404 (also for a pipeline the token may not see)."""
     signed_in.sees(pipeline_id)
-    with ctx.db.connection() as conn:
-        run = queries.run(conn, run_id)
-        if run is None or run["pipeline_id"] != pipeline_id:
-            raise HTTPException(404, f"run {run_id!r} not found")
-        return run, queries.stages_of(conn, run_id)
+
+    def read() -> tuple[Row, list[Row]] | None:
+        with ctx.db.connection() as conn:
+            run = queries.run(conn, run_id)
+            return None if run is None else (run, queries.stages_of(conn, run_id))
+
+    found = read_run(ctx, run_id, read)  # a page opened right after the 201 shows the run
+    if found is None or found[0]["pipeline_id"] != pipeline_id:
+        raise HTTPException(404, f"run {run_id!r} not found")
+    return found
 
 
 @router.get("/pipelines/{pipeline_id}/runs/{run_id}")
@@ -192,7 +199,9 @@ def _failure(ctx: Context, run: Row, stages: list[Row]) -> present.Failure | Non
 
 @router.get("/pipelines/{pipeline_id}/runs/{run_id}/state")
 def run_state(pipeline_id: str, run_id: str, *, ctx: Ctx, signed_in: Signed) -> JSONResponse:
-    """What the open run page refreshes: the run's and every stage's and node's status."""
+    """What the open run page refreshes: the run's and every stage's and node's status,
+    and the times that grow while the run goes on (``times``: the run's total and queue
+    time, each stage's wait and run time, as the page shows them)."""
     run, stages = load_run(ctx, signed_in, pipeline_id, run_id)
     nodes = layout([StageBox(s["name"], tuple(s["needs"]), s["status"]) for s in stages]).boxes
     return JSONResponse(
@@ -200,9 +209,25 @@ def run_state(pipeline_id: str, run_id: str, *, ctx: Ctx, signed_in: Signed) -> 
             "status": run["status"],
             "stages": {s["name"]: [s["status"], s["attempt"]] for s in stages},
             "nodes": {b.node.id: [b.node.status, _counts(b.node.counts)] for b in nodes},
+            "times": _times(run, stages, _now()),
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _times(run: Row, stages: list[Row], now: datetime) -> dict[str, Any]:
+    span = present.span
+    return {
+        "total": span(run["created_at"], run["finished_at"], now),
+        "queue": span(run["created_at"], run["started_at"], now),
+        "stages": {
+            s["name"]: [
+                span(s["queued_at"], s["started_at"], now),
+                span(s["started_at"], s["finished_at"], now),
+            ]
+            for s in stages
+        },
+    }
 
 
 def _counts(counts: tuple[tuple[str, int], ...]) -> str:

@@ -8,6 +8,10 @@ session made with it, and scopes and per-pipeline access are the token's own.
 Every form that changes something carries a CSRF value: the SHA-256 of the session cookie,
 which a page of another origin cannot read (the cookie is HttpOnly and SameSite=Strict as
 well, so a cross-site POST carries no session to begin with).
+
+Pages count against the token's rate limit like API calls (the same bucket: a page is a
+read made with the token); a failed sign-in counts against the caller's address, so
+guessing tokens through the form is as slow as through the API.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from urllib.parse import quote
 from cryptography.fernet import InvalidToken
 from fastapi import Depends, HTTPException, Request
 
-from orchestrator.api.auth import context
+from orchestrator.api.auth import context, within_rate
 from orchestrator.api.context import Context
 from orchestrator.api.tokens import Scope, TokenInfo, lookup_token
 from schemas.errors import SluiceError
@@ -35,6 +39,7 @@ __all__ = [
     "open_session",
     "seal",
     "session",
+    "sign_in_key",
 ]
 
 COOKIE = "sluice_session"
@@ -97,7 +102,13 @@ def session(request: Request, ctx: Annotated[Context, Depends(context)]) -> Sess
     if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInNeeded(quote(target, safe="/?=&"))
+    within_rate(ctx, found.token.token_id)
     return found
+
+
+def sign_in_key(request: Request) -> str:
+    """The rate-limit key of a sign-in attempt: the caller's address."""
+    return f"sign-in:{request.client.host if request.client else 'unknown'}"
 
 
 def check_csrf(signed_in: Session, sent: str, scope: Scope) -> None:

@@ -13,6 +13,7 @@ _ENDS = {
     "StageFailed": "failed",
     "StageCancelled": "cancelled",
     "StageLeaseExpired": "failed",
+    "StageStartTimedOut": "failed",
 }
 
 

@@ -1,6 +1,7 @@
 """The blue-green strategy: the full green set on the environment's standby backend, checked,
 then all traffic switched at once with one runtime command (``set map``), blue kept warm for
-``scale_down_delay`` (a green instance failing then switches straight back), then retired."""
+``scale_down_delay`` (a green instance failing then switches straight back, and so does a
+person's abort: ``POST /environments/{env}/rollback`` while blue is warm), then retired."""
 
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ class BlueGreenPhase:
         waiting = list(self.green)
         deadline = time.monotonic() + self.d.spec.healthy_deadline_ms / 1000
         while waiting and time.monotonic() < deadline:
+            aborted = self.d.aborted()
+            if aborted is not None:
+                return f"aborted by {aborted.requested_by} before the switch"
             for name in list(waiting):
                 if self.d.containers.healthy(self.d.addresses[name], path):
                     self.d.report(InstanceHealthy(**self.d.ids(), instance=name))
@@ -73,10 +77,14 @@ class BlueGreenPhase:
         self.d.report(TrafficShifted(**self.d.ids(), weights=weights))
 
     def _keep_blue_warm(self) -> str | None:
-        """Watch green for ``scale_down_delay``; the first failing check is returned."""
+        """Watch green for ``scale_down_delay``; the first failing check (or a person's
+        abort) is returned."""
         path = self.d.spec.health_check_path or "/"
         until = time.monotonic() + self.d.spec.scale_down_delay_ms / 1000
         while time.monotonic() < until:
+            aborted = self.d.aborted()
+            if aborted is not None:
+                return f"aborted by {aborted.requested_by} while blue was warm"
             for name in self.green:
                 if not self.d.containers.healthy(self.d.addresses[name], path):
                     reason = "stopped answering its health check after the switch"

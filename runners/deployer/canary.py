@@ -3,10 +3,13 @@
 For each step of ``deploy.steps`` the canary's HAProxy weight gives it ``weight`` percent of
 the traffic for ``pause``; its answers (HAProxy's per-server counters, read ten times a
 second) are judged by :func:`orchestrator.domain.canary.verdict`. A failing canary is cut off
-at once (weight 0, then stopped) and the deployment rolled back; a step that ends with too
-few answers is inconclusive and the canary is never promoted (the deployment stops there,
-unpromoted, with the environment on its previous revision). A canary that passes every
-step is promoted: the rolling planner then replaces the stable instances.
+at once (weight 0, then stopped) and the deployment rolled back. A step that says
+``pause: manual``, or that ends with too few answers (inconclusive: never a pass), pauses
+the deployment (``DeploymentPaused``) at that share until a person promotes it (the next
+step) or aborts it (rolled back); the canary is still judged meanwhile, and a pause longer
+than the stage's timeout (at most 25 minutes) is rolled back. An abort is heard at any
+step. A canary that passes every step is promoted: the rolling planner then replaces the
+stable instances.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 from orchestrator.domain.canary import Verdict, canary_weight, verdict
 from orchestrator.domain.events import (
     AnalysisMeasured,
-    DeploymentFailed,
+    DeploymentPaused,
     DeploymentRolledBack,
     InstanceHealthy,
     InstanceUnhealthy,
@@ -52,11 +55,13 @@ class CanaryPhase:
         self.d.report(InstanceHealthy(**self.d.ids(), instance=self.name))
         self.d.admit(self.name, weight=0)
         for step in self.d.spec.canary_steps:
-            judged = self._step(step)
+            judged = self._paused(step, manual=True) if step.manual else self._step(step)
+            if judged is Verdict.INCONCLUSIVE:
+                judged = self._paused(step, manual=False)
             if judged is Verdict.FAIL:
                 return self._back(f"canary analysis failed at {step.weight}%")
-            if judged is Verdict.INCONCLUSIVE:
-                return self._unpromoted(step)
+            if not isinstance(judged, Verdict):  # aborted or paused too long: why
+                return self._back(judged)
         self._weigh(FULL_WEIGHT)
         canary = Instance(name=self.name, image=self.image, health=Health.HEALTHY, in_traffic=True)
         return (*self.stable, canary)
@@ -73,8 +78,9 @@ class CanaryPhase:
             time.sleep(0.1)
         return f"canary {self.name} was not healthy within {self.d.spec.healthy_deadline_ms} ms"
 
-    def _step(self, step: CanaryStep) -> Verdict:
-        """Give the canary its share for the step's pause; judge as answers come in."""
+    def _step(self, step: CanaryStep) -> Verdict | str:
+        """Give the canary its share for the step's pause; judge as answers come in.
+        A text: aborted, why."""
         self._weigh(canary_weight(len(self.stable), step.weight))
         base = self.d.haproxy.counters(self.d.key)
         began = time.monotonic()
@@ -83,10 +89,42 @@ class CanaryPhase:
             time.sleep(_POLL_S)
             counts = self._since(base)
             judged = verdict(counts[0], counts[1], self.analysis)
-            over = time.monotonic() - began >= step.pause_ms / 1000
-            if judged is Verdict.FAIL or over:
-                self._measured(step, int((time.monotonic() - began) * 1000), counts, judged)
+            held = (time.monotonic() - began) * 1000
+            if judged is Verdict.FAIL or held >= step.pause_ms:
+                self._measured(step, int(held), counts, judged)
                 return judged
+            aborted = self.d.aborted()
+            if aborted is not None:
+                return f"aborted by {aborted.requested_by} at {step.weight}%"
+
+    def _paused(self, step: CanaryStep, *, manual: bool) -> Verdict | str:
+        """Wait for a person's promote (PASS) or abort (a text), judging the canary meanwhile;
+        a failing canary is FAIL, a pause past the limit a text. A manual step first gives
+        the canary its share; an inconclusive one keeps it."""
+        if manual:
+            self._weigh(canary_weight(len(self.stable), step.weight))
+            why = "pause: manual"
+        else:
+            why = f"analysis inconclusive: fewer than {self.analysis.min_requests} answers"
+        ids = self.d.ids()
+        self.d.report(DeploymentPaused(**ids, canary_weight=step.weight, reason=why))
+        base = self.d.haproxy.counters(self.d.key)
+        began = time.monotonic()
+        while (held := (time.monotonic() - began) * 1000) < self.d.pause_limit_ms:
+            time.sleep(_POLL_S)
+            counts = self._since(base)
+            if verdict(counts[0], counts[1], self.analysis) is Verdict.FAIL:
+                self._measured(step, int(held), counts, Verdict.FAIL)
+                return Verdict.FAIL
+            aborted = self.d.aborted()
+            if aborted is not None:
+                return f"aborted by {aborted.requested_by} while paused at {step.weight}%"
+            if self.d.promoted(ids["step"]) is not None:
+                self._measured(
+                    step, int(held), counts, verdict(counts[0], counts[1], self.analysis)
+                )
+                return Verdict.PASS
+        return f"paused at {step.weight}% for {self.d.pause_limit_ms} ms with no promote"
 
     def _since(self, base: dict[str, tuple[int, int]]) -> tuple[int, int, int, int]:
         """(canary answers, canary errors, stable answers, stable errors) since ``base``."""
@@ -133,12 +171,3 @@ class CanaryPhase:
         previous = self.stable[0].image
         event = DeploymentRolledBack(**self.d.base(), reason=reason, to_image=previous)
         return Outcome(Phase.ROLLED_BACK, reason, event)
-
-    def _unpromoted(self, step: CanaryStep) -> Outcome:
-
-        self._remove_canary()
-        reason = (
-            f"canary analysis inconclusive at {step.weight}%: fewer than "
-            f"{self.analysis.min_requests} answers in {step.pause_ms} ms; not promoted"
-        )
-        return Outcome(Phase.FAILED, reason, DeploymentFailed(**self.d.base(), reason=reason))

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.domain.events import (
+    DeploymentAborted,
     DeploymentFailed,
+    DeploymentPromoted,
     DeploymentRolledBack,
     DeploymentStarted,
     DeploymentSucceeded,
@@ -41,14 +43,16 @@ from orchestrator.domain.rollout import (
 )
 from runners.deployer.bluegreen import BlueGreenPhase
 from runners.deployer.canary import CanaryPhase
+from runners.deployer.decisions import DecisionSource
 from runners.deployer.errors import HAProxyUnavailable
 from runners.deployer.haproxy import FULL_WEIGHT, HAProxy
 from runners.deployer.instances import Containers, Running
 from runners.deployer.steps import Outcome
 
-__all__ = ["Deployment", "Outcome"]
+__all__ = ["MAX_PAUSE_MS", "Deployment", "Outcome"]
 
 Clock = Callable[[], int]
+MAX_PAUSE_MS = 25 * 60_000  # below the deploy consumer's max.poll.interval.ms (30 min)
 
 
 def _now_ms() -> int:
@@ -70,6 +74,21 @@ class Deployment:
     key: str = ""  # the HAProxy backend key worked on (the environment's active one)
     nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:4])
     registry: str = "127.0.0.1:5000"  # where build_image stages push
+    decisions: DecisionSource | None = None  # a person's promote / abort, from sluice.runs
+
+    def aborted(self) -> DeploymentAborted | None:
+        """A person's abort of this deployment, once the log has one."""
+        return None if self.decisions is None else self.decisions.aborted()
+
+    def promoted(self, step: int) -> DeploymentPromoted | None:
+        """A person's promote of the pause numbered ``step``, once the log has one."""
+        return None if self.decisions is None else self.decisions.promoted(step)
+
+    @property
+    def pause_limit_ms(self) -> int:
+        """How long a paused canary waits for a person before it is rolled back: the
+        stage's timeout, at most :data:`MAX_PAUSE_MS` (the deployer's poll interval)."""
+        return min(self.job.stage.timeout_ms, MAX_PAUSE_MS)
 
     @property
     def spec(self) -> DeploySpec:
@@ -95,6 +114,8 @@ class Deployment:
         self.key = self.haproxy.active(self.env)
         image = self.image()
         running = self._reconcile()
+        if self.spec.strategy == "canary":
+            running = self._without_interrupted_canary(running, image)
         self.report(self._started(image))
         if self.spec.strategy == "blue-green":
             switched = BlueGreenPhase(self, running, image).run()
@@ -142,6 +163,20 @@ class Deployment:
                 Instance(name=c.name, image=c.image, health=Health.HEALTHY, in_traffic=True)
             )
         return tuple(found)
+
+    def _without_interrupted_canary(
+        self, running: tuple[Instance, ...], image: str
+    ) -> tuple[Instance, ...]:
+        """The stable instances, once a canary that a crashed deployer left serving beside
+        them is stopped: taken for a stable instance, it would be promoted without its
+        analysis. The canary then starts again from its first step."""
+        canaries = [i for i in running if i.image == image]
+        stable = tuple(i for i in running if i.image != image)
+        if not canaries or not stable:
+            return running
+        for i in canaries:
+            self.stop(i.name)
+        return stable
 
     def _carry_out(self, r: Rollout, step: Step) -> Rollout:
         now = self.clock()

@@ -84,10 +84,13 @@ class HAProxy:
     def ensure_environment(self, env: str, health_path: str) -> int:
         """The environment's frontend port; creates it (the one reload) when it is new."""
         port = self.port_of(env)
-        if port is not None:
+        if port is not None and self._loaded(env):
             return port
         with self._locked():
-            port = self.port_of(env) or self._free_port()
+            port = self.port_of(env)
+            if port is not None and self._loaded(env):
+                return port  # another deployer made it meanwhile
+            port = port or self._free_port()
             servers = "\n".join(f"    server s{k} 127.0.0.1:1 disabled" for k in range(SLOTS))
             backends = "".join(
                 _BACKEND.format(key=key, path=health_path, weight=FULL_WEIGHT, servers=servers)
@@ -98,6 +101,14 @@ class HAProxy:
             (self.envs / f"{env}.cfg").write_text(text)
             self._reload(f"be_{env}", present=True)
         return port
+
+    def _loaded(self, env: str) -> bool:
+        """Whether the running HAProxy has the environment's backend (a file written before
+        a reload that failed is not enough: the next deploy reloads again)."""
+        try:
+            return len(self.slots(env)) == SLOTS
+        except HAProxyUnavailable:
+            return False
 
     def map_path(self, env: str) -> Path:
         """The map file naming the environment's active backend."""
@@ -203,7 +214,7 @@ class HAProxy:
         """
         (self.dir / "server-state").write_text(self.command("show servers state"))
         for _ in range(3):
-            self._ask(self.dir / "master.sock", "reload")
+            self._ask_master("reload")
             if self._shows(backend, present=present, within_s=5):
                 return
         raise HAProxyUnavailable(f"HAProxy's reload did not take effect for {backend}")
@@ -221,6 +232,18 @@ class HAProxy:
                 pass
             time.sleep(0.1)
         return False
+
+    def _ask_master(self, line: str, within_s: float = 10.0) -> str:
+        """Send ``line`` to the master CLI; while the master re-executes itself for a reload
+        (another process's) its socket refuses connections a moment, so ask again."""
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                return self._ask(self.dir / "master.sock", line)
+            except HAProxyUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

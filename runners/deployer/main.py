@@ -20,6 +20,7 @@ from orchestrator.domain.events import StageClaimed, StageFailed, StageSucceeded
 from orchestrator.domain.jobs import Job
 from orchestrator.domain.rollout import Phase
 from orchestrator.domain.statuses import FailureClass
+from runners.deployer.decisions import Decisions
 from runners.deployer.deployment import Deployment
 from runners.deployer.errors import DeployerError
 from runners.deployer.haproxy import HAProxy
@@ -60,6 +61,7 @@ class Deployer:
         self.id = RUNNER_ID
         self.process_id = deployer_id
         self.names = TopicNames(prefix)
+        self.settings = settings
         self.reporter = KafkaReporter(settings, prefix=prefix)
         self.haproxy = HAProxy(settings.haproxy_dir)
         self.registry = settings.registry
@@ -97,8 +99,14 @@ class Deployer:
             lease_deadline_ms=started + job.lease_ms,
         )
         self.reporter.report_acknowledged(claim)
+        decisions = Decisions(self.settings, self.names, job.job_id, started)
         deployment = Deployment(
-            job, self.haproxy, self.containers, self.reporter.report, registry=self.registry
+            job,
+            self.haproxy,
+            self.containers,
+            self.reporter.report,
+            registry=self.registry,
+            decisions=decisions,
         )
         try:
             outcome = deployment.run()
@@ -106,6 +114,8 @@ class Deployer:
             print(f"sluice deployer {self.process_id}: {job.job_id}: {e}", file=sys.stderr)
             self._failed(ids, f"the deployer could not deploy: {e}", FailureClass.INFRASTRUCTURE)
             return Phase.FAILED
+        finally:
+            decisions.close()
         if outcome.phase is Phase.SUCCEEDED:
             done = _now_ms()
             self.reporter.report(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from orchestrator.domain.events import RunEvent
+from orchestrator.domain.events import DeploymentAborted, DeploymentPromoted, RunEvent
 from orchestrator.domain.model import DeploySpec
 from orchestrator.domain.rollout import Phase, Start
 from runners.deployer.haproxy import FULL_WEIGHT, HAProxy
@@ -53,5 +53,12 @@ class Steps(Protocol):
     def stop(self, name: str) -> None: ...
 
     def ids(self) -> dict[str, Any]: ...
+
+    def aborted(self) -> DeploymentAborted | None: ...
+
+    def promoted(self, step: int) -> DeploymentPromoted | None: ...
+
+    @property
+    def pause_limit_ms(self) -> int: ...
 
     def base(self) -> dict[str, Any]: ...

@@ -40,11 +40,21 @@
       try {
         const r = await fetch(run.dataset.base + "/state", { credentials: "same-origin" });
         if (r.ok) {
-          const state = await r.json(), text = JSON.stringify(state);
+          const state = await r.json(), times = state.times; delete state.times;
+          const text = JSON.stringify(state);
+          clock(times);
           if (text !== last) { apply(state); if (last && Date.now() - historyAt > 2000) { historyAt = Date.now(); window.htmx && htmx.trigger("#history", "refresh"); } last = text; }
         }
       } catch (e) { /* the API restarts: try again next tick */ }
       setTimeout(tick, TERMINAL.includes(run.dataset.status) ? 2000 : 500);
+    }
+    function clock(times) {  // total, queue, waited and ran grow while the run goes on
+      if (!times) return;
+      $("#run-total").textContent = times.total; $("#run-queue").textContent = times.queue;
+      $$("tr.stage").forEach((row) => {
+        const t = times.stages[row.dataset.stage];
+        if (t) { $(".waited", row).textContent = t[0]; $(".ran", row).textContent = t[1]; }
+      });
     }
     function apply(state) {
       run.dataset.status = state.status;

@@ -248,6 +248,35 @@ def deployment(
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
+_MAIN = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@pytest.fixture
+def runners(deployment: Deployment) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Start ``sluice runner`` processes of the deployment (each a new runner id); all are
+    gone after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        runner_id = f"runner-{uuid.uuid4().hex[:8]}"
+        log = deployment.tmp / f"{runner_id}.log"
+        with log.open("wb") as out:
+            args = [sys.executable, "-c", _MAIN, "runner", "--runner-id", runner_id]
+            proc = subprocess.Popen(args, env=deployment.env, stdout=out, stderr=subprocess.STDOUT)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.terminate()
+    for proc in started:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 def register(deployment: Deployment, root: Path, text: str = PIPELINE) -> Pipeline:
     """Register a pipeline whose repository holds ``text`` as its pipeline file."""
     repo = GitRepo(root / "repo")

@@ -28,6 +28,31 @@ def publish(deployment: Deployment, events: list[RunEvent]) -> None:
     assert p.flush(10) == 0
 
 
+def serving_v2_after_v1(deployment: Deployment, pipeline: Pipeline) -> str:
+    """A new environment whose history is two successful deployments, app:v1 then app:v2,
+    once the API shows v2 as its image."""
+    env = f"e{uuid.uuid4().hex[:8]}"
+    events = two_deployments(env, second_good=True, pipeline_id=pipeline.pipeline_id)
+    publish(deployment, events)
+    runs = sorted({e.run_id for e in events})
+    with deployment.client() as client:
+        eventually(
+            lambda: client.get(f"/environments/{env}").json().get("current_image") == "app:v2",
+            timeout=20,
+            what="v2 to be the environment's image",
+        )
+        # the runs' rows come from another projection, with a lag of its own
+        eventually(
+            lambda: all(
+                client.get(f"/pipelines/{pipeline.pipeline_id}/runs/{r}").status_code == 200
+                for r in runs
+            ),
+            timeout=20,
+            what="both deploy runs in the runs read model",
+        )
+    return env
+
+
 def two_deployments(
     env: str, *, second_good: bool = False, pipeline_id: str = "p-test"
 ) -> list[RunEvent]:
@@ -120,14 +145,8 @@ def test_sluice_env_show_and_history_print_the_environment(
 def test_a_rollback_redeploys_the_previous_image_as_a_new_deploy_job(
     deployment: Deployment, pipeline: Pipeline
 ) -> None:
-    env = f"e{uuid.uuid4().hex[:8]}"
-    publish(deployment, two_deployments(env, second_good=True, pipeline_id=pipeline.pipeline_id))
+    env = serving_v2_after_v1(deployment, pipeline)
     with deployment.client() as client:
-        eventually(
-            lambda: client.get(f"/environments/{env}").json().get("current_image") == "app:v2",
-            timeout=20,
-            what="v2 to be the environment's image",
-        )
         answer = client.post(f"/environments/{env}/rollback", json={})
     assert answer.status_code == 202, answer.text
     job = next_deploy_job(deployment, answer.json()["run_id"])

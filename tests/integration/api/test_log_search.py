@@ -17,13 +17,14 @@ import pytest
 
 from orchestrator.api.publish import append
 from orchestrator.cli import main
+from orchestrator.domain.events import LogArchived, LogExpired
 from orchestrator.domain.records import LogChunk
 from orchestrator.domain.statuses import LogStream
 from projections.audit_trail import AUDIT_TRAIL
 from projections.log_lines import LOG_LINES
 from projections.replay import verify
 from schemas.eventlog import TopicNames, producer
-from tests.integration.api.conftest import Deployment, Pipeline
+from tests.integration.api.conftest import PIPELINE, Deployment, Pipeline
 from tests.support.waiting import eventually
 
 Trigger = Callable[..., httpx.Response]
@@ -70,9 +71,9 @@ def _where(matches: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
 def test_a_run_search_finds_a_line_cut_across_chunks_in_every_attempt(
     deployment: Deployment, run_id: str
 ) -> None:
-    found = eventually(
-        lambda: _where(_get(deployment, f"/runs/{run_id}/logs", q="DISK")) or None,
-        what="the lines in log_lines",
+    found = eventually(  # the attempts' chunks are on two partitions: wait for both
+        lambda: (m := _where(_get(deployment, f"/runs/{run_id}/logs", q="DISK")))[1:] and m,
+        what="the lines of both attempts in log_lines",
     )
     assert found == [(1, 2, "ERROR: disk full"), (2, 2, "all good, disk ok")]
 
@@ -149,3 +150,37 @@ def test_a_nul_in_the_output_is_stored_as_a_replacement_character(
     assert [m["line"] for m in found] == ["before\ufffdafter"]
     with deployment.client() as http:
         assert http.get(f"/runs/{run}/logs", params={"q": "\x00"}).status_code == 422
+
+
+def test_an_expired_log_answers_410_and_its_lines_leave_the_search(
+    deployment: Deployment, pipeline: Pipeline, trigger: Trigger, run_id: str
+) -> None:
+    sha = pipeline.repo.commit({"pipeline.yaml": PIPELINE, "n.txt": "kept"})
+    kept: str = trigger(commit_sha=sha).json()["run_id"]
+    _write(deployment, kept, 1, ["ERROR: disk kept\n"])
+    path = f"/pipelines/{pipeline.pipeline_id}/logs/search"
+    eventually(lambda: len(_get(deployment, path, q="error: disk")) == 2, what="both runs")
+    inbox = TopicNames(deployment.settings.topic_prefix).inbox
+    where = f"{deployment.settings.log_bucket}/logs/{run_id}/build/1.log.gz"
+    ids = {"run_id": run_id, "stage": "build", "attempt": 1, "storage_path": where}
+    now = time.time_ns() // 1_000_000
+    p = producer(deployment.settings)
+    append(p, inbox, run_id, LogArchived(**ids, size_bytes=1, lines=2, occurred_at_ms=now))
+    append(p, inbox, run_id, LogExpired(**ids, occurred_at_ms=now + 1))
+
+    def attempt_status() -> int:
+        with deployment.client() as http:
+            r = http.get(f"/runs/{run_id}/logs", params={"stage": "build", "attempt": 1})
+        return r.status_code
+
+    eventually(lambda: attempt_status() == 410, what="the expired attempt to answer 410")
+    assert [m["run_id"] for m in _get(deployment, path, q="error: disk")] == [kept]
+    assert _get(deployment, f"/runs/{run_id}/logs", q="disk") == [
+        {
+            "run_id": run_id,
+            "stage": "build",
+            "attempt": 2,
+            "line_no": 2,
+            "line": "all good, disk ok",
+        }
+    ]

@@ -11,16 +11,19 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from orchestrator.client import Client, Connection
 from tests.integration.api.conftest import Deployment, Pipeline, register
 from tests.support.samples import sample
 from tests.support.toolchains import ensure_images
+from tests.support.waiting import eventually
 
 _MAIN = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -267,3 +270,40 @@ def test_a_dockerfile_that_does_not_build_fails_at_once_with_its_output(
         assert "the step that breaks" in client.logs(_run_id(output))
     finally:
         client.close()
+
+
+SLOW_DOCKERFILE = """FROM python:3.11
+RUN sleep 987
+"""
+
+
+def test_a_build_that_outlives_its_timeout_fails_and_the_engine_stops_building(
+    deployment: Deployment, runner: None, tmp_path: Path, docker_client: docker.DockerClient
+) -> None:
+    files = {
+        "pipeline.yaml": "name: slow\nstages:\n  image:\n    timeout: 8s\n"
+        "    build_image: {name: slow}\n",
+        "Dockerfile": SLOW_DOCKERFILE,
+    }
+    pipeline = _project(deployment, tmp_path, files)
+
+    with ThreadPoolExecutor(1) as pool:
+        watched = pool.submit(_watch, deployment, pipeline)
+        eventually(lambda: _building(docker_client, "sleep 987"), timeout=60, what="the build")
+        status, output = watched.result()
+
+    stage = _run_answer(deployment, pipeline, output)["stages"][0]
+    assert status == 1, output
+    assert (stage["attempt"], stage["failure_class"]) == (1, "deterministic")
+    assert stage["reason"] == "timed out after 8 s"
+    eventually(
+        lambda: not _building(docker_client, "sleep 987"),
+        timeout=30,
+        what="the engine to stop the abandoned build's step",
+    )
+
+
+def _building(client: docker.DockerClient, command: str) -> list[str]:
+    """Running containers whose command is ``command`` (a classic build's RUN step)."""
+    running = client.containers.list(filters={"status": "running"})
+    return [c.id for c in running if command in " ".join(c.attrs["Config"]["Cmd"] or [])]

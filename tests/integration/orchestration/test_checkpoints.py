@@ -120,6 +120,31 @@ def test_a_decider_given_a_checkpointed_partition_folds_only_the_tail(
     assert sum(load.tail_events for load in again.stats.loads) == 0
 
 
+def test_a_partition_folded_from_offset_0_is_checkpointed_with_no_message_to_carry_it(
+    settings: ServiceSettings, names: TopicNames
+) -> None:
+    _history(settings, names)
+    decider = Decider(settings=settings, prefix=names.prefix, worker_id="idle", retention=RETENTION)
+    stop = threading.Event()
+    thread = threading.Thread(target=decider.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        eventually(decider.ready.is_set, timeout=180, what="the decider to own partitions")
+
+        loads = eventually(
+            lambda: all(not (load := load_partition(settings, names, p, RETENTION)).rebuilt
+                        and load.tail_events == 0 for p in range(RUN_PARTITIONS)),
+            timeout=60,
+            interval=1,
+            what="every partition checkpointed up to its end",
+        )  # fmt: skip
+    finally:
+        stop.set()
+        thread.join(30)
+
+    assert loads and decider.stats.transactions == 0  # no message came: idle checkpoints only
+
+
 @pytest.fixture
 def short_memory_stack(
     kafka_admin: AdminClient, settings: ServiceSettings

@@ -3,8 +3,11 @@ in a thread, hand-made jobs fed to the job topics, and readers of what the runne
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,15 +20,19 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from cryptography.fernet import Fernet
 from minio import Minio
 
+from orchestrator.domain.events import RunCreated
 from orchestrator.domain.jobs import Job, job_id
 from orchestrator.domain.model import StageSpec
-from orchestrator.domain.statuses import Priority
+from orchestrator.domain.statuses import Priority, TriggerSource
+from projections.decider import Decider
+from projections.timers import TimerSettings, TimerWorker
 from runners.config import RunnerConfig
 from runners.main import run
 from runners.messages import decode, encode
 from schemas.eventlog import TopicNames, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import with_prefix
+from tests.support.claim_echo import ClaimEcho
 from tests.support.waiting import eventually
 
 
@@ -89,13 +96,25 @@ def runner_config(
 
 
 @pytest.fixture
+def claim_echo(settings: ServiceSettings, topics: TopicNames) -> Iterator[ClaimEcho]:
+    """Accepts every claim as the decider would (tests with the real decider turn it off)."""
+    echo = ClaimEcho(settings, topics)
+    yield echo
+    echo.stop()
+
+
+@pytest.fixture
 def start_runner(
-    settings: ServiceSettings, topics: TopicNames, runner_config: RunnerConfig
+    settings: ServiceSettings,
+    topics: TopicNames,
+    runner_config: RunnerConfig,
+    claim_echo: ClaimEcho,
 ) -> Iterator[Callable[..., str]]:
     """Start a runner in a thread; every one started is stopped after the test."""
     started: list[tuple[threading.Event, threading.Thread]] = []
 
     def start(*, slots: int = 1, config: RunnerConfig = runner_config) -> str:
+        claim_echo.start()
         runner_id = f"runner-{uuid.uuid4().hex[:8]}"
         stop = threading.Event()
         kwargs = {"prefix": topics.prefix, "slots": slots, "runner_id": runner_id}
@@ -234,3 +253,63 @@ def rig(
     read_topic: Callable[[str], TopicReader],
 ) -> Rig:
     return Rig(settings, topics, repo, runner_config, start_runner, send_job, read_topic)
+
+
+@pytest.fixture
+def orchestration(
+    rig: Rig, claim_echo: ClaimEcho, request: pytest.FixtureRequest
+) -> Iterator[None]:
+    """The real decider and timers on this test's topics (a test may give the timers
+    its own settings: ``@pytest.mark.parametrize("orchestration", [TimerSettings(...)],
+    indirect=True)``)."""
+    claim_echo.wanted = False  # the real decider accepts (or refuses) the claims
+    own = getattr(request, "param", None) or TimerSettings()
+    stop = threading.Event()
+    decider = Decider(settings=rig.settings, prefix=rig.topics.prefix, worker_id="t")
+    timers = TimerWorker(settings=rig.settings, prefix=rig.topics.prefix, own=own)
+    threads = [threading.Thread(target=w.run, args=(stop,)) for w in (decider, timers)]
+    for t in threads:
+        t.start()
+    eventually(decider.ready.is_set, timeout=60, what="the decider to own its partitions")
+    eventually(timers.ready.is_set, timeout=60, what="the timers to own their partitions")
+    yield
+    stop.set()
+    for t in threads:
+        t.join(60)
+
+
+CLI = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def start_runner_process(rig: Rig, runner_id: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SLUICE_STATE_DIR": str(rig.config.state_dir),
+        "SLUICE_SECRETS_KEY": rig.config.secrets_key or "",
+        "SLUICE_PG_SCHEMA": rig.config.pg_schema,
+    }
+    args = ["runner", "--prefix", rig.topics.prefix, "--runner-id", runner_id]
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", CLI, *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def run_created(
+    rig: Rig, run_id: str, stages: tuple[StageSpec, ...], *, at_ms: int | None = None
+) -> RunCreated:
+    """A run of ``stages`` on the test repository, created now (or at ``at_ms``)."""
+    return RunCreated(
+        run_id=run_id,
+        pipeline_id="pipe-1",
+        pipeline_name="p",
+        branch="main",
+        commit_sha=rig.repo.sha,
+        repo_url=rig.repo.url,
+        source=TriggerSource.API,
+        priority=Priority.NORMAL,
+        variables={},
+        dedup_key=run_id,
+        stages=stages,
+        occurred_at_ms=time.time_ns() // 1_000_000 if at_ms is None else at_ms,
+    )

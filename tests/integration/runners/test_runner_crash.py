@@ -4,46 +4,28 @@ decider runs it again as a new attempt and the run succeeds once."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
-from orchestrator.domain import Priority, TriggerSource, parse_pipeline
-from orchestrator.domain.events import RunCreated, RunSucceeded, StageClaimed, StageSucceeded
+from orchestrator.domain import parse_pipeline
+from orchestrator.domain.events import RunSucceeded, StageClaimed, StageSucceeded
 from orchestrator.domain.model import StageSpec
-from projections.decider import Decider
-from projections.timers import TimerWorker
 from runners.executor import RUNNER_LABEL
-from tests.integration.runners.conftest import Rig
+from tests.integration.runners.conftest import Rig, run_created, start_runner_process
+from tests.support.claim_echo import ClaimEcho
 from tests.support.waiting import eventually
-
-CLI = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
-
-
-def start_runner_process(rig: Rig, runner_id: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SLUICE_STATE_DIR": str(rig.config.state_dir),
-        "SLUICE_SECRETS_KEY": rig.config.secrets_key or "",
-        "SLUICE_PG_SCHEMA": rig.config.pg_schema,
-    }
-    args = ["runner", "--prefix", rig.topics.prefix, "--runner-id", runner_id]
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-c", CLI, *args], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
 
 
 def test_the_container_of_a_killed_runner_is_removed_when_the_next_runner_starts(
-    rig: Rig, docker_client: docker.DockerClient, tmp_path: Path, unique: str
+    rig: Rig,
+    claim_echo: ClaimEcho,
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+    unique: str,
 ) -> None:
+    claim_echo.start()
     inbox = rig.read(rig.topics.inbox)
     dead_id = f"runner-doomed-{unique}"
     mine = {"label": f"{RUNNER_LABEL}={dead_id}"}
@@ -65,23 +47,6 @@ def test_the_container_of_a_killed_runner_is_removed_when_the_next_runner_starts
     )
     workspace = rig.config.work_dir / dead_id
     eventually(lambda: not workspace.exists(), what="the dead runner's workspace to be removed")
-
-
-@pytest.fixture
-def orchestration(rig: Rig) -> Iterator[None]:
-    """The real decider and timers on this test's topics."""
-    stop = threading.Event()
-    decider = Decider(settings=rig.settings, prefix=rig.topics.prefix, worker_id="t")
-    timers = TimerWorker(settings=rig.settings, prefix=rig.topics.prefix)
-    threads = [threading.Thread(target=w.run, args=(stop,)) for w in (decider, timers)]
-    for t in threads:
-        t.start()
-    eventually(decider.ready.is_set, timeout=60, what="the decider to own its partitions")
-    eventually(timers.ready.is_set, timeout=60, what="the timers to own their partitions")
-    yield
-    stop.set()
-    for t in threads:
-        t.join(60)
 
 
 @pytest.mark.usefixtures("orchestration")
@@ -115,20 +80,3 @@ def test_a_run_whose_runner_is_killed_mid_stage_succeeds_once_on_the_next_runner
     eventually(run_succeeded, timeout=60, what="the run to succeed")
     succeeded = runs.of(StageSucceeded, run_id=run_id)
     assert [(s.stage, s.attempt) for s in succeeded] == [("build", 2)]
-
-
-def run_created(rig: Rig, run_id: str, stages: tuple[StageSpec, ...]) -> RunCreated:
-    return RunCreated(
-        run_id=run_id,
-        pipeline_id="pipe-1",
-        pipeline_name="p",
-        branch="main",
-        commit_sha=rig.repo.sha,
-        repo_url=rig.repo.url,
-        source=TriggerSource.API,
-        priority=Priority.NORMAL,
-        variables={},
-        dedup_key=run_id,
-        stages=stages,
-        occurred_at_ms=time.time_ns() // 1_000_000,
-    )

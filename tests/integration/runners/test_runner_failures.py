@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from typing import Any
+
+import psycopg
+import pytest
 
 from orchestrator.domain.events import StageFailed, StageHeartbeat, StageSucceeded
 from orchestrator.domain.jobs import Job
 from orchestrator.domain.model import StageSpec
-from orchestrator.domain.records import AuditEvent
+from orchestrator.domain.records import AuditEvent, TestOutcomesReported
 from orchestrator.domain.statuses import FailureClass
+from projections.junit_outcomes import TEST_OUTCOMES
+from projections.runner import ProjectionRunner
 from tests.integration.runners.conftest import Rig, TopicReader
 from tests.support.waiting import eventually
 
@@ -67,7 +74,24 @@ JUNIT = (
 )
 
 
-def test_a_test_that_failed_then_passed_makes_its_later_failures_flaky(rig: Rig) -> None:
+@pytest.fixture
+def test_history(rig: Rig) -> Iterator[None]:
+    """The test_outcomes projection of this test's sluice.tests, in a thread."""
+    stop = threading.Event()
+    runner = ProjectionRunner(
+        TEST_OUTCOMES, rig.settings, prefix=rig.topics.prefix, schema=rig.config.pg_schema
+    )
+    thread = threading.Thread(target=runner.run, args=(stop,))
+    thread.start()
+    eventually(runner.ready.is_set, timeout=60, what="the projection to own its partitions")
+    yield
+    stop.set()
+    thread.join(30)
+
+
+def test_a_test_that_failed_then_passed_makes_its_later_failures_flaky(
+    rig: Rig, test_history: None
+) -> None:
     inbox = rig.read(rig.topics.inbox)
     rig.start()
 
@@ -85,3 +109,25 @@ def test_a_test_that_failed_then_passed_makes_its_later_failures_flaky(rig: Rig)
     later = attempt("run-b", 1, "<failure/>")
     assert later.failure_class == FailureClass.FLAKY
     assert "t.wobbly" in later.reason
+
+
+def test_the_runner_appends_test_outcomes_to_the_log_and_writes_no_history_row(
+    rig: Rig, pg: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    tests = rig.read(rig.topics.tests)
+    rig.start()
+    stage = StageSpec(
+        name="unit", script=(JUNIT,), junit_report="report.xml", variables={"RESULT": ""}
+    )
+    job = rig.job(stage)
+    rig.send(job)
+    assert isinstance(outcome(rig.read(rig.topics.inbox), job), StageSucceeded)
+    [report] = eventually(lambda: tests.of(TestOutcomesReported), what="the test outcomes")
+    assert (report.pipeline_id, report.commit_sha, report.attempt) == (
+        job.pipeline_id,
+        job.commit_sha,
+        1,
+    )
+    assert [(t.name, t.passed) for t in report.tests] == [("t.wobbly", True)]
+    # no projection runs in this test: only the projection writes the history tables
+    assert pg.execute("SELECT count(*) FROM test_outcomes").fetchone() == (0,)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,3 +74,58 @@ def test_the_most_used_images_come_first(
     found = popular_images(dsn=settings.pg_dsn, schema=pg_schema, top=10)
 
     assert found == ["python:3.11", "gcc:12"]
+
+
+def _tiny_image(client: docker.DockerClient, ref: str, content: str) -> str:
+    """Build a one-file image tagged ``ref``; its id."""
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, text in (("Dockerfile", "FROM scratch\nCOPY tag.txt /\n"), ("tag.txt", content)):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    image, _ = client.images.build(fileobj=context, custom_context=True, tag=ref, rm=True)
+    return str(image.id)
+
+
+def test_a_tag_pushed_again_is_pulled_again_once_the_recheck_is_due(
+    settings: ServiceSettings,
+    docker_client: docker.DockerClient,
+    containers: DockerContainers,
+    unique: str,
+) -> None:
+    ref = f"{settings.registry}/repull-{unique}:main"
+    first = _tiny_image(docker_client, ref, "first")
+    docker_client.images.push(ref)
+    assert containers.pull(ref) == ref
+    second = _tiny_image(docker_client, ref, "second")  # another host pushes the tag anew
+    docker_client.images.push(ref)
+    docker_client.images.get(first).tag(ref)  # this host still holds the old image
+
+    containers.pull(ref)
+    assert docker_client.images.get(ref).id == first  # within the recheck window: no lookup
+
+    containers.recheck_s = 0.0
+    containers.pull(ref)
+    assert docker_client.images.get(ref).id == second
+
+
+def test_an_unreachable_registry_falls_back_to_the_local_copy(
+    settings: ServiceSettings, docker_client: docker.DockerClient, tmp_path: Path, unique: str
+) -> None:
+    ref = f"127.0.0.1:1/offline-{unique}:main"  # nothing listens on port 1
+    local = _tiny_image(docker_client, ref, "local")
+    offline = DockerContainers(
+        docker_host=settings.docker_host,
+        registry="127.0.0.1:1",
+        runner_id="offline-test",
+        lock_path=tmp_path / "lock",
+        work_root=tmp_path,
+    )
+    try:
+        assert offline.pull(ref) == ref
+    finally:
+        offline.close()
+        docker_client.images.remove(local, force=True)

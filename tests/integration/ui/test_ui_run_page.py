@@ -193,3 +193,20 @@ def test_play_starts_a_manual_stage_as_the_api_would(
     play.click()
     eventually(lambda: _stages(deployment, run_id).get("deploy") == "queued", timeout=30)
     eventually(lambda: _row_status(browser, "deploy") == "queued", timeout=30)
+
+
+def test_total_and_queue_time_grow_on_the_open_page_while_the_run_waits(
+    deployment: Deployment, pipeline: Pipeline, trigger: Trigger, browser: WebDriver
+) -> None:
+    run_id = trigger().json()["run_id"]
+    eventually(lambda: _stages(deployment, run_id).get("build") == "queued", timeout=30)
+    _open(deployment, browser, pipeline.pipeline_id, run_id)
+    first = browser.find_element(By.ID, "run-total").text
+    eventually(
+        lambda: browser.find_element(By.ID, "run-total").text != first,
+        timeout=10,
+        what="the total time to move on the open page",
+    )
+    assert browser.find_element(By.ID, "run-queue").text != "—"
+    with deployment.client() as http:
+        assert http.post(f"/runs/{run_id}/cancel").status_code == 202

@@ -10,7 +10,14 @@ import pytest
 from orchestrator.api.logs import Position
 from orchestrator.api.queries import BadCursor, decode_cursor, encode_cursor
 from orchestrator.api.ratelimit import RateLimiter
-from orchestrator.api.tokens import InvalidScope, Scope, TokenInfo, digest, parse_scopes
+from orchestrator.api.tokens import (
+    InvalidScope,
+    Scope,
+    TokenInfo,
+    deploy_scopes,
+    digest,
+    parse_scopes,
+)
 from orchestrator.api.webhooks import github_signature
 from orchestrator.client import Connection, parse_sse
 from orchestrator.domain.records import LogChunk
@@ -78,6 +85,25 @@ def test_a_limited_token_sees_only_its_pipelines() -> None:
 def test_an_unknown_scope_is_refused() -> None:
     with pytest.raises(InvalidScope, match="root"):
         parse_scopes(["read", "root"])
+
+
+def test_deploy_scopes_name_environments_beside_the_plain_scopes() -> None:
+    names = ["trigger", "deploy:production", "deploy:staging", "deploy:production"]
+    assert parse_scopes(names) == (Scope.TRIGGER,)
+    assert deploy_scopes(names) == ("production", "staging")
+
+
+def test_only_a_deploy_scope_or_admin_may_deploy_to_a_protected_environment() -> None:
+    mine = TokenInfo("id", "n", frozenset({Scope.TRIGGER}), frozenset(), frozenset({"prod"}))
+    admin = TokenInfo("id", "n", frozenset({Scope.ADMIN}), frozenset())
+    plain = TokenInfo("id", "n", frozenset({Scope.TRIGGER}), frozenset())
+    assert (mine.may_deploy("prod"), mine.may_deploy("staging")) == (True, False)
+    assert (admin.may_deploy("prod"), plain.may_deploy("prod")) == (True, False)
+
+
+def test_a_deploy_scope_without_a_valid_environment_name_is_refused() -> None:
+    with pytest.raises(InvalidScope, match="after 'deploy:'"):
+        deploy_scopes(["deploy:"])
 
 
 def test_the_stored_digest_is_the_sha256_of_the_token() -> None:

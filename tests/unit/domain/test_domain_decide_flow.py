@@ -39,9 +39,8 @@ def test_a_job_carries_what_a_runner_needs() -> None:
     assert job.enqueued_at_ms == run.now
 
 
-def test_the_lease_is_the_timeout_plus_five_minutes_and_at_least_thirty() -> None:
-    assert lease_ms_for(3_600_000) == 3_900_000
-    assert lease_ms_for(60_000) == 1_800_000
+def test_the_lease_is_one_minute_whatever_the_stage_timeout() -> None:
+    assert lease_ms_for(3_600_000) == lease_ms_for(60_000) == 60_000
 
 
 def test_a_stage_priority_overrides_the_run_priority_for_its_jobs() -> None:

@@ -170,3 +170,38 @@ def test_a_p95_limit_is_refused_because_haproxy_keeps_no_percentile() -> None:
         """
     )
     assert isinstance(error, ConflictingKeys) and error.line == 10
+
+
+def test_a_canary_step_may_pause_until_a_person_promotes_it() -> None:
+    [stage] = parse_pipeline(
+        textwrap.dedent(
+            """
+            name: p
+            stages:
+              ship:
+                deploy:
+                  environment: prod
+                  image: app
+                  strategy: canary
+                  steps: [{weight: 10, pause: 20s}, {weight: 50, pause: manual}]
+            """
+        )
+    ).stages
+    d = stage.deploy
+    assert d is not None and [s.manual for s in d.canary_steps] == [False, True]
+
+
+def test_a_canary_pause_that_is_neither_a_duration_nor_manual_is_refused() -> None:
+    [error] = errors_of(
+        """
+        name: p
+        stages:
+          ship:
+            deploy:
+              environment: prod
+              image: app
+              strategy: canary
+              steps: [{weight: 10, pause: later}]
+        """
+    )
+    assert error.line == 9 and "steps.pause" in str(error)

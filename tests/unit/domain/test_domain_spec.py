@@ -147,6 +147,17 @@ def test_retry_takes_gitlabs_shorthand() -> None:
     assert a.retry.max == 0
 
 
+def test_when_manual_is_a_stage_a_person_plays() -> None:
+    [a] = parse("name: p\nstages:\n  a: {script: x, when: manual}\n").stages
+    assert a.when is not None and a.when.manual
+    assert a.when.branches == ()
+
+
+def test_a_when_text_other_than_manual_says_what_is_expected() -> None:
+    error = one_error("name: p\nstages:\n  a: {script: x, when: always}\n")
+    assert error.line == 3
+
+
 def test_a_matrix_expands_in_order_with_its_combination_as_variables() -> None:
     pipeline = parse(
         """

@@ -33,6 +33,7 @@ from orchestrator.domain import (
     StageRetryRequested,
     StageRetryScheduled,
     StageStartRequested,
+    StageStartTimedOut,
     StageStatus,
     StageSucceeded,
     decide,
@@ -210,6 +211,37 @@ class Orchestration(RuleBasedStateMachine):
             )
         )
         assert decision.accepted is not early
+
+    @precondition(lambda self: bool(self.states))
+    @rule(data=st.data(), early=st.booleans(), timeout=st.integers(1, 10**8))
+    def start_times_out(self, data: st.DataObject, early: bool, timeout: int) -> None:
+        """Nobody claims a queued attempt in time: it fails, never as an infrastructure
+        failure, never dead-lettered — or the timer fires early and is fenced off."""
+        waiting = [
+            (run_id, stage)
+            for run_id, state in self.states.items()
+            for stage in state.stages.values()
+            if stage.status is StageStatus.QUEUED and not stage.waiting_for_retry
+        ]
+        if not waiting:
+            return
+        run_id, stage = data.draw(st.sampled_from(waiting))
+        queued = stage.queued_at_ms or 0
+        decision = self.send(
+            StageStartTimedOut(
+                run_id=run_id,
+                occurred_at_ms=queued + timeout - (1 if early else 0),
+                stage=stage.name,
+                attempt=stage.attempt,
+                queued_at_ms=queued,
+                timeout_ms=timeout,
+            )
+        )
+        assert decision.accepted is not early
+        after = self.states[run_id].stage(stage.name)
+        assert after.infrastructure_failures == stage.infrastructure_failures
+        assert not decision.dead_letters
+        assert all(job.stage.name != stage.name for job in decision.jobs)  # no retry
 
     @precondition(lambda self: bool(self.states))
     @rule(data=st.data(), now=st.integers(0, 4))

@@ -7,7 +7,15 @@ from typing import Any
 
 from projections.notifier import Event, plan, run_url
 from projections.notify_email import SmtpSettings, email_message
-from projections.notify_payload import SCHEMA_VERSION, RunInfo, build_payload, delivery_id
+from projections.notify_payload import (
+    SCHEMA_VERSION,
+    FlakyOnset,
+    RunInfo,
+    build_payload,
+    delivery_id,
+    flaky_delivery_id,
+    flaky_payload,
+)
 from projections.notify_sender import backoff_s
 from projections.notify_slack import slack_message
 from projections.notify_store import display_target
@@ -41,6 +49,21 @@ def test_a_stage_failed_payload_names_the_stage_attempt_and_failure_class() -> N
         "exit_code": 1,
         "failure_class": "flaky",
     }
+
+
+def test_a_start_timeout_notifies_with_the_stage_and_why_no_runner_took_it() -> None:
+    value = {
+        "run_id": "r1",
+        "stage": "build",
+        "attempt": 1,
+        "queued_at_ms": 1_700_000_000_000,
+        "timeout_ms": 3_600_000,
+        "occurred_at_ms": 1_700_003_600_000,
+    }
+    payload = build_payload("stage.start_timed_out", value, RUN, delivery="d", run_url="u")
+    assert payload["stage"]["name"] == "build"
+    assert payload["reason"] == "no runner took attempt 1 within 60 min (schedule-to-start)"
+    assert "start timed out" in slack_message(payload)["text"]
 
 
 def test_the_idempotency_key_is_the_same_for_the_same_event_and_subscription() -> None:
@@ -147,3 +170,21 @@ def test_smtp_settings_come_from_the_environment_and_never_show_the_password() -
     )
     assert smtp.password == "hunter2"
     assert "hunter2" not in repr(smtp)
+
+
+def test_a_flaky_notice_names_the_test_its_rate_and_the_run_that_made_it_flaky() -> None:
+    onset = FlakyOnset("p1", "t.a", "r1", "unit", 2, 1_700_000_000_000, 4, 1)
+    payload = flaky_payload(onset, RUN, delivery="d9", run_url="http://s/runs/r1")
+    assert payload["event"] == "test.flaky"
+    assert payload["test"] == {"name": "t.a", "runs": 4, "failed_runs": 1, "failure_rate": 0.25}
+    assert payload["stage"] == {"name": "unit", "attempt": 2}
+    assert "failed in 1 of its last 4 runs (25 %)" in payload["reason"]
+    assert slack_message(payload)["text"].startswith("test flaky: t.a in stage unit of")
+
+
+def test_a_flaky_notice_key_is_one_per_subscription_and_test() -> None:
+    key = flaky_delivery_id("s1", "p1", "t.a")
+    assert key == flaky_delivery_id("s1", "p1", "t.a")
+    assert (
+        len({key, flaky_delivery_id("s2", "p1", "t.a"), flaky_delivery_id("s1", "p1", "t.b")}) == 3
+    )

@@ -37,6 +37,9 @@ STAGE_SCOPED = {
     "InstanceUnhealthy",
     "TrafficShifted",
     "AnalysisMeasured",
+    "DeploymentPaused",
+    "DeploymentPromoted",
+    "DeploymentAborted",
 }
 # Fields the catalogue leaves untyped that are not strings.
 UNTYPED_NON_STRINGS = {"size_bytes": "long", "failure_class": "FailureClass"}

@@ -41,6 +41,8 @@ def test_the_catalogue_has_every_topic_once() -> None:
         "sluice.pipelines",
         "sluice.audit",
         "sluice.checkpoints",
+        "sluice.tests",
+        "sluice.fleet",
     ]
 
 
@@ -61,14 +63,15 @@ def test_partition_counts() -> None:
         "sluice.jobs.dead",
         "sluice.pipelines",
         "sluice.audit",
+        "sluice.fleet",
     }
     assert {n for n in counts.values() if n != 3} == {12}
 
 
-def test_runs_audit_and_checkpoints_are_kept_forever_and_the_rest_a_week() -> None:
+def test_runs_audit_checkpoints_and_tests_are_kept_forever_and_the_rest_a_week() -> None:
     forever = {topic.name for topic in TOPICS if topic.retention_ms == -1}
 
-    assert forever == {"sluice.runs", "sluice.audit", "sluice.checkpoints"}
+    assert forever == {"sluice.runs", "sluice.audit", "sluice.checkpoints", "sluice.tests"}
     assert all(t.retention_ms == SEVEN_DAYS_MS for t in TOPICS if t.name not in forever)
 
 
@@ -136,10 +139,3 @@ def test_topic_configs_on_one_broker() -> None:
         "retention.bytes": "-1",
     }
     assert topic_configs(topic_by_name("sluice.pipelines"))["cleanup.policy"] == "compact"
-
-
-def test_topic_configs_on_three_brokers_survive_one_loss() -> None:
-    configs = topic_configs(INBOX, replication=3)
-
-    assert configs["min.insync.replicas"] == "2"
-    assert configs["retention.ms"] == str(SEVEN_DAYS_MS)

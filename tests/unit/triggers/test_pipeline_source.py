@@ -108,3 +108,14 @@ def test_a_file_read_at_an_abbreviated_commit_is_asked_of_git_every_time(
     shutil.rmtree(source.mirror_path(repo.url))
     assert source.read(repo.url, sha[:10], "pipeline.yaml") == "name: one\n"
     assert source.mirror_path(repo.url).exists()
+
+
+def test_only_a_file_read_before_at_a_full_commit_is_remembered_with_no_io(
+    repo: GitRepo, source: PipelineSource
+) -> None:
+    sha = repo.commit({"pipeline.yaml": "name: one\n"})
+    assert source.remembered(repo.url, sha, "pipeline.yaml") is None
+    source.read(repo.url, sha, "pipeline.yaml")
+    source.read(repo.url, sha[:10], "pipeline.yaml")
+    assert source.remembered(repo.url, sha.upper(), "pipeline.yaml") == "name: one\n"
+    assert source.remembered(repo.url, sha[:10], "pipeline.yaml") is None

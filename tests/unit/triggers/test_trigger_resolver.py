@@ -34,15 +34,24 @@ REQUEST = RunRequested(
 @dataclass
 class Catalogue:
     known: dict[str, PipelineRegistered] = field(default_factory=lambda: {"p": PIPELINE})
+    fresh: bool = True
 
     def lookup(self, pipeline_id: str) -> PipelineRegistered | None:
         return self.known.get(pipeline_id)
+
+    def peek(self, pipeline_id: str) -> tuple[bool, PipelineRegistered | None]:
+        known = self.fresh and pipeline_id in self.known
+        return (True, self.known[pipeline_id]) if known else (False, None)
 
 
 @dataclass
 class Source:
     outcomes: list[str | Exception]
     reads: list[tuple[str, str, str]] = field(default_factory=list)
+    texts: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def remembered(self, repo_url: str, commit_sha: str, path: str) -> str | None:
+        return self.texts.get((repo_url, commit_sha, path))
 
     def read(self, repo_url: str, commit_sha: str, path: str) -> str:
         self.reads.append((repo_url, commit_sha, path))
@@ -98,3 +107,31 @@ def test_an_unexpected_failure_rejects_the_request_instead_of_stopping_the_proce
     answer = resolver(Source([KeyError("bug")])).resolve(REQUEST, "k")
     assert isinstance(answer, RunRejected)
     assert "failed on this request (KeyError)" in answer.reason
+
+
+def remembering(text: str) -> Source:
+    return Source([], texts={("file:///srv/p.git", "c" * 40, "ci/pipeline.yaml"): text})
+
+
+def test_a_file_read_before_at_that_commit_is_answered_at_once_without_git() -> None:
+    source = remembering(PIPELINE_FILE)
+    answer = resolver(source).resolve_at_once(REQUEST, "k")
+    assert isinstance(answer, RunCreated)
+    assert answer == resolver(Source([PIPELINE_FILE])).resolve(REQUEST, "k")
+    assert source.reads == []
+
+
+def test_a_file_never_read_is_left_to_resolve() -> None:
+    assert resolver(Source([PIPELINE_FILE])).resolve_at_once(REQUEST, "k") is None
+
+
+def test_a_pipeline_not_read_lately_is_left_to_resolve() -> None:
+    stale = Catalogue(fresh=False)
+    assert resolver(remembering(PIPELINE_FILE), stale).resolve_at_once(REQUEST, "k") is None
+
+
+def test_an_invalid_file_read_before_is_rejected_at_once_as_resolve_would() -> None:
+    broken = "name: x\nstages:\n  build:\n    needs: [nowhere]\n    script: [make]\n"
+    at_once = resolver(remembering(broken)).resolve_at_once(REQUEST, "k")
+    assert isinstance(at_once, RunRejected)
+    assert at_once == resolver(Source([broken])).resolve(REQUEST, "k")

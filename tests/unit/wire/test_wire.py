@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
+from orchestrator import wire
 from orchestrator.domain import RunStarted, StageSucceeded
 from orchestrator.wire import (
     RECORD_TYPES,
@@ -52,3 +57,25 @@ def test_a_run_event_decodes_to_an_equal_dataclass() -> None:
     )
     assert decode_event(encode_record(event)) == event
     assert decode_event(encode_record(RunStarted(run_id="r", occurred_at_ms=1))).run_id == "r"
+
+
+def test_threads_decoding_a_record_first_at_once_all_get_it() -> None:
+    # The builder of a record is compiled on first use; threads that meet it meanwhile wait
+    # for it (they once took the compiler's placeholder and recursed without end).
+    value = encode_record(from_record("RunCreated", example_of("RunCreated")))
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave inside the compilation
+    try:
+        for _ in range(20):
+            wire._BUILDERS.clear()
+            start = threading.Barrier(8)
+
+            def decode(_: int, start: threading.Barrier = start) -> object:
+                start.wait()
+                return decode_record(value)
+
+            with ThreadPoolExecutor(8) as pool:
+                decoded = list(pool.map(decode, range(8)))
+            assert all(d == decoded[0] for d in decoded)
+    finally:
+        sys.setswitchinterval(interval)

@@ -1,0 +1,116 @@
+"""Starting only accepted claims: a job waits here until the decider accepted its claim.
+
+A runner's ``StageClaimed`` is a request; the decider accepts it (and appends it to
+``sluice.runs``) only for the stage's current, unclaimed attempt. Stale copies — an old
+attempt's job still queued after a person retried the stage, a job of a cancelled run or of
+an attempt that timed out waiting, a duplicate message — are fenced off there, so a runner
+starts a container only once it has read its own claim back on ``sluice.runs``. A claim not
+seen within ``timeout_ms`` was refused (or the decider is down: the lease then runs out and
+the stage is re-queued), and its job is dropped.
+
+The same reader notices a lease this runner lost (``StageLeaseExpired`` naming it: its
+heartbeats did not arrive in time and the stage went back to the queue), so that attempt's
+container is stopped rather than left running beside the next attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer
+
+from orchestrator.domain.jobs import Job
+from runners.messages import RunNotice, run_notice
+from schemas.eventlog import TopicNames, assign_at_end, consumer
+from schemas.settings import ServiceSettings
+
+__all__ = ["CLAIM_CONFIRM_MS", "ClaimGate", "GateNews"]
+
+CLAIM_CONFIRM_MS = 15_000
+_BATCH = 500
+
+AttemptKey = tuple[str, str, int]  # run, stage, attempt
+
+
+@dataclass
+class GateNews:
+    """What one look at ``sluice.runs`` found."""
+
+    accepted: list[Job] = field(default_factory=list)
+    refused: list[Job] = field(default_factory=list)  # not accepted within the timeout
+    lost: list[AttemptKey] = field(default_factory=list)  # leases of this runner that expired
+
+
+@dataclass
+class _Held:
+    job: Job
+    until_ms: int
+
+
+class ClaimGate:
+    """Holds claimed jobs until their claim is read back on ``sluice.runs``."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        topics: TopicNames,
+        runner_id: str,
+        timeout_ms: int = CLAIM_CONFIRM_MS,
+    ) -> None:
+        """Start reading ``topics.runs`` at its current end (before any claim is sent)."""
+        self._runner = runner_id
+        self._timeout_ms = timeout_ms
+        self._held: dict[AttemptKey, _Held] = {}
+        self._consumer: Consumer = consumer(settings, group=f"sluice-runner-claims-{runner_id}")
+        assign_at_end(self._consumer, topics.runs)
+
+    @property
+    def held(self) -> int:
+        """How many claims wait for the decider (each holds a slot)."""
+        return len(self._held)
+
+    def hold(self, job: Job, now_ms: int) -> None:
+        """Wait for the decider to accept this runner's claim of ``job``."""
+        self._held[(job.run_id, job.stage.name, job.attempt)] = _Held(
+            job, now_ms + self._timeout_ms
+        )
+
+    def poll(self, now_ms: int, running: Collection[AttemptKey]) -> GateNews:
+        """Claims accepted or refused, and leases lost, since the last call."""
+        news = GateNews()
+        runs = {key[0] for key in self._held} | {key[0] for key in running}
+        for notice in self._read(runs):
+            self._note(notice, running, news)
+        for key in [k for k, h in self._held.items() if h.until_ms <= now_ms]:
+            news.refused.append(self._held.pop(key).job)
+        return news
+
+    def release_all(self) -> list[Job]:
+        """Every job still waiting (the runner is stopping)."""
+        jobs = [h.job for h in self._held.values()]
+        self._held.clear()
+        return jobs
+
+    def close(self) -> None:
+        """Stop reading."""
+        self._consumer.close()
+
+    def _read(self, runs: set[str]) -> list[RunNotice]:
+        notices = []
+        for msg in self._consumer.consume(_BATCH, timeout=0):
+            key = msg.key()
+            if msg.error() is not None or key is None or key.decode() not in runs:
+                continue
+            notice = run_notice(msg.value() or b"")
+            if notice is not None and notice.runner_id == self._runner:
+                notices.append(notice)
+        return notices
+
+    def _note(self, notice: RunNotice, running: Collection[AttemptKey], news: GateNews) -> None:
+        key = (notice.run_id, notice.stage, notice.attempt)
+        if notice.kind == "claimed" and key in self._held:
+            news.accepted.append(self._held.pop(key).job)
+        elif notice.kind == "lease_expired" and key in running:
+            news.lost.append(key)

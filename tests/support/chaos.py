@@ -1,0 +1,545 @@
+"""The chaos harness: a separate three-broker Kafka cluster (``infra/kafka-chaos``), a Sluice
+deployment on it run as an operator runs it (``sluice processors``, ``sluice runner``,
+``sluice api`` as processes, a PostgreSQL database of its own), runs fed through the API,
+and the checks of what must hold after any failure: every acknowledged run finished, no
+stage attempt dispatched or succeeded twice, the read model identical to a replay.
+
+Used by tests/chaos (correctness only) and bench/chaos.py (how long progress stopped).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import httpx
+import psycopg
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from cryptography.fernet import Fernet
+from psycopg import sql
+
+from orchestrator.api.tokens import create_token
+from orchestrator.domain import Job, RunEvent
+from orchestrator.wire import decode_event, decode_record
+from projections.migrate import migrate
+from schemas.eventlog import TopicNames, consumer, read_partition
+from schemas.settings import ServiceSettings
+from schemas.topics import JOB_TOPICS_BY_PRIORITY, topic_configs, with_prefix
+from tests.support.waiting import eventually
+from tests.unit.triggers.gitrepos import GitRepo
+
+__all__ = [
+    "CHAOS_BOOTSTRAP",
+    "ChaosCluster",
+    "ChaosDeployment",
+    "Feeder",
+    "RunWatch",
+    "Verdict",
+    "java_partition",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAOS_BOOTSTRAP = "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
+TERMINAL = {"RunSucceeded", "RunFailed", "RunCancelled", "RunRejected"}
+PIPELINE = """\
+name: chaos
+stages:
+  build:
+    script: ["echo building"]
+  test:
+    needs: [build]
+    script: ["echo testing"]
+"""
+
+
+def java_partition(key: str, partitions: int) -> int:
+    """Kafka's partition for a coordinator key: ``Utils.abs(key.hashCode()) % partitions``."""
+    h = 0
+    for ch in key:
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    signed = h - (1 << 32) if h >= 1 << 31 else h
+    return (0 if signed == -(1 << 31) else abs(signed)) % partitions
+
+
+class ChaosCluster:
+    """The three brokers of ``infra/kafka-chaos``: start, kill -9, restart, who leads what."""
+
+    script = ROOT / "infra" / "kafka-chaos"
+
+    def __init__(self) -> None:
+        self.bootstrap = CHAOS_BOOTSTRAP
+        self.killed: list[int] = []
+        self._admin: AdminClient | None = None
+
+    def _infra(self, *args: str) -> None:
+        done = subprocess.run(
+            [str(self.script), *args], capture_output=True, text=True, timeout=300, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"infra/kafka-chaos {' '.join(args)}: {done.stdout}{done.stderr}")
+
+    def up(self, *, fresh: bool = False) -> None:
+        """Start every broker that is not running, and wait until all three serve.
+
+        ``fresh``: stop the cluster and remove its data first (a broker restarted after
+        kill -9 recovers every partition it holds: fewer partitions, faster restarts)."""
+        if fresh:
+            self._infra("reset")
+        self._infra("up")
+        eventually(lambda: len(self.admin().list_topics(timeout=10).brokers) == 3,
+                   timeout=90, what="three chaos brokers")  # fmt: skip
+
+    def remove(self) -> None:
+        """Kill every broker and remove the cluster's data."""
+        self._infra("reset")
+
+    def kill(self, node: int) -> float:
+        """SIGKILL one broker; the monotonic time it died."""
+        self._infra("kill", str(node))
+        self.killed.append(node)
+        return time.monotonic()
+
+    def start(self, node: int) -> None:
+        self._infra("start", str(node))
+
+    def admin(self) -> AdminClient:
+        """One admin client for the cluster (kept: its futures die with it)."""
+        if self._admin is None:
+            self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        return self._admin
+
+    def leaders(self, topic: str) -> dict[int, int]:
+        """Partition → the broker that leads it now."""
+        meta = self.admin().list_topics(topic, timeout=10).topics[topic]
+        return {p: part.leader for p, part in meta.partitions.items()}
+
+    def coordinator(self, internal_topic: str, key: str) -> int:
+        """The broker coordinating ``key`` (a transactional id or a group): the leader of its
+        partition of ``__transaction_state`` or ``__consumer_offsets``."""
+        leaders = self.leaders(internal_topic)
+        return leaders[java_partition(key, len(leaders))]
+
+    def wait_in_sync(self, topics: list[str], timeout: float = 120) -> None:
+        """Wait until every partition of ``topics`` has all three replicas in sync again."""
+
+        def synced() -> bool:
+            meta = self.admin().list_topics(timeout=10).topics
+            return all(len(p.isrs) == 3 for t in topics for p in meta[t].partitions.values())
+
+        eventually(synced, timeout=timeout, interval=0.5, what="every replica back in sync")
+
+
+@dataclass
+class RunWatch:
+    """Follows ``sluice.runs`` from its start: every event by run, and when each arrived."""
+
+    settings: ServiceSettings
+    names: TopicNames
+    events: dict[str, list[RunEvent]] = field(default_factory=dict)
+    arrivals: list[float] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, daemon=True, name="chaos-watch").start()
+
+    def _run(self) -> None:
+        # assigned, not subscribed: a group would rebalance when its coordinator dies, and a
+        # consumer that commits nothing would read everything again
+        c: Consumer = consumer(self.settings, group=f"chaos-watch-{uuid.uuid4().hex}")
+        meta = c.list_topics(self.names.runs, timeout=30).topics[self.names.runs]
+        c.assign([TopicPartition(self.names.runs, p, 0) for p in meta.partitions])
+        seen: set[tuple[int, int]] = set()
+        try:
+            while not self.stop.is_set():
+                msg = c.poll(0.05)
+                if msg is None or msg.error() is not None:
+                    continue
+                where = (msg.partition() or 0, msg.offset() or 0)
+                if where not in seen:
+                    seen.add(where)
+                    event = decode_event(msg.value() or b"")
+                    self.events.setdefault(event.run_id, []).append(event)
+                    self.arrivals.append(time.monotonic())
+        finally:
+            c.close()
+
+    def names_of(self, run_id: str) -> list[str]:
+        return [type(e).__name__ for e in list(self.events.get(run_id, []))]
+
+    def ended(self, run_id: str) -> str | None:
+        return next((n for n in reversed(self.names_of(run_id)) if n in TERMINAL), None)
+
+    def longest_gap(self, start: float, end: float) -> float:
+        """The longest time between two events (or the window's ends) within [start, end]."""
+        inside = [start, *(t for t in list(self.arrivals) if start <= t <= end), end]
+        return max(b - a for a, b in itertools.pairwise(inside))
+
+
+@dataclass
+class Verdict:
+    """What the log says after the chaos."""
+
+    accepted: int
+    unfinished: list[str]
+    failed: list[str]
+    succeeded_twice: list[tuple[str, str]]
+    dispatched_twice: list[tuple[str, str, int]]
+
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        """Acknowledged runs the log never shows: the trigger itself was lost."""
+        return len(self.missing)
+
+    @property
+    def stuck(self) -> int:
+        """Runs the log shows but that did not end while the caller waited."""
+        return len(self.unfinished) - len(self.missing)
+
+    @property
+    def doubled(self) -> int:
+        return len(self.succeeded_twice) + len(self.dispatched_twice)
+
+
+@dataclass
+class ChaosDeployment:
+    """Sluice on the chaos cluster: its topics (replication 3, ``min.insync.replicas=2``),
+    its own database, and its processes, each of which can be killed and started again."""
+
+    cluster: ChaosCluster
+    tmp: Path
+    prefix: str = field(default_factory=lambda: f"c{uuid.uuid4().hex[:8]}.")
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    restarts: Counter[str] = field(default_factory=Counter)
+    exits: list[tuple[str, int]] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    runner_args: tuple[str, ...] = ("--slots", "3")
+
+    def __post_init__(self) -> None:
+        self.names = TopicNames(self.prefix)
+        self.database = f"chaos_{uuid.uuid4().hex[:10]}"
+        base = ServiceSettings.from_env()
+        self.admin_dsn = base.pg_dsn
+        self.settings = replace(
+            base,
+            kafka_bootstrap=self.cluster.bootstrap,
+            topic_prefix=self.prefix,
+            pg_dsn=_with_database(base.pg_dsn, self.database),
+        )
+        self.port = _free_port()
+        self.decider_txn_id = f"{self.prefix}sluice-decider-chaos"
+        self.repo = GitRepo(self.tmp / "repo")
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k != "SLUICE_PG_SCHEMA"},  # its own database
+            "SLUICE_KAFKA_BOOTSTRAP": self.cluster.bootstrap,
+            "SLUICE_TOPIC_PREFIX": self.prefix,
+            "SLUICE_PG_DSN": self.settings.pg_dsn,
+            "SLUICE_STATE_DIR": str(self.tmp / "state"),
+            "SLUICE_CACHE_DIR": str(self.tmp / "cache"),
+            "SLUICE_SECRETS_KEY": Fernet.generate_key().decode(),
+            "SLUICE_WARM_IMAGES": "-1",
+            "SLUICE_API_RATE": "1000",
+            "SLUICE_API_BURST": "1000",
+        }
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # --- setting up and tearing down
+
+    def create(self) -> None:
+        """Topics on the chaos cluster and a migrated database of its own."""
+        topics = [
+            NewTopic(t.name, t.partitions, 3, config=topic_configs(t, replication=3))
+            for t in with_prefix(self.prefix)
+        ]
+        self._create_topics(topics)
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+        with psycopg.connect(self.settings.pg_dsn, autocommit=True) as conn:
+            migrate(conn)
+            self.token = create_token(conn, name="chaos", scopes=["admin"]).secret
+
+    def _create_topics(self, topics: list[NewTopic]) -> None:
+        """Create ``topics``, asking again while a cluster just started settles (librdkafka
+        drops its bootstrap connections once it knows the brokers: _DESTROY_BROKER)."""
+        for attempt in range(5):
+            futures = self.cluster.admin().create_topics(topics, request_timeout=60)
+            try:
+                for future in futures.values():
+                    future.result()
+                return
+            except KafkaException as e:
+                if e.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    topics = [t for t in topics if t.topic not in self._existing()]
+                    if not topics:
+                        return
+                elif attempt == 4:
+                    raise
+                time.sleep(1)
+
+    def _existing(self) -> set[str]:
+        return set(self.cluster.admin().list_topics(timeout=30).topics)
+
+    def topics(self) -> list[str]:
+        return [t.name for t in with_prefix(self.prefix)]
+
+    def destroy(self) -> None:
+        """Stop every process, drop the database and the topics."""
+        self.stopping.set()
+        for name in list(self.processes):
+            self.stop(name)
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(self.database)
+                )
+            )
+        futures = self.cluster.admin().delete_topics(self.topics(), request_timeout=60)
+        for future in futures.values():
+            future.result()
+
+    # --- processes
+
+    def _argv(self, name: str) -> list[str]:
+        sluice = str(Path(sys.executable).parent / "sluice")
+        common = ["--prefix", self.prefix, "--metrics-port", "0"]
+        if name == "processors":
+            return [sluice, "processors", "--worker-id", "chaos", *common]
+        if name == "runner":  # a new id each start: a restarted runner cleans up the dead one
+            runner_id = f"chaos-runner-{self.restarts[name]}"
+            return [sluice, "runner", "--runner-id", runner_id, *self.runner_args, *common]
+        return [sluice, "api", "--port", str(self.port)]
+
+    def start(self, name: str) -> None:
+        """Start ``processors``, ``runner`` or ``api`` (output in ``tmp/<name>.log``)."""
+        with (self.tmp / f"{name}.log").open("ab") as out:
+            self.processes[name] = subprocess.Popen(
+                self._argv(name), env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.restarts[name] += 1
+
+    def kill(self, name: str) -> float:
+        """SIGKILL ``name``; the monotonic time it died."""
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        return time.monotonic()
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+    def supervise(self, stop: threading.Event) -> None:
+        """Start again any process that exited on its own, as systemd's Restart=always does
+        (the decider exits when librdkafka leaves a transaction stuck: docs/recovery.md)."""
+        while not stop.wait(0.5):
+            for name, process in list(self.processes.items()):
+                if process.poll() is not None and self.processes.get(name) is process:
+                    self.exits.append((name, process.returncode or 0))
+                    self.start(name)
+
+    def start_all(self) -> None:
+        for name in ("processors", "runner", "api"):
+            self.start(name)
+        threading.Thread(target=self.supervise, args=(self.stopping,), daemon=True).start()
+        eventually(self._healthy, timeout=90, interval=0.3, what="the chaos API")
+        self.pipeline_id = self.register()
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60
+        )
+
+    def register(self) -> str:
+        sha = self.repo.commit({"pipeline.yaml": PIPELINE})
+        pid = f"p-{uuid.uuid4().hex[:8]}"
+        body = {"pipeline_id": pid, "name": pid, "repo_url": self.repo.url}
+        with self.client() as http:
+            eventually(
+                lambda: http.post("/pipelines", json=body).status_code in (201, 409),
+                timeout=90,
+                interval=0.5,
+                what="the pipeline to be registered",
+            )
+        self.first_sha = sha
+        return pid
+
+    def commits(self, count: int) -> list[str]:
+        """``count`` new commits of the pipeline's repository (one run each, no dedup)."""
+        return [
+            self.repo.commit({"pipeline.yaml": PIPELINE, "n.txt": f"{uuid.uuid4().hex}\n"})
+            for _ in range(count)
+        ]
+
+    # --- checks
+
+    def jobs(self) -> list[Job]:
+        """Every job dispatched to a runner, read from the job topics."""
+        found = []
+        for priority in JOB_TOPICS_BY_PRIORITY:
+            topic = self.names.job(priority)
+            meta = self.cluster.admin().list_topics(topic, timeout=10).topics[topic]
+            for partition in meta.partitions:
+                for msg in read_partition(self.settings, topic, partition):
+                    record = decode_record(msg.value() or b"")
+                    if isinstance(record, Job):
+                        found.append(record)
+        return found
+
+    def verdict(self, watch: RunWatch, accepted: list[str]) -> Verdict:
+        unfinished = [r for r in accepted if watch.ended(r) is None]
+        missing = [r for r in unfinished if not watch.names_of(r)]
+        failed = [r for r in accepted if watch.ended(r) not in (None, "RunSucceeded")]
+        succeeded = Counter(
+            (e.run_id, getattr(e, "stage", ""))
+            for r in accepted
+            for e in watch.events.get(r, [])
+            if type(e).__name__ == "StageSucceeded"
+        )
+        dispatched = Counter((j.run_id, j.stage.name, j.attempt) for j in self.jobs())
+        return Verdict(
+            accepted=len(accepted),
+            unfinished=unfinished,
+            failed=failed,
+            succeeded_twice=[k for k, n in succeeded.items() if n > 1],
+            dispatched_twice=[k for k, n in dispatched.items() if n > 1],
+            missing=missing,
+        )
+
+    def diagnosis(self, open_runs: list[str], lines: int = 40) -> str:
+        """What a failed chaos test needs to be understood from CI's output alone: the open
+        runs' events as a fresh reader sees the log now (a stuck watch or a stuck decider?),
+        the processes that exited, and the end of each process's own log."""
+        seen: dict[str, list[str]] = {r: [] for r in open_runs}
+        meta = self.cluster.admin().list_topics(self.names.runs, timeout=30)
+        for partition in meta.topics[self.names.runs].partitions:
+            for msg in read_partition(self.settings, self.names.runs, partition):
+                event = decode_event(msg.value() or b"")
+                if event.run_id in seen:
+                    seen[event.run_id].append(type(event).__name__)
+        parts = [f"the log read afresh: {seen}", f"exits: {self.exits}"]
+        for name, process in self.processes.items():  # where each live process is now
+            dump = subprocess.run(
+                [str(Path(sys.executable).parent / "py-spy"), "dump", "--pid", str(process.pid)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            parts.append(f"--- py-spy dump of {name}\n{dump.stdout}{dump.stderr}")
+        for name in ("processors", "runner", "api"):
+            log = (self.tmp / f"{name}.log").read_text(errors="replace").splitlines()
+            ours = [line for line in log if not line.startswith("%")]  # librdkafka's own
+            parts.append(f"--- {name}.log, last {lines} lines\n" + "\n".join(ours[-lines:]))
+        return "\n".join(parts)
+
+    def replay_verify(self) -> subprocess.CompletedProcess[str]:
+        """``sluice replay --verify`` against the live read model."""
+        sluice = str(Path(sys.executable).parent / "sluice")
+        return subprocess.run(
+            [sluice, "replay", "--verify", "--prefix", self.prefix],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    def wait_read_model(self, accepted: list[str], timeout: float = 120) -> None:
+        """Wait until the read model shows every run of ``accepted`` succeeded."""
+
+        def shown() -> bool:
+            with psycopg.connect(self.settings.pg_dsn) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pipeline_runs"
+                    " WHERE run_id = ANY(%s) AND status = 'success'",
+                    (accepted,),
+                ).fetchone()
+            return row is not None and row[0] == len(accepted)
+
+        eventually(shown, timeout=timeout, interval=0.5, what="the read model to catch up")
+
+
+@dataclass
+class Feeder:
+    """Triggers runs through the API at a steady pace; keeps the ids of the acknowledged ones."""
+
+    deployment: ChaosDeployment
+    shas: list[str]
+    pace_s: float = 0.5
+    accepted: list[str] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._feed, daemon=True, name="chaos-feeder")
+        self.thread.start()
+
+    def _feed(self) -> None:
+        with self.deployment.client() as http:
+            for sha in self.shas:
+                self._trigger(http, sha)
+                time.sleep(self.pace_s)
+
+    def _trigger(self, http: httpx.Client, sha: str) -> None:
+        path = f"/pipelines/{self.deployment.pipeline_id}/runs"
+        for _ in range(60):  # an API being restarted refuses connections for a moment
+            try:
+                answer = http.post(path, json={"branch": "main", "commit_sha": sha})
+            except httpx.HTTPError:
+                time.sleep(0.5)
+                continue
+            if answer.status_code in (201, 202):
+                self.accepted.append(answer.json()["run_id"])
+                return
+            self.refused.append(answer.status_code)  # not acknowledged: not owed a run
+            time.sleep(0.5)
+
+    def join(self, timeout: float = 600) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+
+def _with_database(dsn: str, database: str) -> str:
+    base, _, _ = dsn.rpartition("/")
+    return f"{base}/{database}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def coordinators(deployment: ChaosDeployment) -> Iterator[tuple[str, int]]:
+    """The brokers coordinating the decider's transactions and its consumer group."""
+    cluster = deployment.cluster
+    yield "transactions", cluster.coordinator("__transaction_state", deployment.decider_txn_id)
+    yield "group", cluster.coordinator("__consumer_offsets", f"{deployment.prefix}sluice-decider")
