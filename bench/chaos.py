@@ -109,13 +109,14 @@ def report(chaos: ChaosDeployment, rng: random.Random, args: argparse.Namespace)
         time.sleep(1)
     verdict = chaos.verdict(watch, feeder.accepted)
     print(
-        f"runs acknowledged: {verdict.accepted} of {args.runs}, "
+        f"runs acknowledged: {verdict.accepted} of {args.runs} "
+        f"({verdict.deduplicated} of them a retry deduplicated into another), "
         f"refused answers (status: count): {dict(Counter(feeder.refused))}; "
         f"lost: {verdict.lost}; stuck (not ended after the wait): {verdict.stuck}; "
         f"failed: {len(verdict.failed)}; doubled: {verdict.doubled}"
     )
     try:
-        chaos.wait_read_model(feeder.accepted)
+        chaos.wait_read_model(watch.resolved(feeder.accepted))
     except AssertionError as e:
         print(f"read model: {e}")
     replay = chaos.replay_verify()

@@ -17,6 +17,7 @@ from projections.environments import ENVIRONMENTS
 from projections.junit_outcomes import TEST_OUTCOMES
 from projections.log_lines import LOG_LINES
 from projections.projector import READ_MODEL
+from projections.request_aliases import REQUEST_ALIASES
 from projections.runner import Projection, ProjectionRunner
 from schemas.settings import ServiceSettings
 
@@ -29,6 +30,7 @@ REGISTERED: tuple[Projection, ...] = (
     LOG_LINES,
     DEAD_LETTERS,
     TEST_OUTCOMES,
+    REQUEST_ALIASES,
 )
 
 

@@ -78,12 +78,14 @@ def unknown_pipeline(request: RunRequested) -> RunRejected:
 
 
 def deduplicated(request: RunRequested, existing_run_id: str, dedup_key: str) -> RunDeduplicated:
-    """The request repeats ``existing_run_id``; it names its own ``request_id``."""
+    """The request repeats ``existing_run_id``; it names its own ``request_id`` and the run id
+    it was accepted with (which resolves to ``existing_run_id`` from now on)."""
     return RunDeduplicated(
         run_id=existing_run_id,
         occurred_at_ms=request.occurred_at_ms,
         request_id=request.request_id,
         dedup_key=dedup_key,
+        requested_run_id=request.run_id,
     )
 
 

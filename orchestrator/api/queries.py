@@ -14,6 +14,7 @@ from schemas.errors import DomainError
 
 __all__ = [
     "BadCursor",
+    "aliased_run",
     "artifact",
     "artifacts_of",
     "decode_cursor",
@@ -70,6 +71,14 @@ def pipelines(conn: Conn) -> list[Row]:
 def run(conn: Conn, run_id: str) -> Row | None:
     """The run ``run_id`` (without stages)."""
     return _one(conn, "SELECT * FROM pipeline_runs WHERE run_id = %s", (run_id,))
+
+
+def aliased_run(conn: Conn, requested_run_id: str) -> str | None:
+    """The run a deduplicated request accepted as ``requested_run_id`` became, if any."""
+    row = _one(
+        conn, "SELECT run_id FROM request_aliases WHERE requested_run_id = %s", (requested_run_id,)
+    )
+    return None if row is None else str(row["run_id"])
 
 
 def stages_of(conn: Conn, run_id: str) -> list[Row]:

@@ -137,8 +137,11 @@ def _load(ctx: Context, run_id: str, pipeline_id: str | None = None) -> RunOut:
 
 
 def _read(ctx: Context, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The run, or the run a deduplicated request accepted as ``run_id`` (a 202) became."""
     with ctx.db.connection() as conn:
         row = queries.run(conn, run_id)
+        if row is None and (existing := queries.aliased_run(conn, run_id)) is not None:
+            run_id, row = existing, queries.run(conn, existing)
         return None if row is None else (row, queries.stages_of(conn, run_id))
 
 

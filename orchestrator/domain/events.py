@@ -110,10 +110,16 @@ class RunRejected(_Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunDeduplicated(_Event):
-    """A request matched an existing run (``run_id``) and created nothing."""
+    """A request matched an existing run (``run_id``) and created nothing.
+
+    ``requested_run_id`` is the run id the request was given when it was accepted (an API
+    answer that came before this one named it): it resolves to ``run_id`` from now on.
+    None in events written before it was recorded.
+    """
 
     request_id: str
     dedup_key: str
+    requested_run_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -66,7 +66,7 @@ def test_runs_survive_the_kill_of_the_broker_coordinating_the_deciders_transacti
     assert len(feeder.accepted) == RUNS_FED and not feeder.refused
     assert verdict.unfinished == [] and verdict.failed == []
     assert verdict.succeeded_twice == [] and verdict.dispatched_twice == []
-    chaos.wait_read_model(feeder.accepted)
+    chaos.wait_read_model(watch.resolved(feeder.accepted))
     replay = chaos.replay_verify()
     assert replay.returncode == 0, replay.stdout + replay.stderr
     watch.stop.set()
@@ -97,7 +97,7 @@ def test_runs_survive_the_kill_of_the_processors_and_the_runner_while_a_broker_i
     verdict = chaos.verdict(watch, feeder.accepted)
     assert verdict.unfinished == [] and verdict.failed == []
     assert verdict.succeeded_twice == [] and verdict.dispatched_twice == []
-    chaos.wait_read_model(feeder.accepted)
+    chaos.wait_read_model(watch.resolved(feeder.accepted))
     replay = chaos.replay_verify()
     assert replay.returncode == 0, replay.stdout + replay.stderr
     watch.stop.set()

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -31,7 +32,7 @@ from cryptography.fernet import Fernet
 from psycopg import sql
 
 from orchestrator.api.tokens import create_token
-from orchestrator.domain import Job, RunEvent
+from orchestrator.domain import Job, RunDeduplicated, RunEvent
 from orchestrator.wire import decode_event, decode_record
 from projections.migrate import migrate
 from schemas.eventlog import TopicNames, consumer, read_partition
@@ -148,6 +149,7 @@ class RunWatch:
     settings: ServiceSettings
     names: TopicNames
     events: dict[str, list[RunEvent]] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # a deduplicated request's run id
     arrivals: list[float] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -171,12 +173,23 @@ class RunWatch:
                     seen.add(where)
                     event = decode_event(msg.value() or b"")
                     self.events.setdefault(event.run_id, []).append(event)
+                    if isinstance(event, RunDeduplicated) and event.requested_run_id:
+                        self.aliases[event.requested_run_id] = event.run_id
                     self.arrivals.append(time.monotonic())
         finally:
             c.close()
 
+    def resolve(self, run_id: str) -> str:
+        """The run ``run_id`` is: itself, or the run its request was deduplicated into (an API
+        answers 202 with the id it gave a request it could not wait for)."""
+        return self.aliases.get(run_id, run_id)
+
+    def resolved(self, run_ids: list[str]) -> list[str]:
+        """``run_ids`` resolved, each run once."""
+        return list(dict.fromkeys(self.resolve(r) for r in run_ids))
+
     def names_of(self, run_id: str) -> list[str]:
-        return [type(e).__name__ for e in list(self.events.get(run_id, []))]
+        return [type(e).__name__ for e in list(self.events.get(self.resolve(run_id), []))]
 
     def ended(self, run_id: str) -> str | None:
         return next((n for n in reversed(self.names_of(run_id)) if n in TERMINAL), None)
@@ -198,6 +211,7 @@ class Verdict:
     dispatched_twice: list[tuple[str, str, int]]
 
     missing: list[str] = field(default_factory=list)
+    deduplicated: int = 0  # acknowledged requests that repeated another acknowledged run
 
     @property
     def lost(self) -> int:
@@ -412,7 +426,8 @@ class ChaosDeployment:
                         found.append(record)
         return found
 
-    def verdict(self, watch: RunWatch, accepted: list[str]) -> Verdict:
+    def verdict(self, watch: RunWatch, acknowledged: list[str]) -> Verdict:
+        accepted = watch.resolved(acknowledged)
         unfinished = [r for r in accepted if watch.ended(r) is None]
         missing = [r for r in unfinished if not watch.names_of(r)]
         failed = [r for r in accepted if watch.ended(r) not in (None, "RunSucceeded")]
@@ -424,7 +439,8 @@ class ChaosDeployment:
         )
         dispatched = Counter((j.run_id, j.stage.name, j.attempt) for j in self.jobs())
         return Verdict(
-            accepted=len(accepted),
+            accepted=len(acknowledged),
+            deduplicated=len(acknowledged) - len(accepted),
             unfinished=unfinished,
             failed=failed,
             succeeded_twice=[k for k, n in succeeded.items() if n > 1],
@@ -444,6 +460,7 @@ class ChaosDeployment:
                 if event.run_id in seen:
                     seen[event.run_id].append(type(event).__name__)
         parts = [f"the log read afresh: {seen}", f"exits: {self.exits}"]
+        parts += self._trail(open_runs)
         for name, process in self.processes.items():  # where each live process is now
             dump = subprocess.run(
                 [str(Path(sys.executable).parent / "py-spy"), "dump", "--pid", str(process.pid)],
@@ -458,6 +475,51 @@ class ChaosDeployment:
             ours = [line for line in log if not line.startswith("%")]  # librdkafka's own
             parts.append(f"--- {name}.log, last {lines} lines\n" + "\n".join(ours[-lines:]))
         return "\n".join(parts)
+
+    def _trail(self, open_runs: list[str]) -> list[str]:
+        """Where each open run's request and answers are on ``sluice.triggers`` and
+        ``sluice.inbox`` (with every other request for the same commit, and the answers to
+        those), beside the offsets the trigger processor's and the decider's groups have
+        committed there: a trigger committed past without an answer on the inbox was lost by
+        the processor; an answer committed past without a run, by the decider."""
+        requests = self._records(self.names.triggers, f"{self.prefix}sluice-triggers")
+        shas = {getattr(r, "commit_sha", None) for _, r, _ in requests if r.run_id in open_runs}
+        related = [(w, r, c) for w, r, c in requests if getattr(r, "commit_sha", None) in shas]
+        runs = {r.run_id for _, r, _ in related} | set(open_runs)
+        asked = {getattr(r, "request_id", None) for _, r, _ in related}
+        answers = [
+            (w, r, c)
+            for w, r, c in self._records(self.names.inbox, f"{self.prefix}sluice-decider")
+            if r.run_id in runs or getattr(r, "request_id", None) in asked
+        ]
+        lines = [
+            f"{where}: {type(r).__name__} run {r.run_id} request"
+            f" {getattr(r, 'request_id', '-')} commit {getattr(r, 'commit_sha', '-')}; {committed}"
+            for where, r, committed in [*related, *answers]
+        ]
+        return lines or ["no record of the open runs on the triggers or the inbox"]
+
+    def _records(self, topic: str, group: str) -> list[tuple[str, Any, str]]:
+        """Every record of ``topic`` that names a run, where it is, and what ``group`` has
+        committed on its partition."""
+        meta = self.cluster.admin().list_topics(topic, timeout=30).topics[topic]
+        c: Consumer = consumer(self.settings, group=group)
+        try:
+            tps = [TopicPartition(topic, p) for p in meta.partitions]
+            committed = {tp.partition: tp.offset for tp in c.committed(tps, timeout=30)}
+        finally:
+            c.close()
+        found = []
+        for partition in meta.partitions:
+            for msg in read_partition(self.settings, topic, partition):
+                try:
+                    record = decode_record(msg.value() or b"")
+                except Exception:  # a diagnosis skips what it cannot read
+                    continue
+                if hasattr(record, "run_id"):
+                    where = f"{topic}[{partition}]@{msg.offset()}"
+                    found.append((where, record, f"{group} at {committed.get(partition)}"))
+        return found
 
     def replay_verify(self) -> subprocess.CompletedProcess[str]:
         """``sluice replay --verify`` against the live read model."""
@@ -474,14 +536,16 @@ class ChaosDeployment:
     def wait_read_model(self, accepted: list[str], timeout: float = 120) -> None:
         """Wait until the read model shows every run of ``accepted`` succeeded."""
 
+        runs = sorted(set(accepted))
+
         def shown() -> bool:
             with psycopg.connect(self.settings.pg_dsn) as conn:
                 row = conn.execute(
                     "SELECT count(*) FROM pipeline_runs"
                     " WHERE run_id = ANY(%s) AND status = 'success'",
-                    (accepted,),
+                    (runs,),
                 ).fetchone()
-            return row is not None and row[0] == len(accepted)
+            return row is not None and row[0] == len(runs)
 
         eventually(shown, timeout=timeout, interval=0.5, what="the read model to catch up")
 

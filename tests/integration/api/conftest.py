@@ -11,6 +11,7 @@ itself with its own pipeline and repository.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -117,10 +118,22 @@ class Deployment:
     admin_token: str
     env: dict[str, str]
     tmp: Path
+    trigger_processor: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return self.served.url
+
+    @contextlib.contextmanager
+    def trigger_processor_paused(self) -> Iterator[None]:
+        """The trigger processor stopped (SIGSTOP) for the block: requests wait unanswered.
+        Keep the block well under faust's 6 s session, or its group rebalances."""
+        assert self.trigger_processor is not None
+        self.trigger_processor.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.trigger_processor.send_signal(signal.SIGCONT)
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.admin_token}"}
@@ -231,7 +244,7 @@ def deployment(
     with psycopg.connect(pg_conninfo, autocommit=True, options=f"-c search_path={schema}") as c:
         admin = create_token(c, name="admin", scopes=["admin"]).secret
     eventually(decider.ready.is_set, timeout=60, what="the decider to own partitions")
-    deployment = Deployment(settings, api_settings, schema, served, admin, env, tmp)
+    deployment = Deployment(settings, api_settings, schema, served, admin, env, tmp, triggers)
     _warm_up(deployment)
     yield deployment
     served.stop()
