@@ -110,7 +110,7 @@ def report(chaos: ChaosDeployment, rng: random.Random, args: argparse.Namespace)
     verdict = chaos.verdict(watch, feeder.accepted)
     print(
         f"runs acknowledged: {verdict.accepted} of {args.runs} "
-        f"({verdict.deduplicated} of them a retry deduplicated into another), "
+        f"({verdict.deduplicated} of them a 202 for a request that repeated another run), "
         f"refused answers (status: count): {dict(Counter(feeder.refused))}; "
         f"lost: {verdict.lost}; stuck (not ended after the wait): {verdict.stuck}; "
         f"failed: {len(verdict.failed)}; doubled: {verdict.doubled}"

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from cryptography.fernet import Fernet
 from psycopg import sql
@@ -211,7 +211,7 @@ class Verdict:
     dispatched_twice: list[tuple[str, str, int]]
 
     missing: list[str] = field(default_factory=list)
-    deduplicated: int = 0  # acknowledged requests that repeated another acknowledged run
+    deduplicated: int = 0  # acknowledged run ids whose request repeated another run
 
     @property
     def lost(self) -> int:
@@ -413,17 +413,20 @@ class ChaosDeployment:
 
     # --- checks
 
+    def _messages(self, topic: str) -> Iterator[Message]:
+        """Every committed message of ``topic``, partition by partition, read afresh."""
+        meta = self.cluster.admin().list_topics(topic, timeout=30).topics[topic]
+        for partition in meta.partitions:
+            yield from read_partition(self.settings, topic, partition)
+
     def jobs(self) -> list[Job]:
         """Every job dispatched to a runner, read from the job topics."""
         found = []
         for priority in JOB_TOPICS_BY_PRIORITY:
-            topic = self.names.job(priority)
-            meta = self.cluster.admin().list_topics(topic, timeout=10).topics[topic]
-            for partition in meta.partitions:
-                for msg in read_partition(self.settings, topic, partition):
-                    record = decode_record(msg.value() or b"")
-                    if isinstance(record, Job):
-                        found.append(record)
+            for msg in self._messages(self.names.job(priority)):
+                record = decode_record(msg.value() or b"")
+                if isinstance(record, Job):
+                    found.append(record)
         return found
 
     def verdict(self, watch: RunWatch, acknowledged: list[str]) -> Verdict:
@@ -440,7 +443,7 @@ class ChaosDeployment:
         dispatched = Counter((j.run_id, j.stage.name, j.attempt) for j in self.jobs())
         return Verdict(
             accepted=len(acknowledged),
-            deduplicated=len(acknowledged) - len(accepted),
+            deduplicated=sum(watch.resolve(r) != r for r in acknowledged),
             unfinished=unfinished,
             failed=failed,
             succeeded_twice=[k for k, n in succeeded.items() if n > 1],
@@ -453,12 +456,10 @@ class ChaosDeployment:
         runs' events as a fresh reader sees the log now (a stuck watch or a stuck decider?),
         the processes that exited, and the end of each process's own log."""
         seen: dict[str, list[str]] = {r: [] for r in open_runs}
-        meta = self.cluster.admin().list_topics(self.names.runs, timeout=30)
-        for partition in meta.topics[self.names.runs].partitions:
-            for msg in read_partition(self.settings, self.names.runs, partition):
-                event = decode_event(msg.value() or b"")
-                if event.run_id in seen:
-                    seen[event.run_id].append(type(event).__name__)
+        for msg in self._messages(self.names.runs):
+            event = decode_event(msg.value() or b"")
+            if event.run_id in seen:
+                seen[event.run_id].append(type(event).__name__)
         parts = [f"the log read afresh: {seen}", f"exits: {self.exits}"]
         parts += self._trail(open_runs)
         for name, process in self.processes.items():  # where each live process is now
@@ -510,15 +511,15 @@ class ChaosDeployment:
         finally:
             c.close()
         found = []
-        for partition in meta.partitions:
-            for msg in read_partition(self.settings, topic, partition):
-                try:
-                    record = decode_record(msg.value() or b"")
-                except Exception:  # a diagnosis skips what it cannot read
-                    continue
-                if hasattr(record, "run_id"):
-                    where = f"{topic}[{partition}]@{msg.offset()}"
-                    found.append((where, record, f"{group} at {committed.get(partition)}"))
+        for msg in self._messages(topic):
+            try:
+                record = decode_record(msg.value() or b"")
+            except Exception:  # a diagnosis skips what it cannot read
+                continue
+            if hasattr(record, "run_id"):
+                partition = msg.partition() or 0
+                where = f"{topic}[{partition}]@{msg.offset()}"
+                found.append((where, record, f"{group} at {committed.get(partition)}"))
         return found
 
     def replay_verify(self) -> subprocess.CompletedProcess[str]:
@@ -534,18 +535,17 @@ class ChaosDeployment:
         )
 
     def wait_read_model(self, accepted: list[str], timeout: float = 120) -> None:
-        """Wait until the read model shows every run of ``accepted`` succeeded."""
-
-        runs = sorted(set(accepted))
+        """Wait until the read model shows every run of ``accepted`` (distinct ids, as
+        :meth:`RunWatch.resolved` gives them) succeeded."""
 
         def shown() -> bool:
             with psycopg.connect(self.settings.pg_dsn) as conn:
                 row = conn.execute(
                     "SELECT count(*) FROM pipeline_runs"
                     " WHERE run_id = ANY(%s) AND status = 'success'",
-                    (runs,),
+                    (accepted,),
                 ).fetchone()
-            return row is not None and row[0] == len(runs)
+            return row is not None and row[0] == len(accepted)
 
         eventually(shown, timeout=timeout, interval=0.5, what="the read model to catch up")
 
