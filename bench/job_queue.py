@@ -9,10 +9,14 @@ own. Prints, measured in one run on one broker:
 
   * raw floor: one Kafka produce→consume round trip (acks=all);
   * queue time (job produced → ``StageClaimed``) p50/p99 per priority at 70 % and 100 % of
-    the pool's capacity (Poisson arrivals, 5 s stages, mixed priorities);
+    the pool's capacity (Poisson arrivals, stages of ``--stage-seconds``, mixed priorities);
   * a critical job sent behind a backlog of low-priority jobs on a full pool: its queue time.
 
 Run: .venv/bin/python bench/job_queue.py [--runners 8] [--slots 25] [--seconds 40] [--backlog 3000]
+        [--stage-seconds 5]
+
+The issue's scale is ``--runners 50 --slots 20 --backlog 10000``; with ``--stage-seconds 20``
+its arrival rate (35 and 50 jobs/s) stays one a 2-core machine can produce and claim.
 """
 
 from __future__ import annotations
@@ -50,7 +54,6 @@ from tests.support.runner_env import runner_env
 from tests.support.stack import create_topics, delete_topics
 
 MIX = ((Priority.CRITICAL, 0.1), (Priority.HIGH, 0.2), (Priority.NORMAL, 0.5), (Priority.LOW, 0.2))
-STAGE_S = 5
 
 
 def now_ms() -> int:
@@ -154,7 +157,7 @@ def pick(rng: random.Random) -> Priority:
 
 
 def load_phase(
-    sender: Sender, claims: Claims, *, rate: float, seconds: float
+    sender: Sender, claims: Claims, *, rate: float, seconds: float, stage_s: int
 ) -> dict[str, list[float]]:
     """Poisson arrivals at ``rate``/s for ``seconds``; queue times (s) by priority."""
     rng = random.Random(13)
@@ -163,7 +166,7 @@ def load_phase(
     next_at = time.monotonic()
     while next_at < end:
         time.sleep(max(0.0, next_at - time.monotonic()))
-        ids.append(sender.send(pick(rng), STAGE_S))
+        ids.append(sender.send(pick(rng), stage_s))
         next_at += rng.expovariate(rate)
     sender.flush()
     deadline = time.monotonic() + 180
@@ -239,6 +242,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=25)
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--backlog", type=int, default=3000)
+    parser.add_argument("--stage-seconds", type=int, default=5)
     args = parser.parse_args()
     settings = ServiceSettings.from_env()
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
@@ -263,11 +267,12 @@ def run(
 ) -> None:
     """Start the runners, measure, stop them."""
     capacity = args.runners * args.slots
+    stage_s = args.stage_seconds
     print("SIMULATED EXECUTOR: stages only sleep (runners/simulated.py); no container runs.")
     mix = ", ".join(f"{p.value} {share:.0%}" for p, share in MIX)
     print(
         f"pool: {args.runners} runner processes x {args.slots} slots = {capacity} concurrent"
-        f" stages, {STAGE_S} s stages, priorities {mix}"
+        f" stages, {stage_s} s stages, priorities {mix}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         procs = start_runners(
@@ -283,8 +288,8 @@ def run(
                 f"raw Kafka produce->consume round trip   p50 {floor:6.1f} ms   p99 {p99:6.1f} ms"
             )
             for load in (0.7, 1.0):
-                rate = load * capacity / STAGE_S
-                waits = load_phase(sender, claims, rate=rate, seconds=args.seconds)
+                rate = load * capacity / stage_s
+                waits = load_phase(sender, claims, rate=rate, seconds=args.seconds, stage_s=stage_s)
                 what = f"{rate:.0f} jobs/s for {args.seconds:g} s"
                 print(f"queue time at {load:.0%} of capacity ({what}):")
                 report(f"{load:.0%}", waits)
@@ -292,7 +297,7 @@ def run(
                     [w for p in ("critical", "high", "normal", "low") for w in waits.get(p, [])]
                 )
                 print(f"  all priorities p50 = {p50 * 1000 / floor:.0f}x the raw round trip")
-                time.sleep(STAGE_S + 5)  # let the pool empty
+                time.sleep(stage_s + 5)  # let the pool empty
             waited, after_free, ahead = backlog_phase(
                 sender, claims, capacity=capacity, backlog=args.backlog
             )

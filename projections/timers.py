@@ -191,6 +191,10 @@ class TimerWorker:
                 self._consumer.close()
                 self._producer.flush(10)
 
+    def positions(self) -> dict[int, int]:
+        """The next offset of ``sluice.runs`` it will read, per partition it owns."""
+        return {partition: part.runs_offset for partition, part in list(self._parts.items())}
+
     def _wait_s(self) -> float:
         if not self._heap:
             return 0.2
