@@ -43,7 +43,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,10 +51,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Message, TopicPartition
 
-from bench.job_queue import raw_round_trip
+from bench.job_queue import Follower, now_ms, pct, pick, raw_round_trip, scratch_deployment
 from orchestrator.domain import parse_pipeline
 from orchestrator.domain.events import (
     RunCreated,
@@ -67,15 +65,12 @@ from orchestrator.domain.events import (
 from orchestrator.domain.fleet import PoolScaleDecided, RunnerStopped
 from orchestrator.domain.statuses import Priority
 from orchestrator.wire import decode_record, encode_event
-from projections.migrate import migrate
 from projections.timers import TimerWorker
 from runners.simulated import SIMULATION_FLAG
 from schemas.eventlog import TopicNames, consumer, producer
-from schemas.pg import connect
 from schemas.settings import ServiceSettings
 from tests.support.runner_env import runner_env
 from tests.support.runs import run_created
-from tests.support.stack import create_topics, delete_topics
 
 SEED_RUNS = 100_000
 DAY_S = 86_400
@@ -125,15 +120,6 @@ MIX = (
 PEAK_HOURS = range(8, 11)
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
-
-
 def pipeline_yaml(stretch: float) -> str:
     """The 6-stage pipeline, each stage sleeping its real time x ``stretch``."""
     lines = ["name: day", "stages:"]
@@ -141,15 +127,6 @@ def pipeline_yaml(stretch: float) -> str:
         needs = f", needs: [{', '.join(NEEDS[name])}]" if name in NEEDS else ""
         lines.append(f"  {name}: {{script: ['sleep {seconds * stretch:.3f}']{needs}}}")
     return "\n".join(lines) + "\n"
-
-
-def pick(rng: random.Random) -> Priority:
-    x, total = rng.random(), 0.0
-    for priority, share in MIX:
-        total += share
-        if x < total:
-            return priority
-    return Priority.LOW
 
 
 @dataclass
@@ -173,9 +150,8 @@ class Offsets:
         return max(0, now - oldest) / 1000
 
 
-class Follower:
-    """Reads a topic from its start on a thread of its own, keeping every offset's time and
-    handing each record to ``on_record``."""
+class Timed:
+    """A topic read from its start: every offset's append time, each record handed on."""
 
     def __init__(
         self,
@@ -185,25 +161,15 @@ class Follower:
     ) -> None:
         self.offsets = Offsets()
         self._on_record = on_record
-        self._c: Consumer = consumer(settings, group=f"b{uuid.uuid4().hex}")
-        meta = self._c.list_topics(topic, timeout=10).topics[topic]
-        self._c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
+        self._follower = Follower(settings, topic, self._record, from_start=True)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            for msg in self._c.consume(1000, timeout=0.1):
-                if msg.error() is None:
-                    self.offsets.add(msg.partition() or 0, msg.offset() or 0, msg.timestamp()[1])
-                    if self._on_record is not None:
-                        self._on_record(msg.value() or b"")
+    def _record(self, msg: Message) -> None:
+        self.offsets.add(msg.partition() or 0, msg.offset() or 0, msg.timestamp()[1])
+        if self._on_record is not None:
+            self._on_record(msg.value() or b"")
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._c.close()
+        self._follower.close()
 
 
 @dataclass
@@ -253,8 +219,8 @@ class Lags:
         names: TopicNames,
         schema: str,
         *,
-        inbox: Follower,
-        runs: Follower,
+        inbox: Timed,
+        runs: Timed,
         timers: TimerWorker,
     ) -> None:
         self.samples: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -327,7 +293,7 @@ def feed(
     t0 = time.monotonic()
     for at, hour in schedule:
         time.sleep(max(0.0, t0 + at - time.monotonic()))
-        created = run_created(stages, pipeline_id="day", priority=pick(rng))
+        created = run_created(stages, pipeline_id="day", priority=pick(rng, MIX))
         p.produce(names.inbox, key=created.run_id.encode(), value=encode_event(created))
         p.poll(0)
         hours[created.run_id] = hour
@@ -371,20 +337,11 @@ def main() -> None:
     parser.add_argument("--peak-stages", type=int, default=1000, help="stages at once at the peak")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    settings = ServiceSettings.from_env()
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    names = TopicNames(f"bd{uuid.uuid4().hex[:6]}.")
-    made = create_topics(admin, names.prefix)
-    schema = names.prefix.rstrip(".")
-    with connect(settings.pg_dsn, schema="public", name="bench-day") as conn:
-        migrate(conn, schema=schema)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            run(settings, names, schema, args, Path(tmp))
-    finally:
-        delete_topics(admin, made)
-        with connect(settings.pg_dsn, schema="public", name="bench-day") as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with (
+        scratch_deployment("bd") as (settings, names, schema),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        run(settings, names, schema, args, Path(tmp))
 
 
 def run(
@@ -425,9 +382,9 @@ def run(
     timers = TimerWorker(settings=settings, prefix=names.prefix, member_id="day")
     timers_stop = threading.Event()
     threading.Thread(target=timers.run, args=(timers_stop,), daemon=True).start()
-    inbox = Follower(settings, names.inbox)
-    runs = Follower(settings, names.runs, day.on_run_event)
-    fleet = Follower(settings, names.fleet, day.on_fleet_event)
+    inbox = Timed(settings, names.inbox)
+    runs = Timed(settings, names.runs, day.on_run_event)
+    fleet = Timed(settings, names.fleet, day.on_fleet_event)
     lags = Lags(settings, names, schema, inbox=inbox, runs=runs, timers=timers)
     try:
         raw = raw_round_trip(settings, names.triggers, 200)

@@ -30,11 +30,13 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from orchestrator.domain.events import StageClaimed
@@ -84,33 +86,56 @@ def raw_round_trip(settings: ServiceSettings, topic: str, n: int) -> list[float]
     return out
 
 
-class Claims:
-    """Follows sluice.inbox and keeps each StageClaimed by job id."""
+class Follower:
+    """Reads every partition of a topic on a thread of its own, from its end (or its start),
+    handing each record to ``on_record``."""
 
-    def __init__(self, settings: ServiceSettings, topic: str) -> None:
-        self.at: dict[str, int] = {}
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        topic: str,
+        on_record: Callable[[Message], None],
+        *,
+        from_start: bool = False,
+    ) -> None:
+        self._on_record = on_record
         self._c = consumer(settings, group=f"b{uuid.uuid4().hex}")
         meta = self._c.list_topics(topic, timeout=10).topics[topic]
-        ends = end_offsets(self._c, topic, list(meta.partitions))
-        self._c.assign([TopicPartition(topic, p, e) for p, e in ends.items()])
+        if from_start:
+            starts = dict.fromkeys(meta.partitions, OFFSET_BEGINNING)
+        else:
+            starts = end_offsets(self._c, topic, list(meta.partitions))
+        self._c.assign([TopicPartition(topic, p, o) for p, o in starts.items()])
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            for msg in self._c.consume(500, timeout=0.1):
+            for msg in self._c.consume(1000, timeout=0.1):
                 if msg.error() is None:
-                    event = decode_record(msg.value() or b"")
-                    if isinstance(event, StageClaimed):
-                        self.at[job_id(event.run_id, event.stage, event.attempt)] = (
-                            event.occurred_at_ms
-                        )
+                    self._on_record(msg)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(5)
         self._c.close()
+
+
+class Claims:
+    """Follows sluice.inbox and keeps each StageClaimed by job id."""
+
+    def __init__(self, settings: ServiceSettings, topic: str) -> None:
+        self.at: dict[str, int] = {}
+        self._follower = Follower(settings, topic, self._record)
+
+    def _record(self, msg: Message) -> None:
+        event = decode_record(msg.value() or b"")
+        if isinstance(event, StageClaimed):
+            self.at[job_id(event.run_id, event.stage, event.attempt)] = event.occurred_at_ms
+
+    def close(self) -> None:
+        self._follower.close()
 
 
 class Sender:
@@ -147,9 +172,10 @@ class Sender:
         self._p.flush(30)
 
 
-def pick(rng: random.Random) -> Priority:
+def pick(rng: random.Random, mix: tuple[tuple[Priority, float], ...] = MIX) -> Priority:
+    """A priority drawn by the shares of ``mix``."""
     x, total = rng.random(), 0.0
-    for priority, share in MIX:
+    for priority, share in mix:
         total += share
         if x < total:
             return priority
@@ -244,21 +270,31 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=3000)
     parser.add_argument("--stage-seconds", type=int, default=5)
     args = parser.parse_args()
+    with scratch_deployment("bq") as (settings, names, schema):
+        echo = ClaimEcho(settings, names)
+        echo.start()
+        try:
+            run(settings, names, args, schema)
+        finally:
+            echo.stop()
+
+
+@contextmanager
+def scratch_deployment(tag: str) -> Iterator[tuple[ServiceSettings, TopicNames, str]]:
+    """Topics and a migrated PostgreSQL schema of their own (``tag`` + a random suffix),
+    deleted afterwards: (settings, topic names, schema)."""
     settings = ServiceSettings.from_env()
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    names = TopicNames(f"bq{uuid.uuid4().hex[:6]}.")
+    names = TopicNames(f"{tag}{uuid.uuid4().hex[:6]}.")
     made = create_topics(admin, names.prefix)
     schema = names.prefix.rstrip(".")
-    with connect(settings.pg_dsn, schema="public", name="bench-queue") as conn:
+    with connect(settings.pg_dsn, schema="public", name=f"bench-{tag}") as conn:
         migrate(conn, schema=schema)
-    echo = ClaimEcho(settings, names)
-    echo.start()
     try:
-        run(settings, names, args, schema)
+        yield settings, names, schema
     finally:
-        echo.stop()
         delete_topics(admin, made)
-        with connect(settings.pg_dsn, schema="public", name="bench-queue") as conn:
+        with connect(settings.pg_dsn, schema="public", name=f"bench-{tag}") as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
