@@ -232,11 +232,7 @@ def consumer(settings: ServiceSettings, *, group: str, **extra: Any) -> Consumer
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            # the broker answers a fetch as soon as a record is appended (or a transaction's
-            # marker moves the last stable offset): this wait bounds only an idle consumer's
-            # polling. 10 ms made 50 idle runners send ~15,000 fetches/s and the broker take a
-            # core; the round trip is the same at 10, 100 and 500 ms (measured, issue #13)
-            "fetch.wait.max.ms": 500,
+            "fetch.wait.max.ms": 10,
             "partition.assignment.strategy": "cooperative-sticky",
             # a consumer that died (kill -9) is dropped from its group after 6 s (the broker's
             # minimum) instead of 45 s, so its partitions move on or come back within seconds;
