@@ -76,31 +76,9 @@ SEED_RUNS = 100_000
 DAY_S = 86_400
 # A Monday, hour by hour (relative arrivals); normalised so the day's mean is 1.
 MONDAY = (
-    0.2,
-    0.2,
-    0.2,
-    0.2,
-    0.2,
-    0.2,
-    0.5,
-    1.2,
-    2.4,
-    3.0,
-    2.6,
-    2.0,
-    1.2,
-    1.6,
-    1.8,
-    1.7,
-    1.5,
-    1.1,
-    0.7,
-    0.5,
-    0.4,
-    0.3,
-    0.25,
-    0.2,
-)
+    0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.5, 1.2, 2.4, 3.0, 2.6, 2.0,
+    1.2, 1.6, 1.8, 1.7, 1.5, 1.1, 0.7, 0.5, 0.4, 0.3, 0.25, 0.2,
+)  # fmt: skip
 STAGES_S = (
     ("prepare", 20),
     ("build", 90),
@@ -223,7 +201,7 @@ class Lags:
         runs: Timed,
         timers: TimerWorker,
     ) -> None:
-        self.samples: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self.samples: dict[str, list[float]] = defaultdict(list)
         self.projections: dict[str, list[float]] = defaultdict(list)  # lag of each read model
         self._names, self._inbox, self._runs, self._timers = names, inbox, runs, timers
         self._decider = consumer(settings, group=f"{names.prefix}sluice-decider")
@@ -241,10 +219,10 @@ class Lags:
             now = now_ms()
             committed = self._decider.committed(self._inbox_parts, timeout=10)
             decider = {tp.partition: tp.offset for tp in committed if tp.offset >= 0}
-            self.samples["decider"].append((now, self._inbox.offsets.lag_s(decider, now)))
+            self.samples["decider"].append(self._inbox.offsets.lag_s(decider, now))
             timers = self._timers.positions()
             if timers:
-                self.samples["timers"].append((now, self._runs.offsets.lag_s(timers, now)))
+                self.samples["timers"].append(self._runs.offsets.lag_s(timers, now))
             by_projection: dict[str, dict[int, int]] = defaultdict(dict)
             for name, partition, offset in self._db.execute(
                 "SELECT projection, partition, next_offset FROM projection_offsets"
@@ -254,7 +232,7 @@ class Lags:
                 by_projection[name][partition] = offset
             if by_projection:
                 each = {n: self._runs.offsets.lag_s(p, now) for n, p in by_projection.items()}
-                self.samples["projection"].append((now, max(each.values())))
+                self.samples["projection"].append(max(each.values()))
                 for name, lag in each.items():
                     self.projections[name].append(lag)
 
@@ -432,7 +410,7 @@ def report(day: Day, lags: Lags, hours: dict[str, int]) -> None:
         print(f"    {priority:<8} {figures(xs)}  |  {figures(ps)}")
     print("lag behind the head, seconds (sampled every second):")
     for name in ("decider", "timers", "projection"):
-        xs = [lag for _, lag in lags.samples.get(name, [])]
+        xs = lags.samples.get(name, [])
         over = sum(x > 1 for x in xs)
         print(
             f"    {name:<10} p50 {pct(xs, 0.5):6.2f}  p99 {pct(xs, 0.99):6.2f}"
