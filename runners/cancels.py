@@ -11,7 +11,7 @@ from collections.abc import Collection
 from confluent_kafka import Consumer
 
 from runners.messages import CancelNotice, cancel_notice
-from schemas.eventlog import TopicNames, assign_at_end, consumer
+from schemas.eventlog import PATIENT_FETCH, TopicNames, assign_at_end, consumer
 from schemas.settings import ServiceSettings
 
 __all__ = ["CancelWatcher"]
@@ -24,7 +24,9 @@ class CancelWatcher:
 
     def __init__(self, settings: ServiceSettings, *, topics: TopicNames, runner_id: str) -> None:
         """Start reading ``topics.runs`` at its current end."""
-        self._consumer: Consumer = consumer(settings, group=f"sluice-runner-cancels-{runner_id}")
+        self._consumer: Consumer = consumer(
+            settings, group=f"sluice-runner-cancels-{runner_id}", **PATIENT_FETCH
+        )
         assign_at_end(self._consumer, topics.runs)
 
     def poll(self, runs: Collection[str]) -> list[CancelNotice]:

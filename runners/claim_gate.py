@@ -22,7 +22,7 @@ from confluent_kafka import Consumer
 
 from orchestrator.domain.jobs import Job
 from runners.messages import RunNotice, run_notice
-from schemas.eventlog import TopicNames, assign_at_end, consumer
+from schemas.eventlog import PATIENT_FETCH, TopicNames, assign_at_end, consumer
 from schemas.settings import ServiceSettings
 
 __all__ = ["CLAIM_CONFIRM_MS", "ClaimGate", "GateNews"]
@@ -63,7 +63,9 @@ class ClaimGate:
         self._runner = runner_id
         self._timeout_ms = timeout_ms
         self._held: dict[AttemptKey, _Held] = {}
-        self._consumer: Consumer = consumer(settings, group=f"sluice-runner-claims-{runner_id}")
+        self._consumer: Consumer = consumer(
+            settings, group=f"sluice-runner-claims-{runner_id}", **PATIENT_FETCH
+        )
         assign_at_end(self._consumer, topics.runs)
 
     @property

@@ -17,7 +17,13 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from runners.job_queue import JobQueue, QueuedJob
 from runners.messages import decode_job
-from schemas.eventlog import EventLogUnavailable, TopicNames, consumer, is_fatal
+from schemas.eventlog import (
+    PATIENT_FETCH,
+    EventLogUnavailable,
+    TopicNames,
+    consumer,
+    is_fatal,
+)
 from schemas.pg import DatabaseUnavailable
 from schemas.settings import ServiceSettings
 from schemas.topics import PRIORITIES
@@ -27,6 +33,7 @@ __all__ = ["JobFeed"]
 log = logging.getLogger("sluice.runner")
 _BATCH = 500
 _TUNING: dict[str, Any] = {
+    **PATIENT_FETCH,
     "max.poll.interval.ms": 300_000,
     # a job topic created moments before (new deployment) is noticed in seconds, not 5 min
     "topic.metadata.refresh.interval.ms": 5_000,
