@@ -48,13 +48,16 @@ class JobIntake:
         self._next_look = 0.0
         self._next_clean = time.monotonic() + _CLEAN_EVERY_S
 
-    def feed(self) -> None:
-        """Copy newly dispatched jobs into the queue (whether or not a slot is free)."""
+    def feed(self) -> int:
+        """Copy newly dispatched jobs into the queue (whether or not a slot is free); how
+        many messages were read."""
         try:
-            self._feed.poll()
+            fed = self._feed.poll()
             self._clean()
         except DatabaseUnavailable as e:  # uncommitted: fed again once PostgreSQL is back
             log.warning("job feed paused: %s", e)
+            return 0
+        return fed
 
     def take(self, free: int) -> list[Taken]:
         """Up to ``free`` jobs, most urgent first; none when there is no free slot."""

@@ -1,6 +1,7 @@
 """``sluice runner``: the loop that takes jobs into slots and keeps their leases alive.
 
-One turn of the loop (every ~5 ms): feed newly dispatched jobs into the shared job queue,
+One turn of the loop (every 5 ms while there is work, backing off to 50 ms when idle:
+:mod:`runners.pace`): feed newly dispatched jobs into the shared job queue,
 take from it only as many jobs as there are free slots (:mod:`runners.intake`: most urgent
 first, whichever runner asks) and claim each one (``StageClaimed`` acknowledged by Kafka,
 then the queue row is handed over), start the attempts whose claim the decider accepted
@@ -38,6 +39,7 @@ from runners.history import TestHistory
 from runners.imagebuild import ImageBuilder
 from runners.intake import JobIntake, Taken
 from runners.messages import CancelNotice, decode_job
+from runners.pace import BUSY_PAUSE_S, next_pause
 from runners.reaper import Orphan, hold_runner_lock, reap_dead_runners
 from runners.reporter import KafkaReporter
 from runners.secrets import SecretStore, load_key
@@ -51,7 +53,6 @@ from schemas.settings import ServiceSettings
 __all__ = ["new_runner_id", "run"]
 
 log = logging.getLogger("sluice.runner")
-_TURN_S = 0.005
 
 
 def new_runner_id() -> str:
@@ -206,12 +207,13 @@ class _Runner:
         )
 
     def loop(self, stop: threading.Event, drain: threading.Event) -> None:
+        pause = BUSY_PAUSE_S
         try:
             while not stop.is_set():
                 if drain.is_set() and self._drained():
                     break
-                self._turn()
-                stop.wait(_TURN_S)
+                pause = next_pause(pause, worked=self._turn())
+                stop.wait(pause)
         finally:
             self._shutdown()
 
@@ -226,21 +228,23 @@ class _Runner:
         self._through_gate()
         return self._busy() == 0
 
-    def _turn(self) -> None:
+    def _turn(self) -> bool:
+        """One turn; whether it did anything (fed, freed, started, claimed or cancelled)."""
         if self.status is not None:
             self.status.update(busy=self._busy(), draining=self._draining)
-        if not self._draining:
-            self._intake.feed()
-        self._forget_finished()
-        self._through_gate()
-        if not self._draining:
-            for taken in self._intake.take(self._slots - self._busy()):
-                self._claim(taken)
+        fed = self._intake.feed() if not self._draining else 0
+        freed = self._forget_finished()
+        gated = self._through_gate()
+        taken = self._intake.take(self._slots - self._busy()) if not self._draining else []
+        for job in taken:
+            self._claim(job)
         runs = {slot.attempt.job.run_id for slot in self._active.values()}
-        for notice in self._cancels.poll(runs) if runs else []:
+        notices = self._cancels.poll(runs) if runs else []
+        for notice in notices:
             self._cancel(notice)
         self._heartbeats()
         self._export_slots()
+        return bool(fed or freed or gated or taken or notices)
 
     def _busy(self) -> int:
         """Slots in use: attempts running, and claims waiting for the decider."""
@@ -287,7 +291,8 @@ class _Runner:
         self._intake.hand_over(taken.job_id)
         self._gate.hold(job, now)
 
-    def _through_gate(self) -> None:
+    def _through_gate(self) -> bool:
+        """Start accepted claims, drop refused ones, cancel lost leases; whether any came."""
         news = self._gate.poll(now_ms(), [slot.key for slot in self._active.values()])
         for job in news.accepted:
             self._start(job)
@@ -297,6 +302,7 @@ class _Runner:
             if slot.key in news.lost and not slot.cancelled:
                 slot.cancelled = True
                 slot.attempt.cancel(f"runner {self._runner_id} lost the lease of the attempt")
+        return bool(news.accepted or news.refused or news.lost)
 
     def _start(self, job: Job) -> None:
         now = now_ms()
@@ -357,9 +363,11 @@ class _Runner:
             )
         )
 
-    def _forget_finished(self) -> None:
-        for job_id in [j for j, slot in self._active.items() if not slot.thread.is_alive()]:
+    def _forget_finished(self) -> int:
+        finished = [j for j, slot in self._active.items() if not slot.thread.is_alive()]
+        for job_id in finished:
             del self._active[job_id]
+        return len(finished)
 
     def _shutdown(self) -> None:
         if self.status is not None:  # the stages about to be interrupted (0 after a drain)
