@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import psycopg
 import pytest
@@ -11,7 +11,7 @@ import pytest
 from orchestrator.domain.records import PipelineRegistered
 from orchestrator.domain.statuses import Priority
 from projections.projector import READ_MODEL
-from projections.runner import ProjectionLagging, apply_batch, wait_until
+from projections.runner import Event, Projection, ProjectionLagging, apply_batch, wait_until
 from schemas.eventlog import read_partition
 from tests.integration.projection.conftest import Log, Worker
 from tests.integration.projection.scenarios import T0, cancelled, diamond_success, failing_unit
@@ -166,8 +166,13 @@ def test_two_workers_sharing_the_partitions_apply_each_event_once(
     eventually(lambda: second.projector.assigned, what="partitions for the second worker")
     log.publish([e for h in histories[100:] for e in h])
     log.wait_applied(pg)
+
+    def counted() -> bool:  # a worker counts a batch just after its transaction commits
+        assert first.projector.applied + second.projector.applied == sum(map(len, histories))
+        return True
+
+    eventually(counted, timeout=5, what="each event counted by exactly one worker")
     assert first.projector.applied > 0 and second.projector.applied > 0
-    assert first.projector.applied + second.projector.applied == sum(map(len, histories))
     assert pg.execute("SELECT status, count(*) FROM pipeline_runs GROUP BY 1").fetchall() == [
         ("success", 200)
     ]
@@ -186,6 +191,25 @@ def test_a_malformed_message_is_skipped_and_counted_and_later_events_applied(
     assert worker.projector.malformed == 1
     assert worker.projector.applied == len(events)
     assert _run(pg, run_id)[0] == "failed"
+
+
+def test_records_a_projection_does_not_take_are_skipped_uncounted_as_malformed(
+    log: Log, pg: PG
+) -> None:
+    run_id = f"run-{uuid.uuid4().hex}"
+    [(partition, _), *_] = log.publish(diamond_success(run_id))
+    handed: list[str] = []
+
+    def write(_: object, events: Sequence[Event]) -> None:
+        handed.extend(type(e.record).__name__ for e in events)
+
+    only_created = Projection(
+        name="only_created", topics=(log.runs,), handler=write, records=frozenset({"RunCreated"})
+    )
+    messages = list(read_partition(log.settings, log.runs, partition))
+    result = apply_batch(pg, only_created, messages)
+    assert handed == ["RunCreated"]
+    assert (result.applied, result.malformed, result.ignored) == (1, 0, len(messages) - 1)
 
 
 def test_wait_until_returns_only_once_the_offset_is_applied(
