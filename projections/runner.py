@@ -14,8 +14,10 @@ Registered projections are run by ``sluice processor projection`` and rebuilt an
 ``sluice replay --verify`` (:mod:`projections.replay`). What the runner guarantees:
 
 * **decoded**: each message is decoded by ``orchestrator.wire`` into its domain record
-  (:class:`Event` holds it with its position); one that does not decode, or whose record
-  the projection does not take (``records``), is logged, counted and skipped;
+  (:class:`Event` holds it with its position); one that does not decode is logged, counted
+  and skipped; one whose record the projection does not take (``records``) is counted and
+  skipped undecoded (only its header is read: most of ``sluice.runs`` is of no interest to
+  most read models, and is neither decoded nor logged by them);
 * **exactly once**: a batch's rows and each partition's next offset (table
   ``projection_offsets``) are written in ONE transaction, which first locks the stored
   offsets and drops every message below them, and a partition is always (re)started at the
@@ -44,7 +46,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 from orchestrator.wire import WireError, decode_record
 from projections.lag import export_assigned_lag
 from projections.migrate import migrate
-from schemas.codec import SchemaError
+from schemas.codec import SchemaError, record_name
 from schemas.errors import InfrastructureError
 from schemas.eventlog import consumer, take_batch
 from schemas.metrics import PROCESSOR_EVENTS
@@ -121,11 +123,13 @@ class Projection:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What one batch did: events applied, messages skipped as malformed, duplicates dropped."""
+    """What one batch did: events applied, messages skipped as malformed, duplicates dropped,
+    and records skipped because the projection does not take them."""
 
     applied: int
     malformed: int
     duplicates: int
+    ignored: int = 0
 
 
 Offsets = dict[tuple[str, int], int]
@@ -144,13 +148,13 @@ def apply_batch(
         with conn.transaction():
             stored = _lock_offsets(conn, projection.name, {p[1] for p in placed})
             fresh, next_offsets = _unapplied(placed, stored, limits or {})
-            events, malformed = _decode_all(fresh, projection)
+            events, malformed, ignored = _decode_all(fresh, projection)
             if events:
                 projection.handler(conn, events)
             _save_offsets(conn, projection.name, next_offsets)
     except psycopg.Error as e:
         raise ProjectionUnavailable(f"cannot write projection {projection.name}: {e}") from e
-    return BatchResult(len(events), malformed, len(messages) - len(fresh))
+    return BatchResult(len(events), malformed, len(messages) - len(fresh), ignored)
 
 
 def stored_offsets(conn: Conn, projection: str, topic: str) -> dict[int, int]:
@@ -212,27 +216,27 @@ def _where(msg: Message) -> tuple[str, int, int]:
     return msg.topic() or "", msg.partition() or 0, msg.offset() or 0
 
 
-def _decode_all(placed: list[Placed], projection: Projection) -> tuple[list[Event], int]:
-    """Decode every message; log and count, but skip, any the projection cannot take."""
+def _decode_all(placed: list[Placed], projection: Projection) -> tuple[list[Event], int, int]:
+    """The events the projection takes, how many messages were malformed (logged) and how
+    many held records it does not take (skipped on their header, undecoded)."""
     events: list[Event] = []
-    malformed = 0
+    malformed = ignored = 0
     for msg, topic, partition, offset in placed:
+        data = msg.value() or b""
         try:
-            record = decode_record(
-                msg.value() or b"", topic=topic, partition=partition, offset=offset
-            )
+            if projection.records is not None and (
+                record_name(data, topic=topic, partition=partition, offset=offset)
+                not in projection.records
+            ):
+                ignored += 1
+                continue
+            record = decode_record(data, topic=topic, partition=partition, offset=offset)
         except (SchemaError, WireError) as e:  # its message names topic[partition]@offset
             _log.warning("%s: skipping malformed message %s", projection.name, e)
             malformed += 1
             continue
-        kind = type(record).__name__
-        if projection.records is not None and kind not in projection.records:
-            where = (topic, partition, offset)
-            _log.warning("%s: skipping %s at %s[%d]@%d", projection.name, kind, *where)
-            malformed += 1
-            continue
         events.append(Event(record, topic, partition, offset))
-    return events, malformed
+    return events, malformed, ignored
 
 
 class ProjectionRunner:
@@ -255,6 +259,7 @@ class ProjectionRunner:
         self.applied = 0
         self.malformed = 0
         self.duplicates = 0
+        self.ignored = 0
         self.reconnects = 0
         self.assigned: frozenset[tuple[str, int]] = frozenset()  # (topic, partition) it owns
         self.ready = threading.Event()  # set once it owns partitions
@@ -313,6 +318,7 @@ class ProjectionRunner:
             self.applied += result.applied
             self.malformed += result.malformed
             self.duplicates += result.duplicates
+            self.ignored += result.ignored
             PROCESSOR_EVENTS.labels(self.projection.label).inc(result.applied)
         if time.monotonic() - self._lag_at >= _LAG_EVERY_S:
             self._lag_at = time.monotonic()

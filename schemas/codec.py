@@ -36,6 +36,7 @@ __all__ = [
     "default_codec",
     "encode",
     "fingerprint",
+    "record_name",
     "record_names",
     "validate",
 ]
@@ -148,6 +149,19 @@ class Codec:
             raise MalformedMessage(f"{rv.name} decoded to {type(value).__name__}", **where)
         return Decoded(rv.name, rv.version, value)
 
+    def record_name(
+        self,
+        data: bytes,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> str:
+        """The record name of one message, read from its header alone (the body is not
+        decoded); raises what :meth:`decode` raises for a bad header."""
+        where = _Where(topic=topic, partition=partition, offset=offset)
+        return self._reader_for(data, where)[0].name
+
     def validate(self, name: str, value: Mapping[str, Any]) -> None:
         """Check ``value`` strictly against ``name``'s newest schema; raise InvalidRecord."""
         rv = self._writer(name, None)
@@ -216,6 +230,17 @@ def decode(
 ) -> Decoded:
     """Decode one message of any known version into the newest schema of its record."""
     return default_codec().decode(data, topic=topic, partition=partition, offset=offset)
+
+
+def record_name(
+    data: bytes,
+    *,
+    topic: str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+) -> str:
+    """The record name of one message, from its header alone (see :meth:`Codec.record_name`)."""
+    return default_codec().record_name(data, topic=topic, partition=partition, offset=offset)
 
 
 def validate(name: str, value: Mapping[str, Any]) -> None:

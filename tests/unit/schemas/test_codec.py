@@ -231,3 +231,15 @@ def test_encode_writes_the_newest_version() -> None:
 def _raw(name: str) -> Any:
     path = Path(codec.__file__).parent / "avro" / name / "v1.avsc"
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", RECORDS)
+def test_the_record_name_is_read_from_the_header_alone(name: str) -> None:
+    data = encode(name, example_of(name))
+
+    assert codec.record_name(data[:10] + b"\xff" * 3) == name == codec.decode(data).name
+
+
+def test_reading_the_record_name_of_a_malformed_header_raises_malformed_message() -> None:
+    with pytest.raises(MalformedMessage, match=r"sluice.runs\[3\]@1042: not an Avro"):
+        codec.record_name(b'{"run_id": "r1"}', topic="sluice.runs", partition=3, offset=1042)
