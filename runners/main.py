@@ -67,6 +67,7 @@ class _Slot:
     started_ms: int
     next_heartbeat_ms: int
     cancelled: bool = field(default=False)
+    done: bool = field(default=False)  # set by its thread as the attempt ends
 
     @property
     def key(self) -> AttemptKey:
@@ -170,6 +171,7 @@ class _Runner:
         self._slots = slots
         self._runner_id = runner_id
         self._active: dict[str, _Slot] = {}
+        self._wake = threading.Event()  # an attempt ended: its slot is free now
         self._gate = ClaimGate(settings, topics=topics, runner_id=runner_id)
         self._intake = JobIntake(
             settings,
@@ -213,7 +215,8 @@ class _Runner:
                 if drain.is_set() and self._drained():
                     break
                 pause = next_pause(pause, worked=self._turn())
-                stop.wait(pause)
+                if self._wake.wait(pause):
+                    self._wake.clear()
         finally:
             self._shutdown()
 
@@ -311,10 +314,20 @@ class _Runner:
             if self._simulated
             else Attempt(job, self._deps)
         )
-        thread = threading.Thread(target=attempt.run, name=job.job_id, daemon=True)
+        thread = threading.Thread(target=self._attempt, args=(job.job_id,), name=job.job_id)
+        thread.daemon = True
         next_heartbeat = now + heartbeat_interval_ms(job.lease_ms)
         self._active[job.job_id] = _Slot(attempt, thread, now, next_heartbeat)
         thread.start()
+
+    def _attempt(self, job_id: str) -> None:
+        """An attempt's thread: run it, then wake the loop so its slot is filled at once."""
+        slot = self._active[job_id]
+        try:
+            slot.attempt.run()
+        finally:
+            slot.done = True
+            self._wake.set()
 
     def _cancel(self, notice: CancelNotice) -> None:
         for slot in self._active.values():
@@ -364,7 +377,7 @@ class _Runner:
         )
 
     def _forget_finished(self) -> int:
-        finished = [j for j, slot in self._active.items() if not slot.thread.is_alive()]
+        finished = [j for j, s in self._active.items() if s.done or not s.thread.is_alive()]
         for job_id in finished:
             del self._active[job_id]
         return len(finished)

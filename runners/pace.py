@@ -5,7 +5,8 @@ The loop polls because it must: confluent-kafka cannot wake a waiting thread whe
 arrives (librdkafka's ``io_event_enable`` is not exposed in Python). At a fixed 5 ms, 50 idle
 runner processes made 10,000 turns a second between them and starved the broker of CPU on a
 2-core machine; backing off while idle makes that 1,000, and adds at most 50 ms to noticing
-the first job after a quiet spell (any turn that did something goes back to 5 ms).
+the first job after a quiet spell (any turn that did something goes back to 5 ms, and an
+attempt that ends wakes the loop at once, so a freed slot is filled without waiting).
 """
 
 from __future__ import annotations
