@@ -22,6 +22,8 @@ Registered projections are run by ``sluice processor projection`` and rebuilt an
   ``projection_offsets``) are written in ONE transaction, which first locks the stored
   offsets and drops every message below them, and a partition is always (re)started at the
   offset stored with the rows, never at Kafka's committed one;
+* **asynchronous commit**: a batch's commit does not wait for PostgreSQL to flush its WAL;
+  losing the last commits in a crash loses rows and offsets together (re-applied from Kafka);
 * **reconnects**: a lost PostgreSQL connection is opened again with back-off, and the
   partitions owned are re-read from their stored offsets;
 * **observable**: ``sluice_processor_events_total`` and ``sluice_projection_lag`` carry the
@@ -298,6 +300,10 @@ class ProjectionRunner:
         name = f"sluice-{self.projection.label} {self._schema}"
         with connect(self._settings.pg_dsn, schema=self._schema, name=name) as conn:
             migrate(conn, schema=self._schema)
+            # A read model's commit need not wait for the WAL flush (4 ms p50, 15 ms p90 on
+            # this machine under load): its rows and offsets commit together, so a crash that
+            # loses the last commits rewinds both, and the batch is applied again from Kafka.
+            conn.execute("SET synchronous_commit = off")
             conn.autocommit = False
             self._conn = conn
             for tp in self._with_stored_offsets(c.assignment()):
