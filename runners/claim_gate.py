@@ -8,27 +8,23 @@ starts a container only once it has read its own claim back on ``sluice.runs``. 
 seen within ``timeout_ms`` was refused (or the decider is down: the lease then runs out and
 the stage is re-queued), and its job is dropped.
 
-The same reader notices a lease this runner lost (``StageLeaseExpired`` naming it: its
-heartbeats did not arrive in time and the stage went back to the queue), so that attempt's
-container is stopped rather than left running beside the next attempt.
+The same events (read by :class:`runners.runs_tail.RunsTail`) tell of a lease this runner
+lost (``StageLeaseExpired`` naming it: its heartbeats did not arrive in time and the stage
+went back to the queue), so that attempt's container is stopped rather than left running
+beside the next attempt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-
-from confluent_kafka import Consumer
 
 from orchestrator.domain.jobs import Job
 from runners.messages import RunNotice, run_notice
-from schemas.eventlog import PATIENT_FETCH, TopicNames, assign_at_end, consumer
-from schemas.settings import ServiceSettings
 
 __all__ = ["CLAIM_CONFIRM_MS", "ClaimGate", "GateNews"]
 
 CLAIM_CONFIRM_MS = 15_000
-_BATCH = 500
 
 AttemptKey = tuple[str, str, int]  # run, stage, attempt
 
@@ -51,22 +47,11 @@ class _Held:
 class ClaimGate:
     """Holds claimed jobs until their claim is read back on ``sluice.runs``."""
 
-    def __init__(
-        self,
-        settings: ServiceSettings,
-        *,
-        topics: TopicNames,
-        runner_id: str,
-        timeout_ms: int = CLAIM_CONFIRM_MS,
-    ) -> None:
-        """Start reading ``topics.runs`` at its current end (before any claim is sent)."""
+    def __init__(self, *, runner_id: str, timeout_ms: int = CLAIM_CONFIRM_MS) -> None:
+        """Accept only ``runner_id``'s own claims, each within ``timeout_ms``."""
         self._runner = runner_id
         self._timeout_ms = timeout_ms
         self._held: dict[AttemptKey, _Held] = {}
-        self._consumer: Consumer = consumer(
-            settings, group=f"sluice-runner-claims-{runner_id}", **PATIENT_FETCH
-        )
-        assign_at_end(self._consumer, topics.runs)
 
     @property
     def held(self) -> int:
@@ -79,12 +64,21 @@ class ClaimGate:
             job, now_ms + self._timeout_ms
         )
 
-    def poll(self, now_ms: int, running: Collection[AttemptKey]) -> GateNews:
-        """Claims accepted or refused, and leases lost, since the last call."""
+    @property
+    def runs(self) -> set[str]:
+        """The runs whose events the gate waits for (those of the claims it holds)."""
+        return {key[0] for key in self._held}
+
+    def poll(
+        self, now_ms: int, running: Collection[AttemptKey], values: Iterable[bytes]
+    ) -> GateNews:
+        """Claims accepted or refused, and leases lost, in ``values`` (events of
+        ``sluice.runs`` keyed by :attr:`runs` or by a running attempt's run)."""
         news = GateNews()
-        runs = {key[0] for key in self._held} | {key[0] for key in running}
-        for notice in self._read(runs):
-            self._note(notice, running, news)
+        for value in values:
+            notice = run_notice(value)
+            if notice is not None and notice.runner_id == self._runner:
+                self._note(notice, running, news)
         for key in [k for k, h in self._held.items() if h.until_ms <= now_ms]:
             news.refused.append(self._held.pop(key).job)
         return news
@@ -94,21 +88,6 @@ class ClaimGate:
         jobs = [h.job for h in self._held.values()]
         self._held.clear()
         return jobs
-
-    def close(self) -> None:
-        """Stop reading."""
-        self._consumer.close()
-
-    def _read(self, runs: set[str]) -> list[RunNotice]:
-        notices = []
-        for msg in self._consumer.consume(_BATCH, timeout=0):
-            key = msg.key()
-            if msg.error() is not None or key is None or key.decode() not in runs:
-                continue
-            notice = run_notice(msg.value() or b"")
-            if notice is not None and notice.runner_id == self._runner:
-                notices.append(notice)
-        return notices
 
     def _note(self, notice: RunNotice, running: Collection[AttemptKey], news: GateNews) -> None:
         key = (notice.run_id, notice.stage, notice.attempt)

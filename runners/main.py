@@ -31,7 +31,7 @@ from orchestrator.domain.leases import heartbeat_interval_ms, may_extend_lease
 from orchestrator.domain.statuses import FailureClass
 from runners.artifacts import MinioArtifactStore
 from runners.attempt import Attempt, AttemptDeps, now_ms
-from runners.cancels import CancelWatcher
+from runners.cancels import cancellations
 from runners.claim_gate import AttemptKey, ClaimGate
 from runners.config import RunnerConfig
 from runners.executor import DockerContainers
@@ -42,6 +42,7 @@ from runners.messages import CancelNotice, decode_job
 from runners.pace import BUSY_PAUSE_S, next_pause
 from runners.reaper import Orphan, hold_runner_lock, reap_dead_runners
 from runners.reporter import KafkaReporter
+from runners.runs_tail import RunsTail
 from runners.secrets import SecretStore, load_key
 from runners.simulated import SimulatedAttempt
 from runners.status import StatusFile
@@ -172,7 +173,8 @@ class _Runner:
         self._runner_id = runner_id
         self._active: dict[str, _Slot] = {}
         self._wake = threading.Event()  # an attempt ended: its slot is free now
-        self._gate = ClaimGate(settings, topics=topics, runner_id=runner_id)
+        self._runs = RunsTail(settings, topics=topics, runner_id=runner_id)
+        self._gate = ClaimGate(runner_id=runner_id)
         self._intake = JobIntake(
             settings,
             topics=topics,
@@ -180,7 +182,6 @@ class _Runner:
             schema=config.pg_schema,
             runner_id=runner_id,
         )
-        self._cancels = CancelWatcher(settings, topics=topics, runner_id=runner_id)
 
     def _reap(self, config: RunnerConfig) -> None:
         runner_id = self._deps.runner_id
@@ -227,9 +228,7 @@ class _Runner:
             self._draining = True
             self._intake.close()
             log.info("draining: no new jobs; %d stage(s) to finish", self._busy())
-        self._forget_finished()
-        self._through_gate()
-        return self._busy() == 0
+        return self._busy() == 0  # as of the last turn, which forgot and started what it could
 
     def _turn(self) -> bool:
         """One turn; whether it did anything (fed, freed, started, claimed or cancelled)."""
@@ -237,12 +236,13 @@ class _Runner:
             self.status.update(busy=self._busy(), draining=self._draining)
         fed = self._intake.feed() if not self._draining else 0
         freed = self._forget_finished()
-        gated = self._through_gate()
+        running = {slot.attempt.job.run_id for slot in self._active.values()}
+        events = self._runs.read(self._gate.runs | running)
+        gated = self._through_gate(events)
         taken = self._intake.take(self._slots - self._busy()) if not self._draining else []
         for job in taken:
             self._claim(job)
-        runs = {slot.attempt.job.run_id for slot in self._active.values()}
-        notices = self._cancels.poll(runs) if runs else []
+        notices = cancellations(events)
         for notice in notices:
             self._cancel(notice)
         self._heartbeats()
@@ -294,9 +294,9 @@ class _Runner:
         self._intake.hand_over(taken.job_id)
         self._gate.hold(job, now)
 
-    def _through_gate(self) -> bool:
+    def _through_gate(self, events: list[bytes]) -> bool:
         """Start accepted claims, drop refused ones, cancel lost leases; whether any came."""
-        news = self._gate.poll(now_ms(), [slot.key for slot in self._active.values()])
+        news = self._gate.poll(now_ms(), [slot.key for slot in self._active.values()], events)
         for job in news.accepted:
             self._start(job)
         for job in news.refused:
@@ -391,10 +391,9 @@ class _Runner:
             self._report_unstarted(job)
         for slot in self._active.values():
             slot.thread.join(timeout=60)
-        self._gate.close()
+        self._runs.close()
         if not self._draining:
             self._intake.close()
-        self._cancels.close()
         self._reporter.close()
         self._containers.close()
         self._export_slots()  # then forget this runner's series: it is no longer alive

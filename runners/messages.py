@@ -69,9 +69,9 @@ def decode_job(data: bytes) -> Job:
 
 def cancel_notice(data: bytes) -> CancelNotice | None:
     """A ``StageCancelled`` or ``RunCancelled`` from ``sluice.runs``; None for anything else."""
-    decoded = codec.decode(data)
-    if decoded.name not in _CANCELS:
+    if codec.record_name(data) not in _CANCELS:
         return None
+    decoded = codec.decode(data)
     event = wire.from_record(decoded.name, decoded.value)
     if isinstance(event, StageCancelled):
         return CancelNotice(event.run_id, event.stage, event.attempt, event.reason)
@@ -82,9 +82,9 @@ def cancel_notice(data: bytes) -> CancelNotice | None:
 
 def run_notice(data: bytes) -> RunNotice | None:
     """A ``StageClaimed`` or ``StageLeaseExpired`` from ``sluice.runs``; None for the rest."""
-    decoded = codec.decode(data)
-    if decoded.name not in _CLAIM_NEWS:
+    if codec.record_name(data) not in _CLAIM_NEWS:
         return None
+    decoded = codec.decode(data)
     event = wire.from_record(decoded.name, decoded.value)
     if isinstance(event, StageClaimed):
         return RunNotice("claimed", event.run_id, event.stage, event.attempt, event.runner_id)

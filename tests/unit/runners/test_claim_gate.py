@@ -1,0 +1,106 @@
+"""The claim gate: a held job starts only once its own claim is read back on sluice.runs."""
+
+from __future__ import annotations
+
+from orchestrator.domain import parse_pipeline
+from orchestrator.domain.events import (
+    RunCancelled,
+    StageCancelled,
+    StageClaimed,
+    StageHeartbeat,
+    StageLeaseExpired,
+)
+from orchestrator.domain.jobs import Job
+from orchestrator.domain.statuses import Priority
+from orchestrator.wire import encode_event
+from runners.cancels import cancellations
+from runners.claim_gate import ClaimGate
+from runners.messages import CancelNotice
+
+ME, OTHER = "runner-me", "runner-other"
+
+
+def _job(run_id: str = "r1") -> Job:
+    [stage] = parse_pipeline("name: p\nstages:\n  build: {script: [make]}\n").stages
+    return Job(
+        job_id=f"{run_id}/build/1",
+        run_id=run_id,
+        pipeline_id="p",
+        stage=stage,
+        attempt=1,
+        priority=Priority.NORMAL,
+        repo_url="file:///repo",
+        commit_sha="0" * 40,
+        branch="main",
+        lease_ms=60_000,
+        enqueued_at_ms=0,
+    )
+
+
+def _claimed(runner_id: str, run_id: str = "r1") -> bytes:
+    return encode_event(
+        StageClaimed(
+            run_id=run_id,
+            stage="build",
+            attempt=1,
+            occurred_at_ms=1,
+            runner_id=runner_id,
+            lease_deadline_ms=60_001,
+        )
+    )
+
+
+def test_a_held_job_is_accepted_when_its_own_claim_is_read_back() -> None:
+    gate = ClaimGate(runner_id=ME)
+    gate.hold(_job(), now_ms=0)
+    news = gate.poll(10, [], [_claimed(ME)])
+    assert [j.job_id for j in news.accepted] == ["r1/build/1"]
+    assert gate.held == 0
+
+
+def test_another_runners_claim_of_the_same_attempt_does_not_start_the_job() -> None:
+    gate = ClaimGate(runner_id=ME)
+    gate.hold(_job(), now_ms=0)
+    news = gate.poll(10, [], [_claimed(OTHER)])
+    assert news.accepted == [] and gate.held == 1
+
+
+def test_a_claim_not_read_back_within_the_timeout_is_refused() -> None:
+    gate = ClaimGate(runner_id=ME, timeout_ms=100)
+    gate.hold(_job(), now_ms=0)
+    assert gate.poll(99, [], []).refused == []
+    assert [j.job_id for j in gate.poll(100, [], []).refused] == ["r1/build/1"]
+
+
+def test_a_lease_of_this_runner_that_expired_is_lost_only_for_a_running_attempt() -> None:
+    gate = ClaimGate(runner_id=ME)
+    expired = encode_event(
+        StageLeaseExpired(run_id="r1", stage="build", attempt=1, occurred_at_ms=5, runner_id=ME)
+    )
+    assert gate.poll(10, [("r1", "build", 1)], [expired]).lost == [("r1", "build", 1)]
+    assert gate.poll(10, [], [expired]).lost == []
+
+
+def test_the_gate_waits_for_the_runs_of_the_claims_it_holds() -> None:
+    gate = ClaimGate(runner_id=ME)
+    gate.hold(_job("r1"), now_ms=0)
+    gate.hold(_job("r2"), now_ms=0)
+    assert gate.runs == {"r1", "r2"}
+
+
+def test_cancellations_are_picked_from_the_runs_events_in_order() -> None:
+    heartbeat = StageHeartbeat(
+        run_id="r1",
+        stage="build",
+        attempt=1,
+        occurred_at_ms=5,
+        runner_id=ME,
+        lease_deadline_ms=60_005,
+    )
+    stage = StageCancelled(run_id="r1", stage="build", attempt=1, occurred_at_ms=6, reason="x")
+    run = RunCancelled(run_id="r1", occurred_at_ms=7, reason="y")
+    events = [encode_event(e) for e in (heartbeat, stage, run)] + [_claimed(ME)]
+    assert cancellations(events) == [
+        CancelNotice("r1", "build", 1, "x"),
+        CancelNotice("r1", None, None, "y"),
+    ]
