@@ -11,30 +11,18 @@ from orchestrator.domain.events import (
     StageLeaseExpired,
 )
 from orchestrator.domain.jobs import Job
-from orchestrator.domain.statuses import Priority
 from orchestrator.wire import encode_event
 from runners.cancels import cancellations
 from runners.claim_gate import ClaimGate
 from runners.messages import CancelNotice
+from tests.support.jobs import a_job
 
 ME, OTHER = "runner-me", "runner-other"
 
 
 def _job(run_id: str = "r1") -> Job:
     [stage] = parse_pipeline("name: p\nstages:\n  build: {script: [make]}\n").stages
-    return Job(
-        job_id=f"{run_id}/build/1",
-        run_id=run_id,
-        pipeline_id="p",
-        stage=stage,
-        attempt=1,
-        priority=Priority.NORMAL,
-        repo_url="file:///repo",
-        commit_sha="0" * 40,
-        branch="main",
-        lease_ms=60_000,
-        enqueued_at_ms=0,
-    )
+    return a_job(stage, run_id=run_id, lease_ms=60_000)
 
 
 def _claimed(runner_id: str, run_id: str = "r1") -> bytes:

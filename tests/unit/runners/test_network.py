@@ -4,29 +4,12 @@ from __future__ import annotations
 
 from orchestrator.domain import parse_pipeline
 from orchestrator.domain.jobs import Job
-from orchestrator.domain.model import StageSpec
-from orchestrator.domain.statuses import Priority
 from runners.inputs import build_args, deprecated_network_variable, needs_network
-
-
-def _job(stage: StageSpec) -> Job:
-    return Job(
-        job_id="r/s/1",
-        run_id="r",
-        pipeline_id="p",
-        stage=stage,
-        attempt=1,
-        priority=Priority.NORMAL,
-        repo_url="file:///repo",
-        commit_sha="0" * 40,
-        branch="main",
-        lease_ms=1000,
-        enqueued_at_ms=0,
-    )
+from tests.support.jobs import a_job
 
 
 def _stages(text: str) -> dict[str, Job]:
-    return {s.name: _job(s) for s in parse_pipeline(text).stages}
+    return {s.name: a_job(s) for s in parse_pipeline(text).stages}
 
 
 def test_only_stages_that_ask_get_a_network() -> None:
