@@ -261,7 +261,6 @@ class ProjectionRunner:
         self.applied = 0
         self.malformed = 0
         self.duplicates = 0
-        self.ignored = 0
         self.reconnects = 0
         self.assigned: frozenset[tuple[str, int]] = frozenset()  # (topic, partition) it owns
         self.ready = threading.Event()  # set once it owns partitions
@@ -324,7 +323,6 @@ class ProjectionRunner:
             self.applied += result.applied
             self.malformed += result.malformed
             self.duplicates += result.duplicates
-            self.ignored += result.ignored
             PROCESSOR_EVENTS.labels(self.projection.label).inc(result.applied)
         if time.monotonic() - self._lag_at >= _LAG_EVERY_S:
             self._lag_at = time.monotonic()

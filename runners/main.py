@@ -377,7 +377,7 @@ class _Runner:
         )
 
     def _forget_finished(self) -> int:
-        finished = [j for j, s in self._active.items() if s.done or not s.thread.is_alive()]
+        finished = [j for j, s in self._active.items() if s.done]
         for job_id in finished:
             del self._active[job_id]
         return len(finished)

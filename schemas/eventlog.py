@@ -62,9 +62,10 @@ __all__ = [
 
 _ACK_TIMEOUT_S = 15.0
 # For consumers that are idle most of the time and many per machine (each runner process has
-# three): a fetch that finds nothing waits up to 500 ms at the broker instead of 10 ms. A
-# message that arrives meanwhile is still returned at once (fetch.min.bytes is 1), but 50
-# runners at 10 ms sent ~15,000 empty fetches/s and took a core of the broker.
+# two: its job feed and its reader of sluice.runs): a fetch that finds nothing waits up to
+# 500 ms at the broker instead of 10 ms. A message that arrives meanwhile is still returned
+# at once (fetch.min.bytes is 1), but 50 runners at 10 ms sent ~15,000 empty fetches/s and
+# took a core of the broker.
 PATIENT_FETCH: dict[str, Any] = {"fetch.wait.max.ms": 500}
 _STALLED_READ_S = 60.0
 
