@@ -33,6 +33,17 @@ wait_for() {
   done
 }
 
+# wait_while_alive SECONDS NAME COMMAND...: like wait_for, but give up at once if daemon NAME
+# dies. For a service whose start time grows with its data (Kafka loads every partition).
+wait_while_alive() {
+  local deadline=$(( $(date +%s) + $1 )) name=$2; shift 2
+  until "$@" >/dev/null 2>&1; do
+    pid_alive "$name" || return 1
+    [ "$(date +%s)" -ge "$deadline" ] && return 1
+    sleep 0.3
+  done
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start_daemon NAME LOGFILE COMMAND...: run COMMAND detached (own session), pid in RUN_DIR.

@@ -68,9 +68,11 @@ kafka_start() {
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$(_kafka_dir "$n")/server.properties"
   done
   [ "${KAFKA_NO_WAIT:-0}" = 1 ] && return 0  # infra/kafka-chaos start: a node rejoins in its time
+  # Start-up time grows with the partitions on disk (each is loaded), so the wait is bounded
+  # by the broker staying alive rather than by a fixed short timeout.
   for n in $nodes; do
-    wait_for 90 port_open "$(_kafka_port "$n")" \
-      || fail "kafka node $n" "$SLUICE_LOG_DIR/$(_kafka_name "$n").log" "a stale lock or another process on :$(_kafka_port "$n")? try infra/down kafka; infra/up"
+    wait_while_alive 900 "$(_kafka_name "$n")" port_open "$(_kafka_port "$n")" \
+      || fail "kafka node $n" "$SLUICE_LOG_DIR/$(_kafka_name "$n").log" "the broker exited, or loaded partitions for 15 min: a stale lock or another process on :$(_kafka_port "$n")? try infra/down kafka; infra/up"
   done
 }
 

@@ -38,6 +38,7 @@ from projections.migrate import migrate
 from schemas.eventlog import TopicNames, consumer, read_partition
 from schemas.settings import ServiceSettings
 from schemas.topics import JOB_TOPICS_BY_PRIORITY, topic_configs, with_prefix
+from tests.support.leftovers import fresh_topic_prefix
 from tests.support.waiting import eventually
 from tests.unit.triggers.gitrepos import GitRepo
 
@@ -235,7 +236,7 @@ class ChaosDeployment:
 
     cluster: ChaosCluster
     tmp: Path
-    prefix: str = field(default_factory=lambda: f"c{uuid.uuid4().hex[:8]}.")
+    prefix: str = field(default_factory=lambda: fresh_topic_prefix("c"))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     restarts: Counter[str] = field(default_factory=Counter)
     exits: list[tuple[str, int]] = field(default_factory=list)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 
 import docker
@@ -12,6 +11,7 @@ from runners.deployer.haproxy import HAProxy
 from runners.deployer.instances import ENV_LABEL
 from runners.deployer.main import Deployer
 from schemas.settings import ServiceSettings
+from tests.support.leftovers import fresh_topic_prefix
 from tests.support.services import require
 from tests.support.stack import Stack, create_topics, delete_topics
 from tests.support.waiting import eventually
@@ -29,7 +29,7 @@ def stack(
     kafka_admin: AdminClient, settings: ServiceSettings, docker_client: docker.DockerClient
 ) -> Iterator[Stack]:
     """Decider, timers and a stand-in runner, plus a real deployer, on this module's topics."""
-    prefix = f"d{uuid.uuid4().hex[:8]}."
+    prefix = fresh_topic_prefix("d")
     topics = create_topics(kafka_admin, prefix)
     s = Stack(settings, prefix)
     s.start()

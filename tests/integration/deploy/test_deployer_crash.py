@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from schemas.settings import ServiceSettings
 from tests.integration.deploy.conftest import ended
 from tests.support.deploy_pipelines import THREE_REPLICAS as PIPELINE
 from tests.support.deployapp import LoadRun, app_image, start_load
+from tests.support.leftovers import fresh_topic_prefix
 from tests.support.stack import Stack, create_topics, delete_topics
 from tests.support.waiting import eventually
 
@@ -36,7 +36,7 @@ from tests.support.waiting import eventually
 @pytest.fixture(scope="module")
 def bare(kafka_admin: AdminClient, settings: ServiceSettings) -> Iterator[Stack]:
     """Decider, timers and a stand-in runner; deployers are processes the test starts."""
-    prefix = f"k{uuid.uuid4().hex[:8]}."
+    prefix = fresh_topic_prefix("k")
     topics = create_topics(kafka_admin, prefix)
     s = Stack(settings, prefix)
     s.start()

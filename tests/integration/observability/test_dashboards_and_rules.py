@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from schemas.settings import ServiceSettings
 from tests.integration.observability.exporting import Exporting, metric_value
+from tests.support.leftovers import fresh_topic_prefix
 from tests.support.services import unavailable
 from tests.support.stack import create_topics, delete_topics
 from tests.support.waiting import eventually
@@ -81,7 +81,7 @@ def exporting(
     kafka_admin: AdminClient, settings: ServiceSettings, prometheus: str
 ) -> Iterator[Exporting]:
     """Decider, timers, lag exporter and notifier exporting metrics after one finished run."""
-    e = Exporting(settings, f"m{uuid.uuid4().hex[:8]}.", prometheus)
+    e = Exporting(settings, fresh_topic_prefix("m"), prometheus)
     topics = create_topics(kafka_admin, e.prefix)
     try:
         e.start()

@@ -1,19 +1,19 @@
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
 from schemas.settings import ServiceSettings
+from tests.support.leftovers import fresh_topic_prefix
 from tests.support.stack import Stack, create_topics, delete_topics
 
 
 @pytest.fixture(scope="module")
 def stack(kafka_admin: AdminClient, settings: ServiceSettings) -> Iterator[Stack]:
     """One stack for the module; each test makes its own runs."""
-    prefix = f"o{uuid.uuid4().hex[:8]}."
+    prefix = fresh_topic_prefix("o")
     topics = create_topics(kafka_admin, prefix)
     s = Stack(settings, prefix)
     s.start()

@@ -18,6 +18,7 @@ from schemas.eventlog import TopicNames, partition_for, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import RUN_PARTITIONS
 from tests.integration.orchestration.test_runs_on_kafka import DIAMOND, now_ms
+from tests.support.leftovers import fresh_topic_prefix
 from tests.support.runs import run_created
 from tests.support.stack import Stack, create_topics, delete_topics
 from tests.support.waiting import eventually
@@ -30,7 +31,7 @@ RUNS = 600
 
 @pytest.fixture
 def names(kafka_admin: AdminClient) -> Iterator[TopicNames]:
-    prefix = f"k{uuid.uuid4().hex[:8]}."
+    prefix = fresh_topic_prefix("k")
     topics = create_topics(kafka_admin, prefix)
     yield TopicNames(prefix)
     delete_topics(kafka_admin, topics)
@@ -150,7 +151,7 @@ def short_memory_stack(
     kafka_admin: AdminClient, settings: ServiceSettings
 ) -> Iterator[tuple[Stack, list[Decision]]]:
     """A stack whose decider lets a finished run leave its working state 1 ms after it ended."""
-    prefix = f"k{uuid.uuid4().hex[:8]}."
+    prefix = fresh_topic_prefix("k")
     topics = create_topics(kafka_admin, prefix)
     stack = Stack(settings, prefix)
     decisions: list[Decision] = []

@@ -23,6 +23,7 @@ from projections.decider import Decider
 from schemas.eventlog import TopicNames, consumer, end_offsets, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import INBOX
+from tests.support.leftovers import fresh_topic_prefix
 from tests.support.runs import run_created
 from tests.support.stack import create_topics, delete_topics
 from tests.support.waiting import eventually
@@ -33,7 +34,7 @@ BURST = 300
 
 @pytest.fixture
 def names(kafka_admin: AdminClient) -> Iterator[TopicNames]:
-    prefix = f"b{uuid.uuid4().hex[:8]}."
+    prefix = fresh_topic_prefix("b")
     topics = create_topics(kafka_admin, prefix)
     yield TopicNames(prefix)
     delete_topics(kafka_admin, topics)

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 
@@ -16,13 +15,14 @@ from confluent_kafka.admin import AdminClient
 
 from schemas.settings import ServiceSettings
 from tests.integration.orchestration.test_runs_on_kafka import DIAMOND
+from tests.support.leftovers import fresh_topic_prefix
 from tests.support.stack import Stack, create_topics, delete_topics
 from tests.support.waiting import eventually
 
 
 @pytest.fixture
 def stack_without_decider(kafka_admin: AdminClient, settings: ServiceSettings) -> Iterator[Stack]:
-    prefix = f"f{uuid.uuid4().hex[:8]}."
+    prefix = fresh_topic_prefix("f")
     topics = create_topics(kafka_admin, prefix)
     s = Stack(settings, prefix)
     s.start(decider=False)

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from confluent_kafka.admin import AdminClient
 
 from schemas.settings import ServiceSettings
 from tests.integration.orchestration.test_runs_on_kafka import DIAMOND
+from tests.support.leftovers import fresh_topic_prefix
 from tests.support.stack import Stack, create_topics, delete_topics
 from tests.support.standin_runner import Outcome
 from tests.support.waiting import eventually
@@ -41,7 +41,7 @@ def start_processor(name: str, prefix: str, worker_id: str) -> subprocess.Popen[
 
 
 def _stack(kafka_admin: AdminClient, settings: ServiceSettings, **start: bool) -> Iterator[Stack]:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
+    prefix = fresh_topic_prefix("t")
     topics = create_topics(kafka_admin, prefix)
     s = Stack(settings, prefix)
     s.start(**start)

@@ -28,6 +28,7 @@ from orchestrator.wire import decode_event
 from schemas.eventlog import TopicNames, consumer, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import INBOX, topic_configs, with_prefix
+from tests.support.leftovers import fresh_topic_prefix
 from tests.support.waiting import eventually
 from tests.unit.triggers.gitrepos import GitRepo
 
@@ -50,7 +51,7 @@ stages:
 def prefix(kafka_admin: AdminClient) -> Iterator[str]:
     """A topic prefix with the whole catalogue created under it; every topic under it is
     deleted afterwards (the catalogue and the processor's own changelog)."""
-    name = f"t{uuid.uuid4().hex[:10]}."
+    name = fresh_topic_prefix("t")
     topics = [NewTopic(t.name, t.partitions, 1, config=topic_configs(t)) for t in with_prefix(name)]
     for future in kafka_admin.create_topics(topics, request_timeout=30).values():
         future.result()
