@@ -139,10 +139,10 @@ def wait_job(c: Consumer, run_id: str, timeout: float = 120) -> None:
     raise TimeoutError(f"no job for run {run_id} in {timeout} s")
 
 
-ONE_STAGE = "name: bench\nstages:\n  build: {script: ['true']}\n"
+ONE_STAGE_YAML = "name: bench\nstages:\n  build: {script: ['true']}\n"
 
 
-def one_stage_repository(root: Path, pipeline: str = ONE_STAGE) -> tuple[str, str]:
+def one_stage_repository(root: Path, pipeline: str = ONE_STAGE_YAML) -> tuple[str, str]:
     """A git repository holding a pipeline (one stage by default): (file URL, commit sha)."""
     (root / "pipeline.yaml").write_text(pipeline)
     for args in (
