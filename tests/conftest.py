@@ -39,7 +39,7 @@ def _leftover_topics_deleted() -> Iterator[None]:
         _sweep(lambda admin: sweep_dead_sessions(admin, LEDGERS))
     yield
     if session_ledger.prefixes():
-        _sweep(session_ledger.sweep)
+        _sweep(lambda admin: session_ledger.sweep(admin, keep=True))
 
 
 def _sweep(how: Callable[[AdminClient], list[str]]) -> None:

@@ -5,7 +5,9 @@ topics are made by the broker itself, when code under test produces to a name no
 (``auto.create.topics.enable``), and a session killed mid-test deletes nothing. Hundreds of
 such topics made the broker take over 90 s to start. So each session writes the prefixes it
 hands out to a ledger named by its process id; at its end it deletes every topic under them,
-and at its start it does the same for the ledger of any session whose process is gone.
+and at its start it does the same for the ledger of any session whose process is gone. A session
+keeps its own ledger after its sweep: a client still open in it can recreate a topic by
+asking for its metadata, and the next session deletes that one.
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ class PrefixLedger:
             return set()
         return {line for line in self.path.read_text().splitlines() if line}
 
-    def sweep(self, admin: AdminClient) -> list[str]:
-        """Delete every topic under this ledger's prefixes, then the ledger; the names deleted."""
+    def sweep(self, admin: AdminClient, *, keep: bool = False) -> list[str]:
+        """Delete every topic under this ledger's prefixes, then (unless ``keep``) the ledger;
+        the names deleted."""
         prefixes = tuple(self.prefixes())
         names = [
             t for t in admin.list_topics(timeout=30).topics if prefixes and t.startswith(prefixes)
@@ -72,7 +75,8 @@ class PrefixLedger:
                 except KafkaException as e:  # deleted meanwhile by the test's own teardown
                     if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                         raise
-        self.path.unlink(missing_ok=True)
+        if not keep:
+            self.path.unlink(missing_ok=True)
         return names
 
 

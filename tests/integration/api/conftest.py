@@ -44,6 +44,7 @@ from projections.runner import ProjectionRunner
 from projections.timers import TimerWorker
 from schemas.settings import ServiceSettings
 from schemas.topics import topic_configs, with_prefix
+from tests.support.leftovers import remember_topic_prefix
 from tests.support.waiting import eventually
 from tests.unit.triggers.gitrepos import GitRepo
 
@@ -199,7 +200,7 @@ def deployment(
     kafka_admin: AdminClient, pg_conninfo: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     tag = uuid.uuid4().hex[:10]
-    prefix, schema = f"t{tag}.", f"t_api_{tag}"
+    prefix, schema = remember_topic_prefix(f"t{tag}."), f"t_api_{tag}"
     tmp = tmp_path_factory.mktemp("api")
     settings = replace(ServiceSettings.from_env(), topic_prefix=prefix)
     _create_topics(kafka_admin, prefix)
