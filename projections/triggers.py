@@ -29,6 +29,7 @@ import importlib
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ __all__ = [
     "SWEEP_EVERY",
     "TriggerSettings",
     "app_id",
+    "await_topics",
     "build_app",
     "changelog_topic",
     "ensure_changelog",
@@ -90,7 +92,8 @@ def changelog_topic(prefix: str = "") -> str:
 
 
 def ensure_changelog(settings: ServiceSettings, *, prefix: str = "") -> None:
-    """Create the dedup table's changelog (compacted, as wide as sluice.triggers) if missing."""
+    """Create the dedup table's changelog (compacted, as wide as sluice.triggers) if missing,
+    then wait until the broker shows it and the topics the agent reads and writes."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     name = changelog_topic(prefix)
     try:
@@ -105,6 +108,45 @@ def ensure_changelog(settings: ServiceSettings, *, prefix: str = "") -> None:
     except KafkaException as e:
         if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise EventLogUnavailable(f"cannot create {name}: {e}; is Kafka up?") from e
+    names = TopicNames(prefix)
+    await_topics(
+        admin,
+        {
+            name: TRIGGERS.partitions,
+            names.triggers: TRIGGERS.partitions,
+            names.inbox: INBOX.partitions,
+        },
+    )
+
+
+def await_topics(admin: AdminClient, wanted: dict[str, int], timeout_s: float = 60.0) -> None:
+    """Return once Kafka shows each topic of ``wanted`` with its partitions, each led."""
+    # faust reads the cluster's metadata once at start and for minutes trusts it: a topic the
+    # broker does not show yet (just created, or a broker just restarted) reads as 0
+    # partitions, and the agent crashes on every trigger (PartitionsMismatch).
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            topics = admin.list_topics(timeout=10).topics
+        except KafkaException as e:
+            raise EventLogUnavailable(f"cannot read Kafka's metadata: {e}; is Kafka up?") from e
+        missing = [
+            t
+            for t, n in wanted.items()
+            if t not in topics
+            or topics[t].error is not None
+            or len(topics[t].partitions) != n
+            or any(p.leader < 0 for p in topics[t].partitions.values())
+        ]
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise EventLogUnavailable(
+                f"Kafka does not show {', '.join(sorted(missing))} with a leader for every"
+                f" partition after {timeout_s:.0f} s; create the topics (infra/up) and check"
+                " the broker"
+            )
+        time.sleep(0.2)
 
 
 def build_app(
