@@ -21,6 +21,7 @@ Run: .venv/bin/python bench/api.py [--requests 400] [--concurrency 16]
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import statistics
@@ -48,7 +49,8 @@ from psycopg import sql
 from orchestrator.api.publish import append
 from orchestrator.api.tokens import create_token
 from orchestrator.client import Client, Connection
-from orchestrator.domain.records import LogChunk
+from orchestrator.domain import RunCreated
+from orchestrator.domain.records import LogChunk, RunRequested
 from orchestrator.domain.statuses import LogStream
 from orchestrator.submit import request_run
 from orchestrator.wire import decode_record, encode_record
@@ -56,9 +58,10 @@ from projections.decider import Decider
 from projections.migrate import migrate
 from projections.projector import Projector
 from projections.timers import TimerWorker
-from schemas.eventlog import TopicNames, consumer, producer
+from schemas.eventlog import TopicNames, consumer, producer, read_partition
 from schemas.pg import connect
 from schemas.settings import ServiceSettings
+from schemas.topics import INBOX, RUNS, TRIGGERS
 from tests.support.stack import create_topics, delete_topics
 from tests.unit.triggers.gitrepos import GitRepo
 
@@ -199,6 +202,48 @@ def branches(repo: GitRepo, sha: str, names: list[str]) -> None:
     subprocess.run(
         ["git", "-C", str(repo.bare), "update-ref", "--stdin"], input=refs, text=True, check=True
     )
+
+
+def where_time_went(settings: ServiceSettings, windows: dict[str, tuple[float, float]]) -> None:
+    """Split each POST by the timestamps Kafka keeps on its records (the producer's clock,
+    this machine's, ms resolution): request → RunRequested on sluice.triggers (HTTP, auth,
+    pipeline row, append) → RunCreated on sluice.inbox (trigger processor) → RunCreated on
+    sluice.runs (decider) → 201 received (commit, the API's follower, the response)."""
+    names = TopicNames(settings.topic_prefix)
+    logs = [
+        first_stamps(settings, topic, partitions)
+        for topic, partitions in (
+            (names.triggers, TRIGGERS.partitions),
+            (names.inbox, INBOX.partitions),
+            (names.runs, RUNS.partitions),
+        )
+    ]
+    steps: dict[str, list[float]] = {
+        "API: request → trigger appended": [],
+        "trigger processor: → inbox": [],
+        "decider: → sluice.runs": [],
+        "commit, follower, response: → 201": [],
+    }
+    for run_id, (sent, answered) in windows.items():
+        if all(run_id in log for log in logs):
+            marks = (sent, *(log[run_id] for log in logs), answered)
+            for name, (a, b) in zip(steps, itertools.pairwise(marks), strict=True):
+                steps[name].append(b - a)
+    print(f"  where a POST's time went (Kafka's record timestamps, {len(windows)} POSTs):")
+    for name, xs in steps.items():
+        if xs:
+            print(f"    {name:<36} p50 {statistics.median(xs):7.1f}   p99 {pct(xs, 0.99):7.1f} ms")
+
+
+def first_stamps(settings: ServiceSettings, topic: str, partitions: int) -> dict[str, float]:
+    """run_id: the timestamp of its first RunRequested or RunCreated on ``topic``."""
+    out: dict[str, float] = {}
+    for partition in range(partitions):
+        for msg in read_partition(settings, topic, partition):
+            record = decode_record(msg.value() or b"")
+            if isinstance(record, RunRequested | RunCreated):
+                out.setdefault(record.run_id, msg.timestamp()[1])
+    return out
 
 
 def processors_rate(
@@ -408,13 +453,15 @@ def measure(
 
     missed: list[str] = []
     post_lat: list[float] = []
+    windows: dict[str, tuple[float, float]] = {}  # run_id: the POST's start and end (epoch ms)
 
     def post(i: int) -> httpx.Response:
-        t0 = time.perf_counter()
+        t0, sent = time.perf_counter(), time.time() * 1000
         response = http.post(runs, json={"branch": f"b{i}", "commit_sha": sha})
         post_lat.append((time.perf_counter() - t0) * 1000)
         run_id = response.json().get("run_id", "")
         run_ids.append(run_id)
+        windows[run_id] = (sent, time.time() * 1000)
         if response.status_code == 201 and http.get(f"{runs}/{run_id}").status_code != 200:
             missed.append(run_id)  # read-your-writes broken: a GET right after the 201
         return response
@@ -427,6 +474,7 @@ def measure(
         f"  {'trigger POST latency p50/p99':<34} {pct(post_lat, 0.5):.1f}"
         f" / {pct(post_lat, 0.99):.1f} ms"
     )
+    where_time_went(settings, windows)
     direct = processors_rate(settings, opts, sha=sha, schema=schema)
     row("runs/s without HTTP (same path)", trig_rate, direct, "run/s", "higher")
     target = f"{runs}/{run_ids[0]}"

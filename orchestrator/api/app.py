@@ -93,7 +93,7 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
     app = FastAPI(title="Sluice", version="1", lifespan=lifespan)
     app.state.ctx = ctx
     app.state.metrics = health.Metrics()
-    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(app.state.metrics.middleware)
     routers = (
         runs,
         pipelines,

@@ -23,8 +23,9 @@ __all__ = ["context", "not_found", "require", "visible", "within_rate"]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def context(request: Request) -> Context:
-    """The process's :class:`Context` (set by the app factory)."""
+async def context(request: Request) -> Context:
+    """The process's :class:`Context` (set by the app factory). Async, because FastAPI runs
+    a plain ``def`` dependency on a worker thread: a hop to a thread and back per request."""
     ctx: Context = request.app.state.ctx
     return ctx
 
