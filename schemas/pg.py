@@ -12,6 +12,9 @@ an identifier, on every new connection, and both translate a driver error into
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -58,15 +61,28 @@ class Pool:
     """Autocommit connections lent one unit of work at a time (``psycopg_pool`` underneath).
 
     A connection that broke is discarded by the pool, not lent again; one returned inside a
-    failed transaction is rolled back first.
+    failed transaction is rolled back first. One that sat idle for ``fresh_s`` or more is
+    checked with a round trip before it is lent (PostgreSQL may have restarted meanwhile);
+    one returned more recently is lent at once: under load that check was an eighth of the
+    API's busy time (py-spy under bench/api.py), one extra round trip per borrow.
     """
 
     def __init__(
-        self, dsn: str, *, schema: str, name: str = "sluice", size: int = 16, wait_s: float = 10
+        self,
+        dsn: str,
+        *,
+        schema: str,
+        name: str = "sluice",
+        size: int = 16,
+        wait_s: float = 10,
+        fresh_s: float = 1.0,
     ) -> None:
         """Open connections to ``dsn`` lazily, at most ``size`` at once, in ``schema``."""
         self.dsn = dsn
         self.schema = schema
+        self._fresh_s = fresh_s
+        self._returned: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
+        self._returned_lock = threading.Lock()
         self._pool = ConnectionPool(
             dsn,
             min_size=0,
@@ -77,7 +93,8 @@ class Pool:
                 "connect_timeout": _CONNECT_TIMEOUT_S,
             },
             configure=lambda conn: set_search_path(conn, schema),
-            check=ConnectionPool.check_connection,
+            check=self._check_unless_fresh,
+            reset=self._note_returned,
             timeout=wait_s,
             open=True,
             name=name,
@@ -97,3 +114,13 @@ class Pool:
     def close(self) -> None:
         """Close every connection."""
         self._pool.close()
+
+    def _note_returned(self, conn: Conn) -> None:
+        with self._returned_lock:
+            self._returned[conn] = time.monotonic()
+
+    def _check_unless_fresh(self, conn: Conn) -> None:
+        with self._returned_lock:
+            returned = self._returned.get(conn)
+        if returned is None or time.monotonic() - returned >= self._fresh_s:
+            ConnectionPool.check_connection(conn)
