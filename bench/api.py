@@ -62,7 +62,8 @@ from schemas.eventlog import TopicNames, consumer, producer, read_partition
 from schemas.pg import connect
 from schemas.settings import ServiceSettings
 from schemas.topics import INBOX, RUNS, TRIGGERS
-from tests.support.stack import create_topics, delete_topics
+from tests.support.leftovers import delete_topics_under
+from tests.support.stack import create_topics
 from tests.unit.triggers.gitrepos import GitRepo
 
 PIPELINE = """\
@@ -329,9 +330,7 @@ def main() -> int:
         return run(opts, settings, schema, tmp, stop)
     finally:
         stop.set()
-        delete_topics(
-            admin, [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-        )
+        delete_topics_under(admin, [prefix])
         with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
         del topics

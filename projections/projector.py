@@ -72,11 +72,11 @@ def _load(conn: Conn, model: ReadModel, events: list[Any]) -> None:
         pipelines = _select(conn, "pipelines", PipelineRow, "pipeline_id", pipes)
         run_rows = _select(conn, "pipeline_runs", RunRow, "run_id", runs)
         stage_rows = _select(conn, "stages", StageRow, "run_id", runs)
-    for row in pipelines.fetchall() if pipes else ():
+    for row in pipelines.fetchall():
         model.pipelines[row[0]] = PipelineRow(*row)
-    for row in run_rows.fetchall() if runs else ():
+    for row in run_rows.fetchall():
         model.runs[row[0]] = RunRow(*row)
-    for row in stage_rows.fetchall() if runs else ():
+    for row in stage_rows.fetchall():
         model.stages.setdefault(row[0], {})[row[1]] = StageRow(*row)
 
 

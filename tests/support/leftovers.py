@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException
@@ -64,17 +65,7 @@ class PrefixLedger:
     def sweep(self, admin: AdminClient, *, keep: bool = False) -> list[str]:
         """Delete every topic under this ledger's prefixes, then (unless ``keep``) the ledger;
         the names deleted."""
-        prefixes = tuple(self.prefixes())
-        names = [
-            t for t in admin.list_topics(timeout=30).topics if prefixes and t.startswith(prefixes)
-        ]
-        if names:
-            for future in admin.delete_topics(names, request_timeout=60).values():
-                try:
-                    future.result()
-                except KafkaException as e:  # deleted meanwhile by the test's own teardown
-                    if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                        raise
+        names = delete_topics_under(admin, self.prefixes())
         if not keep:
             self.path.unlink(missing_ok=True)
         return names
@@ -102,3 +93,18 @@ def remember_topic_prefix(prefix: str) -> str:
 def fresh_topic_prefix(letter: str) -> str:
     """A new topic prefix (``letter`` + 8 hex digits + "."), remembered for the sweep."""
     return remember_topic_prefix(f"{letter}{uuid.uuid4().hex[:8]}.")
+
+
+def delete_topics_under(admin: AdminClient, prefixes: Iterable[str]) -> list[str]:
+    """Delete every topic whose name starts with one of ``prefixes``; the names deleted (a
+    topic deleted meanwhile by someone else counts as deleted)."""
+    under = tuple(prefixes)
+    names = [t for t in admin.list_topics(timeout=30).topics if under and t.startswith(under)]
+    if names:
+        for future in admin.delete_topics(names, request_timeout=60).values():
+            try:
+                future.result()
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
+    return names

@@ -44,7 +44,7 @@ from projections.runner import ProjectionRunner
 from projections.timers import TimerWorker
 from schemas.settings import ServiceSettings
 from schemas.topics import topic_configs, with_prefix
-from tests.support.leftovers import remember_topic_prefix
+from tests.support.leftovers import delete_topics_under, remember_topic_prefix
 from tests.support.waiting import eventually
 from tests.unit.triggers.gitrepos import GitRepo
 
@@ -188,13 +188,6 @@ def _create_topics(admin: AdminClient, prefix: str) -> None:
         future.result()
 
 
-def _delete_topics(admin: AdminClient, prefix: str) -> None:
-    made = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-    if made:
-        for future in admin.delete_topics(made, request_timeout=60).values():
-            future.result()
-
-
 @pytest.fixture(scope="package")
 def deployment(
     kafka_admin: AdminClient, pg_conninfo: str, tmp_path_factory: pytest.TempPathFactory
@@ -257,7 +250,7 @@ def deployment(
         triggers.kill()
     for t in threads:
         t.join(30)
-    _delete_topics(kafka_admin, prefix)
+    delete_topics_under(kafka_admin, [prefix])
     with psycopg.connect(pg_conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
