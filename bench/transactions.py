@@ -28,6 +28,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from bench.dispatch import pct
 from schemas.eventlog import producer_config
 from schemas.settings import ServiceSettings
+from tests.support.stack import delete_topics
 
 LIBRDKAFKA_DEFAULT = {"retry.backoff.ms": 100}
 
@@ -36,8 +37,9 @@ def back_to_back(
     settings: ServiceSettings, topic: str, n: int, overrides: dict[str, Any]
 ) -> list[float]:
     """Milliseconds of each of ``n`` transactions made one right after another."""
-    config = producer_config(settings, transactional_id=f"bench-{uuid.uuid4().hex}")
-    p = Producer({**config, **overrides})
+    p = Producer(
+        producer_config(settings, transactional_id=f"bench-{uuid.uuid4().hex}", **overrides)
+    )
     p.init_transactions(30)
     c = Consumer(
         {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"}
@@ -91,7 +93,7 @@ def main() -> None:
             sluice += back_to_back(settings, topic, opts.n, {})
             floor += acknowledged(settings, topic, opts.n)
     finally:
-        admin.delete_topics([topic])
+        delete_topics(admin, [topic])
     print(f"bench/transactions.py: {opts.rounds} x {opts.n} transactions back to back, one broker")
     print(line("librdkafka's default back-off (100 ms)", default))
     print(line("Sluice's transactional producer (5 ms)", sluice))

@@ -119,8 +119,11 @@ def ensure_changelog(settings: ServiceSettings, *, prefix: str = "") -> None:
     )
 
 
-def await_topics(admin: AdminClient, wanted: dict[str, int], timeout_s: float = 60.0) -> None:
-    """Return once Kafka shows each topic of ``wanted`` with its partitions, each led."""
+def await_topics(
+    admin: AdminClient, wanted: dict[str, int], timeout_s: float = 60.0
+) -> dict[str, int]:
+    """Once Kafka shows each topic of ``wanted`` with its partitions, each led: the partitions
+    it shows of each."""
     # faust reads the cluster's metadata once at start and for minutes trusts it: a topic the
     # broker does not show yet (just created, or a broker just restarted) reads as 0
     # partitions, and the agent crashes on every trigger (PartitionsMismatch).
@@ -139,7 +142,7 @@ def await_topics(admin: AdminClient, wanted: dict[str, int], timeout_s: float = 
             or any(p.leader < 0 for p in topics[t].partitions.values())
         ]
         if not missing:
-            return
+            return {t: len(topics[t].partitions) for t in wanted}
         if time.monotonic() >= deadline:
             raise EventLogUnavailable(
                 f"Kafka does not show {', '.join(sorted(missing))} with a leader for every"

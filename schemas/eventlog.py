@@ -72,7 +72,7 @@ _STALLED_READ_S = 60.0
 # A transaction begun right after a commit is refused with CONCURRENT_TRANSACTIONS until the
 # coordinator has written the last one's markers (a few ms); librdkafka retries it after
 # retry.backoff.ms, 100 ms by default. Under load (transactions back to back) every
-# transaction paid that 100 ms: 89 ms mean each, 9-10 ms with 5 ms (bench/transactions.py).
+# transaction paid that 100 ms: 80-88 ms mean each, 22-28 ms with 5 ms (bench/transactions.py).
 # Retries still back off exponentially up to retry.backoff.max.ms (1 s) while a broker is down.
 _BACK_TO_BACK_TRANSACTIONS: dict[str, Any] = {"retry.backoff.ms": 5}
 

@@ -16,7 +16,7 @@ def test_topics_the_broker_shows_with_every_partition_led_are_ready(
 ) -> None:
     name = make_topic("sluice.triggers", partitions=3)
 
-    await_topics(kafka_admin, {name: 3}, timeout_s=30)
+    assert await_topics(kafka_admin, {name: 3}, timeout_s=30) == {name: 3}
 
 
 def test_a_missing_topic_is_an_error_that_names_it(
