@@ -205,7 +205,9 @@ def main() -> None:
             f"after the abort, {s['failed']} failed of {s['total']}"
         )
     finally:
-        for ct in client.containers.list(all=True, filters={"label": f"{ENV_LABEL}={env}"}):
+        for ct in client.containers.list(
+            all=True, filters={"label": f"{ENV_LABEL}={env}"}, ignore_removed=True
+        ):
             ct.remove(force=True)
         h.remove_environment(env)
         c.close()

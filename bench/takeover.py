@@ -484,7 +484,9 @@ def deployer_takeover(settings: ServiceSettings, admin: AdminClient) -> tuple[fl
         finally:
             for p in (deployer, timers, decider):
                 kill(p)
-            for c in client.containers.list(all=True, filters={"label": f"{ENV_LABEL}={env}"}):
+            for c in client.containers.list(
+                all=True, filters={"label": f"{ENV_LABEL}={env}"}, ignore_removed=True
+            ):
                 c.remove(force=True)
             HAProxy(settings.haproxy_dir).remove_environment(env)
 

@@ -41,7 +41,9 @@ class Containers:
 
     def of(self, env: str, port: int) -> list[Running]:
         """Every running container of ``env``, oldest first."""
-        found = self.client.containers.list(filters={"label": f"{ENV_LABEL}={env}"})
+        found = self.client.containers.list(
+            filters={"label": f"{ENV_LABEL}={env}"}, ignore_removed=True
+        )
         found.sort(key=lambda c: str(c.attrs.get("Created", "")))
         return [self._running(c, port) for c in found]
 

@@ -9,6 +9,7 @@ broker and writes go on with two. How long progress stopped is measured by bench
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Producer
@@ -24,10 +25,13 @@ RUNS_FED = 14
 pytestmark = pytest.mark.timeout(480)
 
 
-def _watch(chaos: ChaosDeployment) -> RunWatch:
-    watch = RunWatch(chaos.settings, chaos.names)
-    watch.start()
-    return watch
+@pytest.fixture
+def watch(chaos: ChaosDeployment) -> Iterator[RunWatch]:
+    """Every event of ``sluice.runs`` by run, followed until the test ends, passed or not."""
+    following = RunWatch(chaos.settings, chaos.names)
+    following.start()
+    yield following
+    following.stop.set()
 
 
 def _all_ended(
@@ -46,10 +50,9 @@ def _all_ended(
 
 
 def test_runs_survive_the_kill_of_the_broker_coordinating_the_deciders_transactions(
-    chaos: ChaosDeployment,
+    chaos: ChaosDeployment, watch: RunWatch
 ) -> None:
     cluster = chaos.cluster
-    watch = _watch(chaos)
     feeder = Feeder(chaos, chaos.commits(RUNS_FED), pace_s=0.7)
     feeder.start()
     eventually(lambda: len(feeder.accepted) >= 4, timeout=120, what="runs to flow")
@@ -69,15 +72,13 @@ def test_runs_survive_the_kill_of_the_broker_coordinating_the_deciders_transacti
     chaos.wait_read_model(watch.resolved(feeder.accepted))
     replay = chaos.replay_verify()
     assert replay.returncode == 0, replay.stdout + replay.stderr
-    watch.stop.set()
 
 
 def test_runs_survive_the_kill_of_the_processors_and_the_runner_while_a_broker_is_down(
-    chaos: ChaosDeployment,
+    chaos: ChaosDeployment, watch: RunWatch
 ) -> None:
     cluster = chaos.cluster
     cluster.wait_in_sync(chaos.topics())
-    watch = _watch(chaos)
     feeder = Feeder(chaos, chaos.commits(RUNS_FED), pace_s=0.7)
     feeder.start()
     eventually(lambda: len(feeder.accepted) >= 4, timeout=120, what="runs to flow")
@@ -100,7 +101,6 @@ def test_runs_survive_the_kill_of_the_processors_and_the_runner_while_a_broker_i
     chaos.wait_read_model(watch.resolved(feeder.accepted))
     replay = chaos.replay_verify()
     assert replay.returncode == 0, replay.stdout + replay.stderr
-    watch.stop.set()
 
 
 def test_topic_configs_on_three_brokers_survive_one_loss(chaos_cluster: ChaosCluster) -> None:

@@ -63,7 +63,7 @@ def demo_env(
     for name in daemons.names():
         daemons.stop(name)
     label = f"{ENV_LABEL}={env['DEMO_ENVIRONMENT']}"
-    for c in docker_client.containers.list(all=True, filters={"label": label}):
+    for c in docker_client.containers.list(all=True, filters={"label": label}, ignore_removed=True):
         c.remove(force=True)
     haproxy.remove_environment(env["DEMO_ENVIRONMENT"])
     made = [t for t in kafka_admin.list_topics(timeout=10).topics if t.startswith(topic_prefix)]

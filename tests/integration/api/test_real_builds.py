@@ -305,5 +305,5 @@ def test_a_build_that_outlives_its_timeout_fails_and_the_engine_stops_building(
 
 def _building(client: docker.DockerClient, command: str) -> list[str]:
     """Running containers whose command is ``command`` (a classic build's RUN step)."""
-    running = client.containers.list(filters={"status": "running"})
+    running = client.containers.list(filters={"status": "running"}, ignore_removed=True)
     return [c.id for c in running if command in " ".join(c.attrs["Config"]["Cmd"] or [])]

@@ -48,7 +48,9 @@ def environment(unique: str, haproxy: HAProxy, docker_client: docker.DockerClien
     """A fresh environment name; its containers and HAProxy frontend go away afterwards."""
     env = f"t{unique}"
     yield env
-    for c in docker_client.containers.list(all=True, filters={"label": f"{ENV_LABEL}={env}"}):
+    for c in docker_client.containers.list(
+        all=True, filters={"label": f"{ENV_LABEL}={env}"}, ignore_removed=True
+    ):
         c.remove(force=True)
     haproxy.remove_environment(env)
 

@@ -126,7 +126,9 @@ def test_a_deployer_killed_mid_rollout_is_replaced_without_duplicates_or_errors(
     )  # fmt: skip
     assert rollout.load is not None
     summary = rollout.load.result()
-    running = docker_client.containers.list(filters={"label": f"{ENV_LABEL}={environment}"})
+    running = docker_client.containers.list(
+        filters={"label": f"{ENV_LABEL}={environment}"}, ignore_removed=True
+    )
 
     assert sorted(c.labels["sluice.image"] for c in running) == [v2] * 3
     assert summary["failed"] == 0, summary
@@ -161,7 +163,9 @@ def test_a_deployer_killed_mid_canary_starts_the_canary_again_and_never_promotes
     )  # fmt: skip
     assert rollout.load is not None
     summary = rollout.load.result()
-    running = docker_client.containers.list(filters={"label": f"{ENV_LABEL}={environment}"})
+    running = docker_client.containers.list(
+        filters={"label": f"{ENV_LABEL}={environment}"}, ignore_removed=True
+    )
     started = [e for e in bare.log.events[rollout.run] if isinstance(e, InstanceStarted)]
     names = bare.log.names_of(rollout.run)
     judged = names.index("AnalysisMeasured")

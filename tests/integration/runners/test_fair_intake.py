@@ -109,7 +109,10 @@ def test_a_killed_runner_alone_on_its_host_loses_its_stage_within_a_lease(
         rig.append_to_inbox(run_created(rig, run_id, stages))
         eventually(lambda: runs.of(StageClaimed, runner_id=dead_id), timeout=30, what="claim")
         mine = {"label": f"{RUNNER_LABEL}={dead_id}"}
-        eventually(lambda: docker_client.containers.list(filters=mine), what="its container")
+        eventually(
+            lambda: docker_client.containers.list(filters=mine, ignore_removed=True),
+            what="its container",
+        )
     finally:
         process.kill()  # SIGKILL, and no other runner on the host to notice its lock
         killed_at = now_ms()

@@ -34,14 +34,17 @@ def test_the_container_of_a_killed_runner_is_removed_when_the_next_runner_starts
         job = rig.job(StageSpec(name="long", script=("sleep 300",)))
         rig.send(job)
         eventually(lambda: inbox.of(StageClaimed, runner_id=dead_id), timeout=30, what="claim")
-        eventually(lambda: docker_client.containers.list(filters=mine), what="its container")
+        eventually(
+            lambda: docker_client.containers.list(filters=mine, ignore_removed=True),
+            what="its container",
+        )
     finally:
         process.kill()  # SIGKILL: no clean-up of its own
         process.wait()
-    assert docker_client.containers.list(all=True, filters=mine)
+    assert docker_client.containers.list(all=True, filters=mine, ignore_removed=True)
     rig.start()
     eventually(
-        lambda: not docker_client.containers.list(all=True, filters=mine),
+        lambda: not docker_client.containers.list(all=True, filters=mine, ignore_removed=True),
         timeout=30,
         what="the dead runner's container to be removed",
     )
@@ -62,7 +65,10 @@ def test_a_run_whose_runner_is_killed_mid_stage_succeeds_once_on_the_next_runner
     try:
         rig.append_to_inbox(run_created(rig, run_id, stages))
         eventually(lambda: runs.of(StageClaimed, runner_id=dead_id), timeout=30, what="claim")
-        eventually(lambda: docker_client.containers.list(filters=mine), what="its container")
+        eventually(
+            lambda: docker_client.containers.list(filters=mine, ignore_removed=True),
+            what="its container",
+        )
     finally:
         process.kill()
         process.wait()
