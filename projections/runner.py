@@ -263,6 +263,7 @@ class ProjectionRunner:
         self.duplicates = 0
         self.reconnects = 0
         self.assigned: frozenset[tuple[str, int]] = frozenset()  # (topic, partition) it owns
+        self._starts: dict[tuple[str, int], int] = {}  # where each was assigned to start
         self.ready = threading.Event()  # set once it owns partitions
         self._conn: Conn | None = None
         self._lag_at = 0.0
@@ -307,6 +308,7 @@ class ProjectionRunner:
             self._conn = conn
             for tp in self._with_stored_offsets(c.assignment()):
                 c.seek(tp)  # back to the stored offsets (after a lost connection)
+                self._starts[(tp.topic, tp.partition)] = tp.offset
             while not stop.is_set():
                 self._step(conn, c)
 
@@ -326,16 +328,20 @@ class ProjectionRunner:
             PROCESSOR_EVENTS.labels(self.projection.label).inc(result.applied)
         if time.monotonic() - self._lag_at >= _LAG_EVERY_S:
             self._lag_at = time.monotonic()
-            export_assigned_lag(self.projection.label, c)
+            export_assigned_lag(self.projection.label, c, self._starts)
 
     def _on_assign(self, c: Consumer, partitions: list[TopicPartition]) -> None:
         """Start each assigned partition at the offset stored with the rows, not Kafka's."""
-        c.incremental_assign(self._with_stored_offsets(partitions))
+        starting = self._with_stored_offsets(partitions)
+        c.incremental_assign(starting)
+        self._starts.update({(tp.topic, tp.partition): tp.offset for tp in starting})
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
         self.ready.set()
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        for tp in partitions:
+            self._starts.pop((tp.topic, tp.partition), None)
 
     def _with_stored_offsets(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         assert self._conn is not None, "callbacks only run while serving"
