@@ -47,6 +47,7 @@ from schemas.topics import (
 
 __all__ = [
     "PATIENT_FETCH",
+    "EndOffsets",
     "EventLogUnavailable",
     "TopicNames",
     "append_acknowledged",
@@ -291,6 +292,36 @@ _TRANSIENT = {
     KafkaError._DESTROY_BROKER,  # the broker asked went away (killed) while it answered
     KafkaError._UNKNOWN_PARTITION,  # its leader died: cached metadata lists no leader
 }
+
+
+class EndOffsets:
+    """End offsets asked of a client of their own, which fetches nothing; thread-safe.
+
+    Asked of a consumer that fetches, a query goes on the connection of its fetch in flight
+    and waits behind it: up to fetch.wait.max.ms a partition (12 partitions took 150 ms at
+    10 ms, 5.6 s at 500 ms), or past its timeout while another thread polls it.
+    """
+
+    def __init__(self, settings: ServiceSettings, *, group: str) -> None:
+        """A client made on first use, in consumer group ``group`` (it never joins it)."""
+        self._settings = settings
+        self._group = group
+        self._client: Consumer | None = None
+        self._lock = threading.Lock()
+
+    def of(self, tp: TopicPartition, timeout: float) -> int:
+        """The end (high watermark) of one partition; KafkaException after ``timeout``."""
+        with self._lock:  # one query at a time
+            if self._client is None:
+                self._client = consumer(self._settings, group=self._group)
+            return int(self._client.get_watermark_offsets(tp, timeout, cached=False)[1])
+
+    def close(self) -> None:
+        """Close the client, if one was made."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 def _high_watermark(c: Consumer, tp: TopicPartition) -> int:

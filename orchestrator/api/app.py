@@ -4,6 +4,7 @@ starts the ``sluice.runs`` follower and the background loops (cron, retention)."
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -39,7 +40,7 @@ from orchestrator.api.settings import ApiSettings
 from orchestrator.api.signed_urls import url_key
 from runners.secrets import load_key
 from schemas.errors import DomainError, InfrastructureError
-from schemas.eventlog import TopicNames, producer
+from schemas.eventlog import EndOffsets, TopicNames, producer
 from schemas.settings import ServiceSettings
 
 __all__ = ["build_context", "create_app"]
@@ -68,6 +69,7 @@ def build_context(settings: ServiceSettings, api: ApiSettings) -> Context:
         names=names,
         fernet=Fernet(key),
         url_key=url_key(key),
+        end_offsets=EndOffsets(settings, group=f"sluice-api-ends-{uuid.uuid4().hex}"),
     )
 
 
@@ -85,6 +87,7 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
         yield
         stop.set()
         ctx.follower.stop()
+        ctx.end_offsets.close()
         ctx.producer.flush(10)
         for t in threads:
             t.join(10)

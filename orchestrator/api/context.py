@@ -13,7 +13,7 @@ from orchestrator.api.db import Database
 from orchestrator.api.follower import RunsFollower
 from orchestrator.api.ratelimit import RateLimiter
 from orchestrator.api.settings import ApiSettings
-from schemas.eventlog import TopicNames
+from schemas.eventlog import EndOffsets, TopicNames
 from schemas.settings import ServiceSettings
 
 __all__ = ["Context"]
@@ -33,6 +33,7 @@ class Context:
     names: TopicNames
     fernet: Fernet  # encrypts webhook secrets, with the secrets key
     url_key: bytes  # signs artifact download links (derived from the secrets key)
+    end_offsets: EndOffsets  # where a topic's partitions end now (a log stream's last lines)
     branches: BranchHeads = field(default_factory=BranchHeads)
 
     def run_url(self, pipeline_id: str, run_id: str) -> str:

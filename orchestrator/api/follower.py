@@ -21,6 +21,7 @@ from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected
 from orchestrator.wire import WireError, decode_record
 from schemas.codec import SchemaError
 from schemas.eventlog import (
+    EndOffsets,
     EventLogUnavailable,
     consumer,
     end_offsets,
@@ -93,9 +94,8 @@ class RunsFollower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._following = False
-        self._watermarks: Consumer | None = None
-        self._watermark_lock = threading.Lock()
         self._consumer_group = f"sluice-api-{uuid.uuid4().hex}"
+        self._ends = EndOffsets(settings, group=self._consumer_group)
         self._read: dict[int, int] = {}  # per partition, the offset the follower reads next
         self._accepted: dict[int, int] = {}  # per partition, the last RunCreated's offset
 
@@ -115,9 +115,7 @@ class RunsFollower:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
-        with self._watermark_lock:
-            if self._watermarks is not None:
-                self._watermarks.close()
+        self._ends.close()
 
     def expect(self, *keys: str) -> Waiter:
         """A waiter resolved by the first answer naming any of ``keys`` (run/request ids)."""
@@ -156,19 +154,11 @@ class RunsFollower:
         tp = TopicPartition(self.topic, partition)
         deadline = time.monotonic() + timeout
         try:
-            end = self._end_offset(tp, timeout)
+            end = self._ends.of(tp, timeout)
             while self._position(tp) < end and time.monotonic() < deadline:
                 time.sleep(0.002)
         except KafkaException as e:
             _log.warning("cannot follow %s[%s] to its end: %s", self.topic, partition, e)
-
-    def _end_offset(self, tp: TopicPartition, timeout: float) -> int:
-        # Asked of a client of its own, one call at a time: asked of the follower's own
-        # consumer while its thread polls, the call blocks past its timeout.
-        with self._watermark_lock:
-            if self._watermarks is None:
-                self._watermarks = consumer(self._settings, group=self._consumer_group)
-            return int(self._watermarks.get_watermark_offsets(tp, timeout, cached=False)[1])
 
     def _position(self, tp: TopicPartition) -> int:
         with self._lock:

@@ -38,7 +38,7 @@ from orchestrator.api.trigger import read_run
 from orchestrator.domain.records import LogChunk
 from orchestrator.wire import WireError, decode_record
 from schemas.codec import SchemaError
-from schemas.eventlog import consumer, take_batch
+from schemas.eventlog import PATIENT_FETCH, consumer, take_batch
 from schemas.topics import LOGS
 
 __all__ = ["Position", "log_text", "router", "stream"]
@@ -248,7 +248,10 @@ class _Reader:
 
     def __init__(self, ctx: Context, run: dict[str, Any]) -> None:
         self.topic = ctx.names.logs
-        self._c: Consumer = consumer(ctx.settings, group="sluice-api-logs")
+        self._ends = ctx.end_offsets
+        # patient: a line is still fetched at once, and each open stream would otherwise ask
+        # Kafka a hundred times a second whether there is more
+        self._c: Consumer = consumer(ctx.settings, group="sluice-api-logs", **PATIENT_FETCH)
         start_ms = int(run["created_at"].timestamp() * 1000) - _SLACK_MS
         parts = range(LOGS.partitions)
         wanted = [TopicPartition(self.topic, p, start_ms) for p in parts]
@@ -260,11 +263,10 @@ class _Reader:
         self._c.assign([TopicPartition(self.topic, p, o) for p, o in self.next.items()])
 
     def ends(self) -> dict[int, int]:
-        """The current end offset of every partition."""
+        """The current end offset of every partition (asked of the API's client for that:
+        asked of this reader's consumer, each would wait behind its fetch in flight)."""
         return {
-            p: self._c.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=10, cached=False
-            )[1]
+            p: self._ends.of(TopicPartition(self.topic, p), timeout=10)
             for p in range(LOGS.partitions)
         }
 
