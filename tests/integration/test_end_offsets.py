@@ -7,27 +7,21 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
 
-from schemas.eventlog import EndOffsets, producer
+from schemas.eventlog import EndOffsets
 from schemas.settings import ServiceSettings
-
-
-def _appended(settings: ServiceSettings, topic: str, partition: int, n: int) -> None:
-    out = producer(settings)
-    for i in range(n):
-        out.produce(topic, value=b"%d" % i, partition=partition)
-    assert out.flush(30) == 0
+from tests.support.records import append_numbered
 
 
 def test_the_end_of_a_partition_is_where_the_next_record_will_go(
     settings: ServiceSettings, make_topic: Callable[..., str], unique: str
 ) -> None:
     topic = make_topic("ends", partitions=2)
-    _appended(settings, topic, 1, 7)
+    append_numbered(settings, topic, {1: 7})
     ends = EndOffsets(settings, group=f"ends-{unique}")
     try:
         assert ends.of(TopicPartition(topic, 0), 10) == 0
         assert ends.of(TopicPartition(topic, 1), 10) == 7
-        _appended(settings, topic, 1, 2)
+        append_numbered(settings, topic, {1: 2})
         assert ends.of(TopicPartition(topic, 1), 10) == 9
     finally:
         ends.close()
@@ -37,7 +31,7 @@ def test_a_closed_probe_asks_again_with_a_new_client(
     settings: ServiceSettings, make_topic: Callable[..., str], unique: str
 ) -> None:
     topic = make_topic("reopened")
-    _appended(settings, topic, 0, 3)
+    append_numbered(settings, topic, {0: 3})
     ends = EndOffsets(settings, group=f"ends-{unique}")
     ends.of(TopicPartition(topic, 0), 10)
     ends.close()

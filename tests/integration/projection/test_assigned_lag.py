@@ -7,17 +7,10 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, TopicPartition
 
 from projections.lag import assigned_lag
-from schemas.eventlog import consumer, producer
+from schemas.eventlog import consumer
 from schemas.settings import ServiceSettings
+from tests.support.records import append_numbered
 from tests.support.waiting import eventually
-
-
-def _filled(settings: ServiceSettings, topic: str, counts: dict[int, int]) -> None:
-    out = producer(settings)
-    for partition, n in counts.items():
-        for i in range(n):
-            out.produce(topic, value=b"%d" % i, partition=partition)
-    assert out.flush(30) == 0
 
 
 def _took(c: Consumer, n: int) -> None:
@@ -32,7 +25,7 @@ def test_the_lag_counts_what_is_past_the_position_on_every_assigned_partition(
     settings: ServiceSettings, make_topic: Callable[..., str], unique: str
 ) -> None:
     topic = make_topic("lagged", partitions=2)
-    _filled(settings, topic, {0: 5, 1: 3})
+    append_numbered(settings, topic, {0: 5, 1: 3})
     c = consumer(settings, group=f"lag-{unique}")
     c.assign([TopicPartition(topic, 0, 0), TopicPartition(topic, 1, 3)])  # 1: at its end
     try:
@@ -49,7 +42,7 @@ def test_a_partition_nothing_was_taken_from_counts_from_where_it_was_assigned(
     settings: ServiceSettings, make_topic: Callable[..., str], unique: str
 ) -> None:
     topic = make_topic("untaken")
-    _filled(settings, topic, {0: 6})
+    append_numbered(settings, topic, {0: 6})
     c = consumer(settings, group=f"lag-{unique}")
     c.assign([TopicPartition(topic, 0, 4)])
     try:
