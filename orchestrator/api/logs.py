@@ -38,7 +38,7 @@ from orchestrator.api.trigger import read_run
 from orchestrator.domain.records import LogChunk
 from orchestrator.wire import WireError, decode_record
 from schemas.codec import SchemaError
-from schemas.eventlog import PATIENT_FETCH, consumer, take_batch
+from schemas.eventlog import consumer, take_batch
 from schemas.topics import LOGS
 
 __all__ = ["Position", "log_text", "router", "stream"]
@@ -249,9 +249,7 @@ class _Reader:
     def __init__(self, ctx: Context, run: dict[str, Any]) -> None:
         self.topic = ctx.names.logs
         self._ends = ctx.end_offsets
-        # patient: a line is still fetched at once, and each open stream would otherwise ask
-        # Kafka a hundred times a second whether there is more
-        self._c: Consumer = consumer(ctx.settings, group="sluice-api-logs", **PATIENT_FETCH)
+        self._c: Consumer = consumer(ctx.settings, group="sluice-api-logs")
         start_ms = int(run["created_at"].timestamp() * 1000) - _SLACK_MS
         parts = range(LOGS.partitions)
         wanted = [TopicPartition(self.topic, p, start_ms) for p in parts]
