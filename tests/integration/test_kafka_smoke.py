@@ -45,7 +45,7 @@ def consume_values(c: Consumer, topic: str, count: int, timeout: float = 20.0) -
     for _ in range(int(timeout / 0.2)):
         msg = c.poll(0.2)
         if msg is not None and msg.error() is None:
-            values.append(msg.value())
+            values.append(msg.value() or b"")
         if len(values) >= count:
             break
     c.close()

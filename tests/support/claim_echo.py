@@ -58,7 +58,8 @@ class ClaimEcho:
         try:
             while not self._stop.is_set():
                 for msg in c.consume(100, timeout=0.05):
-                    record = decode(msg.value()) if msg.error() is None and msg.value() else None
+                    value = msg.value()
+                    record = decode(value) if msg.error() is None and value else None
                     if isinstance(record, StageClaimed):
                         p.produce(self._topics.runs, encode(record), record.run_id.encode())
                         self.echoed.append(record)

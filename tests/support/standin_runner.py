@@ -16,6 +16,7 @@ from orchestrator.domain.jobs import Job
 from orchestrator.wire import decode_record, encode_event
 from schemas.eventlog import TopicNames, consumer, producer
 from schemas.settings import ServiceSettings
+from tests.support.event_ids import AttemptIds
 
 __all__ = ["Outcome", "StandInRunner"]
 
@@ -67,9 +68,10 @@ class StandInRunner:
             out.flush(10)
 
     def _reports(self, job: Job) -> list[RunEvent]:
-        outcome = self.scripts.get(job.run_id, lambda _: Outcome())(job)
+        script: Script = self.scripts.get(job.run_id, lambda _: Outcome())
+        outcome = script(job)
         now = _now_ms()
-        base = {"run_id": job.run_id, "stage": job.stage.name, "attempt": job.attempt}
+        base: AttemptIds = {"run_id": job.run_id, "stage": job.stage.name, "attempt": job.attempt}
         lease = outcome.lease_ms if outcome.lease_ms is not None else job.lease_ms
         claimed = StageClaimed(
             **base, runner_id=self.runner_id, lease_deadline_ms=now + lease, occurred_at_ms=now

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -12,7 +12,11 @@ __all__ = ["eventually"]
 
 
 def eventually(
-    probe: Callable[[], T | None], *, timeout: float = 15.0, interval: float = 0.05, what: str = ""
+    probe: Callable[[], T | Literal[False] | None],
+    *,
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    what: str = "",
 ) -> T:
     """Call ``probe`` until it returns something truthy (returned) or ``timeout`` passes.
 

@@ -23,6 +23,7 @@ from orchestrator.wire import encode_event
 from schemas.eventlog import TopicNames, producer
 from tests.integration.api.conftest import Deployment, Pipeline
 from tests.integration.api.test_protected_environments import audited, history_event, protect
+from tests.support.event_ids import DeploymentAttemptIds, DeploymentEventIds, StageEventIds
 from tests.support.runs import run_created
 from tests.support.waiting import eventually
 
@@ -43,8 +44,13 @@ def paused_canary(deployment: Deployment, pipeline: Pipeline, env: str) -> str:
     created = run_created([spec], run_id=run_id, pipeline_id=pipeline.pipeline_id)
     names = TopicNames(deployment.settings.topic_prefix)
     send(deployment, names.inbox, [created])
-    stage = {"run_id": run_id, "stage": "deploy", "attempt": 1, "occurred_at_ms": now}
-    ids = {**stage, "deployment_id": f"{run_id}/deploy/1", "environment": env}
+    stage: StageEventIds = {
+        "run_id": run_id,
+        "stage": "deploy",
+        "attempt": 1,
+        "occurred_at_ms": now,
+    }
+    ids: DeploymentEventIds = {**stage, "deployment_id": f"{run_id}/deploy/1", "environment": env}
     with deployment.client() as client:
         eventually(
             lambda: (
@@ -107,10 +113,14 @@ def test_promoting_a_deployment_that_is_not_paused_is_409(
     env = f"e{uuid.uuid4().hex[:8]}"
     deployment_id = paused_canary(deployment, pipeline, env)
     run_id = deployment_id.split("/")[0]
-    ids = {"run_id": run_id, "stage": "deploy", "attempt": 1, "environment": env}
-    done = DeploymentSucceeded(
-        **ids, deployment_id=deployment_id, occurred_at_ms=time.time_ns() // 1_000_000
-    )
+    ids: DeploymentAttemptIds = {
+        "run_id": run_id,
+        "stage": "deploy",
+        "attempt": 1,
+        "environment": env,
+        "deployment_id": deployment_id,
+    }
+    done = DeploymentSucceeded(**ids, occurred_at_ms=time.time_ns() // 1_000_000)
     send(deployment, TopicNames(deployment.settings.topic_prefix).inbox, [done])
     with deployment.client() as client:
         eventually(

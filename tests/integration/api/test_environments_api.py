@@ -14,6 +14,7 @@ from orchestrator.domain.model import DeploySpec, StageSpec
 from orchestrator.wire import decode_record, encode_event
 from schemas.eventlog import TopicNames, consumer, producer
 from tests.integration.api.conftest import Deployment, Pipeline
+from tests.support.event_ids import DeploymentAttemptIds, StageEventIds
 from tests.support.runs import run_created
 from tests.support.waiting import eventually
 
@@ -63,11 +64,21 @@ def two_deployments(
         events.append(
             run_created([spec], run_id=run_id, occurred_at_ms=T0, pipeline_id=pipeline_id)
         )
-        stage = {"run_id": run_id, "stage": "deploy", "attempt": 1, "occurred_at_ms": T0}
+        stage: StageEventIds = {
+            "run_id": run_id,
+            "stage": "deploy",
+            "attempt": 1,
+            "occurred_at_ms": T0,
+        }
         events.append(StageQueued(**stage, priority=Priority.NORMAL, lease_ms=60_000))
         events.append(StageClaimed(**stage, runner_id="deployer", lease_deadline_ms=T0 * 2))
-        ids = {"run_id": run_id, "stage": "deploy", "attempt": 1, "environment": env}
-        ids["deployment_id"] = f"{run_id}/deploy/1"
+        ids: DeploymentAttemptIds = {
+            "run_id": run_id,
+            "stage": "deploy",
+            "attempt": 1,
+            "environment": env,
+            "deployment_id": f"{run_id}/deploy/1",
+        }
         at = T0 + k * 60_000
         events.append(
             DeploymentStarted(

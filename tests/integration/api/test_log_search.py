@@ -25,11 +25,16 @@ from projections.log_lines import LOG_LINES
 from projections.replay import verify
 from schemas.eventlog import TopicNames, producer
 from tests.integration.api.conftest import PIPELINE, Deployment, Pipeline
+from tests.support.event_ids import AttemptIds
 from tests.support.waiting import eventually
 
 Trigger = Callable[..., httpx.Response]
 FIRST = ["compiling\nERR", "OR: disk full\n", "retrying"]  # the last line never ends
 SECOND = ["compiling\n", "all good, disk ok\n", "done"]  # final: "done" is its last line
+
+
+class _LogIds(AttemptIds):
+    storage_path: str
 
 
 def _write(deployment: Deployment, run_id: str, attempt: int, pieces: list[str]) -> None:
@@ -162,7 +167,7 @@ def test_an_expired_log_answers_410_and_its_lines_leave_the_search(
     eventually(lambda: len(_get(deployment, path, q="error: disk")) == 2, what="both runs")
     inbox = TopicNames(deployment.settings.topic_prefix).inbox
     where = f"{deployment.settings.log_bucket}/logs/{run_id}/build/1.log.gz"
-    ids = {"run_id": run_id, "stage": "build", "attempt": 1, "storage_path": where}
+    ids: _LogIds = {"run_id": run_id, "stage": "build", "attempt": 1, "storage_path": where}
     now = time.time_ns() // 1_000_000
     p = producer(deployment.settings)
     append(p, inbox, run_id, LogArchived(**ids, size_bytes=1, lines=2, occurred_at_ms=now))

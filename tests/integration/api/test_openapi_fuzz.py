@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -21,7 +23,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_request_gets_a_5xx_or_a_response_outside_the_spec(
-    case: schemathesis.Case, deployment: Deployment
+    case: schemathesis.Case[Any], deployment: Deployment
 ) -> None:
     case.call_and_validate(
         headers={"Authorization": f"Bearer {deployment.admin_token}"},

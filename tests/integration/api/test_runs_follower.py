@@ -40,12 +40,12 @@ def follower(settings: ServiceSettings, names: TopicNames) -> Iterator[RunsFollo
     f.stop()
 
 
-def accept(settings: ServiceSettings, names: TopicNames, run_id: str) -> int:
+def accept(settings: ServiceSettings, names: TopicNames, run_id: str) -> int | None:
     """Append a RunCreated to sluice.runs in a transaction, as the decider does; its offset."""
     p = producer(settings, transactional_id=f"follower-test-{uuid.uuid4().hex}")
     p.init_transactions(30)
     p.begin_transaction()
-    offsets: list[int] = []
+    offsets: list[int | None] = []
     p.produce(
         names.runs,
         key=run_id.encode(),

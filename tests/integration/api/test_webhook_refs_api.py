@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -74,16 +75,16 @@ def refs(deployment: Deployment, tmp_path: Path) -> Pipeline:
     return register(deployment, tmp_path, PIPELINE)
 
 
-def _run(deployment: Deployment, run_id: str) -> dict[str, object]:
+def _run(deployment: Deployment, run_id: str) -> dict[str, Any]:
     with deployment.client() as http:
-        run: dict[str, object] = http.get(f"/runs/{run_id}").json()
+        run: dict[str, Any] = http.get(f"/runs/{run_id}").json()
     return run
 
 
 def _stage_statuses(deployment: Deployment, run_id: str) -> dict[str, str]:
     def settled() -> dict[str, str] | None:
         stages = _run(deployment, run_id).get("stages") or []
-        found = {s["name"]: s["status"] for s in stages}  # type: ignore[union-attr, index]
+        found = {s["name"]: s["status"] for s in stages}
         return found if found and "pending" not in found.values() else None
 
     return eventually(settled, timeout=30, what="the stages to leave pending")

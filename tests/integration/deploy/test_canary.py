@@ -19,10 +19,16 @@ from orchestrator.domain.events import (
 from runners.deployer.haproxy import HAProxy
 from tests.integration.deploy.conftest import ended
 from tests.support.deployapp import app_image, start_load
+from tests.support.event_ids import DeploymentEventIds
 from tests.support.stack import Stack
 from tests.support.waiting import eventually
 
 Decision = DeploymentPromoted | DeploymentAborted
+
+
+class _DecisionIds(DeploymentEventIds):
+    requested_by: str
+
 
 PIPELINE = """
 name: ship
@@ -79,7 +85,7 @@ def wait_paused(stack: Stack, run_id: str) -> DeploymentPaused:
 
 def decision(paused: DeploymentPaused, kind: type[Decision], who: str = "token:alice") -> Decision:
     """A person's promote or abort of the paused deployment, as the API appends it."""
-    ids = {
+    ids: _DecisionIds = {
         "run_id": paused.run_id,
         "stage": paused.stage,
         "attempt": paused.attempt,

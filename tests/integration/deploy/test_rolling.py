@@ -59,7 +59,7 @@ def test_a_rolling_update_under_load_fails_no_request(
 
     assert summary["failed"] == 0, summary
     assert summary["total"] >= 10_000
-    assert {"v1", "v2"} <= set(summary["by_version"])  # type: ignore[arg-type]
+    assert {"v1", "v2"} <= set(summary["by_version"])
     assert answers[-1][2] == "v2"
     names = stack.log.names_of(second)
     assert names.count("InstanceStarted") == 3 and names.count("InstanceHealthy") == 3
@@ -86,4 +86,4 @@ def test_a_never_healthy_version_is_rolled_back_while_v1_serves(
     assert rolled.occurred_at_ms - started.occurred_at_ms <= 5_000 + 5_000
     assert "not healthy within 5000 ms" in rolled.reason and rolled.to_image == images["v1"]
     assert failed.failure_class is FailureClass.DETERMINISTIC
-    assert summary["failed"] == 0 and set(summary["by_version"]) == {"v1"}, summary  # type: ignore[arg-type]
+    assert summary["failed"] == 0 and set(summary["by_version"]) == {"v1"}, summary

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ class Exporting:
             threading.Thread(target=work, args=(self.stop,), daemon=True).start()
         self._register_targets()
         for name in self.ports:
-            eventually(lambda n=name: self.scrape(n), timeout=60, what=f"{name}'s /metrics")
+            eventually(partial(self.scrape, name), timeout=60, what=f"{name}'s /metrics")
         eventually(self.notifier.ready.is_set, timeout=60, what="the notifier to own partitions")
 
     def _start_notifier(self) -> None:

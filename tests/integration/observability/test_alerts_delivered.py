@@ -16,6 +16,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,7 @@ def alerting(tmp_path: Path, receiver: HttpReceiver, switch: Gauge) -> Iterator[
     ]
     try:
         for port in (am_port, prom_port):
-            eventually(lambda p=port: _try(_ready, p), timeout=60, what=f"port {port} ready")
+            eventually(partial(_try, _ready, port), timeout=60, what=f"port {port} ready")
         yield
     finally:
         for process in processes:

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,12 @@ def query(prometheus: str, expr: str) -> dict[str, Any]:
     r = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
     body: dict[str, Any] = r.json()
     return body
+
+
+def series(prometheus: str, expr: str) -> list[Any]:
+    """The series ``expr`` returns now (none yet: empty)."""
+    result: list[Any] = query(prometheus, expr)["data"]["result"]
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +168,7 @@ def test_the_key_panels_return_series_from_the_running_processes(
     assert len(key) >= 15
     for expr in key:
         eventually(
-            lambda x=expr: query(prometheus, x)["data"]["result"],
+            partial(series, prometheus, expr),
             timeout=60,
             what=f"series of {expr}",
         )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import time
 
-from orchestrator.domain import FailureClass, RunCancelRequested, StageRetryRequested
+from orchestrator.domain import (
+    FailureClass,
+    RunCancelRequested,
+    StageRetryRequested,
+    StageRetryScheduled,
+    StageSkipped,
+)
 from tests.support.stack import Stack, read_dead_letters
 from tests.support.standin_runner import Outcome
 from tests.support.waiting import eventually
@@ -58,7 +64,7 @@ def test_a_deterministic_failure_fails_the_run_and_skips_dependents(stack: Stack
         script=lambda job: Outcome("fail" if job.stage.name == "test" else "succeed"),
     )
     assert stack.log.terminal(run_id) == "RunFailed"
-    skipped = [e.stage for e in stack.log.events[run_id] if type(e).__name__ == "StageSkipped"]
+    skipped = [e.stage for e in stack.log.events[run_id] if isinstance(e, StageSkipped)]
     assert skipped == ["package"]
 
 
@@ -72,8 +78,8 @@ def test_a_flaky_failure_is_retried_after_its_back_off(stack: Stack) -> None:
     )
     assert stack.log.terminal(run_id) == "RunSucceeded"
     assert stages_taken(stack, run_id) == [("build", 1), ("build", 2), ("test", 1)]
-    [scheduled] = [e for e in stack.log.events[run_id] if type(e).__name__ == "StageRetryScheduled"]
-    assert 100 <= scheduled.backoff_ms <= 1000  # type: ignore[attr-defined]
+    [scheduled] = [e for e in stack.log.events[run_id] if isinstance(e, StageRetryScheduled)]
+    assert 100 <= scheduled.backoff_ms <= 1000
 
 
 def test_three_infrastructure_failures_dead_letter_the_stage(stack: Stack) -> None:

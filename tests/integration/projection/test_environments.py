@@ -15,14 +15,20 @@ from orchestrator.domain.events import (
 from projections.environments import ENVIRONMENTS
 from projections.runner import ProjectionRunner
 from tests.integration.projection.conftest import Log
+from tests.support.event_ids import DeploymentAttemptIds
 
 PG = psycopg.Connection[tuple[object, ...]]
 T0 = 1_800_000_000_000
 
 
 def deployment(run_id: str, image: str, *, rolled_back: bool, at: int) -> list[RunEvent]:
-    ids = {"run_id": run_id, "stage": "deploy", "attempt": 1, "environment": "staging"}
-    ids["deployment_id"] = f"{run_id}/deploy/1"
+    ids: DeploymentAttemptIds = {
+        "run_id": run_id,
+        "stage": "deploy",
+        "attempt": 1,
+        "environment": "staging",
+        "deployment_id": f"{run_id}/deploy/1",
+    }
     started = DeploymentStarted(
         **ids, occurred_at_ms=at, strategy="rolling", image=image, replicas=3
     )

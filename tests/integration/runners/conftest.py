@@ -172,9 +172,9 @@ class TopicReader:
 
     def read(self) -> list[Any]:
         for msg in self.consumer.consume(1000, timeout=0.2):
-            if msg.error() is None and msg.value() is not None:
-                self.raw.append(msg.value())
-                self.records.append(decode(msg.value()))
+            if msg.error() is None and (value := msg.value()) is not None:
+                self.raw.append(value)
+                self.records.append(decode(value))
         return self.records
 
     def of(self, kind: type, **match: Any) -> list[Any]:

@@ -62,7 +62,9 @@ def test_infra_up_has_minio_delete_caches_a_day_after_they_expire(
 ) -> None:
     summary = ensure_buckets(settings)
     assert "caches deleted 7 days after expiry" in summary
-    rules = minio_client.get_bucket_lifecycle(settings.artifact_bucket).rules
+    lifecycle = minio_client.get_bucket_lifecycle(settings.artifact_bucket)
+    assert lifecycle is not None
+    rules = lifecycle.rules
     mine = [r for r in rules if r.rule_filter and r.rule_filter.prefix == caches_prefix("")]
     assert len(mine) == 1
     assert mine[0].expiration is not None

@@ -5,6 +5,7 @@ runner that vanishes loses its stage one lease later."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import docker
@@ -48,10 +49,10 @@ def test_short_jobs_start_on_the_idle_runner_while_the_other_is_busy(rig: Rig) -
         job = rig.job(StageSpec(name=f"short-{i}", script=("true",)))
         sent = now_ms()
         rig.send(job)
-        (short,) = eventually(lambda j=job: inbox.of(StageClaimed, run_id=j.run_id), timeout=30)
+        (short,) = eventually(partial(inbox.of, StageClaimed, run_id=job.run_id), timeout=30)
         assert short.runner_id == idle, f"{job.job_id} went to the busy runner"
         waits_ms.append(short.occurred_at_ms - sent)
-        eventually(lambda j=job: inbox.of(StageSucceeded, run_id=j.run_id), timeout=30)
+        eventually(partial(inbox.of, StageSucceeded, run_id=job.run_id), timeout=30)
     assert not inbox.of(StageSucceeded, run_id=long.run_id), "the long stage ended: no proof"
     print(f"\nhead-of-line: 5 short jobs, send→claim on the idle runner (goal ≤ 1 s each): "
           f"{', '.join(f'{w} ms' for w in waits_ms)}")  # fmt: skip

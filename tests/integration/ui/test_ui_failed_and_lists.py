@@ -17,9 +17,14 @@ from orchestrator.wire import encode_event, encode_record
 from schemas.eventlog import TopicNames, producer
 from tests.integration.api.conftest import Deployment, Pipeline
 from tests.integration.ui.conftest import cookie_client, shot, sign_in
+from tests.support.event_ids import AttemptIds
 from tests.support.waiting import eventually
 
 Trigger = Callable[..., httpx.Response]
+
+
+class _RunnerAttemptIds(AttemptIds):
+    runner_id: str
 
 
 def _fail_build(deployment: Deployment, run_id: str) -> None:
@@ -41,7 +46,12 @@ def _fail_build(deployment: Deployment, run_id: str) -> None:
         occurred_at_ms=now,
     )
     out.produce(names.logs, key=f"{run_id}/build/1".encode(), value=encode_record(log))
-    base = {"run_id": run_id, "stage": "build", "attempt": 1, "runner_id": "ui-test"}
+    base: _RunnerAttemptIds = {
+        "run_id": run_id,
+        "stage": "build",
+        "attempt": 1,
+        "runner_id": "ui-test",
+    }
     claimed = StageClaimed(**base, lease_deadline_ms=now + 60_000, occurred_at_ms=now)
     failed = StageFailed(
         **base,

@@ -16,10 +16,11 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import docker
 
-__all__ = ["LoadRun", "app_image", "build", "start_load"]
+__all__ = ["LoadRun", "LoadSummary", "app_image", "build", "start_load"]
 
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.path.expanduser("~/.cache/sluice/deployapp"))
@@ -52,6 +53,17 @@ def app_image(client: docker.DockerClient, tag: str, **env: str) -> str:
     return name
 
 
+class LoadSummary(TypedDict):
+    """What the load generator counted: every answer, the non-2xx ones, 2xx ones by version."""
+
+    total: int
+    failed: int
+    by_status: dict[str, int]
+    by_version: dict[str, int]
+    seconds: float
+    rate: float
+
+
 @dataclass
 class LoadRun:
     """A running load generator; :meth:`result` waits for it and returns its summary."""
@@ -62,9 +74,10 @@ class LoadRun:
     def stop(self) -> None:
         self.process.terminate()
 
-    def result(self, timeout: float = 120) -> dict[str, object]:
+    def result(self, timeout: float = 120) -> LoadSummary:
         out, _ = self.process.communicate(timeout=timeout)
-        return dict(json.loads(out.strip().splitlines()[-1]))
+        summary: LoadSummary = json.loads(out.strip().splitlines()[-1])
+        return summary
 
     def lines(self) -> list[tuple[int, int, str]]:
         """Every answer: (sent at ms, status, version or error)."""

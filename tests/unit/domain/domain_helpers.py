@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from orchestrator.domain import (
     ArtifactStored,
@@ -35,6 +34,7 @@ from orchestrator.domain import (
     decide,
     fold,
 )
+from tests.support.event_ids import DeploymentIds, StageEventIds
 
 LEASE = 3_600_000
 
@@ -132,7 +132,7 @@ class Driver:
         self.now += ms
         return self.now
 
-    def _stage(self, stage: str, attempt: int | None) -> dict[str, Any]:
+    def _stage(self, stage: str, attempt: int | None) -> StageEventIds:
         current = self.run.stage(stage).attempt if attempt is None else attempt
         return {
             "run_id": self.run_id,
@@ -171,7 +171,7 @@ class Driver:
 
     def deployed(self, stage: str, environment: str = "staging") -> Decision:
         """The deployer's report of a deployment that started and succeeded."""
-        ids = {"deployment_id": f"{self.run_id}/{stage}", "environment": environment}
+        ids: DeploymentIds = {"deployment_id": f"{self.run_id}/{stage}", "environment": environment}
         self.send(DeploymentStarted(**self._stage(stage, None), **ids, strategy="rolling"))
         return self.send(DeploymentSucceeded(**self._stage(stage, None), **ids))
 

@@ -233,7 +233,8 @@ def test_playing_a_manual_stage_of_a_finished_run_reopens_it() -> None:
     run = Driver([spec("build"), spec("deploy", "build", manual=True)])
     run.run_stage("build")
     run.play("deploy")
-    assert run.run.status is RunStatus.RUNNING
+    reopened = run.run
+    assert reopened.status is RunStatus.RUNNING
     run.run_stage("deploy")
     assert run.run.status is RunStatus.SUCCESS
 

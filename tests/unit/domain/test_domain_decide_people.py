@@ -76,11 +76,13 @@ def test_a_runner_cancelled_stage_skips_its_dependents_and_cancels_the_run() -> 
 def test_retrying_a_failed_stage_queues_a_new_attempt_and_reopens_the_run() -> None:
     run = Driver([spec("a")])
     run.crash("a")
-    assert run.run.status is RunStatus.FAILED
+    failed = run.run
+    assert failed.status is RunStatus.FAILED
     decision = run.retry("a")
     assert kinds(decision) == ["StageRetryRequested", "StageQueued"]
     assert job_ids(decision) == ["run-1/a/2"]
-    assert run.run.status is RunStatus.RUNNING and run.run.failed_stages == ()
+    reopened = run.run
+    assert reopened.status is RunStatus.RUNNING and reopened.failed_stages == ()
     run.run_stage("a")
     assert run.run.status is RunStatus.SUCCESS
 

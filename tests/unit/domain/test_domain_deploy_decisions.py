@@ -15,9 +15,10 @@ from orchestrator.domain.events import (
     DeploymentSucceeded,
     RunEvent,
 )
+from tests.support.event_ids import DeploymentIds, StageEventIds
 
-IDS = {"run_id": "r", "stage": "deploy", "attempt": 1, "occurred_at_ms": 1}
-DEP = {"deployment_id": "r/deploy/1", "environment": "prod"}
+IDS: StageEventIds = {"run_id": "r", "stage": "deploy", "attempt": 1, "occurred_at_ms": 1}
+DEP: DeploymentIds = {"deployment_id": "r/deploy/1", "environment": "prod"}
 STARTED = DeploymentStarted(**IDS, **DEP, strategy="canary")
 
 
@@ -42,12 +43,12 @@ def test_a_promote_of_another_step_or_of_no_pause_is_refused() -> None:
 
 
 def test_a_pause_is_promoted_once() -> None:
-    recorded = [STARTED, paused(3), promote(3)]
+    recorded: list[RunEvent] = [STARTED, paused(3), promote(3)]
     assert "not paused at step 3" in str(promote_problem(recorded, promote(3, "token:b")))
 
 
 def test_nothing_counts_once_the_deployment_ended() -> None:
-    done = [STARTED, paused(3), DeploymentSucceeded(**IDS, **DEP)]
+    done: list[RunEvent] = [STARTED, paused(3), DeploymentSucceeded(**IDS, **DEP)]
     assert "already ended" in str(promote_problem(done, promote(3)))
     assert "already ended" in str(abort_problem(done, ABORT))
 

@@ -13,12 +13,14 @@ from orchestrator.domain import (
     StageFailed,
     StageLeaseExpired,
     StageRetryDue,
+    StageSpec,
     StageState,
     StageStatus,
     StageSucceeded,
     decide,
     fold,
 )
+from tests.support.event_ids import AttemptIds
 from tests.unit.domain.domain_helpers import created
 from tests.unit.domain.domain_invariants import Ledger, check_run
 from tests.unit.domain.domain_strategies import pipelines
@@ -43,7 +45,7 @@ class Run:
 
     def step(self, stage: StageState, outcome: object) -> None:
         self.now += 1_000
-        ids = {"run_id": "run-1", "stage": stage.name, "attempt": stage.attempt}
+        ids: AttemptIds = {"run_id": "run-1", "stage": stage.name, "attempt": stage.attempt}
         if stage.waiting_for_retry:
             at = max(self.now, stage.retry_at_ms or 0)
             self.send(StageRetryDue(**ids, occurred_at_ms=at))
@@ -75,9 +77,9 @@ class Run:
 )
 @given(pipelines(max_stages=200), st.sampled_from(["main", "feature/x", "release/1"]), st.data())
 def test_a_random_dag_of_up_to_200_stages_ends_in_exactly_one_terminal_state(
-    stages: list,
+    stages: list[StageSpec],
     branch: str,
-    data: st.DataObject,  # type: ignore[type-arg]
+    data: st.DataObject,
 ) -> None:
     run = Run()
     run.send(created(stages, branch=branch))

@@ -43,7 +43,7 @@ def _reach(edges: list[tuple[str, str]], nodes: list[str]) -> set[tuple[str, str
         succ[a].add(b)
     out = set()
     for n in nodes:
-        stack, seen = [n], set()
+        stack, seen = [n], set[str]()
         while stack:
             for m in succ[stack.pop()] - seen:
                 seen.add(m)

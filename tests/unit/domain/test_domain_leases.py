@@ -17,7 +17,8 @@ from orchestrator.domain.leases import (
     may_extend_lease,
     start_timeout_problem,
 )
-from orchestrator.domain.statuses import StageStatus
+from orchestrator.domain.model import RetryPolicy
+from orchestrator.domain.statuses import FailureClass, StageStatus
 from projections.timers import due_message, timers_for
 from tests.unit.domain.domain_helpers import Driver, job_ids, kinds, spec
 
@@ -53,7 +54,12 @@ def test_an_unclaimed_attempt_times_out_exactly_at_its_schedule_to_start_deadlin
 
 
 def test_a_start_timeout_fails_the_stage_without_retry_dead_letter_or_infra_count() -> None:
-    run = Driver([spec("build", retry={"max": 2, "when": ["infrastructure"]}), spec("t", "build")])
+    run = Driver(
+        [
+            spec("build", retry=RetryPolicy(max=2, when=(FailureClass.INFRASTRUCTURE,))),
+            spec("t", "build"),
+        ]
+    )
     decision = run.send(timed_out(run, "build", at=run.now + DAY))
     assert kinds(decision) == ["StageStartTimedOut", "StageSkipped", "RunFailed"]
     assert (decision.jobs, decision.dead_letters) == ((), ())

@@ -26,7 +26,7 @@ periods:
 )
 
 
-def _ms(*args: int) -> int:
+def _ms(*args: *tuple[int, int, int, int, int, int]) -> int:
     return int(datetime(*args, tzinfo=PARIS).timestamp() * 1000)
 
 

@@ -32,6 +32,7 @@ from orchestrator.domain import (
     StageRetryDue,
     StageRetryRequested,
     StageRetryScheduled,
+    StageSpec,
     StageStartRequested,
     StageStartTimedOut,
     StageStatus,
@@ -43,6 +44,7 @@ from orchestrator.domain.retention import Retention
 from orchestrator.wire import encode_event
 from projections.read_model import FOLDED_STAGE_COLUMNS, ReadModel, StageRow, apply, rows_of
 from projections.working_state import PartitionState, restore
+from tests.support.event_ids import AttemptIds, StageEventIds, StageNoteIds
 from tests.unit.domain.domain_helpers import created
 from tests.unit.domain.domain_invariants import Ledger, check_run
 from tests.unit.domain.domain_strategies import pipelines
@@ -115,7 +117,7 @@ class Orchestration(RuleBasedStateMachine):
         )
 
     def _outcomes(self, claim: StageClaimed) -> list[RunEvent]:
-        ids = {"run_id": claim.run_id, "stage": claim.stage, "attempt": claim.attempt}
+        ids: AttemptIds = {"run_id": claim.run_id, "stage": claim.stage, "attempt": claim.attempt}
         at = claim.occurred_at_ms + 1
         outcomes: list[RunEvent] = [
             StageSucceeded(**ids, occurred_at_ms=at, runner_id=claim.runner_id, duration_ms=1),
@@ -140,7 +142,7 @@ class Orchestration(RuleBasedStateMachine):
     # -- rules ----------------------------------------------------------------------------
 
     @initialize(stages=pipelines(max_stages=12), branch=st.sampled_from(BRANCHES))
-    def first_run(self, stages: list, branch: str) -> None:  # type: ignore[type-arg]
+    def first_run(self, stages: list[StageSpec], branch: str) -> None:
         self.create_run(stages, branch)
 
     @precondition(lambda self: len(self.states) < MAX_RUNS)
@@ -148,7 +150,7 @@ class Orchestration(RuleBasedStateMachine):
         stages=st.one_of(pipelines(max_stages=8), pipelines(max_stages=30)),
         branch=st.sampled_from(BRANCHES),
     )
-    def create_run(self, stages: list, branch: str) -> None:  # type: ignore[type-arg]
+    def create_run(self, stages: list[StageSpec], branch: str) -> None:
         message = created(stages, run_id=f"run-{len(self.states)}", branch=branch, at=self.now)
         self.send(message)
         assert self.send(message).ignored_reason is not None  # a duplicate RunCreated
@@ -172,19 +174,19 @@ class Orchestration(RuleBasedStateMachine):
         current = self.states[run_id].stage(stage)
         if attempt >= current.attempt:
             return
-        ids = {"run_id": run_id, "stage": stage, "attempt": attempt, "occurred_at_ms": self.now}
-        late: RunEvent = data.draw(
-            st.sampled_from(
-                [
-                    StageSucceeded(**ids, runner_id="w-a", duration_ms=1),
-                    StageFailed(
-                        **ids, runner_id="w-a", failure_class=FailureClass.FLAKY, reason="x"
-                    ),
-                    StageClaimed(**ids, runner_id="w-z", lease_deadline_ms=self.now + 1),
-                    StageLeaseExpired(**ids, runner_id=None),
-                ]
-            )
-        )
+        ids: StageEventIds = {
+            "run_id": run_id,
+            "stage": stage,
+            "attempt": attempt,
+            "occurred_at_ms": self.now,
+        }
+        outcomes: list[RunEvent] = [
+            StageSucceeded(**ids, runner_id="w-a", duration_ms=1),
+            StageFailed(**ids, runner_id="w-a", failure_class=FailureClass.FLAKY, reason="x"),
+            StageClaimed(**ids, runner_id="w-z", lease_deadline_ms=self.now + 1),
+            StageLeaseExpired(**ids, runner_id=None),
+        ]
+        late = data.draw(st.sampled_from(outcomes))
         assert self.send(late).events == ()
 
     @precondition(lambda self: bool(self.states))
@@ -277,7 +279,7 @@ class Orchestration(RuleBasedStateMachine):
         state = self.states[run_id]
         dead = [s.name for s in state.stages.values() if s.dead_lettered] if aimed else []
         stage = state.stage(data.draw(st.sampled_from(dead or list(state.stages))))
-        note = {"run_id": run_id, "occurred_at_ms": self.now, "stage": stage.name}
+        note: StageNoteIds = {"run_id": run_id, "occurred_at_ms": self.now, "stage": stage.name}
         if redrive:
             decision = self.send(StageRedriveRequested(**note, requested_by="carol"))
         else:

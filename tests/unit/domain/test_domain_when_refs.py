@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from orchestrator.domain import StageSkipped, parse_pipeline
 from orchestrator.domain.branches import branch_allowed, when_excludes
-from orchestrator.domain.errors import PipelineInvalid
+from orchestrator.domain.errors import InvalidValue, PipelineInvalid
 from orchestrator.domain.model import WhenRule
 from orchestrator.domain.refs import RunRef, ref_variables, trigger_key
 from orchestrator.domain.statuses import PipelineEvent
@@ -153,6 +153,7 @@ def test_an_unknown_when_event_is_an_error_with_its_line() -> None:
         parse_pipeline(text)
 
     [error] = caught.value.errors
+    assert isinstance(error, InvalidValue)
     assert (error.line, error.where, error.value) == (5, "stage 'a' when.event", "pull")
 
 

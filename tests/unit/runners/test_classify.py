@@ -74,7 +74,10 @@ def test_a_failed_test_with_no_flaky_history_is_deterministic() -> None:
 
 def test_a_junit_report_splits_passed_from_failed_and_errored_tests() -> None:
     results = parse_junit(REPORT)
-    assert (results.passed, results.failed) == ({"t.ok"}, {"t.broken", "t.crashed"})
+    assert (results.passed, results.failed) == (
+        frozenset({"t.ok"}),
+        frozenset({"t.broken", "t.crashed"}),
+    )
 
 
 def test_an_unreadable_junit_report_has_no_tests() -> None:
