@@ -372,6 +372,7 @@ def processors_rate(
 ) -> float:
     """The processors' own pace: requests appended straight to sluice.triggers (as the API
     does) until the read model shows every run, with no HTTP and no API in between."""
+    requests: int = opts.requests
     p = producer(settings)
     start = time.perf_counter()
     with ThreadPoolExecutor(opts.concurrency) as pool:
@@ -385,7 +386,7 @@ def processors_rate(
                     requested_by="bench",
                     prefix=settings.topic_prefix,
                 ),
-                range(opts.requests),
+                range(requests),
             )
         )
     with connect(settings.pg_dsn, schema=schema, name="bench-api") as conn:
@@ -393,10 +394,10 @@ def processors_rate(
             row_ = conn.execute(
                 "SELECT count(*) FROM pipeline_runs WHERE branch LIKE 'raw%%'"
             ).fetchone()
-            if row_ is not None and row_[0] >= opts.requests:
+            if row_ is not None and row_[0] >= requests:
                 break
             time.sleep(0.01)
-    return opts.requests / (time.perf_counter() - start)
+    return requests / (time.perf_counter() - start)
 
 
 def raw_kafka(settings: ServiceSettings, lines: int) -> list[float]:

@@ -90,13 +90,28 @@ def record_messages() -> tuple[list[RunEvent], list[int]]:
 
 
 def _runner_replies(event: RunEvent, now: int) -> list[RunEvent]:
-    ids = {"run_id": event.run_id, "occurred_at_ms": now}
     if isinstance(event, StageQueued):
-        stage = {"stage": event.stage, "attempt": event.attempt}
-        return [StageClaimed(**ids, **stage, runner_id="w", lease_deadline_ms=now + event.lease_ms)]
+        return [
+            StageClaimed(
+                run_id=event.run_id,
+                occurred_at_ms=now,
+                stage=event.stage,
+                attempt=event.attempt,
+                runner_id="w",
+                lease_deadline_ms=now + event.lease_ms,
+            )
+        ]
     if isinstance(event, StageClaimed):
-        stage = {"stage": event.stage, "attempt": event.attempt}
-        return [StageSucceeded(**ids, **stage, runner_id="w", duration_ms=1)]
+        return [
+            StageSucceeded(
+                run_id=event.run_id,
+                occurred_at_ms=now,
+                stage=event.stage,
+                attempt=event.attempt,
+                runner_id="w",
+                duration_ms=1,
+            )
+        ]
     return []
 
 

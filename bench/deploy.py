@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -91,8 +92,15 @@ class AbortOnceSwitched:
             return None
         self.asked_ms = self.asked_ms or time.time_ns() // 1_000_000
         e = self.events[0]
-        ids = {"run_id": e.run_id, "stage": "deploy", "attempt": 1, "occurred_at_ms": 0}
-        return DeploymentAborted(**ids, deployment_id="", environment="", requested_by="bench")
+        return DeploymentAborted(
+            run_id=e.run_id,
+            stage="deploy",
+            attempt=1,
+            occurred_at_ms=0,
+            deployment_id="",
+            environment="",
+            requested_by="bench",
+        )
 
     def promoted(self, step: int) -> DeploymentPromoted | None:
         return None
@@ -137,7 +145,7 @@ def under_load(
     out: Path,
     *,
     person: AbortOnceSwitched | None = None,
-) -> tuple[float, dict]:
+) -> tuple[float, dict[str, Any]]:
     load = start_load(f"http://127.0.0.1:{h.port_of(env)}/", rate=250, seconds=3600, answers=out)
     time.sleep(2)
     took, events = deploy(h, c, j, person)

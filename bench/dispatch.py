@@ -121,7 +121,7 @@ def dispatch_latency(settings: ServiceSettings, names: TopicNames, n: int) -> li
             if (
                 msg is not None
                 and msg.error() is None
-                and decode_record(msg.value()).run_id == run_id
+                and decode_record(msg.value() or b"").run_id == run_id
             ):
                 break
         out.append(ms() - t0)
@@ -133,8 +133,11 @@ def wait_job(c: Consumer, run_id: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         msg = c.poll(0.5)
-        ours = msg is not None and msg.error() is None
-        if ours and decode_record(msg.value() or b"").run_id == run_id:
+        if (
+            msg is not None
+            and msg.error() is None
+            and decode_record(msg.value() or b"").run_id == run_id
+        ):
             return
     raise TimeoutError(f"no job for run {run_id} in {timeout} s")
 

@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,9 +47,9 @@ def main() -> None:
             continue
         text = path.read_text(encoding="utf-8")
         imported = import_pipeline(text, name="bench")
-        convert = _median_ms(lambda t=text: import_pipeline(t, name="bench"), repeat)
-        check = _median_ms(lambda y=imported.pipeline_yaml: parse_pipeline(y), repeat)
-        floor = _median_ms(lambda t=text: _raw_load(t), repeat)
+        convert = _median_ms(partial(import_pipeline, text, name="bench"), repeat)
+        check = _median_ms(partial(parse_pipeline, imported.pipeline_yaml), repeat)
+        floor = _median_ms(partial(_raw_load, text), repeat)
         lines = text.count("\n")
         print(f"{path.name:34} {lines:6} {convert:10.1f} {check:13.1f} {floor:13.1f}")
 

@@ -33,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -142,7 +143,8 @@ class Sender:
     """Produces simulated jobs and remembers when each was sent."""
 
     def __init__(self, settings: ServiceSettings, names: TopicNames) -> None:
-        self._p = producer(settings, **{"linger.ms": 2})
+        tuning: dict[str, Any] = {"linger.ms": 2}
+        self._p = producer(settings, **tuning)
         self._names = names
         self.sent: dict[str, tuple[Priority, int]] = {}
 

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from confluent_kafka import KafkaError, TopicPartition
@@ -139,7 +140,8 @@ def histories(count: int) -> Iterator[ev.RunEvent]:
 
 def write_log(settings: ServiceSettings, topic: str, count: int) -> int:
     """Produce the events; returns how many were written."""
-    p = producer(settings, **{"linger.ms": 20, "batch.num.messages": 10_000})
+    tuning: dict[str, Any] = {"linger.ms": 20, "batch.num.messages": 10_000}
+    p = producer(settings, **tuning)
     written = 0
     for event in histories(count):
         while True:

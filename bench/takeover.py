@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -62,7 +62,7 @@ from psycopg import sql
 
 from bench.dispatch import one_stage_repository
 from orchestrator.domain import parse_pipeline
-from orchestrator.domain.events import RunEvent, RunSucceeded, StageClaimed
+from orchestrator.domain.events import RunCreated, RunEvent, RunSucceeded, StageClaimed
 from orchestrator.submit import register_pipeline, request_run
 from orchestrator.wire import decode_event, encode_event
 from projections.decider import rebuild_partition
@@ -134,7 +134,8 @@ def template() -> list[RunEvent]:
 def generate(settings: ServiceSettings, names: TopicNames, runs: int, days: int) -> int:
     """``runs`` finished runs spread over ``days`` days ending now, on sluice.runs."""
     events = template()
-    out = producer(settings, **{"linger.ms": 50, "batch.size": 1_000_000})
+    tuning: dict[str, Any] = {"linger.ms": 50, "batch.size": 1_000_000}
+    out = producer(settings, **tuning)
     first = now_ms() - days * DAY_MS
     step = days * DAY_MS // runs
     for n in range(runs):
@@ -360,11 +361,13 @@ def notifier_takeover(settings: ServiceSettings, admin: AdminClient) -> float:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    created = template()[0]
+    assert isinstance(created, RunCreated)
     with own_deployment(settings, admin, "btn") as own:
         with psycopg.connect(
             settings.pg_dsn, autocommit=True, options=f"-c search_path={own.schema}"
         ) as conn:
-            subscribe(conn, pipeline_id=template()[0].pipeline_id, channel="webhook", target=url,
+            subscribe(conn, pipeline_id=created.pipeline_id, channel="webhook", target=url,
                       events=["run.succeeded"])  # fmt: skip
         notifier = start("notifier", own.names.prefix, "n1", schema=own.schema)
         out = producer(settings)
@@ -519,7 +522,7 @@ def _append(out: KafkaProducer, names: TopicNames, run_id: str) -> tuple[int, in
         names.runs,
         key=run_id.encode(),
         value=encode_event(event),
-        on_delivery=lambda _err, msg: where.append((msg.partition(), msg.offset())),
+        on_delivery=lambda _err, msg: where.append((msg.partition() or 0, msg.offset() or 0)),
     )
     out.flush(10)
     return where[0]

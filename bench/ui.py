@@ -24,11 +24,9 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 import psycopg
-from api import bench_sse, pct, row  # bench/api.py: the SSE floor, as it measures it
 from confluent_kafka.admin import AdminClient
 from cryptography.fernet import Fernet
 from psycopg import sql
@@ -36,6 +34,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from bench.api import bench_sse, pct, row  # the SSE floor, as it measures it
 from orchestrator.api import ApiSettings
 from orchestrator.api.publish import append
 from orchestrator.api.tokens import create_token

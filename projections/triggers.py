@@ -38,7 +38,7 @@ from typing import Any
 
 import faust
 from confluent_kafka import KafkaError, KafkaException, Message
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from orchestrator.domain.events import RunRejected
 from orchestrator.domain.records import RunRequested
