@@ -3,9 +3,15 @@
 Prints, measured in one run on one broker:
   * raw floor 1: Kafka produce→consume round trip (acks=all);
   * raw floor 2: a bare Python pipe consume→decode→encode→produce, end to end;
+  * the floor of the trigger path's own shape: a bare faust hop (an agent configured as the
+    trigger processor, forwarding each record) into a bare transactional hop (each record
+    taken, produced and its offset committed in one transaction, as the decider does), read
+    by a read_committed consumer; each hop alone, and the two chained;
   * Sluice: RunCreated on the inbox → first Job on a job topic, p50/p99, idle and under a
     steady background load of ~200 stage transitions/s;
-  * Sluice: sustained stage transitions/s (events appended to sluice.runs) on a burst.
+  * Sluice: sustained stage transitions/s (events appended to sluice.runs) on a burst;
+  * Sluice: RunRequested → Job through the trigger processor and the decider, measured in
+    rounds alternating with the chained floor (this VM's speed drifts within minutes).
 Run: .venv/bin/python bench/dispatch.py
 """
 
@@ -19,23 +25,26 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import faust
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from orchestrator.domain import parse_pipeline
 from orchestrator.submit import register_pipeline, request_run
 from orchestrator.wire import decode_record, encode_event
 from projections.decider import Decider
-from projections.triggers import changelog_topic
+from projections.triggers import changelog_topic, configured_app
 from schemas import codec
 from schemas.eventlog import TopicNames, consumer, end_offsets, producer
 from schemas.settings import ServiceSettings
+from schemas.topics import TRIGGERS
 from tests.support.runs import run_created
 from tests.support.stack import create_topics, delete_topics
 
@@ -71,24 +80,33 @@ def round_trip(
     settings: ServiceSettings, topic_in: str, topic_out: str | None, n: int
 ) -> list[float]:
     """Latency of n messages one at a time; with topic_out, through a Python pipe thread."""
-    p = producer(settings)
-    c = tail(settings, [topic_out or topic_in])
     stop = threading.Event()
     if topic_out:
         threading.Thread(
             target=pipe, args=(settings, topic_in, topic_out, stop), daemon=True
         ).start()
         time.sleep(3)
+    try:
+        return one_at_a_time(settings, topic_in, topic_out or topic_in, n)
+    finally:
+        stop.set()
+
+
+def one_at_a_time(settings: ServiceSettings, topic_in: str, topic_out: str, n: int) -> list[float]:
+    """Latency of n records sent to ``topic_in`` one at a time, each until seen on ``topic_out``
+    by a read_committed consumer."""
+    p = producer(settings)
+    c = tail(settings, [topic_out])
     out = []
     for i in range(n):
         value = codec.encode("RunStarted", {"run_id": f"r{i}", "occurred_at_ms": i})
         t0 = ms()
-        p.produce(topic_in, key=b"k", value=value)
+        p.produce(topic_in, key=f"k{i}".encode(), value=value)
         p.flush()
         while (msg := c.poll(1.0)) is None or msg.error() is not None:
-            pass
+            if ms() - t0 > 60_000:
+                raise TimeoutError(f"nothing reached {topic_out} from {topic_in} in 60 s")
         out.append(ms() - t0)
-    stop.set()
     c.close()
     return out
 
@@ -105,6 +123,72 @@ def pipe(settings: ServiceSettings, src: str, dst: str, stop: threading.Event) -
         p.produce(dst, key=msg.key(), value=codec.encode(d.name, d.value))
         p.poll(0)
     c.close()
+
+
+def transactional_pipe(
+    settings: ServiceSettings, src: str, dst: str, stop: threading.Event, ready: threading.Event
+) -> None:
+    """The decider's transaction, bare: each record produced to ``dst`` with its offset, then
+    committed (offsets sent while the record is in flight; the commit flushes)."""
+    c = consumer(settings, group=f"txpipe{uuid.uuid4().hex}", **{"auto.offset.reset": "latest"})
+    p = producer(settings, transactional_id=f"txpipe{uuid.uuid4().hex}")
+    p.init_transactions(30)
+    c.subscribe([src], on_assign=lambda *_: ready.set())
+    while not stop.is_set():
+        msg = c.poll(0.05)
+        if msg is None or msg.error() is not None:
+            continue
+        p.begin_transaction()
+        p.produce(dst, key=msg.key(), value=msg.value())
+        taken = TopicPartition(msg.topic() or src, msg.partition() or 0, (msg.offset() or 0) + 1)
+        p.send_offsets_to_transaction([taken], c.consumer_group_metadata(), 30)
+        p.commit_transaction(30)
+    c.close()
+
+
+def run_bare_faust_hop(src: str, dst: str, datadir: str) -> None:
+    """A faust worker whose one agent forwards each record of ``src`` to ``dst`` (configured
+    as the trigger processor, without its table, its pipeline catalogue or its decisions)."""
+    app = configured_app(ServiceSettings.from_env(), f"bare-hop-{src}", Path(datadir))
+    source = app.topic(src, key_serializer="raw", value_serializer="raw", partitions=12)
+    sink = app.topic(dst, key_serializer="raw", value_serializer="raw", partitions=12)
+
+    async def forward(stream: Any) -> None:
+        async for event in stream.events():
+            await sink.send(key=event.key, value=event.value)
+
+    app.agent(source, name="forward")(forward)
+    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+
+
+@contextmanager
+def stack_floor(
+    settings: ServiceSettings, admin: AdminClient, prefix: str, tmp: Path
+) -> Iterator[tuple[str, str, str]]:
+    """A bare faust hop (a → b) and a bare transactional hop (b → c) running on three topics
+    of their own, as wide as sluice.triggers: (a, b, c)."""
+    a, b, c = (f"{prefix}floor.{x}" for x in "abc")
+    created = [NewTopic(t, TRIGGERS.partitions, 1) for t in (a, b, c)]
+    for future in admin.create_topics(created, request_timeout=60).values():
+        future.result()
+    stop, ready = threading.Event(), threading.Event()
+    hop = subprocess.Popen(
+        [sys.executable, __file__, "--bare-faust-hop", a, b, str(tmp)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    threading.Thread(
+        target=transactional_pipe, args=(settings, b, c, stop, ready), daemon=True
+    ).start()
+    try:
+        ready.wait(60)
+        one_at_a_time(settings, a, c, 20)  # until faust has joined its group and warmed up
+        yield a, b, c
+    finally:
+        stop.set()
+        hop.terminate()
+        hop.wait(30)
+        delete_topics(admin, [a, b, c])
 
 
 def dispatch_latency(settings: ServiceSettings, names: TopicNames, n: int) -> list[float]:
@@ -182,30 +266,39 @@ def trigger_processor(
         proc.wait(30)
 
 
-def trigger_latency(settings: ServiceSettings, prefix: str, n: int) -> list[float]:
-    """RunRequested on sluice.triggers → Job, through the trigger processor (faust) and decider."""
+@contextmanager
+def triggering(
+    settings: ServiceSettings, prefix: str, tmp: Path
+) -> Iterator[Callable[[int], list[float]]]:
+    """RunRequested on sluice.triggers → Job, through the trigger processor (faust) and the
+    decider: a function timing n triggers one at a time."""
     names = TopicNames(prefix)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        trigger_processor(settings, prefix, Path(tmp)) as (sha, _),
-    ):
+    with trigger_processor(settings, prefix, tmp) as (sha, _):
         c = tail(settings, list(names.jobs))
         p = producer(settings)
-        try:
+        sent = 0
+
+        def timed(n: int) -> list[float]:
+            nonlocal sent
             out = []
-            for i in range(n + 1):  # the first one warms the git mirror and faust up
+            for _ in range(n):
                 t0 = ms()
                 request = request_run(
                     p,
                     pipeline_id="bench",
-                    branch=f"b{i}",
+                    branch=f"b{sent}",
                     commit_sha=sha,
                     requested_by="bench",
                     prefix=prefix,
                 )
+                sent += 1
                 wait_job(c, request.run_id)
                 out.append(ms() - t0)
-            return out[1:]
+            return out
+
+        try:
+            timed(1)  # warms the git mirror and faust up
+            yield timed
         finally:
             c.close()
 
@@ -239,6 +332,30 @@ def burst(settings: ServiceSettings, names: TopicNames, decider: Decider, n: int
     return (decider.stats.events - before) / (time.monotonic() - t0)
 
 
+FAUST_HOP = "floor: bare faust hop (the trigger processor's config)"
+TXN_HOP = "floor: bare transactional hop (the decider's shape)"
+CHAINED = "floor: the two chained, the trigger path's own shape"
+
+
+def alternating(
+    settings: ServiceSettings, admin: AdminClient, prefix: str, *, rounds: int
+) -> tuple[dict[str, list[float]], list[float]]:
+    """The stack's floors and Sluice's trigger → dispatch, in alternating rounds of 50."""
+    floors: dict[str, list[float]] = {FAUST_HOP: [], TXN_HOP: [], CHAINED: []}
+    triggered: list[float] = []
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        (tmp / "faust").mkdir()
+        a, b, c = stack.enter_context(stack_floor(settings, admin, prefix, tmp / "faust"))
+        timed = stack.enter_context(triggering(settings, prefix, tmp))
+        for _ in range(rounds):
+            floors[FAUST_HOP] += one_at_a_time(settings, a, b, 25)
+            floors[TXN_HOP] += one_at_a_time(settings, b, c, 25)
+            floors[CHAINED] += one_at_a_time(settings, a, c, 50)
+            triggered += timed(50)
+    return floors, triggered
+
+
 def main() -> None:
     settings = ServiceSettings.from_env()
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
@@ -268,7 +385,7 @@ def main() -> None:
         time.sleep(1)
         rate = burst(settings, names, decider, 5000)
         print("burst done", file=sys.stderr)
-        triggered = trigger_latency(settings, prefix, 200)
+        floors, triggered = alternating(settings, admin, prefix, rounds=4)
     finally:
         stop.set()
         time.sleep(0.5)
@@ -284,11 +401,19 @@ def main() -> None:
         p99 = pct(xs, 0.99)
         ratio = p50 / floor
         print(f"dispatch {label:<24} p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   ({ratio:.1f}x raw)")
+    for label, xs in floors.items():
+        print(f"{label:<52} p50 {statistics.median(xs):6.1f} ms   p99 {pct(xs, 0.99):6.1f} ms")
+    chained = statistics.median(floors[CHAINED])
     p50, p99 = statistics.median(triggered), pct(triggered, 0.99)
-    ratio = p50 / floor
-    print(f"trigger→dispatch (faust)  p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   ({ratio:.1f}x raw)")
+    print(
+        f"trigger→dispatch (faust)  p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
+        f"   ({p50 / floor:.1f}x raw, {p50 / chained:.2f}x the chained hops)"
+    )
     print(f"sustained stage transitions/s (burst of 5,000 runs): {rate:,.0f}")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--bare-faust-hop"]:
+        run_bare_faust_hop(*sys.argv[2:5])
+    else:
+        main()

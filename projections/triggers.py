@@ -62,6 +62,7 @@ __all__ = [
     "await_topics",
     "build_app",
     "changelog_topic",
+    "configured_app",
     "ensure_changelog",
     "main",
     "run",
@@ -161,8 +162,20 @@ def build_app(
     sweep_every: int = SWEEP_EVERY,
 ) -> faust.App:
     """The faust app, its dedup table and its agent, reading the topics named with ``prefix``."""
+    app = configured_app(settings, app_id(prefix), datadir)
+    names = TopicNames(prefix)
+    channels = _channels(app, names)
+    agent = _answer_agent(channels, resolver, sweep_every)
+    app.agent(channels.triggers, name="answer")(agent)
+    app.on_rebalance_complete.connect(rewinder(names.triggers))
+    return app
+
+
+def configured_app(settings: ServiceSettings, name: str, datadir: Path) -> faust.App:
+    """A faust app (no agents, no tables) configured as the trigger processor's; bench/dispatch.py
+    measures a bare hop through one."""
     app = faust.App(
-        app_id(prefix),
+        name,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
         datadir=str(datadir),
@@ -180,11 +193,6 @@ def build_app(
         broker_rebalance_timeout=6.0,
         broker_heartbeat_interval=1.0,
     )
-    names = TopicNames(prefix)
-    channels = _channels(app, names)
-    agent = _answer_agent(channels, resolver, sweep_every)
-    app.agent(channels.triggers, name="answer")(agent)
-    app.on_rebalance_complete.connect(rewinder(names.triggers))
     app.on_rebalance_complete.connect(prefetch_tuner())
     return app
 
