@@ -32,7 +32,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import faust
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -40,7 +39,13 @@ from orchestrator.domain import parse_pipeline
 from orchestrator.submit import register_pipeline, request_run
 from orchestrator.wire import decode_record, encode_event
 from projections.decider import Decider
-from projections.triggers import changelog_topic, configured_app
+from projections.triggers import (
+    await_topics,
+    changelog_topic,
+    configured_app,
+    configured_worker,
+    use_uvloop,
+)
 from schemas import codec
 from schemas.eventlog import TopicNames, consumer, end_offsets, producer
 from schemas.settings import ServiceSettings
@@ -149,6 +154,7 @@ def transactional_pipe(
 def run_bare_faust_hop(src: str, dst: str, datadir: str) -> None:
     """A faust worker whose one agent forwards each record of ``src`` to ``dst`` (configured
     as the trigger processor, without its table, its pipeline catalogue or its decisions)."""
+    use_uvloop()
     app = configured_app(ServiceSettings.from_env(), f"bare-hop-{src}", Path(datadir))
     source = app.topic(src, key_serializer="raw", value_serializer="raw", partitions=12)
     sink = app.topic(dst, key_serializer="raw", value_serializer="raw", partitions=12)
@@ -158,7 +164,7 @@ def run_bare_faust_hop(src: str, dst: str, datadir: str) -> None:
             await sink.send(key=event.key, value=event.value)
 
     app.agent(source, name="forward")(forward)
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    configured_worker(app, "warning").execute_from_commandline()
 
 
 @contextmanager
@@ -171,6 +177,7 @@ def stack_floor(
     created = [NewTopic(t, TRIGGERS.partitions, 1) for t in (a, b, c)]
     for future in admin.create_topics(created, request_timeout=60).values():
         future.result()
+    await_topics(admin, {t: TRIGGERS.partitions for t in (a, b, c)})  # faust trusts its first look
     stop, ready = threading.Event(), threading.Event()
     hop = subprocess.Popen(
         [sys.executable, __file__, "--bare-faust-hop", a, b, str(tmp)],
