@@ -11,9 +11,10 @@ import gzip
 import io
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
+import pytest
 from minio import Minio
 
 from orchestrator.api.publish import append
@@ -45,8 +46,12 @@ def _write(deployment: Deployment, run_id: str, seqs: range, *, stage: str = "bu
         append(p, names.logs, f"{run_id}/{stage}/1", chunk)
 
 
-def _client(deployment: Deployment) -> Client:
-    return Client(Connection(deployment.url, deployment.admin_token))
+@pytest.fixture
+def client(deployment: Deployment) -> Iterator[Client]:
+    """A client closed after the test, also when it fails with a stream still open (a leaked
+    one failed the next test on a ResourceWarning)."""
+    with Client(Connection(deployment.url, deployment.admin_token)) as opened:
+        yield opened
 
 
 def _collect(client: Client, run_id: str, into: list[SseEvent], **kw: str) -> threading.Thread:
@@ -68,25 +73,22 @@ def _end(deployment: Deployment, run_id: str, reader: threading.Thread) -> None:
 
 
 def test_follow_receives_a_line_once_it_is_written(
-    deployment: Deployment, trigger: Trigger
+    deployment: Deployment, trigger: Trigger, client: Client
 ) -> None:
     run_id = trigger().json()["run_id"]
     events: list[SseEvent] = []
-    client = _client(deployment)
     reader = _collect(client, run_id, events)
     _write(deployment, run_id, range(1))
     eventually(lambda: [e.data for e in events] == ["line 0\n"], timeout=5)
     assert events[0].id == "build/1/0"
     _end(deployment, run_id, reader)
-    client.close()
 
 
 def test_follow_resumes_after_a_dropped_connection_with_nothing_lost_or_repeated(
-    deployment: Deployment, trigger: Trigger
+    deployment: Deployment, trigger: Trigger, client: Client
 ) -> None:
     run_id = trigger().json()["run_id"]
     _write(deployment, run_id, range(5))
-    client = _client(deployment)
     first: list[SseEvent] = []
     for event in client.follow(run_id):
         first.append(event)
@@ -100,22 +102,19 @@ def test_follow_resumes_after_a_dropped_connection_with_nothing_lost_or_repeated
     lines = [e.data for e in first + rest if e.event != "end"]
     assert lines == [f"line {i}\n" for i in range(8)]
     assert rest[-1].event == "end"
-    client.close()
 
 
 def test_follow_of_one_stage_leaves_out_the_others(
-    deployment: Deployment, trigger: Trigger
+    deployment: Deployment, trigger: Trigger, client: Client
 ) -> None:
     run_id = trigger().json()["run_id"]
     _write(deployment, run_id, range(2), stage="test")
     _write(deployment, run_id, range(1), stage="build")
     events: list[SseEvent] = []
-    client = _client(deployment)
     reader = _collect(client, run_id, events, stage="build")
     eventually(lambda: len(events) == 1, timeout=5)
     assert events[0].id == "build/1/0"
     _end(deployment, run_id, reader)
-    client.close()
 
 
 def test_without_follow_the_log_so_far_comes_from_kafka(
@@ -165,10 +164,9 @@ def test_logs_of_an_unknown_run_or_stage_are_404(deployment: Deployment, trigger
 
 
 def test_fifty_open_log_streams_leave_the_api_answering_and_each_gets_the_line(
-    deployment: Deployment, trigger: Trigger
+    deployment: Deployment, trigger: Trigger, client: Client
 ) -> None:
     run_id = trigger().json()["run_id"]
-    client = _client(deployment)
     streams: list[list[SseEvent]] = [[] for _ in range(50)]
     readers = [_collect(client, run_id, events) for events in streams]
     with deployment.client() as http:
@@ -180,4 +178,3 @@ def test_fifty_open_log_streams_leave_the_api_answering_and_each_gets_the_line(
     for reader in readers:
         reader.join(30)
     assert all([e.data for e in events][:1] == ["line 0\n"] for events in streams)
-    client.close()
