@@ -32,6 +32,7 @@ from orchestrator.domain import (
     TriggerSource,
     decide,
 )
+from tests.support.event_ids import StageEventIds
 
 RUNS = 1_000
 ROUNDS = 5
@@ -90,29 +91,17 @@ def record_messages() -> tuple[list[RunEvent], list[int]]:
 
 
 def _runner_replies(event: RunEvent, now: int) -> list[RunEvent]:
+    if not isinstance(event, StageQueued | StageClaimed):
+        return []
+    ids: StageEventIds = {
+        "run_id": event.run_id,
+        "occurred_at_ms": now,
+        "stage": event.stage,
+        "attempt": event.attempt,
+    }
     if isinstance(event, StageQueued):
-        return [
-            StageClaimed(
-                run_id=event.run_id,
-                occurred_at_ms=now,
-                stage=event.stage,
-                attempt=event.attempt,
-                runner_id="w",
-                lease_deadline_ms=now + event.lease_ms,
-            )
-        ]
-    if isinstance(event, StageClaimed):
-        return [
-            StageSucceeded(
-                run_id=event.run_id,
-                occurred_at_ms=now,
-                stage=event.stage,
-                attempt=event.attempt,
-                runner_id="w",
-                duration_ms=1,
-            )
-        ]
-    return []
+        return [StageClaimed(**ids, runner_id="w", lease_deadline_ms=now + event.lease_ms)]
+    return [StageSucceeded(**ids, runner_id="w", duration_ms=1)]
 
 
 def time_decide(messages: list[RunEvent]) -> float:
