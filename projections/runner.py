@@ -185,13 +185,21 @@ def _lock_offsets(conn: Conn, projection: str, topics: set[str]) -> Offsets:
 def _save_offsets(conn: Conn, projection: str, next_offsets: Offsets) -> None:
     if not next_offsets:
         return
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO projection_offsets (projection, topic, partition, next_offset)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (projection, topic, partition)"
-            " DO UPDATE SET next_offset = EXCLUDED.next_offset",
-            [(projection, t, p, o) for (t, p), o in sorted(next_offsets.items())],
-        )
+    # One statement for every partition of the batch: executemany sent one per partition,
+    # and its pipeline's bookkeeping was ~30 % of the projection's time under load.
+    keys = sorted(next_offsets)
+    conn.execute(
+        "INSERT INTO projection_offsets (projection, topic, partition, next_offset)"
+        " SELECT %s, t, p, o FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS u(t, p, o)"
+        " ON CONFLICT (projection, topic, partition)"
+        " DO UPDATE SET next_offset = EXCLUDED.next_offset",
+        (
+            projection,
+            [t for t, _ in keys],
+            [p for _, p in keys],
+            [next_offsets[k] for k in keys],
+        ),
+    )
 
 
 Placed = tuple[Message, str, int, int]  # a message, its topic, partition and offset
