@@ -34,13 +34,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -52,6 +51,7 @@ from confluent_kafka.admin import AdminClient
 from cryptography.fernet import Fernet
 from psycopg import sql
 
+from bench.cpu import metered, print_cpu_per
 from orchestrator.api.publish import append
 from orchestrator.api.tokens import create_token
 from orchestrator.client import Client, Connection
@@ -212,7 +212,6 @@ def load(n: int, concurrency: int, call: Callable[[int], Reply]) -> tuple[float,
     return n / (time.perf_counter() - start), latencies
 
 
-T = TypeVar("T")
 _PARTS = {  # a child of this bench, by a piece of its command line
     " api --port": "API",
     "projections.triggers": "trigger processor",
@@ -220,51 +219,6 @@ _PARTS = {  # a child of this bench, by a piece of its command line
     "processor timers": "timers",
     "Projector": "read model",
 }
-
-
-def cpu_ticks() -> Counter[str]:
-    """CPU time so far (user + system, in clock ticks) of each part of this deployment:
-    this bench's children by name, Kafka, PostgreSQL, and the bench itself (the client)."""
-    me, ticks = os.getpid(), Counter[str]()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, UnicodeDecodeError):
-            continue  # ended meanwhile
-        fields = stat.rsplit(")", 1)[1].split()  # the name may hold spaces and parentheses
-        ppid, used = int(fields[1]), int(fields[11]) + int(fields[12])
-        if int(pid) == me:
-            ticks["load client (this bench)"] += used
-        elif "kafka.Kafka" in cmd:
-            ticks["Kafka"] += used
-        elif cmd.startswith("postgres"):
-            ticks["PostgreSQL"] += used
-        elif ppid == me:
-            name = next((n for piece, n in _PARTS.items() if piece in cmd), None)
-            if name is not None:
-                ticks[name] += used
-    return ticks
-
-
-def metered(work: Callable[[], T]) -> tuple[T, Counter[str]]:
-    """What ``work`` returned, and the CPU ticks each part used meanwhile."""
-    before = cpu_ticks()
-    done = work()
-    after = cpu_ticks()
-    after.subtract(before)
-    return done, after
-
-
-def cpu_per_request(ticks: Counter[str], requests: int) -> None:
-    """Print each part's CPU per request, from :func:`metered`."""
-    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
-    used = {name: n * tick_ms / requests for name, n in ticks.items()}
-    print(f"  CPU per POST + GET ({requests}; /proc, 10 ms ticks; less sensitive than wall time")
-    print("  to what else this machine runs):")
-    for name, ms in sorted(used.items(), key=lambda kv: -kv[1]):
-        print(f"    {name:<28} {ms:6.2f} ms")
-    print(f"    {'total':<28} {sum(used.values()):6.2f} ms")
 
 
 def row(name: str, sluice: float, floor: float, unit: str, better: str = "lower") -> None:
@@ -584,7 +538,7 @@ def measure(
             missed.append(run_id)  # read-your-writes broken: a GET right after the 201
         return response
 
-    (trig_rate, _), cpu = metered(lambda: load(n, conc, post))
+    (trig_rate, _), cpu = metered(lambda: load(n, conc, post), _PARTS, "load client (this bench)")
     floor_rate, _ = load(n, conc, lambda i: http.post(f"{floor}/hello", json={"i": i}))
     row("trigger POST (+ GET of the run) /s", trig_rate, floor_rate, "req/s", "higher")
     print(f"  GET right after a 201 that did not find the run: {len(missed)} of {n}")
@@ -593,7 +547,7 @@ def measure(
         f" / {pct(post_lat, 0.99):.1f} ms"
     )
     where_time_went(settings, windows)
-    cpu_per_request(cpu, n)
+    print_cpu_per(cpu, n, "POST + GET")
     direct = processors_rate(settings, opts, sha=sha, schema=schema)
     row("runs/s without HTTP (same path)", trig_rate, direct, "run/s", "higher")
     target = f"{runs}/{run_ids[0]}"

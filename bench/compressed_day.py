@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import os
 import random
 import statistics
 import subprocess
@@ -53,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg
 from confluent_kafka import Message, TopicPartition
 
+from bench.cpu import CpuMeter, print_cpu_per
 from bench.job_queue import Follower, now_ms, pct, pick, raw_round_trip, scratch_deployment
 from orchestrator.domain import parse_pipeline
 from orchestrator.domain.events import (
@@ -322,14 +324,12 @@ def main() -> None:
         run(settings, names, schema, args, Path(tmp))
 
 
-def run(
-    settings: ServiceSettings, names: TopicNames, schema: str, args: argparse.Namespace,
-    tmp: Path,
-) -> None:  # fmt: skip
+def describe(args: argparse.Namespace) -> float:
+    """Print what the day is; return how much each stage's seed time is scaled."""
     compress = DAY_S / (args.minutes * 60)
     mean = sum(MONDAY) / len(MONDAY)
     peak_rate = max(MONDAY) / mean * args.runs / DAY_S * compress  # runs per second
-    stretch = args.peak_stages / (peak_rate * sum(s for _, s in STAGES_S))
+    stretch: float = args.peak_stages / (peak_rate * sum(s for _, s in STAGES_S))
     print("SIMULATED EXECUTOR: stages only sleep (runners/simulated.py); no container runs.")
     print(
         f"a Monday of {args.runs:,} runs x 6 stages compressed {compress:.0f}x into"
@@ -340,6 +340,14 @@ def run(
     if args.runs < SEED_RUNS:
         share = SEED_RUNS / args.runs
         print(f"  (the seed's volume is {SEED_RUNS:,} runs a day: this is 1/{share:g} of it)")
+    return stretch
+
+
+def run(
+    settings: ServiceSettings, names: TopicNames, schema: str, args: argparse.Namespace,
+    tmp: Path,
+) -> None:  # fmt: skip
+    stretch = describe(args)
     root = str(Path(__file__).resolve().parents[1])
     env = runner_env(tmp / "state", SLUICE_PG_SCHEMA=schema, PYTHONPATH=root)
     env["SLUICE_TOPIC_PREFIX"] = names.prefix
@@ -364,14 +372,20 @@ def run(
     runs = Timed(settings, names.runs, day.on_run_event)
     fleet = Timed(settings, names.fleet, day.on_fleet_event)
     lags = Lags(settings, names, schema, inbox=inbox, runs=runs, timers=timers)
+    meter, sampling = CpuMeter(CPU_PARTS, CPU_OWN), threading.Event()
+    threading.Thread(target=sample_every_second, args=(meter, sampling), daemon=True).start()
     try:
         raw = raw_round_trip(settings, names.triggers, 200)
         print(
             f"raw Kafka produce->consume round trip   p50 {statistics.median(raw):6.1f} ms"
             f"   p99 {pct(raw, 0.99):6.1f} ms"
         )
-        time.sleep(10)  # the processors and the pool's floor start
+        time.sleep(5)  # the processors and the pool's floor start
+        meter.start()
+        time.sleep(10)
+        idle = meter.ticks()
         schedule = arrivals(args.runs, args.minutes, args.seed)
+        meter.start()
         t0 = time.monotonic()
         hours = feed(settings, names, schedule, stretch, args.seed)
         fed_s = time.monotonic() - t0
@@ -379,15 +393,56 @@ def run(
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and len(day.ended) < len(hours):
             time.sleep(1)
+        busy, busy_s = meter.ticks(), time.monotonic() - t0
         time.sleep(args.minutes * 60 / 24)  # an hour of the day: the pool scales in
         report(day, lags, hours)
+        cpu_report(
+            idle=idle, idle_s=10.0, busy=busy, busy_s=busy_s, ended=len(day.ended)
+        )  # fmt: skip
     finally:
+        sampling.set()
         lags.close()
         for follower in (inbox, runs, fleet):
             follower.close()
         timers_stop.set()
         for process in processes.values():
             stop(process, 120)
+
+
+CPU_PARTS = {  # a descendant of this bench, by a piece of its command line
+    " runner --runner-id": "runners (stages simulated)",
+    "processor decider": "decider",
+    "processor projection": "projection (read models)",
+    "pool run": "pool (worker manager)",
+}
+CPU_OWN = "this bench: feeder, timers, followers"
+
+
+def sample_every_second(meter: CpuMeter, stop: threading.Event) -> None:
+    while not stop.wait(1):
+        meter.sample()
+
+
+def cpu_report(
+    *, idle: Counter[str], idle_s: float, busy: Counter[str], busy_s: float, ended: int
+) -> None:  # fmt: skip
+    """CPU per run, and what it says about this machine's ceiling for the seed's day."""
+    if not ended:
+        return
+    idle_ms_s = print_cpu_per(
+        idle, idle_s, "second idle (the deployment up at its floor, nothing fed)"
+    )
+    total = print_cpu_per(busy, ended, "run (6 stages), from the first fed to the last ended")
+    cores = os.cpu_count() or 1
+    marginal = total - idle_ms_s * busy_s / ended  # an upper bound: upkeep grows with the pool
+    ceiling = (cores * 1000 - idle_ms_s) / marginal
+    print(
+        f"  of which idle upkeep {total - marginal:.1f} ms and the runs' own {marginal:.1f} ms:"
+        f" {cores} cores carry at most ~{ceiling:.0f} runs/s beside the upkeep;"
+        f" the seed's day of {SEED_RUNS:,} runs with a peak of"
+        f" {max(MONDAY) / (sum(MONDAY) / len(MONDAY)):.1f}x its average fits in no less than"
+        f" {SEED_RUNS * max(MONDAY) / sum(MONDAY) * 24 / ceiling / 3600:.1f} h here"
+    )
 
 
 def figures(xs: list[float]) -> str:

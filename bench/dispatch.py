@@ -156,8 +156,12 @@ def run_bare_faust_hop(src: str, dst: str, datadir: str) -> None:
     as the trigger processor, without its table, its pipeline catalogue or its decisions)."""
     use_uvloop()
     app = configured_app(ServiceSettings.from_env(), f"bare-hop-{src}", Path(datadir))
-    source = app.topic(src, key_serializer="raw", value_serializer="raw", partitions=12)
-    sink = app.topic(dst, key_serializer="raw", value_serializer="raw", partitions=12)
+    source = app.topic(
+        src, key_serializer="raw", value_serializer="raw", partitions=TRIGGERS.partitions
+    )
+    sink = app.topic(
+        dst, key_serializer="raw", value_serializer="raw", partitions=TRIGGERS.partitions
+    )
 
     async def forward(stream: Any) -> None:
         async for event in stream.events():

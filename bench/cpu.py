@@ -1,0 +1,110 @@
+"""CPU time per part of a deployment a bench started, read from /proc.
+
+CPU time is less sensitive than wall time to what else this 2-core VM runs, and it says what
+a figure costs: ``cores x 1000 / ms per unit`` is the most units a second this machine can
+carry, however the latency is cut.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """pid → (parent pid, CPU ticks used so far (user + system), command line)."""
+    found: dict[int, tuple[int, int, str]] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue  # ended meanwhile
+        fields = stat.rsplit(")", 1)[1].split()  # the name may hold spaces and parentheses
+        found[int(pid)] = (int(fields[1]), int(fields[11]) + int(fields[12]), cmd)
+    return found
+
+
+def _descends_from(pid: int, ancestor: int, table: Mapping[int, tuple[int, int, str]]) -> bool:
+    while pid in table and pid > 1:
+        pid = table[pid][0]
+        if pid == ancestor:
+            return True
+    return False
+
+
+def _named(parts: Mapping[str, str], own: str) -> Iterator[tuple[int, str, int]]:
+    """(pid, part, CPU ticks used so far) of Kafka, PostgreSQL, this process (named ``own``)
+    and each of its descendants whose command line holds a key of ``parts`` (named by its
+    value; the first key found wins)."""
+    me, table = os.getpid(), _processes()
+    for pid, (_, used, cmd) in table.items():
+        if pid == me:
+            yield pid, own, used
+        elif "kafka.Kafka" in cmd:
+            yield pid, "Kafka", used
+        elif cmd.startswith("postgres"):
+            yield pid, "PostgreSQL", used
+        elif _descends_from(pid, me, table):
+            name = next((n for piece, n in parts.items() if piece in cmd), None)
+            if name is not None:
+                yield pid, name, used
+
+
+class CpuMeter:
+    """CPU ticks each part used since :meth:`start`, process by process, so a process that
+    starts meanwhile counts from its start. One that ends keeps what the last :meth:`sample`
+    saw of it: sample every second or so when processes come and go (a pool's runners)."""
+
+    def __init__(self, parts: Mapping[str, str], own: str) -> None:
+        self._parts, self._own = parts, own
+        self._seen: dict[int, tuple[str, int, int]] = {}  # pid → (part, first, last)
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            self._seen = {
+                pid: (name, used, used) for pid, name, used in _named(self._parts, self._own)
+            }
+
+    def sample(self) -> None:
+        with self._lock:
+            for pid, name, used in _named(self._parts, self._own):
+                _, first, _ = self._seen.get(pid, (name, 0, 0))
+                self._seen[pid] = (name, first, used)
+
+    def ticks(self) -> Counter[str]:
+        """The ticks each part used since :meth:`start`, as of now."""
+        self.sample()
+        used = Counter[str]()
+        with self._lock:
+            for name, first, last in self._seen.values():
+                used[name] += last - first
+        return used
+
+
+def metered(work: Callable[[], T], parts: Mapping[str, str], own: str) -> tuple[T, Counter[str]]:
+    """What ``work`` returned, and the CPU ticks each part used meanwhile."""
+    meter = CpuMeter(parts, own)
+    meter.start()
+    done = work()
+    return done, meter.ticks()
+
+
+def print_cpu_per(ticks: Counter[str], units: float, unit: str) -> float:
+    """Print each part's CPU per unit (largest first); return the total in ms."""
+    used = {name: n * TICK_MS / units for name, n in ticks.items()}
+    print(f"  CPU per {unit} ({units:,g}; /proc, {TICK_MS:g} ms ticks; less sensitive than wall")
+    print("  time to what else this machine runs):")
+    for name, ms in sorted(used.items(), key=lambda kv: -kv[1]):
+        print(f"    {name:<36} {ms:7.2f} ms")
+    total = sum(used.values())
+    print(f"    {'total':<36} {total:7.2f} ms")
+    return total
