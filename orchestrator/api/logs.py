@@ -253,8 +253,11 @@ class _Reader:
         start_ms = int(run["created_at"].timestamp() * 1000) - _SLACK_MS
         parts = range(LOGS.partitions)
         wanted = [TopicPartition(self.topic, p, start_ms) for p in parts]
-        found = self._c.offsets_for_times(wanted, timeout=10)
+        # The ends first: a chunk written after them is past them, and one written before the
+        # search is found by it. Taken after the search, they skipped a chunk written between
+        # the two (a follower opened while the first line came in never showed it).
         ends = self.ends()
+        found = self._c.offsets_for_times(wanted, timeout=10)
         self.next = {
             tp.partition: tp.offset if tp.offset >= 0 else ends[tp.partition] for tp in found
         }
