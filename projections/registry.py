@@ -1,7 +1,8 @@
 """Every read model folded from the log, in one list.
 
-``sluice processor projection`` runs each of :data:`REGISTERED` (a runner per projection,
-in threads of one process) and ``sluice replay --verify`` rebuilds and compares each. A new
+``sluice processor projection`` runs each of :data:`REGISTERED` (in threads of one process,
+a runner per group of :data:`RUNNERS`) and ``sluice replay --verify`` rebuilds and compares
+each. A new
 read model is one line here (see :mod:`projections.runner` for the handler and migration).
 The notifier's outbox runs on the same runner but is not listed: its rows are changed by
 the sender after they are written, so it is no pure fold to compare.
@@ -21,7 +22,7 @@ from projections.request_aliases import REQUEST_ALIASES
 from projections.runner import Projection, ProjectionRunner
 from schemas.settings import ServiceSettings
 
-__all__ = ["REGISTERED", "run_all"]
+__all__ = ["REGISTERED", "RUNNERS", "run_all"]
 
 REGISTERED: tuple[Projection, ...] = (
     READ_MODEL,
@@ -33,6 +34,16 @@ REGISTERED: tuple[Projection, ...] = (
     REQUEST_ALIASES,
 )
 
+# The read models of sluice.runs share one consumer, so the broker sends each event once, not
+# once a read model. The log lines keep their own: a burst of logs must not hold back the
+# runs' rows, which a GET right after a trigger waits for.
+RUNNERS: tuple[tuple[Projection, ...], ...] = (
+    (READ_MODEL, ENVIRONMENTS, DEAD_LETTERS, REQUEST_ALIASES),
+    (LOG_LINES,),
+    (AUDIT_TRAIL,),
+    (TEST_OUTCOMES,),
+)
+
 
 def run_all(
     settings: ServiceSettings, *, prefix: str = "", schema: str = "public", stop: threading.Event
@@ -41,15 +52,16 @@ def run_all(
     errors: list[BaseException] = []
     done = threading.Event()  # ours: an error here must not stop the caller's other work
 
-    def serve(projection: Projection) -> None:
+    def serve(first: Projection, *also: Projection) -> None:
         try:
-            ProjectionRunner(projection, settings, prefix=prefix, schema=schema).run(done)
+            ProjectionRunner(first, settings, prefix=prefix, schema=schema, also=also).run(done)
         except BaseException as e:
             errors.append(e)
             done.set()
 
     threads = [
-        threading.Thread(target=serve, args=(p,), name=f"projection-{p.name}") for p in REGISTERED
+        threading.Thread(target=serve, args=group, name=f"projection-{group[0].name}")
+        for group in RUNNERS
     ]
     for t in threads:
         t.start()

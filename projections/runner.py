@@ -250,7 +250,13 @@ def _decode_all(placed: list[Placed], projection: Projection) -> tuple[list[Even
 
 
 class ProjectionRunner:
-    """Runs one :class:`Projection`: consumes its topics and applies batches exactly once."""
+    """Runs one :class:`Projection` (and any given in ``also``): consumes their topics with
+    one consumer and applies each batch to each of them exactly once, in a transaction each.
+
+    Read models that read the same topics share a runner so that the broker sends each event
+    once instead of once a read model: under load every event of ``sluice.runs`` woke each
+    of its readers' fetches, most of the broker's work.
+    """
 
     def __init__(
         self,
@@ -259,11 +265,14 @@ class ProjectionRunner:
         *,
         prefix: str = "",
         schema: str = "public",
+        also: Sequence[Projection] = (),
     ) -> None:
         """Project ``prefix``'s topics into the tables of PostgreSQL ``schema``."""
-        self.projection = projection
+        self.projection = projection  # names the group, the connection and the log lines
+        self.projections = (projection, *also)
         self._settings = settings
-        self._topics = projection.topic_names(prefix)
+        self._reads = {p.name: frozenset(p.topic_names(prefix)) for p in self.projections}
+        self._topics = tuple(sorted(set().union(*self._reads.values())))
         self._group = f"{prefix}sluice-{projection.label}"
         self._schema = schema
         self.applied = 0
@@ -331,15 +340,20 @@ class ProjectionRunner:
                 batch.append(msg)
             elif error.code() != KafkaError._PARTITION_EOF:
                 _log.warning("%s consumer: %s", self.projection.name, error)
-        if batch:
-            result = apply_batch(conn, self.projection, batch)
+        for projection in self.projections if batch else ():
+            reads = self._reads[projection.name]
+            mine = [m for m in batch if m.topic() in reads]
+            if not mine:
+                continue
+            result = apply_batch(conn, projection, mine)
             self.applied += result.applied
             self.malformed += result.malformed
             self.duplicates += result.duplicates
-            PROCESSOR_EVENTS.labels(self.projection.label).inc(result.applied)
+            PROCESSOR_EVENTS.labels(projection.label).inc(result.applied)
         if time.monotonic() - self._lag_at >= _LAG_EVERY_S:
             self._lag_at = time.monotonic()
-            export_assigned_lag(self.projection.label, c, self._starts)
+            for projection in self.projections:
+                export_assigned_lag(projection.label, c, self._starts)
 
     def _on_assign(self, c: Consumer, partitions: list[TopicPartition]) -> None:
         """Start each assigned partition at the offset stored with the rows, not Kafka's."""
@@ -355,15 +369,26 @@ class ProjectionRunner:
             self._starts.pop((tp.topic, tp.partition), None)
 
     def _with_stored_offsets(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """Each partition at the least offset its read models stored (from its start if one
+        of them stored none): one ahead drops what it applied already, as after a crash."""
         assert self._conn is not None, "callbacks only run while serving"
-        conn, name = self._conn, self.projection.name
-        stored = {t: stored_offsets(conn, name, t) for t in {tp.topic for tp in partitions}}
-        return [
-            TopicPartition(
-                tp.topic, tp.partition, stored[tp.topic].get(tp.partition, OFFSET_BEGINNING)
-            )
-            for tp in partitions
-        ]
+        conn, topics = self._conn, {tp.topic for tp in partitions}
+        stored = {
+            (p.name, t): stored_offsets(conn, p.name, t)
+            for p in self.projections
+            for t in topics & self._reads[p.name]
+        }
+        starting = []
+        for tp in partitions:
+            offsets = [
+                stored[(p.name, tp.topic)].get(tp.partition)
+                for p in self.projections
+                if tp.topic in self._reads[p.name]
+            ]
+            known = [o for o in offsets if o is not None]
+            start = min(known) if known and len(known) == len(offsets) else OFFSET_BEGINNING
+            starting.append(TopicPartition(tp.topic, tp.partition, start))
+        return starting
 
 
 def wait_until(
