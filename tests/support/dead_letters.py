@@ -11,6 +11,7 @@ from typing import Any
 from orchestrator.domain import FailureClass, Job, RunEvent
 from tests.integration.api.conftest import Deployment, Pipeline
 from tests.support.standin_runner import Outcome, Script, StandInRunner
+from tests.support.threads import running
 from tests.support.waiting import eventually
 
 __all__ = ["BROKEN_BUILD", "OwnRunsOnly", "dead_lettered_run", "standin_for"]
@@ -43,14 +44,8 @@ def standin_for(deployment: Deployment) -> Iterator[OwnRunsOnly]:
     """A stand-in runner on the deployment's job topics while the block runs."""
     runner = OwnRunsOnly(deployment.settings, deployment.settings.topic_prefix)
     runner.pipelines = {}
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running(runner):
         yield runner
-    finally:
-        stop.set()
-        thread.join(30)
 
 
 def dead_lettered_run(

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import psycopg
 
 from projections.environments import ENVIRONMENTS
@@ -14,21 +10,9 @@ from projections.runner import ProjectionRunner
 from tests.integration.projection.conftest import Log
 from tests.integration.projection.scenarios import diamond_success
 from tests.integration.projection.test_environments import T0, deployment
+from tests.support.threads import running
 
 PG = psycopg.Connection[tuple[object, ...]]
-
-
-@contextmanager
-def running(runner: ProjectionRunner) -> Iterator[ProjectionRunner]:
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield runner
-    finally:
-        stop.set()
-        thread.join(30)
-        assert not thread.is_alive(), "the runner did not stop"
 
 
 def test_read_models_sharing_a_runner_apply_each_event_once_though_one_was_ahead(
