@@ -3,8 +3,10 @@
 It reads ``sluice.inbox``, calls the pure ``decide(state, message)`` and, in ONE Kafka
 transaction, appends the accepted message and every event decided to ``sluice.runs`` (on
 the same partition number: the topics are co-partitioned by run_id), sends the jobs to the
-priority topics and dead letters to ``sluice.jobs.dead``, and commits the inbox offsets. A
-crash therefore never doubles or drops a dispatch.
+priority topics, dead letters to ``sluice.jobs.dead`` and the runners' copies of what
+concerns them to ``sluice.runner-notices``
+(:mod:`orchestrator.domain.runner_notices`), and commits the inbox offsets. A crash
+therefore never doubles or drops a dispatch.
 
 Its state is a fold of ``sluice.runs`` (``evolve``), held per partition as a
 :class:`~projections.working_state.PartitionState`: the runs that may still change and what
@@ -40,6 +42,7 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 
 from orchestrator.domain import Decision, RunState, decide, evolve
 from orchestrator.domain.retention import FinishedRun, Retention, finished_reason
+from orchestrator.domain.runner_notices import runner_notices
 from orchestrator.wire import decode_event, encode_event, encode_record
 from projections.checkpoints import Loaded, load_partition
 from projections.partition_loader import LoadFailed, PartitionLoader
@@ -384,10 +387,13 @@ class Decider:
             DECIDER_IGNORED.inc()
             log.debug("ignored %s: %s", type(message).__name__, decision.ignored_reason)
             return
-        self._emit(part, message.run_id, decision)
-        observe_events(found if isinstance(found, RunState) else None, decision.events)
+        before = found if isinstance(found, RunState) else None
+        self._emit(part, message.run_id, decision, before)
+        observe_events(before, decision.events)
 
-    def _emit(self, part: PartitionState, run_id: str, decision: Decision) -> None:
+    def _emit(
+        self, part: PartitionState, run_id: str, decision: Decision, before: RunState | None
+    ) -> None:
         key = run_id.encode()
         produce = self._producer.produce
         values = [encode_event(event) for event in decision.events]
@@ -400,6 +406,8 @@ class Decider:
                 on_delivery=self._on_delivery,
             )
         part.adopt(run_id, decision.state, decision.events, values)
+        for runner, index in runner_notices(before, decision.events):
+            produce(self._names.runner_notices, key=runner.encode(), value=values[index])
         for job in decision.jobs:
             if job.stage.deploy is not None:  # the deployer's, keyed by environment
                 env = job.stage.deploy.environment.encode()

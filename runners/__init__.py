@@ -7,7 +7,8 @@ behind a small Protocol where an external system is involved:
 | --- | --- |
 | ``main`` | the loop: slots, claims (acknowledged before the offset commit), heartbeats |
 | ``intake`` | one consumer per job topic, most urgent first, paused while holding a job |
-| ``cancels`` | reads ``sluice.runs`` for ``StageCancelled``/``RunCancelled`` of running attempts |
+| ``notices`` | what the decider tells this runner: claims accepted, leases lost, cancels |
+| ``claim_gate``, ``cancels`` | start accepted claims; stop lost or cancelled attempts |
 | ``attempt`` | one attempt end to end, from secrets to its outcome report |
 | ``executor`` | Docker: pull (cached), limits, non-root, no network, always removed |
 | ``workspace`` | the checkout at the exact commit (read-only /src) and /workspace |

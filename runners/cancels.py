@@ -1,5 +1,4 @@
-"""Noticing cancellations among the events of this runner's runs (read by
-:class:`runners.runs_tail.RunsTail`)."""
+"""Noticing cancellations among the runner's notices (:mod:`runners.notices`)."""
 
 from __future__ import annotations
 

@@ -4,11 +4,12 @@ A runner's ``StageClaimed`` is a request; the decider accepts it (and appends it
 ``sluice.runs``) only for the stage's current, unclaimed attempt. Stale copies — an old
 attempt's job still queued after a person retried the stage, a job of a cancelled run or of
 an attempt that timed out waiting, a duplicate message — are fenced off there, so a runner
-starts a container only once it has read its own claim back on ``sluice.runs``. A claim not
+starts a container only once the decider told it so: the accepted claim, appended to
+``sluice.runs``, is copied to the runner's notices (:mod:`runners.notices`). A claim not
 seen within ``timeout_ms`` was refused (or the decider is down: the lease then runs out and
 the stage is re-queued), and its job is dropped.
 
-The same events (read by :class:`runners.runs_tail.RunsTail`) tell of a lease this runner
+The same notices tell of a lease this runner
 lost (``StageLeaseExpired`` naming it: its heartbeats did not arrive in time and the stage
 went back to the queue), so that attempt's container is stopped rather than left running
 beside the next attempt.
@@ -31,7 +32,7 @@ AttemptKey = tuple[str, str, int]  # run, stage, attempt
 
 @dataclass
 class GateNews:
-    """What one look at ``sluice.runs`` found."""
+    """What one look at the runner's notices found."""
 
     accepted: list[Job] = field(default_factory=list)
     refused: list[Job] = field(default_factory=list)  # not accepted within the timeout
@@ -45,7 +46,7 @@ class _Held:
 
 
 class ClaimGate:
-    """Holds claimed jobs until their claim is read back on ``sluice.runs``."""
+    """Holds claimed jobs until the decider tells the runner it accepted their claim."""
 
     def __init__(self, *, runner_id: str, timeout_ms: int = CLAIM_CONFIRM_MS) -> None:
         """Accept only ``runner_id``'s own claims, each within ``timeout_ms``."""
@@ -64,16 +65,11 @@ class ClaimGate:
             job, now_ms + self._timeout_ms
         )
 
-    @property
-    def runs(self) -> set[str]:
-        """The runs whose events the gate waits for (those of the claims it holds)."""
-        return {key[0] for key in self._held}
-
     def poll(
         self, now_ms: int, running: Collection[AttemptKey], values: Iterable[bytes]
     ) -> GateNews:
-        """Claims accepted or refused, and leases lost, in ``values`` (events of
-        ``sluice.runs`` keyed by :attr:`runs` or by a running attempt's run)."""
+        """Claims accepted or refused, and leases lost, in ``values`` (the runner's notices:
+        events of ``sluice.runs`` the decider addressed to it)."""
         news = GateNews()
         for value in values:
             notice = run_notice(value)

@@ -39,10 +39,10 @@ from runners.history import TestHistory
 from runners.imagebuild import ImageBuilder
 from runners.intake import JobIntake, Taken
 from runners.messages import CancelNotice, decode_job
+from runners.notices import Notices
 from runners.pace import BUSY_PAUSE_S, next_pause
 from runners.reaper import Orphan, hold_runner_lock, reap_dead_runners
 from runners.reporter import KafkaReporter
-from runners.runs_tail import RunsTail
 from runners.secrets import SecretStore, load_key
 from runners.simulated import SimulatedAttempt
 from runners.status import StatusFile
@@ -173,7 +173,7 @@ class _Runner:
         self._runner_id = runner_id
         self._active: dict[str, _Slot] = {}
         self._wake = threading.Event()  # an attempt ended: its slot is free now
-        self._runs = RunsTail(settings, topics=topics, runner_id=runner_id)
+        self._notices = Notices(settings, topics=topics, runner_id=runner_id)
         self._gate = ClaimGate(runner_id=runner_id)
         self._intake = JobIntake(
             settings,
@@ -236,8 +236,7 @@ class _Runner:
             self.status.update(busy=self._busy(), draining=self._draining)
         fed = self._intake.feed() if not self._draining else 0
         freed = self._forget_finished()
-        running = {slot.attempt.job.run_id for slot in self._active.values()}
-        events = self._runs.read(self._gate.runs | running)
+        events = self._notices.read()
         gated = self._through_gate(events)
         taken = self._intake.take(self._slots - self._busy()) if not self._draining else []
         for job in taken:
@@ -391,7 +390,7 @@ class _Runner:
             self._report_unstarted(job)
         for slot in self._active.values():
             slot.thread.join(timeout=60)
-        self._runs.close()
+        self._notices.close()
         if not self._draining:
             self._intake.close()
         self._reporter.close()

@@ -68,7 +68,7 @@ def decode_job(data: bytes) -> Job:
 
 
 def cancel_notice(data: bytes) -> CancelNotice | None:
-    """A ``StageCancelled`` or ``RunCancelled`` from ``sluice.runs``; None for anything else."""
+    """A ``StageCancelled`` or ``RunCancelled`` (a run event); None for anything else."""
     if codec.record_name(data) not in _CANCELS:
         return None
     decoded = codec.decode(data)
@@ -81,7 +81,7 @@ def cancel_notice(data: bytes) -> CancelNotice | None:
 
 
 def run_notice(data: bytes) -> RunNotice | None:
-    """A ``StageClaimed`` or ``StageLeaseExpired`` from ``sluice.runs``; None for the rest."""
+    """A ``StageClaimed`` or ``StageLeaseExpired`` (a run event); None for the rest."""
     if codec.record_name(data) not in _CLAIM_NEWS:
         return None
     decoded = codec.decode(data)

@@ -40,6 +40,7 @@ from schemas.topics import (
     LOGS,
     PIPELINES,
     PRIORITIES,
+    RUNNER_NOTICES,
     RUNS,
     TESTS,
     TRIGGERS,
@@ -99,6 +100,10 @@ class TopicNames:
     @property
     def runs(self) -> str:
         return self.prefix + RUNS.name
+
+    @property
+    def runner_notices(self) -> str:
+        return self.prefix + RUNNER_NOTICES.name
 
     @property
     def dead_letters(self) -> str:

@@ -23,6 +23,7 @@ __all__ = [
     "LOGS",
     "PIPELINES",
     "PRIORITIES",
+    "RUNNER_NOTICES",
     "RUNS",
     "TESTS",
     "TOPICS",
@@ -148,6 +149,19 @@ FLEET = Topic(
     "delete",
     ("PoolScaleDecided", "RunnerStarted", "RunnerDraining", "RunnerStopped"),
 )
+# What a runner must act on, copied by the decider from what it appends to sluice.runs in the
+# same transaction: its claims accepted, its leases expired, its attempts cancelled. Keyed by
+# runner id, so a runner reads one partition (the notices of about runners / 12 runners)
+# instead of every event of every run: the broker sends an event of sluice.runs to a reader or
+# two, not to every runner. A derived copy, never replayed: kept one day.
+RUNNER_NOTICES = Topic(
+    "sluice.runner-notices",
+    "runner_id",
+    12,
+    24 * 60 * 60 * 1000,
+    "delete",
+    ("StageClaimed", "StageLeaseExpired", "StageCancelled"),
+)
 JOB_TOPICS_BY_PRIORITY: Mapping[str, Topic] = MappingProxyType(
     {
         p: Topic(f"sluice.jobs.{p}", "run_id", 12, SEVEN_DAYS_MS, "delete", ("Job",))
@@ -172,6 +186,7 @@ TOPICS: tuple[Topic, ...] = (
     CHECKPOINTS,
     TESTS,
     FLEET,
+    RUNNER_NOTICES,
 )
 _BY_NAME = {topic.name: topic for topic in TOPICS}
 

@@ -1,10 +1,10 @@
 """The decider's echo of claims, for runner tests that feed hand-made jobs with no run.
 
-A runner starts a container only once it reads its ``StageClaimed`` back on ``sluice.runs``
-(the decider accepted it). Tests of the runner alone send jobs of runs that were never
-created, which the real decider would refuse; this thread copies every ``StageClaimed`` of
-the inbox to ``sluice.runs`` as the decider does for a claim it accepts. Tests that run the
-real decider do not start it.
+A runner starts a container only once the decider tells it that it accepted its
+``StageClaimed`` (a copy on ``sluice.runner-notices``). Tests of the runner alone send jobs
+of runs that were never created, which the real decider would refuse; this thread copies
+every ``StageClaimed`` of the inbox to ``sluice.runs`` and to the runner's notices, as the
+decider does for a claim it accepts. Tests that run the real decider do not start it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ __all__ = ["ClaimEcho"]
 
 
 class ClaimEcho:
-    """Copies ``StageClaimed`` from the inbox to ``sluice.runs`` until :meth:`stop`."""
+    """Copies ``StageClaimed`` from the inbox to ``sluice.runs`` and the runner's notices
+    until :meth:`stop`."""
 
     def __init__(self, settings: ServiceSettings, topics: TopicNames) -> None:
         self._settings = settings
@@ -61,7 +62,9 @@ class ClaimEcho:
                     value = msg.value()
                     record = decode(value) if msg.error() is None and value else None
                     if isinstance(record, StageClaimed):
-                        p.produce(self._topics.runs, encode(record), record.run_id.encode())
+                        value = encode(record)
+                        p.produce(self._topics.runs, value, record.run_id.encode())
+                        p.produce(self._topics.runner_notices, value, record.runner_id.encode())
                         self.echoed.append(record)
                 p.flush(10)
         finally:

@@ -8,6 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -22,7 +23,16 @@ from tests.support.runs import run_created
 from tests.support.standin_runner import Script, StandInRunner
 from tests.support.waiting import eventually
 
-__all__ = ["RunLog", "Stack", "create_topics", "delete_topics", "read_dead_letters"]
+__all__ = [
+    "RunLog",
+    "Stack",
+    "create_topics",
+    "delete_topics",
+    "read_dead_letters",
+    "read_runner_notices",
+]
+
+T = TypeVar("T")
 
 TERMINAL = {"RunSucceeded", "RunFailed", "RunCancelled", "RunRejected"}
 
@@ -136,20 +146,42 @@ class Stack:
 def read_dead_letters(stack: Stack, run_id: str, count: int = 1) -> list[DeadLetter]:
     """The ``DeadLetter`` records of ``run_id`` on the stack's ``sluice.jobs.dead``, read from
     the topic itself (waits until ``count`` of them are there)."""
-    c = consumer(stack.settings, group=f"dead-{uuid.uuid4().hex}")
-    c.subscribe([stack.names.dead_letters])
-    found: list[DeadLetter] = []
+
+    def keep(key: bytes, value: bytes) -> DeadLetter | None:
+        record = decode_record(value)
+        return record if isinstance(record, DeadLetter) and record.job.run_id == run_id else None
+
+    return _read(stack, stack.names.dead_letters, keep, count, f"dead letter(s) of {run_id}")
+
+
+def read_runner_notices(stack: Stack, run_id: str, count: int) -> list[tuple[str, RunEvent]]:
+    """(runner, event) for the notices of ``run_id`` on the stack's
+    ``sluice.runner-notices``, read from the topic itself (waits until ``count`` are there)."""
+
+    def keep(key: bytes, value: bytes) -> tuple[str, RunEvent] | None:
+        event = decode_event(value)
+        return (key.decode(), event) if event.run_id == run_id else None
+
+    return _read(stack, stack.names.runner_notices, keep, count, f"notices of {run_id}")
+
+
+def _read(
+    stack: Stack, topic: str, keep: Callable[[bytes, bytes], T | None], count: int, what: str
+) -> list[T]:
+    c = consumer(stack.settings, group=f"reader-{uuid.uuid4().hex}")
+    c.subscribe([topic])
+    found: list[T] = []
 
     def enough() -> bool:
         msg = c.poll(0.2)
         if msg is not None and msg.error() is None:
-            record = decode_record(msg.value() or b"")
-            if isinstance(record, DeadLetter) and record.job.run_id == run_id:
-                found.append(record)
+            kept = keep(msg.key() or b"", msg.value() or b"")
+            if kept is not None:
+                found.append(kept)
         return len(found) >= count
 
     try:
-        eventually(enough, timeout=30, what=f"{count} dead letter(s) of {run_id}")
+        eventually(enough, timeout=30, what=f"{count} {what}")
     finally:
         c.close()
     return found

@@ -11,7 +11,7 @@ from orchestrator.domain import (
     StageRetryScheduled,
     StageSkipped,
 )
-from tests.support.stack import Stack, read_dead_letters
+from tests.support.stack import Stack, read_dead_letters, read_runner_notices
 from tests.support.standin_runner import Outcome
 from tests.support.waiting import eventually
 
@@ -119,6 +119,32 @@ def test_cancelling_a_run_cancels_its_live_stages(stack: Stack) -> None:
     )
     assert stack.log.terminal(run_id) == "RunCancelled"
     assert "StageCancelled" in stack.log.names_of(run_id)
+
+
+def test_the_runner_holding_a_stage_hears_of_its_claim_accepted_and_of_its_cancel(
+    stack: Stack,
+) -> None:
+    run_id = stack.create_run(DIAMOND, script=lambda job: Outcome("hang"))
+    eventually(lambda: stages_taken(stack, run_id), what="build to be taken")
+    stack.send(
+        RunCancelRequested(run_id=run_id, requested_by="bob", reason="", occurred_at_ms=now_ms())
+    )
+    notices = read_runner_notices(stack, run_id, count=2)
+    assert [(runner, type(e).__name__, getattr(e, "stage", None)) for runner, e in notices] == [
+        (stack.runner.runner_id, "StageClaimed", "build"),
+        (stack.runner.runner_id, "StageCancelled", "build"),
+    ]
+
+
+def test_the_runner_that_lost_a_lease_hears_of_it(stack: Stack) -> None:
+    run_id = stack.create_run(
+        DIAMOND, script=lambda job: Outcome("hang" if job.attempt == 1 else "succeed", lease_ms=300)
+    )
+    notices = read_runner_notices(stack, run_id, count=2)
+    assert [(runner, type(e).__name__, getattr(e, "attempt", None)) for runner, e in notices] == [
+        (stack.runner.runner_id, "StageClaimed", 1),
+        (stack.runner.runner_id, "StageLeaseExpired", 1),
+    ]
 
 
 def test_a_manual_retry_of_a_failed_stage_lets_the_run_succeed(stack: Stack) -> None:

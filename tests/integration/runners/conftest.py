@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from cryptography.fernet import Fernet
 from minio import Minio
 
-from orchestrator.domain.events import RunCreated
+from orchestrator.domain.events import RunCreated, StageCancelled
 from orchestrator.domain.jobs import Job, job_id
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.statuses import Priority, TriggerSource
@@ -232,9 +232,20 @@ class Rig:
         """A job of ``stage`` on the test repository."""
         return make_job(self.repo, stage=stage, **kw)
 
-    def append_to_runs(self, record: Any) -> None:
-        """Append ``record`` to sluice.runs, as the decider would."""
-        append(self.settings, self.topics.runs, record)
+    def cancel_as_the_decider(self, job: Job, runner_id: str, reason: str) -> None:
+        """Cancel ``job``'s attempt as the decider does when a person cancels its run: the
+        ``StageCancelled`` on sluice.runs, and its copy to the runner holding the attempt."""
+        cancelled = StageCancelled(
+            run_id=job.run_id,
+            occurred_at_ms=0,
+            stage=job.stage.name,
+            attempt=job.attempt,
+            reason=reason,
+        )
+        append(self.settings, self.topics.runs, cancelled)
+        p = producer(self.settings)
+        p.produce(self.topics.runner_notices, encode(cancelled), runner_id.encode())
+        assert p.flush(10) == 0
 
     def append_to_inbox(self, record: Any) -> None:
         """Send ``record`` to sluice.inbox, as the trigger processor or a person would."""

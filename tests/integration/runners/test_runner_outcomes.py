@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from orchestrator.domain.events import (
     LogArchived,
-    RunCancelled,
     StageCancelled,
     StageClaimed,
     StageFailed,
@@ -89,10 +88,10 @@ def test_a_stage_killed_for_memory_fails_as_infrastructure(rig: Rig) -> None:
 
 def test_a_cancelled_run_stops_its_stage_within_5_s_and_reports_it_cancelled(rig: Rig) -> None:
     inbox, logs = rig.read(rig.topics.inbox), rig.read(rig.topics.logs)
-    rig.start()
+    runner = rig.start()
     job = rig.job(StageSpec(name="long", script=("echo started", "sleep 120")))
     rig.send(job)
     eventually(lambda: "started" in log_text(logs, job), timeout=30, what="the stage to start")
-    rig.append_to_runs(RunCancelled(run_id=job.run_id, occurred_at_ms=0, reason="by a person"))
+    rig.cancel_as_the_decider(job, runner, reason="cancelled by a person")
     done = outcome(inbox, job, timeout=5)
     assert isinstance(done, StageCancelled)

@@ -6,6 +6,8 @@ a run is terminal exactly when nothing is queued or running, so once no more inp
 arrive every run has ended (the teardown drives each to the end to prove it). And the log
 always replays — twice, from nothing — to the decider's state, and the read model's rows
 folded from the log (``projections.read_model``, pure) are the rows the state determines.
+Each runner, knowing only its notices and the outcomes it reported itself, holds exactly
+the attempts the state says it runs.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from orchestrator.domain import (
     fold,
 )
 from orchestrator.domain.retention import Retention
+from orchestrator.domain.runner_notices import runner_notices
 from orchestrator.wire import encode_event
 from projections.read_model import FOLDED_STAGE_COLUMNS, ReadModel, StageRow, apply, rows_of
 from projections.working_state import PartitionState, restore
@@ -66,6 +69,7 @@ class Orchestration(RuleBasedStateMachine):
         self.dispatched: list[tuple[str, str, int]] = []
         self.ledger = Ledger()
         self.read_model = ReadModel()  # folded from the log as it grows, as the projection does
+        self.held: dict[str, set[tuple[str, str, int]]] = {}  # by runner, from its notices
         self.now = 1_000_000
 
     # -- delivering ---------------------------------------------------------------------
@@ -78,6 +82,7 @@ class Orchestration(RuleBasedStateMachine):
             return decision
         assert decision.events[0] is message
         self.ledger.check(before, decision)
+        self._tell_runners(before, decision.events)
         if decision.state is not None:
             self.states[message.run_id] = decision.state
             self.logs.setdefault(message.run_id, []).extend(decision.events)
@@ -86,6 +91,22 @@ class Orchestration(RuleBasedStateMachine):
                 apply(self.read_model, event)
         self._follow_up(decision)
         return decision
+
+    def _tell_runners(self, before: RunState | None, events: tuple[RunEvent, ...]) -> None:
+        """What each runner knows: the notices addressed to it, and its own outcomes."""
+        for event in events:
+            if isinstance(event, StageSucceeded | StageFailed):
+                key = (event.run_id, event.stage, event.attempt)
+                self.held.get(event.runner_id, set()).discard(key)
+        for runner, index in runner_notices(before, events):
+            event = events[index]
+            held = self.held.setdefault(runner, set())
+            key = (event.run_id, getattr(event, "stage", ""), getattr(event, "attempt", 0))
+            if isinstance(event, StageClaimed):
+                held.add(key)
+            else:
+                assert isinstance(event, StageCancelled | StageLeaseExpired), event
+                held.discard(key)
 
     def _follow_up(self, decision: Decision) -> None:
         """What runners and timers would send next, put in the outbox in no fixed order."""
@@ -314,6 +335,17 @@ class Orchestration(RuleBasedStateMachine):
     def every_run_is_terminal_exactly_when_nothing_is_queued_or_running(self) -> None:
         for state in self.states.values():
             check_run(state)
+
+    @invariant()
+    def each_runner_holds_from_its_notices_exactly_the_attempts_it_runs(self) -> None:
+        running: dict[str, set[tuple[str, str, int]]] = {}
+        for state in self.states.values():
+            for stage in state.in_status(StageStatus.RUNNING):
+                assert stage.runner_id is not None
+                key = (state.run_id, stage.name, stage.attempt)
+                running.setdefault(stage.runner_id, set()).add(key)
+        for runner in running.keys() | self.held.keys():
+            assert self.held.get(runner, set()) == running.get(runner, set()), runner
 
     @invariant()
     def the_log_replays_to_the_deciders_state(self) -> None:

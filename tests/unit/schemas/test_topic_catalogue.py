@@ -43,6 +43,7 @@ def test_the_catalogue_has_every_topic_once() -> None:
         "sluice.checkpoints",
         "sluice.tests",
         "sluice.fleet",
+        "sluice.runner-notices",
     ]
 
 
@@ -68,11 +69,13 @@ def test_partition_counts() -> None:
     assert {n for n in counts.values() if n != 3} == {12}
 
 
-def test_runs_audit_checkpoints_and_tests_are_kept_forever_and_the_rest_a_week() -> None:
+def test_the_source_of_truth_is_kept_forever_runner_notices_a_day_the_rest_a_week() -> None:
     forever = {topic.name for topic in TOPICS if topic.retention_ms == -1}
+    a_day = {topic.name for topic in TOPICS if topic.retention_ms == 86_400_000}
 
     assert forever == {"sluice.runs", "sluice.audit", "sluice.checkpoints", "sluice.tests"}
-    assert all(t.retention_ms == SEVEN_DAYS_MS for t in TOPICS if t.name not in forever)
+    assert a_day == {"sluice.runner-notices"}
+    assert all(t.retention_ms == SEVEN_DAYS_MS for t in TOPICS if t.name not in forever | a_day)
 
 
 def test_only_pipelines_and_checkpoints_are_compacted() -> None:

@@ -1,0 +1,61 @@
+"""A runner's notices: what the decider tells it on ``sluice.runner-notices``.
+
+The decider copies there, keyed by runner id, the few events of ``sluice.runs`` a runner acts
+on (:mod:`orchestrator.domain.runner_notices`): its claims accepted, the leases it lost, its
+attempts cancelled. The claim gate and the cancellations read what :meth:`Notices.read`
+returns. A runner reads the one partition its id hashes to, keeping its own notices: the
+broker sends it the notices of the few runners sharing that partition instead of every event
+of every run (which, with every runner reading ``sluice.runs``, grew with runners times events).
+It needs no group coordination: the partition is assigned by hand at its end offset, before
+the runner sends any claim.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from schemas.eventlog import (
+    PATIENT_FETCH,
+    EventLogUnavailable,
+    TopicNames,
+    consumer,
+    end_offsets,
+    partition_for,
+)
+from schemas.settings import ServiceSettings
+
+__all__ = ["Notices"]
+
+_BATCH = 500
+
+
+class Notices:
+    """The notices addressed to one runner since it started."""
+
+    def __init__(self, settings: ServiceSettings, *, topics: TopicNames, runner_id: str) -> None:
+        """Start reading ``runner_id``'s partition of ``topics.runner_notices`` at its end."""
+        self._key = runner_id.encode()
+        self._consumer: Consumer = consumer(
+            settings, group=f"sluice-runner-notices-{runner_id}", **PATIENT_FETCH
+        )
+        topic = topics.runner_notices
+        try:  # the topic as made, which a small deployment may have made with fewer partitions
+            partitions = len(self._consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        except KafkaException as e:
+            raise EventLogUnavailable(f"cannot read the partitions of {topic}: {e}") from e
+        partition = partition_for(runner_id, partitions)
+        end = end_offsets(self._consumer, topic, [partition])[partition]
+        self._consumer.assign([TopicPartition(topic, partition, end)])
+
+    def read(self) -> list[bytes]:
+        """The values of the notices to this runner that arrived since the last call (never
+        waits; the other runners' notices on the partition are read and dropped)."""
+        return [
+            msg.value() or b""
+            for msg in self._consumer.consume(_BATCH, timeout=0)
+            if msg.error() is None and msg.key() == self._key
+        ]
+
+    def close(self) -> None:
+        """Stop reading."""
+        self._consumer.close()
