@@ -43,6 +43,12 @@ class Notices:
             partitions = len(self._consumer.list_topics(topic, timeout=10).topics[topic].partitions)
         except KafkaException as e:
             raise EventLogUnavailable(f"cannot read the partitions of {topic}: {e}") from e
+        if not partitions:  # it would wait 15 s for every claim and start none
+            self._consumer.close()
+            raise EventLogUnavailable(
+                f"the topic {topic} does not exist: create the catalogue's topics with infra/up"
+                " (or python infra/bootstrap.py kafka) before starting runners"
+            )
         partition = partition_for(runner_id, partitions)
         end = end_offsets(self._consumer, topic, [partition])[partition]
         self._consumer.assign([TopicPartition(topic, partition, end)])

@@ -22,7 +22,9 @@ from minio import Minio
 from psycopg import sql
 
 from projections.migrate import migrate
+from schemas.eventlog import TopicNames
 from schemas.settings import ServiceSettings
+from schemas.topics import with_prefix
 from tests.support.leftovers import (
     LEDGERS,
     remember_topic_prefix,
@@ -30,6 +32,7 @@ from tests.support.leftovers import (
     sweep_dead_sessions,
 )
 from tests.support.services import require
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -158,3 +161,18 @@ def make_topic(kafka_admin: AdminClient, topic_prefix: str) -> Iterator[Callable
     if made:
         for future in kafka_admin.delete_topics(made, request_timeout=30).values():
             future.result()
+
+
+@pytest.fixture
+def topics(kafka_admin: AdminClient, topic_prefix: str) -> Iterator[TopicNames]:
+    """Every catalogue topic under this test's prefix (few partitions: tests are small)."""
+    made = [NewTopic(t.name, min(t.partitions, 3), 1) for t in with_prefix(topic_prefix)]
+    for future in kafka_admin.create_topics(made, request_timeout=30).values():
+        future.result()
+    names = {t.topic for t in made}
+    eventually(
+        lambda: names <= set(kafka_admin.list_topics(timeout=10).topics), what="topic metadata"
+    )
+    yield TopicNames(topic_prefix)
+    for future in kafka_admin.delete_topics([t.topic for t in made]).values():
+        future.result()

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from runners.config import RunnerConfig
 from runners.main import run
+from schemas.eventlog import TopicNames
 from schemas.settings import ServiceSettings
 from tests.support.waiting import eventually
 
@@ -27,18 +28,18 @@ def test_a_runner_exports_its_free_slots_while_alive_and_nothing_once_stopped(
     settings: ServiceSettings,
     docker_client: docker.DockerClient,
     pg_schema: str,
-    topic_prefix: str,
+    topics: TopicNames,
     tmp_path: Path,
 ) -> None:
     config = RunnerConfig(
         state_dir=tmp_path / "state",
         secrets_key=Fernet.generate_key().decode(),
         pg_schema=pg_schema,
-        key_prefix=f"tests/{topic_prefix}",
+        key_prefix=f"tests/{topics.prefix}",
     )
     runner_id = f"runner-{uuid.uuid4().hex[:8]}"
     stop = threading.Event()
-    kwargs = {"prefix": topic_prefix, "slots": 3, "runner_id": runner_id, "config": config}
+    kwargs = {"prefix": topics.prefix, "slots": 3, "runner_id": runner_id, "config": config}
     thread = threading.Thread(target=run, args=(settings,), kwargs={**kwargs, "stop": stop})
     thread.start()
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 from cryptography.fernet import Fernet
 from minio import Minio
 
@@ -31,24 +31,8 @@ from runners.main import run
 from runners.messages import decode, encode
 from schemas.eventlog import TopicNames, producer
 from schemas.settings import ServiceSettings
-from schemas.topics import with_prefix
 from tests.support.claim_echo import ClaimEcho
 from tests.support.waiting import eventually
-
-
-@pytest.fixture
-def topics(kafka_admin: AdminClient, topic_prefix: str) -> Iterator[TopicNames]:
-    """Every catalogue topic under this test's prefix (few partitions: tests are small)."""
-    made = [NewTopic(t.name, min(t.partitions, 3), 1) for t in with_prefix(topic_prefix)]
-    for future in kafka_admin.create_topics(made, request_timeout=30).values():
-        future.result()
-    names = {t.topic for t in made}
-    eventually(
-        lambda: names <= set(kafka_admin.list_topics(timeout=10).topics), what="topic metadata"
-    )
-    yield TopicNames(topic_prefix)
-    for future in kafka_admin.delete_topics([t.topic for t in made]).values():
-        future.result()
 
 
 @dataclass(frozen=True)
