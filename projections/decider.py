@@ -49,7 +49,14 @@ from projections.partition_loader import LoadFailed, PartitionLoader
 from projections.run_metrics import observe_events
 from projections.working_state import PartitionState
 from schemas.errors import DomainError
-from schemas.eventlog import TopicNames, consumer, is_fatal, producer, read_partition
+from schemas.eventlog import (
+    RESUMING_FETCH,
+    TopicNames,
+    consumer,
+    is_fatal,
+    producer,
+    read_partition,
+)
 from schemas.metrics import (
     DECIDER_DECISION_SECONDS,
     DECIDER_EVENTS,
@@ -170,7 +177,7 @@ class Decider:
         self._loader = PartitionLoader(self._load, name=f"load-{self._txn_id}")
         self._producer = self._new_producer()
         self._consumer = consumer(
-            self._settings, group=self._group, **takeover_configs(self._txn_id)
+            self._settings, group=self._group, **takeover_configs(self._txn_id), **RESUMING_FETCH
         )
         self._consumer.subscribe(
             [self._names.inbox],

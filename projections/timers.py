@@ -38,7 +38,14 @@ from orchestrator.wire import decode_event, encode_event
 from projections.checkpoints import Loaded, load_partition
 from projections.decider import takeover_configs
 from projections.working_state import PartitionState
-from schemas.eventlog import EventLogUnavailable, TopicNames, consumer, is_fatal, producer
+from schemas.eventlog import (
+    PATIENT_FETCH,
+    EventLogUnavailable,
+    TopicNames,
+    consumer,
+    is_fatal,
+    producer,
+)
 from schemas.metrics import PROCESSOR_EVENTS, TIMER_FIRED, TIMER_SKIPPED
 from schemas.settings import ServiceSettings
 
@@ -174,6 +181,7 @@ class TimerWorker:
             group=self._group,
             **{"partition.assignment.strategy": "range"},
             **takeover_configs(self._member),
+            **PATIENT_FETCH,  # assigned all at once; its deadlines run on its own clock
         )
         self._consumer.subscribe(
             [self._names.runs], on_assign=self._assigned, on_revoke=self._revoked

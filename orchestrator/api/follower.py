@@ -21,6 +21,7 @@ from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected
 from orchestrator.wire import WireError, decode_record
 from schemas.codec import SchemaError
 from schemas.eventlog import (
+    PATIENT_FETCH,
     EndOffsets,
     EventLogUnavailable,
     consumer,
@@ -101,7 +102,7 @@ class RunsFollower:
 
     def start(self) -> None:
         """Position at the end of every partition, then follow in a daemon thread."""
-        c = consumer(self._settings, group=self._consumer_group)
+        c = consumer(self._settings, group=self._consumer_group, **PATIENT_FETCH)
         _await_metadata(c, self.topic)
         parts = list(range(RUNS.partitions))
         ends = end_offsets(c, self.topic, parts)

@@ -27,7 +27,7 @@ from runners.deployer.haproxy import HAProxy
 from runners.deployer.instances import Containers
 from runners.messages import decode_job
 from runners.reporter import KafkaReporter
-from schemas.eventlog import EventLogUnavailable, TopicNames, consumer
+from schemas.eventlog import PATIENT_FETCH, EventLogUnavailable, TopicNames, consumer
 from schemas.settings import ServiceSettings
 
 __all__ = ["GROUP", "RUNNER_ID", "Deployer", "new_deployer_id"]
@@ -38,6 +38,7 @@ GROUP = "sluice-deployer"
 # attempt its predecessor claimed (a per-process id would be fenced off as another runner).
 RUNNER_ID = GROUP
 _TUNING: dict[str, Any] = {
+    **PATIENT_FETCH,
     "session.timeout.ms": 6_000,
     "heartbeat.interval.ms": 1_000,
     "max.poll.interval.ms": 1_800_000,  # a deployment may take minutes between polls

@@ -22,7 +22,7 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 
 from orchestrator.domain.pool_policy import QueueView
-from schemas.eventlog import EventLogUnavailable, TopicNames, consumer
+from schemas.eventlog import PATIENT_FETCH, EventLogUnavailable, TopicNames, consumer
 from schemas.settings import ServiceSettings
 from schemas.topics import JOB_TOPICS_BY_PRIORITY, PRIORITIES
 
@@ -50,7 +50,7 @@ class QueueWatch:
         )
         self._priority = {topics.job(p): p for p in PRIORITIES}
         self._probe = consumer(settings, group=group)
-        self._reader = consumer(settings, group=f"{group}.pool-watch")
+        self._reader = consumer(settings, group=f"{group}.pool-watch", **PATIENT_FETCH)
         self._partitions = [
             TopicPartition(topic, n)
             for topic, p in self._priority.items()
