@@ -12,7 +12,7 @@ the runner sends any claim.
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from schemas.eventlog import (
     PATIENT_FETCH,
@@ -21,6 +21,7 @@ from schemas.eventlog import (
     consumer,
     end_offsets,
     partition_for,
+    partitions_of,
 )
 from schemas.settings import ServiceSettings
 
@@ -38,13 +39,16 @@ class Notices:
         self._consumer: Consumer = consumer(
             settings, group=f"sluice-runner-notices-{runner_id}", **PATIENT_FETCH
         )
-        topic = topics.runner_notices
-        try:  # the topic as made, which a small deployment may have made with fewer partitions
-            partitions = len(self._consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-        except KafkaException as e:
-            raise EventLogUnavailable(f"cannot read the partitions of {topic}: {e}") from e
-        if not partitions:  # it would wait 15 s for every claim and start none
+        try:
+            self._assign_own(topics.runner_notices, runner_id)
+        except EventLogUnavailable:
             self._consumer.close()
+            raise
+
+    def _assign_own(self, topic: str, runner_id: str) -> None:
+        # the topic as made: a small deployment may have made it with fewer partitions
+        partitions = len(partitions_of(self._consumer, topic))
+        if not partitions:  # it would wait 15 s for every claim and start none
             raise EventLogUnavailable(
                 f"the topic {topic} does not exist: create the catalogue's topics with infra/up"
                 " (or python infra/bootstrap.py kafka) before starting runners"

@@ -58,6 +58,7 @@ __all__ = [
     "end_offsets",
     "is_fatal",
     "partition_for",
+    "partitions_of",
     "producer",
     "producer_config",
     "read_partition",
@@ -282,14 +283,19 @@ def end_offsets(c: Consumer, topic: str, partitions: list[int]) -> dict[int, int
     return {p: _high_watermark(c, TopicPartition(topic, p)) for p in partitions}
 
 
-def assign_at_end(c: Consumer, topic: str) -> None:
-    """Assign every partition of ``topic`` to ``c`` at its current end: it reads only what
-    is appended from now on."""
+def partitions_of(c: Consumer, topic: str) -> list[int]:
+    """The partitions ``topic`` has (none when it does not exist)."""
     try:
         metadata = c.list_topics(topic, timeout=10)
     except KafkaException as e:
         raise EventLogUnavailable(f"cannot read the partitions of {topic}: {e}") from e
-    partitions = sorted(metadata.topics[topic].partitions)
+    return sorted(metadata.topics[topic].partitions)
+
+
+def assign_at_end(c: Consumer, topic: str) -> None:
+    """Assign every partition of ``topic`` to ``c`` at its current end: it reads only what
+    is appended from now on."""
+    partitions = partitions_of(c, topic)
     ends = end_offsets(c, topic, partitions)
     c.assign([TopicPartition(topic, p, ends[p]) for p in partitions])
 

@@ -15,9 +15,7 @@ from orchestrator.domain.events import (
     RunEvent,
     StageCancelled,
     StageClaimed,
-    StageFailed,
     StageLeaseExpired,
-    StageSucceeded,
 )
 from orchestrator.domain.state import RunState
 from orchestrator.domain.statuses import StageStatus
@@ -48,8 +46,6 @@ def runner_notices(before: RunState | None, events: Sequence[RunEvent]) -> tuple
                 runner = event.runner_id if isinstance(event, StageLeaseExpired) else holder
                 if runner is not None:
                     notices.append((runner, index))
-            case StageSucceeded() | StageFailed():  # the runner that reported it knows
-                holders.pop((event.stage, event.attempt), None)
             case _:
                 pass
     return tuple(notices)
