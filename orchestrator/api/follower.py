@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected
 from orchestrator.wire import WireError, decode_record
-from schemas.codec import SchemaError
+from schemas.codec import SchemaError, record_name
 from schemas.eventlog import (
     PATIENT_FETCH,
     EndOffsets,
@@ -37,6 +37,9 @@ __all__ = ["Answer", "Located", "RunsFollower", "Waiter"]
 _log = logging.getLogger(__name__)
 _RECENT = 20_000  # answers kept for waiters that register late
 Answer = RunCreated | RunDeduplicated | RunRejected
+# Every API process reads every record of sluice.runs (~15 a run once its stages run); only
+# these are decoded, the rest are skipped on their header.
+_ANSWERS = frozenset(cls.__name__ for cls in (RunCreated, RunDeduplicated, RunRejected))
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +191,8 @@ class RunsFollower:
 
     def _offer(self, value: bytes, partition: int, offset: int) -> None:
         try:
+            if record_name(value) not in _ANSWERS:
+                return
             event = decode_record(value)
         except (SchemaError, WireError) as e:
             _log.warning("skipping an unreadable record on %s: %s", self.topic, e)

@@ -7,6 +7,7 @@ follows the run's partition to its end first; past the end, a run nobody created
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -16,6 +17,7 @@ from confluent_kafka.admin import AdminClient
 from orchestrator.api.follower import RunsFollower
 from orchestrator.domain import parse_pipeline
 from orchestrator.wire import encode_event
+from schemas.codec import MARKER, default_codec
 from schemas.eventlog import TopicNames, partition_for, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import RUNS
@@ -73,3 +75,22 @@ def test_a_run_nobody_accepted_is_none_once_its_partition_is_followed_to_the_end
 ) -> None:
     accept(settings, names, uuid.uuid4().hex)
     assert follower.created(uuid.uuid4().hex, timeout=10) is None
+
+
+def test_records_other_than_answers_are_passed_over_on_their_header(
+    settings: ServiceSettings,
+    names: TopicNames,
+    follower: RunsFollower,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A StageQueued header over a body that does not decode (decoded, it would be logged),
+    # on the partition the follower must then read to its end to find the run.
+    run_id = uuid.uuid4().hex
+    not_an_answer = MARKER + default_codec().fingerprint("StageQueued") + b"\xff\xff"
+    p = producer(settings)
+    p.produce(names.runs, value=not_an_answer, partition=partition_for(run_id, RUNS.partitions))
+    p.flush(10)
+    with caplog.at_level(logging.WARNING, logger="orchestrator.api.follower"):
+        accept(settings, names, run_id)
+        assert follower.created(run_id, timeout=10) is not None
+    assert not [r for r in caplog.records if "unreadable" in r.getMessage()]
