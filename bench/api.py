@@ -2,10 +2,13 @@
 
 Prints:
   * trigger requests/s: concurrent ``POST /pipelines/{id}/runs`` (each a new run, answered
-    201 after the trigger processor and decider, and after the read model applied it),
-    beside a bare uvicorn ``POST /hello`` with the same client and concurrency;
+    201 once the decider accepted it), each followed by a GET of its run (a GET that misses
+    it is counted), beside a bare uvicorn ``POST /hello`` with the same client and
+    concurrency; then the same POSTs alone, with no GET (what another engine's start request
+    compares with);
   * GET p50/p99 of ``/pipelines/{id}/runs/{run_id}`` under concurrent load, beside GET of a
     bare uvicorn hello endpoint;
+  * the CPU each process spends per POST + GET, per POST alone and per GET;
   * runs/s without HTTP: the same requests appended straight to sluice.triggers until the
     read model shows every run (the processors' own pace, the floor the API adds to);
   * SSE line latency p50/p99: a ``LogChunk`` appended to ``sluice.logs`` (as a runner does) →
@@ -385,7 +388,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--lines", type=int, default=200)
-    parser.add_argument("--warm", type=int, default=200, help="unmeasured triggers first")
+    parser.add_argument("--warm", type=int, default=1500, help="unmeasured triggers first")
     parser.add_argument(
         "--in-process",
         action="store_true",
@@ -521,6 +524,28 @@ def ready(
     return runs
 
 
+def post_alone(
+    http: LoadClient, runs: str, *, sha: str, branches_: list[str], conc: int, floor_rate: float
+) -> None:
+    """Trigger POSTs with no GET after them: the figure a start request of another engine
+    compares with (a start request alone), and what a POST costs without its read."""
+    (rate, latencies), cpu = metered(
+        lambda: load(
+            len(branches_),
+            conc,
+            lambda i: http.post(runs, json={"branch": branches_[i], "commit_sha": sha}),
+        ),
+        _PARTS,
+        "load client (this bench)",
+    )
+    row("trigger POST alone /s", rate, floor_rate, "req/s", "higher")
+    print(
+        f"  {'trigger POST alone latency p50/p99':<34} {pct(latencies, 0.5):.1f}"
+        f" / {pct(latencies, 0.99):.1f} ms"
+    )
+    print_cpu_per(cpu, len(branches_), "POST alone")
+
+
 def measure(
     opts: argparse.Namespace,
     settings: ServiceSettings,
@@ -534,7 +559,8 @@ def measure(
     repo = GitRepo(tmp / "repo")
     sha = repo.commit({"pipeline.yaml": PIPELINE})
     warm = [f"warm{i}" for i in range(opts.warm)]
-    branches(repo, sha, ["warm", *warm, *(f"b{i}" for i in range(opts.requests))])
+    alone = [f"p{i}" for i in range(opts.requests)]
+    branches(repo, sha, ["warm", *warm, *(f"b{i}" for i in range(opts.requests)), *alone])
     http = LoadClient({"Authorization": f"Bearer {token}"})
     runs = ready(http, api, repo, sha, warm=warm, concurrency=opts.concurrency)
     n, conc = opts.requests, opts.concurrency
@@ -567,13 +593,17 @@ def measure(
     )
     where_time_went(settings, windows)
     print_cpu_per(cpu, n, "POST + GET")
+    post_alone(http, runs, sha=sha, branches_=alone, conc=conc, floor_rate=floor_rate)
     direct = processors_rate(settings, opts, sha=sha, schema=schema)
     row("runs/s without HTTP (same path)", trig_rate, direct, "run/s", "higher")
     target = f"{runs}/{run_ids[0]}"
-    _, get_lat = load(n * 2, conc, lambda i: http.get(target))
+    (_, get_lat), get_cpu = metered(
+        lambda: load(n * 2, conc, lambda i: http.get(target)), _PARTS, "load client (this bench)"
+    )
     _, floor_lat = load(n * 2, conc, lambda i: http.get(f"{floor}/hello"))
     row("GET run p50 under load", pct(get_lat, 0.5), pct(floor_lat, 0.5), "ms")
     row("GET run p99 under load", pct(get_lat, 0.99), pct(floor_lat, 0.99), "ms")
+    print_cpu_per(get_cpu, n * 2, "GET of a run the read model shows")
     sse = bench_sse(api, token, settings, run_ids[1], opts.lines)
     raw = raw_kafka(settings, opts.lines)
     print(f"  SSE lines received: {len(sse)}/{opts.lines}")
