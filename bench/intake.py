@@ -106,6 +106,7 @@ def _wake_up(queues: list[JobQueue], feeder: JobQueue, n: int) -> None:
     for job in _jobs(n, "wake"):
         added[job.job_id] = time.perf_counter()
         feeder.add([job])
+        feeder.announce()  # as a runner that fed a job it has no free slot for
         time.sleep(0.02)
     time.sleep(1)
     stop.set()

@@ -5,8 +5,9 @@ idempotent on ``job_id``). :meth:`JobQueue.take` holds up to ``n`` rows nobody h
 urgent first and oldest first, with ``FOR UPDATE SKIP LOCKED``: two runners never take the
 same row, and a busy runner holds nothing. :meth:`JobQueue.hand_over` marks a row once the
 runner's ``StageClaimed`` is on the log; a hold never handed over (the runner died in
-between) ends after :data:`HOLD_S` and the row is taken again. Each feed notifies the
-queue's channel, so waiting runners look at once instead of at their next idle check.
+between) ends after :data:`HOLD_S` and the row is taken again. :meth:`JobQueue.announce`
+notifies the queue's channel, so waiting runners look at once instead of at their next idle
+check; the runner that fed the jobs says when (runners/intake.py).
 """
 
 from __future__ import annotations
@@ -36,17 +37,13 @@ WHERE job_id IN (
 )
 RETURNING job_id, priority, enqueued_at_ms, message
 """
-# One statement, so one round trip: the rows (unnested from one array a column) and the
-# notification, sent when it commits. An executemany in a transaction took four, and its
-# pipeline's bookkeeping was a quarter of a busy runner's time.
+# One statement, so one round trip: the rows unnested from one array a column. An
+# executemany in a transaction took four, and its pipeline's bookkeeping was a quarter of a
+# busy runner's time.
 _ADD = """
-WITH added AS (
-    INSERT INTO job_queue (job_id, run_id, priority, enqueued_at_ms, message)
-    SELECT * FROM unnest(%s::text[], %s::text[], %s::smallint[], %s::bigint[], %s::bytea[])
-    ON CONFLICT (job_id) DO NOTHING
-    RETURNING 1
-)
-SELECT pg_notify(%s, '')
+INSERT INTO job_queue (job_id, run_id, priority, enqueued_at_ms, message)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::smallint[], %s::bigint[], %s::bytea[])
+ON CONFLICT (job_id) DO NOTHING
 """
 
 
@@ -97,7 +94,8 @@ class JobQueue:
         return self._conn
 
     def add(self, jobs: Sequence[QueuedJob]) -> None:
-        """Queue ``jobs`` (a job already queued, or already taken, is left as it is)."""
+        """Queue ``jobs`` (a job already queued, or already taken, is left as it is); nobody
+        is woken (:meth:`announce`)."""
         if not jobs:
             return
         columns = (
@@ -108,9 +106,13 @@ class JobQueue:
             [j.message for j in jobs],
         )
         try:
-            self._live().execute(_ADD, (*columns, self._channel_name))
+            self._live().execute(_ADD, columns)
         except psycopg.Error as e:
             raise DatabaseUnavailable(f"cannot queue jobs in PostgreSQL ({e})") from e
+
+    def announce(self) -> None:
+        """Wake the other runners listening: jobs may be waiting that this one did not take."""
+        self._run(sql.SQL("SELECT pg_notify(%s, '')"), (self._channel_name,))
 
     def take(self, n: int) -> list[Taken]:
         """Hold up to ``n`` waiting jobs, most urgent and oldest first."""
@@ -139,9 +141,11 @@ class JobQueue:
         )
 
     def notified(self) -> bool:
-        """Whether jobs were queued since the last call (never blocks)."""
+        """Whether another runner announced jobs since the last call (never blocks)."""
         try:  # drain them all: the generator holds the connection until it ends
-            return bool(list(self._live().notifies(timeout=0)))
+            conn = self._live()
+            own = conn.info.backend_pid
+            return any(n.pid != own for n in list(conn.notifies(timeout=0)))
         except psycopg.Error as e:
             raise DatabaseUnavailable(f"lost the job queue's channel ({e})") from e
 

@@ -37,14 +37,33 @@ def test_a_job_fed_twice_is_queued_once_with_its_first_message(
     assert sorted((t.job_id, t.message) for t in taken) == [("j1", b"first"), ("j2", b"m")]
 
 
-def test_adding_jobs_wakes_the_other_runners_listening(queues: tuple[JobQueue, JobQueue]) -> None:
+def test_adding_jobs_wakes_nobody_by_itself(queues: tuple[JobQueue, JobQueue]) -> None:
     a, b = queues
-    assert not b.notified()
 
     a.add([job("j1"), job("j2")])
 
+    assert not b.notified()
+
+
+def test_an_announcement_wakes_the_other_runners_listening(
+    queues: tuple[JobQueue, JobQueue],
+) -> None:
+    a, b = queues
+    a.add([job("j1")])
+
+    a.announce()
+
     assert b.notified()
     assert not b.notified()  # each notification is seen once
+
+
+def test_a_runner_is_not_woken_by_its_own_announcement(queues: tuple[JobQueue, JobQueue]) -> None:
+    a, _ = queues
+    a.add([job("j1")])
+
+    a.announce()
+
+    assert not a.notified()
 
 
 def test_a_runner_takes_the_most_urgent_then_the_oldest_first(
