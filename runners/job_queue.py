@@ -21,7 +21,7 @@ from psycopg import sql
 from schemas.pg import Conn, DatabaseUnavailable, connect
 from schemas.topics import PRIORITIES
 
-__all__ = ["HOLD_S", "JobQueue", "QueuedJob", "Taken", "priority_rank"]
+__all__ = ["HOLD_S", "JobQueue", "QueuedJob", "Taken", "channel_of", "priority_rank"]
 
 HOLD_S = 30
 _KEEP_HANDED_OVER = "1 day"
@@ -45,6 +45,11 @@ INSERT INTO job_queue (job_id, run_id, priority, enqueued_at_ms, message)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::smallint[], %s::bigint[], %s::bytea[])
 ON CONFLICT (job_id) DO NOTHING
 """
+
+
+def channel_of(schema: str) -> str:
+    """The channel the runners of the queue in ``schema`` are woken on."""
+    return f"sluice_jobs.{schema}"
 
 
 def priority_rank(priority: str) -> int:
@@ -78,7 +83,7 @@ class JobQueue:
         """Connect, and listen for new jobs."""
         self._runner = runner_id
         self._dsn, self._schema = dsn, schema
-        self._channel_name = f"sluice_jobs.{schema}"
+        self._channel_name = channel_of(schema)
         self._channel = sql.Identifier(self._channel_name)
         self._conn: Conn = self._connect()
 

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from cryptography.fernet import Fernet
 from minio import Minio
+from psycopg import sql
 
 from orchestrator.domain.events import RunCreated, StageCancelled
 from orchestrator.domain.jobs import Job, job_id
@@ -27,9 +28,11 @@ from orchestrator.domain.statuses import Priority, TriggerSource
 from projections.decider import Decider
 from projections.timers import TimerSettings, TimerWorker
 from runners.config import RunnerConfig
+from runners.job_queue import channel_of
 from runners.main import run
 from runners.messages import decode, encode
 from schemas.eventlog import TopicNames, producer
+from schemas.pg import connect
 from schemas.settings import ServiceSettings
 from tests.support.claim_echo import ClaimEcho
 from tests.support.waiting import eventually
@@ -308,3 +311,21 @@ def run_created(
         stages=stages,
         occurred_at_ms=time.time_ns() // 1_000_000 if at_ms is None else at_ms,
     )
+
+
+def announcements_before_a_witness(pg_conninfo: str, schema: str, listen: Callable[[], Any]) -> int:
+    """How many notifications of the job queue's channel a connection listening on it gets
+    while ``listen()`` runs, counted up to one a witness sends after it (a listener gets the
+    channel's notifications in commit order, so none sent earlier is still on its way once the
+    witness's arrived)."""
+    channel = channel_of(schema)
+    with connect(pg_conninfo, schema=schema, name="listener") as listener:
+        listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        listen()
+        with connect(pg_conninfo, schema=schema, name="witness") as witness:
+            pid = witness.info.backend_pid
+            witness.execute("SELECT pg_notify(%s, '')", (channel,))
+        for before, note in enumerate(listener.notifies(timeout=30)):
+            if note.pid == pid:
+                return before
+    raise AssertionError("the witness's notification never arrived")

@@ -7,16 +7,14 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from psycopg import sql
 
 from orchestrator.domain.jobs import Job
 from orchestrator.domain.model import StageSpec
-from runners.intake import JobIntake
+from runners.intake import JobIntake, Taken
 from runners.job_queue import JobQueue
 from schemas.eventlog import TopicNames
-from schemas.pg import Conn, connect
 from schemas.settings import ServiceSettings
-from tests.integration.runners.conftest import Repo, make_job
+from tests.integration.runners.conftest import Repo, announcements_before_a_witness, make_job
 from tests.support.waiting import eventually
 
 
@@ -62,35 +60,18 @@ def feed(feeder: JobIntake, send: Callable[[Job], None], sent: list[Job]) -> Non
     eventually(all_fed, timeout=30, what="the feeder to feed every job")
 
 
-def announced_before_a_witness(pg_conninfo: str, pg_schema: str, listener: Conn) -> int:
-    """How many notifications reached ``listener`` before one a witness sends now (each
-    listener gets a channel's notifications in commit order, so none sent earlier is still on
-    its way once the witness's arrived)."""
-    with connect(pg_conninfo, schema=pg_schema, name="witness") as witness:
-        pid = witness.info.backend_pid
-        witness.execute("SELECT pg_notify(%s, '')", (channel(pg_schema),))
-    for before, note in enumerate(listener.notifies(timeout=30)):
-        if note.pid == pid:
-            return before
-    raise AssertionError("the witness's notification never arrived")
-
-
-def channel(schema: str) -> str:
-    return f"sluice_jobs.{schema}"
-
-
 def test_a_runner_with_free_slots_takes_what_it_fed_and_wakes_nobody(
     feeder: JobIntake, pg_conninfo: str, pg_schema: str, repo: Repo, send_job: Callable[[Job], None]
 ) -> None:
     sent = jobs(repo, 2)
-    with connect(pg_conninfo, schema=pg_schema, name="listener") as listener:
-        listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel(pg_schema))))
+    taken: list[Taken] = []
+
+    def feed_and_take() -> None:
         feed(feeder, send_job, sent)
+        taken.extend(feeder.take(5))
 
-        taken = feeder.take(5)
-
-        assert sorted(t.job_id for t in taken) == sorted(j.job_id for j in sent)
-        assert announced_before_a_witness(pg_conninfo, pg_schema, listener) == 0
+    assert announcements_before_a_witness(pg_conninfo, pg_schema, feed_and_take) == 0
+    assert sorted(t.job_id for t in taken) == sorted(j.job_id for j in sent)
 
 
 def test_a_runner_without_a_free_slot_wakes_the_others_for_what_it_fed(
