@@ -23,6 +23,7 @@ from orchestrator.domain.jobs import DeadLetter, Job
 from orchestrator.domain.records import (
     AuditEvent,
     CheckpointPosition,
+    ClaimRefused,
     LogChunk,
     PipelineDeleted,
     PipelineRegistered,
@@ -63,6 +64,7 @@ RECORD_TYPES: Mapping[str, type[Any]] = types.MappingProxyType(
             TestOutcomesReported,
             RunCheckpoint,
             CheckpointPosition,
+            ClaimRefused,
             *FLEET_RECORD_TYPES,
         )
     }

@@ -42,7 +42,7 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 
 from orchestrator.domain import Decision, RunState, decide, evolve
 from orchestrator.domain.retention import FinishedRun, Retention, finished_reason
-from orchestrator.domain.runner_notices import runner_notices
+from orchestrator.domain.runner_notices import claim_refused, runner_notices
 from orchestrator.wire import decode_event, encode_event, encode_record
 from projections.checkpoints import Loaded, load_partition
 from projections.partition_loader import LoadFailed, PartitionLoader
@@ -393,6 +393,13 @@ class Decider:
             self.stats.ignored += 1
             DECIDER_IGNORED.inc()
             log.debug("ignored %s: %s", type(message).__name__, decision.ignored_reason)
+            refusal = claim_refused(message, decision.ignored_reason)
+            if refusal is not None:
+                self._producer.produce(
+                    self._names.runner_notices,
+                    key=refusal.runner_id.encode(),
+                    value=encode_record(refusal),
+                )
             return
         before = found if isinstance(found, RunState) else None
         self._emit(part, message.run_id, decision, before)

@@ -5,9 +5,10 @@ A runner's ``StageClaimed`` is a request; the decider accepts it (and appends it
 attempt's job still queued after a person retried the stage, a job of a cancelled run or of
 an attempt that timed out waiting, a duplicate message — are fenced off there, so a runner
 starts a container only once the decider told it so: the accepted claim, appended to
-``sluice.runs``, is copied to the runner's notices (:mod:`runners.notices`). A claim not
-seen within ``timeout_ms`` was refused (or the decider is down: the lease then runs out and
-the stage is re-queued), and its job is dropped.
+``sluice.runs``, is copied to the runner's notices (:mod:`runners.notices`). A claim the
+decider does not accept is answered there too (``ClaimRefused``, with its reason), and its job
+is dropped at once. A claim with no answer within ``timeout_ms`` is dropped as refused (the
+decider may be down: the lease then runs out and the stage is re-queued).
 
 The same notices tell of a lease this runner
 lost (``StageLeaseExpired`` naming it: its heartbeats did not arrive in time and the stage
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from orchestrator.domain.jobs import Job
 from runners.messages import RunNotice, run_notice
 
-__all__ = ["CLAIM_CONFIRM_MS", "ClaimGate", "GateNews"]
+__all__ = ["CLAIM_CONFIRM_MS", "ClaimGate", "GateNews", "Refused"]
 
 CLAIM_CONFIRM_MS = 15_000
 
@@ -35,8 +36,16 @@ class GateNews:
     """What one look at the runner's notices found."""
 
     accepted: list[Job] = field(default_factory=list)
-    refused: list[Job] = field(default_factory=list)  # not accepted within the timeout
+    refused: list[Refused] = field(default_factory=list)  # refused, or no answer in time
     lost: list[AttemptKey] = field(default_factory=list)  # leases of this runner that expired
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A held job whose claim was not accepted, and why."""
+
+    job: Job
+    reason: str
 
 
 @dataclass
@@ -76,7 +85,10 @@ class ClaimGate:
             if notice is not None and notice.runner_id == self._runner:
                 self._note(notice, running, news)
         for key in [k for k, h in self._held.items() if h.until_ms <= now_ms]:
-            news.refused.append(self._held.pop(key).job)
+            job = self._held.pop(key).job
+            news.refused.append(
+                Refused(job, f"no answer from the decider in {self._timeout_ms} ms")
+            )
         return news
 
     def release_all(self) -> list[Job]:
@@ -89,5 +101,7 @@ class ClaimGate:
         key = (notice.run_id, notice.stage, notice.attempt)
         if notice.kind == "claimed" and key in self._held:
             news.accepted.append(self._held.pop(key).job)
+        elif notice.kind == "refused" and key in self._held:
+            news.refused.append(Refused(self._held.pop(key).job, notice.reason))
         elif notice.kind == "lease_expired" and key in running:
             news.lost.append(key)

@@ -298,8 +298,10 @@ class _Runner:
         news = self._gate.poll(now_ms(), [slot.key for slot in self._active.values()], events)
         for job in news.accepted:
             self._start(job)
-        for job in news.refused:
-            log.warning("the claim of %s was not accepted (a stale copy?): not run", job.job_id)
+        for refused in news.refused:
+            log.warning(
+                "the claim of %s was not accepted (%s): not run", refused.job.job_id, refused.reason
+            )
         for slot in self._active.values():
             if slot.key in news.lost and not slot.cancelled:
                 slot.cancelled = True

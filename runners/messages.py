@@ -12,6 +12,7 @@ from typing import Any
 from orchestrator import wire
 from orchestrator.domain.events import RunCancelled, StageCancelled, StageClaimed, StageLeaseExpired
 from orchestrator.domain.jobs import Job
+from orchestrator.domain.records import ClaimRefused
 from schemas import codec
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 _CANCELS = frozenset({"StageCancelled", "RunCancelled"})
-_CLAIM_NEWS = frozenset({"StageClaimed", "StageLeaseExpired"})
+_CLAIM_NEWS = frozenset({"StageClaimed", "StageLeaseExpired", "ClaimRefused"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +41,15 @@ class CancelNotice:
 
 @dataclass(frozen=True, slots=True)
 class RunNotice:
-    """An accepted claim (``claimed``) or an expired lease (``lease_expired``) of an attempt."""
+    """An accepted claim (``claimed``), a refused one (``refused``, with the decider's
+    ``reason``) or an expired lease (``lease_expired``) of an attempt."""
 
     kind: str
     run_id: str
     stage: str
     attempt: int
     runner_id: str | None
+    reason: str = ""
 
 
 def encode(record: Any) -> bytes:
@@ -81,13 +84,17 @@ def cancel_notice(data: bytes) -> CancelNotice | None:
 
 
 def run_notice(data: bytes) -> RunNotice | None:
-    """A ``StageClaimed`` or ``StageLeaseExpired`` (a run event); None for the rest."""
+    """A ``StageClaimed``, ``ClaimRefused`` or ``StageLeaseExpired``; None for the rest."""
     if codec.record_name(data) not in _CLAIM_NEWS:
         return None
     decoded = codec.decode(data)
     event = wire.from_record(decoded.name, decoded.value)
     if isinstance(event, StageClaimed):
         return RunNotice("claimed", event.run_id, event.stage, event.attempt, event.runner_id)
+    if isinstance(event, ClaimRefused):
+        return RunNotice(
+            "refused", event.run_id, event.stage, event.attempt, event.runner_id, event.reason
+        )
     if isinstance(event, StageLeaseExpired):
         return RunNotice("lease_expired", event.run_id, event.stage, event.attempt, event.runner_id)
     return None

@@ -150,7 +150,8 @@ FLEET = Topic(
     ("PoolScaleDecided", "RunnerStarted", "RunnerDraining", "RunnerStopped"),
 )
 # What a runner must act on, copied by the decider from what it appends to sluice.runs in the
-# same transaction: its claims accepted, its leases expired, its attempts cancelled. Keyed by
+# same transaction: its claims accepted, its leases expired, its attempts cancelled; and its
+# claims refused (ClaimRefused, which is on no other topic). Keyed by
 # runner id, so a runner reads one partition (the notices of about runners / 12 runners)
 # instead of every event of every run: the broker sends an event of sluice.runs to a reader or
 # two, not to every runner. A derived copy, never replayed: kept one day.
@@ -160,7 +161,7 @@ RUNNER_NOTICES = Topic(
     12,
     24 * 60 * 60 * 1000,
     "delete",
-    ("StageClaimed", "StageLeaseExpired", "StageCancelled"),
+    ("StageClaimed", "StageLeaseExpired", "StageCancelled", "ClaimRefused"),
 )
 JOB_TOPICS_BY_PRIORITY: Mapping[str, Topic] = MappingProxyType(
     {

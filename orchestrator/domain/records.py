@@ -15,6 +15,7 @@ __all__ = [
     "AuditEvent",
     "CaseOutcome",
     "CheckpointPosition",
+    "ClaimRefused",
     "LogChunk",
     "PipelineDeleted",
     "PipelineRegistered",
@@ -162,3 +163,20 @@ class CheckpointPosition:
     runs_offset: int
     clock_ms: int
     format: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimRefused:
+    """The decider did not accept a runner's claim (``sluice.runner-notices``, key
+    ``runner_id``): a stale copy of a job, an attempt another runner holds, a run that ended.
+
+    Not a run event: nothing happened to the run. It frees the runner's slot at once instead
+    of after the claim gate's timeout. ``occurred_at_ms`` is the refused claim's own time.
+    """
+
+    run_id: str
+    stage: str
+    attempt: int
+    runner_id: str
+    reason: str
+    occurred_at_ms: int

@@ -4,7 +4,8 @@ A runner acts on few of the events of ``sluice.runs``: the decider accepted its 
 attempt may start), the lease of an attempt it holds expired, or an attempt it holds was
 cancelled. The decider copies exactly those, addressed to the runner concerned, to
 ``sluice.runner-notices`` in the transaction that appends them, so that no runner has to
-read every event of every run to find its own.
+read every event of every run to find its own. A claim the decider does not accept is
+answered too (:func:`claim_refused`), so that the runner's slot is free at once.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from orchestrator.domain.events import (
     StageClaimed,
     StageLeaseExpired,
 )
+from orchestrator.domain.records import ClaimRefused
 from orchestrator.domain.state import RunState
 from orchestrator.domain.statuses import StageStatus
 
-__all__ = ["Notice", "runner_notices"]
+__all__ = ["Notice", "claim_refused", "runner_notices"]
 
 Notice = tuple[str, int]  # the runner, the index of the event in the decision's events
 
@@ -49,3 +51,18 @@ def runner_notices(before: RunState | None, events: Sequence[RunEvent]) -> tuple
             case _:
                 pass
     return tuple(notices)
+
+
+def claim_refused(message: RunEvent, ignored_reason: str | None) -> ClaimRefused | None:
+    """The answer to the runner whose ``StageClaimed`` the decider ignored for
+    ``ignored_reason``; None when ``message`` is not a claim or was accepted."""
+    if not isinstance(message, StageClaimed) or ignored_reason is None:
+        return None
+    return ClaimRefused(
+        run_id=message.run_id,
+        stage=message.stage,
+        attempt=message.attempt,
+        runner_id=message.runner_id,
+        reason=ignored_reason,
+        occurred_at_ms=message.occurred_at_ms,
+    )

@@ -5,6 +5,7 @@ runner that vanishes loses its stage one lease later."""
 from __future__ import annotations
 
 import time
+import uuid
 from functools import partial
 from pathlib import Path
 
@@ -25,9 +26,15 @@ from orchestrator.domain.events import (
 )
 from orchestrator.domain.leases import LEASE_MS
 from orchestrator.domain.model import StageSpec
+from orchestrator.domain.records import ClaimRefused
 from projections.timers import TimerSettings
 from runners.executor import RUNNER_LABEL
-from tests.integration.runners.conftest import Rig, run_created, start_runner_process
+from tests.integration.runners.conftest import (
+    Rig,
+    TopicReader,
+    run_created,
+    start_runner_process,
+)
 from tests.support.waiting import eventually
 
 HOUR_MS = 3_600_000
@@ -132,23 +139,45 @@ def test_a_killed_runner_alone_on_its_host_loses_its_stage_within_a_lease(
           f"heartbeat every 15 s)")  # fmt: skip
 
 
+def send_a_stale_copy(rig: Rig, runs: TopicReader) -> tuple[str, str]:
+    """A run of one stage run to success, then a copy of its job for attempt 2 (never
+    dispatched: the run is over) sent to a runner; its run id and the runner's id."""
+    run_id = f"run-stale-{uuid.uuid4().hex[:8]}"
+    stages = parse_pipeline("name: p\nstages:\n  build: {script: ['true']}\n").stages
+    runner_id = rig.start()
+    rig.append_to_inbox(run_created(rig, run_id, stages))
+    eventually(lambda: runs.of(RunSucceeded, run_id=run_id), timeout=60, what="the run")
+    rig.send(rig.job(stages[0], run_id=run_id, attempt=2))
+    return run_id, runner_id
+
+
 @pytest.mark.usefixtures("orchestration")
 def test_a_stale_copy_of_a_job_never_starts_a_container(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     inbox, runs = rig.read(rig.topics.inbox), rig.read(rig.topics.runs)
-    run_id = f"run-stale-{rig.topics.prefix}"
-    stages = parse_pipeline("name: p\nstages:\n  build: {script: ['true']}\n").stages
-    rig.start()
-    rig.append_to_inbox(run_created(rig, run_id, stages))
-    eventually(lambda: runs.of(RunSucceeded, run_id=run_id), timeout=60, what="the run")
-    stale = rig.job(stages[0], run_id=run_id, attempt=2)  # never dispatched: the run is over
-    rig.send(stale)
+    run_id, _ = send_a_stale_copy(rig, runs)
     eventually(lambda: inbox.of(StageClaimed, run_id=run_id, attempt=2), what="the claim")
     eventually(lambda: "was not accepted" in caplog.text, timeout=40, what="the refusal")
     assert not runs.of(StageClaimed, run_id=run_id, attempt=2)
     outcomes = [r for r in inbox.read() if getattr(r, "attempt", None) == 2]
     assert [type(r).__name__ for r in outcomes] == ["StageClaimed"], "the stale copy ran"
+
+
+@pytest.mark.usefixtures("orchestration")
+def test_a_refused_claim_is_answered_so_the_runner_drops_it_without_waiting_out_the_gate(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    runs, notices = rig.read(rig.topics.runs), rig.read(rig.topics.runner_notices)
+    run_id, runner_id = send_a_stale_copy(rig, runs)
+    [refusal] = eventually(
+        lambda: notices.of(ClaimRefused, run_id=run_id, attempt=2), what="the refusal"
+    )
+    assert refusal.runner_id == runner_id and refusal.reason
+    eventually(
+        lambda: f"was not accepted ({refusal.reason})" in caplog.text, what="the runner to drop it"
+    )
+    assert "no answer from the decider" not in caplog.text
 
 
 def test_a_runner_whose_queue_connection_was_cut_takes_the_next_job(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from orchestrator.domain import Decision
-from orchestrator.domain.runner_notices import runner_notices
+from orchestrator.domain.events import StageClaimed, StageHeartbeat
+from orchestrator.domain.runner_notices import claim_refused, runner_notices
 from tests.unit.domain.domain_helpers import Driver, diamond
 
 
@@ -25,6 +26,42 @@ def test_a_refused_claim_is_told_to_nobody() -> None:
     driver = Driver(diamond())
     driver.claim("build", runner="w1")
     assert _told(driver, lambda: driver.claim("build", runner="w2")) == []  # it is w1's
+
+
+def test_a_refused_claim_is_answered_to_its_runner_with_the_deciders_reason() -> None:
+    driver = Driver(diamond())
+    driver.claim("build", runner="w1")
+    decision = driver.claim("build", runner="w2")
+    claim = StageClaimed(
+        run_id=driver.run_id,
+        stage="build",
+        attempt=1,
+        occurred_at_ms=driver.now,
+        runner_id="w2",
+        lease_deadline_ms=driver.now + 60_000,
+    )
+    refusal = claim_refused(claim, decision.ignored_reason)
+    assert refusal is not None and decision.ignored_reason is not None
+    assert (refusal.runner_id, refusal.stage, refusal.attempt) == ("w2", "build", 1)
+    assert refusal.reason == decision.ignored_reason
+
+
+def test_an_accepted_claim_gets_no_refusal() -> None:
+    driver = Driver(diamond())
+    accepted = driver.claim("build", runner="w1")
+    assert claim_refused(accepted.events[0], accepted.ignored_reason) is None
+
+
+def test_an_ignored_message_other_than_a_claim_gets_no_refusal() -> None:
+    heartbeat = StageHeartbeat(
+        run_id="run-1",
+        stage="build",
+        attempt=1,
+        occurred_at_ms=1,
+        runner_id="w1",
+        lease_deadline_ms=60_001,
+    )
+    assert claim_refused(heartbeat, "the attempt is not running") is None
 
 
 def test_an_expired_lease_is_told_to_the_runner_that_held_it() -> None:

@@ -7,7 +7,7 @@ arrive every run has ended (the teardown drives each to the end to prove it). An
 always replays — twice, from nothing — to the decider's state, and the read model's rows
 folded from the log (``projections.read_model``, pure) are the rows the state determines.
 Each runner, knowing only its notices and the outcomes it reported itself, holds exactly
-the attempts the state says it runs.
+the attempts the state says it runs, and hears an answer to every claim it sends.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from orchestrator.domain import (
     fold,
 )
 from orchestrator.domain.retention import Retention
-from orchestrator.domain.runner_notices import runner_notices
+from orchestrator.domain.runner_notices import claim_refused, runner_notices
 from orchestrator.wire import encode_event
 from projections.read_model import FOLDED_STAGE_COLUMNS, ReadModel, StageRow, apply, rows_of
 from projections.working_state import PartitionState, restore
@@ -77,6 +77,7 @@ class Orchestration(RuleBasedStateMachine):
     def send(self, message: RunEvent) -> Decision:
         before = self.states.get(message.run_id)
         decision = decide(before, message)
+        self._check_claim_answered(before, message, decision)
         if decision.ignored_reason is not None:
             assert decision.events == () and decision.jobs == () and decision.state is before
             return decision
@@ -91,6 +92,30 @@ class Orchestration(RuleBasedStateMachine):
                 apply(self.read_model, event)
         self._follow_up(decision)
         return decision
+
+    @staticmethod
+    def _check_claim_answered(
+        before: RunState | None, message: RunEvent, decision: Decision
+    ) -> None:
+        """A claim is answered to its runner exactly once: accepted, or refused with why."""
+        refusal = claim_refused(message, decision.ignored_reason)
+        if not isinstance(message, StageClaimed):
+            assert refusal is None
+            return
+        accepted = [
+            runner
+            for runner, i in runner_notices(before, decision.events)
+            if decision.events[i] is message
+        ]
+        refused = [] if refusal is None else [refusal.runner_id]
+        assert accepted + refused == [message.runner_id], (accepted, refused)
+        if refusal is not None:
+            assert refusal.reason == decision.ignored_reason
+            assert (refusal.run_id, refusal.stage, refusal.attempt) == (
+                message.run_id,
+                message.stage,
+                message.attempt,
+            )
 
     def _tell_runners(self, before: RunState | None, events: tuple[RunEvent, ...]) -> None:
         """What each runner knows: the notices addressed to it, and its own outcomes."""

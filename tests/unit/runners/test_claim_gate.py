@@ -12,7 +12,8 @@ from orchestrator.domain.events import (
     StageLeaseExpired,
 )
 from orchestrator.domain.jobs import Job
-from orchestrator.wire import encode_event
+from orchestrator.domain.records import ClaimRefused
+from orchestrator.wire import encode_event, encode_record
 from runners.cancels import cancellations
 from runners.claim_gate import ClaimGate
 from runners.messages import CancelNotice
@@ -54,11 +55,40 @@ def test_another_runners_claim_of_the_same_attempt_does_not_start_the_job() -> N
     assert news.accepted == [] and gate.held == 1
 
 
+def _refused(runner_id: str, reason: str = "the attempt is another runner's") -> bytes:
+    return encode_record(
+        ClaimRefused(
+            run_id="r1",
+            stage="build",
+            attempt=1,
+            runner_id=runner_id,
+            reason=reason,
+            occurred_at_ms=1,
+        )
+    )
+
+
 def test_a_claim_not_read_back_within_the_timeout_is_refused() -> None:
     gate = ClaimGate(runner_id=ME, timeout_ms=100)
     gate.hold(_job(), now_ms=0)
     assert gate.poll(99, [], []).refused == []
-    assert [j.job_id for j in gate.poll(100, [], []).refused] == ["r1/build/1"]
+    [refused] = gate.poll(100, [], []).refused
+    assert refused.job.job_id == "r1/build/1" and "no answer" in refused.reason
+
+
+def test_a_claim_the_decider_refused_frees_its_slot_at_once_with_the_reason() -> None:
+    gate = ClaimGate(runner_id=ME, timeout_ms=15_000)
+    gate.hold(_job(), now_ms=0)
+    [refused] = gate.poll(10, [], [_refused(ME, "a stale copy")]).refused
+    assert (refused.job.job_id, refused.reason) == ("r1/build/1", "a stale copy")
+    assert gate.held == 0
+
+
+def test_another_runners_refusal_leaves_the_job_held() -> None:
+    gate = ClaimGate(runner_id=ME)
+    gate.hold(_job(), now_ms=0)
+    assert gate.poll(10, [], [_refused(OTHER)]).refused == []
+    assert gate.held == 1
 
 
 def test_a_lease_of_this_runner_that_expired_is_lost_only_for_a_running_attempt() -> None:
