@@ -54,7 +54,7 @@ def test_blue_green_switches_all_traffic_at_once_with_no_failed_request(
     load = start_load(url, rate=250, seconds=15, answers=tmp_path / "answers")
     run = deploy(stack, environment, images["v2"], blue_green=True)
     assert ended(stack, run, 60) == "RunSucceeded"
-    summary = load.result()
+    summary = load.finish()
     answers = load.lines()
 
     shifts = [e for e in stack.log.events[run] if isinstance(e, TrafficShifted)]

@@ -111,7 +111,7 @@ def test_a_canary_answering_half_errors_is_cut_off_within_seconds(
     load = start_load(url, rate=250, seconds=15, answers=tmp_path / "answers")
     bad = deploy(stack, environment, images["half-bad"], canary_pause="30s", weight=10)
     assert stack.log.terminal(bad, timeout=60) == "RunFailed"
-    summary = load.result()
+    summary = load.finish(tail_s=3.0)  # and no bad answer after the rollback
     errors = [sent for sent, status, _ in load.lines() if status >= 500]
 
     [measured] = analyses(stack, bad)
@@ -149,7 +149,7 @@ def test_a_good_canary_is_promoted_with_no_failed_request(
     load = start_load(url, rate=250, seconds=15, answers=tmp_path / "answers")
     run = deploy(stack, environment, images["v2"], canary_pause="3s")
     assert ended(stack, run, 60) == "RunSucceeded"
-    summary = load.result()
+    summary = load.finish()
 
     [measured] = analyses(stack, run)
     assert measured.verdict == "pass" and measured.requests >= 20
@@ -168,7 +168,7 @@ def test_a_manual_canary_step_pauses_until_a_person_promotes_it(
     assert "DeploymentSucceeded" not in stack.log.names_of(run)
     stack.send(decision(paused, DeploymentPromoted))
     assert ended(stack, run, 60) == "RunSucceeded"
-    summary = load.result()
+    summary = load.finish()
 
     assert paused.reason == "pause: manual" and paused.canary_weight == 20
     [measured] = analyses(stack, run)

@@ -125,7 +125,7 @@ def test_a_deployer_killed_mid_rollout_is_replaced_without_duplicates_or_errors(
         load_on=(haproxy, environment),
     )  # fmt: skip
     assert rollout.load is not None
-    summary = rollout.load.result()
+    summary = rollout.load.finish()
     running = docker_client.containers.list(
         filters={"label": f"{ENV_LABEL}={environment}"}, ignore_removed=True
     )
@@ -162,7 +162,7 @@ def test_a_deployer_killed_mid_canary_starts_the_canary_again_and_never_promotes
         load_seconds=45,
     )  # fmt: skip
     assert rollout.load is not None
-    summary = rollout.load.result()
+    summary = rollout.load.finish()
     running = docker_client.containers.list(
         filters={"label": f"{ENV_LABEL}={environment}"}, ignore_removed=True
     )

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import tarfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
@@ -73,6 +74,13 @@ class LoadRun:
 
     def stop(self) -> None:
         self.process.terminate()
+
+    def finish(self, tail_s: float = 2.0) -> LoadSummary:
+        """Keep the load on ``tail_s`` longer (what is served after a deployment ended),
+        then stop it: its summary. A load only has to outlast what it watches."""
+        time.sleep(tail_s)
+        self.stop()
+        return self.result()
 
     def result(self, timeout: float = 120) -> LoadSummary:
         out, _ = self.process.communicate(timeout=timeout)
