@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
@@ -38,7 +39,7 @@ from confluent_kafka import Message
 
 from bench.job_queue import Follower, now_ms, raw_round_trip, scratch_deployment, start_runners
 from orchestrator.domain.events import RunSucceeded, StageClaimed, StageQueued
-from orchestrator.domain.jobs import Job, job_id
+from orchestrator.domain.jobs import Job
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.statuses import Priority
 from orchestrator.wire import decode_record, encode_event
@@ -47,6 +48,7 @@ from projections.decider import Decider
 from runners.messages import encode
 from schemas.eventlog import TopicNames, producer
 from schemas.settings import ServiceSettings
+from tests.support.jobs import a_job
 from tests.support.runs import run_created
 
 STAGE = StageSpec(name="s", script=("sleep 0",))
@@ -103,19 +105,7 @@ class RunsLog:
 
 def stale_copy(run_id: str) -> Job:
     """Attempt 2 of a run whose stage succeeded at attempt 1: the decider refuses its claim."""
-    return Job(
-        job_id=job_id(run_id, STAGE.name, 2),
-        run_id=run_id,
-        pipeline_id="bench",
-        stage=STAGE,
-        attempt=2,
-        priority=Priority.NORMAL,
-        repo_url="simulated",
-        commit_sha="0" * 40,
-        branch="main",
-        lease_ms=60_000,
-        enqueued_at_ms=now_ms(),
-    )
+    return replace(a_job(STAGE, run_id=run_id, lease_ms=60_000, attempt=2), enqueued_at_ms=now_ms())
 
 
 @contextmanager

@@ -7,14 +7,14 @@ from orchestrator.domain.model import StageSpec
 from orchestrator.domain.statuses import Priority
 
 
-def a_job(stage: StageSpec, *, run_id: str = "r", lease_ms: int = 1000) -> Job:
-    """Attempt 1 of ``stage`` in run ``run_id``."""
+def a_job(stage: StageSpec, *, run_id: str = "r", lease_ms: int = 1000, attempt: int = 1) -> Job:
+    """Attempt ``attempt`` of ``stage`` in run ``run_id``."""
     return Job(
-        job_id=f"{run_id}/{stage.name}/1",
+        job_id=f"{run_id}/{stage.name}/{attempt}",
         run_id=run_id,
         pipeline_id="p",
         stage=stage,
-        attempt=1,
+        attempt=attempt,
         priority=Priority.NORMAL,
         repo_url="file:///repo",
         commit_sha="0" * 40,
