@@ -240,12 +240,13 @@ def history_event(deployment: Deployment, run_id: str, kind: type[Any]) -> Any:
     c.subscribe([TopicNames(deployment.settings.topic_prefix).runs])
     try:
 
-        def found() -> Any:
-            msg = c.poll(0.2)
-            if msg is None or msg.error() is not None:
-                return None
-            event = decode_event(msg.value() or b"")
-            return event if isinstance(event, kind) and event.run_id == run_id else None
+        def found() -> Any:  # a batch a look: the topic holds every run of the package
+            for msg in c.consume(500, timeout=0.2):
+                if msg.error() is None:
+                    event = decode_event(msg.value() or b"")
+                    if isinstance(event, kind) and event.run_id == run_id:
+                        return event
+            return None
 
         return eventually(found, timeout=30, what=f"{kind.__name__} in the run's history")
     finally:
