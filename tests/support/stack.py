@@ -172,16 +172,16 @@ def _read(
     c.subscribe([topic])
     found: list[T] = []
 
-    def enough() -> bool:
-        msg = c.poll(0.2)
-        if msg is not None and msg.error() is None:
-            kept = keep(msg.key() or b"", msg.value() or b"")
-            if kept is not None:
-                found.append(kept)
+    def enough() -> bool:  # a batch a look: a module's topic may hold many records
+        for msg in c.consume(500, timeout=0.2):
+            if msg.error() is None:
+                kept = keep(msg.key() or b"", msg.value() or b"")
+                if kept is not None:
+                    found.append(kept)
         return len(found) >= count
 
     try:
         eventually(enough, timeout=30, what=f"{count} {what}")
     finally:
         c.close()
-    return found
+    return found[:count]  # the first ones, as read: a batch may bring later ones too

@@ -185,12 +185,13 @@ def next_deploy_job(deployment: Deployment, run_id: str) -> Job:
     c.subscribe([TopicNames(deployment.settings.topic_prefix).deploy_jobs])
     try:
 
-        def mine() -> Job | None:
-            msg = c.poll(0.2)
-            if msg is None or msg.error() is not None:
-                return None
-            job = decode_record(msg.value() or b"")
-            return job if job.run_id == run_id else None
+        def mine() -> Job | None:  # a batch a look: the topic holds the package's jobs
+            for msg in c.consume(500, timeout=0.2):
+                if msg.error() is None:
+                    job = decode_record(msg.value() or b"")
+                    if job.run_id == run_id:
+                        return job  # type: ignore[no-any-return]
+            return None
 
         return eventually(mine, timeout=30, what="the rollback's deploy job")
     finally:
