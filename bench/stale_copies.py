@@ -37,9 +37,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from confluent_kafka import Message
 
-from bench.job_queue import Follower, now_ms, raw_round_trip, scratch_deployment, start_runners
+from bench.job_queue import (
+    Claims,
+    Follower,
+    now_ms,
+    raw_round_trip,
+    scratch_deployment,
+    start_runners,
+)
 from orchestrator.domain.events import RunSucceeded, StageClaimed, StageQueued
-from orchestrator.domain.jobs import Job
+from orchestrator.domain.jobs import Job, job_id
 from orchestrator.domain.model import StageSpec
 from orchestrator.domain.statuses import Priority
 from orchestrator.wire import decode_record, encode_event
@@ -54,24 +61,9 @@ from tests.support.runs import run_created
 STAGE = StageSpec(name="s", script=("sleep 0",))
 
 
-class StaleClaims:
-    """Follows ``sluice.inbox``: when a runner claimed attempt 2 (a stale copy), by run."""
-
-    def __init__(self, settings: ServiceSettings, topic: str) -> None:
-        self.at: dict[str, int] = {}
-        self._follower = Follower(settings, topic, self._record)
-
-    def _record(self, msg: Message) -> None:
-        event = decode_record(msg.value() or b"")
-        if isinstance(event, StageClaimed) and event.attempt == 2:
-            self.at[event.run_id] = event.occurred_at_ms
-
-    def before(self, runs: set[str], at_ms: int) -> int:
-        """How many of ``runs`` had their stale copy claimed before ``at_ms``."""
-        return sum(1 for r in runs if self.at.get(r, at_ms) < at_ms)
-
-    def close(self) -> None:
-        self._follower.close()
+def claimed_before(claims: Claims, runs: set[str], at_ms: int) -> int:
+    """How many of ``runs`` had their stale copy (attempt 2) claimed before ``at_ms``."""
+    return sum(1 for r in runs if claims.at.get(job_id(r, STAGE.name, 2), at_ms) < at_ms)
 
 
 class RunsLog:
@@ -160,7 +152,7 @@ def main() -> None:
     with scratch_deployment("stale") as (settings, names, schema):
         floor = statistics.median(raw_round_trip(settings, names.triggers, 200))
         print(f"raw Kafka produce->consume round trip p50 {floor:.1f} ms")
-        log, claims = RunsLog(settings, names.runs), StaleClaims(settings, names.inbox)
+        log, claims = RunsLog(settings, names.runs), Claims(settings, names.inbox)
         with tempfile.TemporaryDirectory() as tmp, decider_running(settings, names):
             procs = start_runners(names, Path(tmp), schema=schema, runners=1, slots=1)
             try:
@@ -171,7 +163,7 @@ def main() -> None:
                     how = "ClaimRefused (HEAD)" if refusals else "no answer (before)"
                     print(
                         f"{how:<20} 1 runner x 1 slot, {args.stale} stale copies ahead"
-                        f" ({claims.before(copied, claimed)} claimed before it):"
+                        f" ({claimed_before(claims, copied, claimed)} claimed before it):"
                         f" the fresh stage waited {waited:7.2f} s"
                         f" ({waited * 1000 / floor:,.0f}x the raw round trip)"
                     )

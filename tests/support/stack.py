@@ -19,6 +19,7 @@ from projections.timers import TimerWorker
 from schemas.eventlog import TopicNames, consumer, producer
 from schemas.settings import ServiceSettings
 from schemas.topics import topic_configs, with_prefix
+from tests.support.records import read_kept
 from tests.support.runs import run_created
 from tests.support.standin_runner import Script, StandInRunner
 from tests.support.waiting import eventually
@@ -151,7 +152,9 @@ def read_dead_letters(stack: Stack, run_id: str, count: int = 1) -> list[DeadLet
         record = decode_record(value)
         return record if isinstance(record, DeadLetter) and record.job.run_id == run_id else None
 
-    return _read(stack, stack.names.dead_letters, keep, count, f"dead letter(s) of {run_id}")
+    return read_kept(
+        stack.settings, stack.names.dead_letters, keep, count, f"dead letter(s) of {run_id}"
+    )
 
 
 def read_runner_notices(stack: Stack, run_id: str, count: int) -> list[tuple[str, RunEvent]]:
@@ -162,26 +165,6 @@ def read_runner_notices(stack: Stack, run_id: str, count: int) -> list[tuple[str
         event = decode_event(value)
         return (key.decode(), event) if event.run_id == run_id else None
 
-    return _read(stack, stack.names.runner_notices, keep, count, f"notices of {run_id}")
-
-
-def _read(
-    stack: Stack, topic: str, keep: Callable[[bytes, bytes], T | None], count: int, what: str
-) -> list[T]:
-    c = consumer(stack.settings, group=f"reader-{uuid.uuid4().hex}")
-    c.subscribe([topic])
-    found: list[T] = []
-
-    def enough() -> bool:  # a batch a look: a module's topic may hold many records
-        for msg in c.consume(500, timeout=0.2):
-            if msg.error() is None:
-                kept = keep(msg.key() or b"", msg.value() or b"")
-                if kept is not None:
-                    found.append(kept)
-        return len(found) >= count
-
-    try:
-        eventually(enough, timeout=30, what=f"{count} {what}")
-    finally:
-        c.close()
-    return found[:count]  # the first ones, as read: a batch may bring later ones too
+    return read_kept(
+        stack.settings, stack.names.runner_notices, keep, count, f"notices of {run_id}"
+    )

@@ -12,9 +12,10 @@ from orchestrator.domain.events import DeploymentRolledBack, DeploymentStarted, 
 from orchestrator.domain.jobs import Job
 from orchestrator.domain.model import DeploySpec, StageSpec
 from orchestrator.wire import decode_record, encode_event
-from schemas.eventlog import TopicNames, consumer, producer
+from schemas.eventlog import TopicNames, producer
 from tests.integration.api.conftest import Deployment, Pipeline
 from tests.support.event_ids import DeploymentAttemptIds, StageEventIds
+from tests.support.records import read_kept
 from tests.support.runs import run_created
 from tests.support.waiting import eventually
 
@@ -181,18 +182,10 @@ def test_a_rollback_with_nothing_to_go_back_to_is_404_and_the_cli_says_so(
 
 
 def next_deploy_job(deployment: Deployment, run_id: str) -> Job:
-    c = consumer(deployment.settings, group=f"t-{uuid.uuid4().hex}")
-    c.subscribe([TopicNames(deployment.settings.topic_prefix).deploy_jobs])
-    try:
+    def keep(key: bytes, value: bytes) -> Job | None:
+        job = decode_record(value)
+        return job if isinstance(job, Job) and job.run_id == run_id else None
 
-        def mine() -> Job | None:  # a batch a look: the topic holds the package's jobs
-            for msg in c.consume(500, timeout=0.2):
-                if msg.error() is None:
-                    job = decode_record(msg.value() or b"")
-                    if job.run_id == run_id:
-                        return job  # type: ignore[no-any-return]
-            return None
-
-        return eventually(mine, timeout=30, what="the rollback's deploy job")
-    finally:
-        c.close()
+    jobs = TopicNames(deployment.settings.topic_prefix).deploy_jobs
+    [job] = read_kept(deployment.settings, jobs, keep, 1, "the rollback's deploy job")
+    return job

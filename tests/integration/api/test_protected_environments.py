@@ -15,9 +15,10 @@ from orchestrator.cli import main
 from orchestrator.domain import parse_pipeline
 from orchestrator.domain.events import StageStartRequested
 from orchestrator.wire import decode_event, encode_event
-from schemas.eventlog import TopicNames, consumer, producer
+from schemas.eventlog import TopicNames, producer
 from tests.integration.api.conftest import Deployment, Pipeline
 from tests.integration.api.test_environments_api import next_deploy_job, serving_v2_after_v1
+from tests.support.records import read_kept
 from tests.support.runs import run_created
 from tests.support.waiting import eventually
 
@@ -236,18 +237,11 @@ def test_the_play_is_recorded_in_the_runs_history_with_who_played_it(
 
 def history_event(deployment: Deployment, run_id: str, kind: type[Any]) -> Any:
     """The first ``kind`` event of ``run_id`` on the deployment's ``sluice.runs``."""
-    c = consumer(deployment.settings, group=f"t-{uuid.uuid4().hex}")
-    c.subscribe([TopicNames(deployment.settings.topic_prefix).runs])
-    try:
 
-        def found() -> Any:  # a batch a look: the topic holds every run of the package
-            for msg in c.consume(500, timeout=0.2):
-                if msg.error() is None:
-                    event = decode_event(msg.value() or b"")
-                    if isinstance(event, kind) and event.run_id == run_id:
-                        return event
-            return None
+    def keep(key: bytes, value: bytes) -> Any:
+        event = decode_event(value)
+        return event if isinstance(event, kind) and event.run_id == run_id else None
 
-        return eventually(found, timeout=30, what=f"{kind.__name__} in the run's history")
-    finally:
-        c.close()
+    runs = TopicNames(deployment.settings.topic_prefix).runs
+    [event] = read_kept(deployment.settings, runs, keep, 1, f"{kind.__name__} of {run_id}")
+    return event
