@@ -62,9 +62,12 @@ kafka_start() {
     step "$KAFKA_CLUSTER: starting node $n on 127.0.0.1:$(_kafka_port "$n")"
     _kafka_configure "$n"; _kafka_format "$n"
     KAFKA_HEAP="-Xms256M -Xmx$heap"
-    start_daemon "$(_kafka_name "$n")" "$SLUICE_LOG_DIR/$(_kafka_name "$n").log" \
+    # the broker rolls its own log (infra/kafka/log4j-broker.properties); the JVM's output
+    # outside log4j goes to the .out file
+    start_daemon "$(_kafka_name "$n")" "$SLUICE_LOG_DIR/$(_kafka_name "$n").out" \
       java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-      -Dlog4j.configuration="file:$SLUICE_ROOT/infra/kafka/log4j.properties" \
+      -Dlog4j.configuration="file:$SLUICE_ROOT/infra/kafka/log4j-broker.properties" \
+      -Dsluice.kafka.log="$SLUICE_LOG_DIR/$(_kafka_name "$n").log" \
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$(_kafka_dir "$n")/server.properties"
   done
   [ "${KAFKA_NO_WAIT:-0}" = 1 ] && return 0  # infra/kafka-chaos start: a node rejoins in its time
@@ -72,7 +75,7 @@ kafka_start() {
   # by the broker staying alive rather than by a fixed short timeout.
   for n in $nodes; do
     wait_while_alive 900 "$(_kafka_name "$n")" port_open "$(_kafka_port "$n")" \
-      || fail "kafka node $n" "$SLUICE_LOG_DIR/$(_kafka_name "$n").log" "the broker exited, or loaded partitions for 15 min: a stale lock or another process on :$(_kafka_port "$n")? try infra/down kafka; infra/up"
+      || fail "kafka node $n" "$SLUICE_LOG_DIR/$(_kafka_name "$n").log" "the broker exited, or loaded partitions for 15 min: a stale lock or another process on :$(_kafka_port "$n")? (the JVM's own output: $SLUICE_LOG_DIR/$(_kafka_name "$n").out) try infra/down kafka; infra/up"
   done
 }
 
