@@ -9,6 +9,10 @@ Prints:
   * GET p50/p99 of ``/pipelines/{id}/runs/{run_id}`` under concurrent load, beside GET of a
     bare uvicorn hello endpoint;
   * the CPU each process spends per POST + GET, per POST alone and per GET;
+  * unless ``--no-temporal``: the same start requests sent to Temporal's development server (the
+    durable-workflow engine issue 17 compares with; SQLite in a file, one process) with the
+    same load client, concurrency and warm-up, in the same run: starts/s, latency and the
+    server's CPU per start (bench/temporal_peer.py builds its CLI on first use);
   * runs/s without HTTP: the same requests appended straight to sluice.triggers until the
     read model shows every run (the processors' own pace, the floor the API adds to);
   * SSE line latency p50/p99: a ``LogChunk`` appended to ``sluice.logs`` (as a runner does) →
@@ -19,7 +23,7 @@ processor, the decider, the timers and the read model (``sluice processor NAME``
 production; ``--in-process`` runs the last three as threads of the bench, as it once did);
 the load client is Python (the standard library's http.client, a keep-alive connection per
 thread), so both figures share its ceiling.
-Run: .venv/bin/python bench/api.py [--requests 400] [--concurrency 16]
+Run: .venv/bin/python bench/api.py [--requests 400] [--concurrency 16] [--no-temporal]
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -55,6 +60,13 @@ from cryptography.fernet import Fernet
 from psycopg import sql
 
 from bench.cpu import metered, print_cpu_per
+from bench.temporal_peer import (
+    SERVER_VERSION,
+    TemporalUnavailable,
+    dev_server,
+    free_port,
+    start_body,
+)
 from orchestrator.api.publish import append
 from orchestrator.api.tokens import create_token
 from orchestrator.client import Client, Connection
@@ -107,14 +119,6 @@ Projector(settings, prefix=settings.topic_prefix, schema=schema).run(stop)
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))]
-
-
-def free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -224,10 +228,12 @@ _PARTS = {  # a child of this bench, by a piece of its command line
 }
 
 
-def row(name: str, sluice: float, floor: float, unit: str, better: str = "lower") -> None:
-    ratio = sluice / floor if floor else float("inf")
+def row(
+    name: str, value: float, floor: float, unit: str, better: str = "lower", *, who: str = "sluice"
+) -> None:
+    ratio = value / floor if floor else float("inf")
     print(
-        f"  {name:<34} sluice {sluice:9.1f} {unit:<5} floor {floor:9.1f} {unit:<5}"
+        f"  {name:<34} {who} {value:9.1f} {unit:<5} floor {floor:9.1f} {unit:<5}"
         f" ratio {ratio:6.2f}x ({better} is better)"
     )
 
@@ -394,6 +400,12 @@ def main() -> int:
         action="store_true",
         help="run the decider, timers and read model as threads of this process (as before)",
     )
+    parser.add_argument(
+        "--temporal",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also send the start requests to Temporal's dev server, beside Sluice's POSTs",
+    )
     opts = parser.parse_args()
     tag = uuid.uuid4().hex[:8]
     prefix, schema = f"bench{tag}.", f"bench_api_{tag}"
@@ -547,6 +559,58 @@ def post_alone(
     print_cpu_per(cpu, len(branches_), "POST alone")
 
 
+def beside_temporal(opts: argparse.Namespace, tmp: Path, *, floor_rate: float) -> None:
+    """Temporal's dev server given what Sluice's API was given just before: the same load
+    client, concurrency and warm-up, start requests each with a new workflow id (a new run),
+    then each start followed by a GET of its workflow (``DescribeWorkflowExecution``)."""
+    try:
+        with dev_server(tmp, log=tmp / "temporal.log") as server:
+            http = LoadClient({})
+            body = start_body("bench")
+            tag = uuid.uuid4().hex[:8]
+            load(
+                opts.warm,
+                opts.concurrency,
+                lambda i: http.post(server.start_url(f"w{tag}-{i}"), body),
+            )
+            peer = f"temporal {SERVER_VERSION}"
+            parts = {"server start-dev": peer}
+            (rate, latencies), cpu = metered(
+                lambda: load(
+                    opts.requests,
+                    opts.concurrency,
+                    lambda i: http.post(server.start_url(f"s{tag}-{i}"), body),
+                ),
+                parts,
+                "load client (this bench)",
+            )
+            row("start request alone /s", rate, floor_rate, "req/s", "higher", who=peer)
+            print(
+                f"  {'start request latency p50/p99':<34} {peer} {pct(latencies, 0.5):.1f}"
+                f" / {pct(latencies, 0.99):.1f} ms"
+            )
+            print_cpu_per(_only(cpu, parts), opts.requests, f"{peer} start request alone")
+
+            def start_and_get(i: int) -> Reply:
+                url = server.start_url(f"g{tag}-{i}")
+                started = http.post(url, body)
+                if started.status_code == 200 and http.get(url).status_code != 200:
+                    raise SystemExit(f"Temporal did not show workflow g{tag}-{i} after its start")
+                return started
+
+            pair_rate, _ = load(opts.requests, opts.concurrency, start_and_get)
+            row("start + GET of it /s", pair_rate, floor_rate, "req/s", "higher", who=peer)
+            http.close()
+    except TemporalUnavailable as e:
+        print(f"  Temporal: not measured ({e})")
+
+
+def _only(cpu: Counter[str], parts: dict[str, str]) -> Counter[str]:
+    """The peer's own processes and the load client: Sluice's, idle meanwhile, left out."""
+    keep = {*parts.values(), "load client (this bench)"}
+    return Counter({name: ticks for name, ticks in cpu.items() if name in keep})
+
+
 def measure(
     opts: argparse.Namespace,
     settings: ServiceSettings,
@@ -595,6 +659,8 @@ def measure(
     where_time_went(settings, windows)
     print_cpu_per(cpu, n, "POST + GET")
     post_alone(http, runs, sha=sha, branches_=alone, conc=conc, floor_rate=floor_rate)
+    if opts.temporal:
+        beside_temporal(opts, tmp, floor_rate=floor_rate)
     direct = processors_rate(settings, opts, sha=sha, schema=schema)
     row("runs/s without HTTP (same path)", trig_rate, direct, "run/s", "higher")
     target = f"{runs}/{run_ids[0]}"
