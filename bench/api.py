@@ -44,7 +44,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -564,8 +564,7 @@ def beside_temporal(opts: argparse.Namespace, tmp: Path, *, floor_rate: float) -
     client, concurrency and warm-up, start requests each with a new workflow id (a new run),
     then each start followed by a GET of its workflow (``DescribeWorkflowExecution``)."""
     try:
-        with dev_server(tmp, log=tmp / "temporal.log") as server:
-            http = LoadClient({})
+        with dev_server(tmp, log=tmp / "temporal.log") as server, closing(LoadClient({})) as http:
             body = start_body("bench")
             tag = uuid.uuid4().hex[:8]
             load(
@@ -600,7 +599,6 @@ def beside_temporal(opts: argparse.Namespace, tmp: Path, *, floor_rate: float) -
 
             pair_rate, _ = load(opts.requests, opts.concurrency, start_and_get)
             row("start + GET of it /s", pair_rate, floor_rate, "req/s", "higher", who=peer)
-            http.close()
     except TemporalUnavailable as e:
         print(f"  Temporal: not measured ({e})")
 

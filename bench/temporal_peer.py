@@ -39,6 +39,8 @@ def temporal_binary() -> Path:
     """The ``temporal`` CLI: ``SLUICE_TEMPORAL_BIN``, else the cached build, else built now."""
     named = os.environ.get("SLUICE_TEMPORAL_BIN")
     if named:
+        if not os.access(named, os.X_OK):
+            raise TemporalUnavailable(f"SLUICE_TEMPORAL_BIN={named} is not an executable file")
         return Path(named)
     cache = Path(os.environ.get("SLUICE_CACHE_DIR", Path.home() / ".cache/sluice"))
     target = cache / "temporal" / CLI_VERSION
@@ -74,10 +76,9 @@ _PAGE_CACHE_DURABLE = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma",
 
 @dataclass(frozen=True)
 class DevServer:
-    """A running dev server: its HTTP API's base URL and its process id."""
+    """A running dev server, by its HTTP API's base URL."""
 
     http_url: str
-    pid: int
 
     def start_url(self, workflow_id: str) -> str:
         return f"{self.http_url}/api/v1/namespaces/default/workflows/{workflow_id}"
@@ -104,7 +105,7 @@ def dev_server(workdir: Path, *, log: Path) -> Iterator[DevServer]:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_for_http(http_port, proc, log)
-        yield DevServer(f"http://127.0.0.1:{http_port}", proc.pid)
+        yield DevServer(f"http://127.0.0.1:{http_port}")
     finally:
         proc.terminate()
         try:
