@@ -9,6 +9,9 @@ Prints:
   * GET p50/p99 of ``/pipelines/{id}/runs/{run_id}`` under concurrent load, beside GET of a
     bare uvicorn hello endpoint;
   * the CPU each process spends per POST + GET, per POST alone and per GET;
+  * unless ``--no-shape-floor``: the trigger path's shape with nothing else in it
+    (bench/shape_floor.py: an append and a follower, a bare faust hop, a batched
+    transactional hop), given the same load: POSTs/s and each process's CPU per POST;
   * unless ``--no-temporal``: the same start requests sent to Temporal's development server (the
     durable-workflow engine issue 17 compares with; SQLite in a file, one process) with the
     same load client, concurrency and warm-up, in the same run: starts/s, latency and the
@@ -23,17 +26,14 @@ processor, the decider, the timers and the read model (``sluice processor NAME``
 production; ``--in-process`` runs the last three as threads of the bench, as it once did);
 the load client is Python (the standard library's http.client, a keep-alive connection per
 thread), so both figures share its ceiling.
-Run: .venv/bin/python bench/api.py [--requests 400] [--concurrency 16] [--no-temporal]
+Run: .venv/bin/python bench/api.py [--requests 400] [--concurrency 16] [--no-shape-floor] [--no-temporal]
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import itertools
-import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,24 +42,22 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, closing, contextmanager
-from dataclasses import dataclass, replace
+from contextlib import ExitStack, closing
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 import psycopg
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 from cryptography.fernet import Fernet
 from psycopg import sql
 
+from bench import shape_floor
 from bench.cpu import metered, print_cpu_per
+from bench.http_load import HELLO, LoadClient, Reply, child, child_proc, load, pct, row
 from bench.temporal_peer import (
     SERVER_VERSION,
     TemporalUnavailable,
@@ -93,16 +91,6 @@ stages:
   build: {script: ['true']}
   test: {needs: [build], script: ['true']}
 """
-HELLO = """
-from fastapi import FastAPI
-app = FastAPI()
-@app.get("/hello")
-def hello() -> dict[str, str]:
-    return {"hello": "world"}
-@app.post("/hello")
-def post_hello(body: dict[str, object]) -> dict[str, str]:
-    return {"hello": "world"}
-"""
 MAIN = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
 PROJECTOR = """
 import os, signal, threading
@@ -116,109 +104,6 @@ Projector(settings, prefix=settings.topic_prefix, schema=schema).run(stop)
 """
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(len(xs) * p))]
-
-
-@contextmanager
-def child(args: list[str], env: dict[str, str], url: str, log: Path) -> Iterator[None]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit(f"{args} did not start; see {log}") from None
-                time.sleep(0.1)
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-
-
-@dataclass(frozen=True)
-class Reply:
-    status_code: int
-    text: str
-
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
-class LoadClient:
-    """HTTP/1.1 with a keep-alive connection per thread and server, over http.client.
-
-    The client shares this machine's 2 cores with what it measures: httpx took 1.5 ms of CPU
-    a request against a bare uvicorn, http.client 0.35 ms (and the bare floor went from
-    ~400 to ~1,200 requests/s)."""
-
-    def __init__(self, headers: dict[str, str]) -> None:
-        self._headers = {"Content-Type": "application/json", **headers}
-        self._local = threading.local()
-        self._made: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
-
-    def post(self, url: str, json: dict[str, Any]) -> Reply:
-        return self._request("POST", url, _dumps(json))
-
-    def get(self, url: str) -> Reply:
-        return self._request("GET", url, None)
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._made:
-                conn.close()
-
-    def _request(self, method: str, url: str, body: str | None) -> Reply:
-        parts = urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        for fresh in (False, True):  # an idle keep-alive connection the server closed: again
-            conn = self._connection(parts.netloc, fresh=fresh)
-            try:
-                conn.request(method, path, body=body, headers=self._headers)
-                response = conn.getresponse()
-                return Reply(response.status, response.read().decode())
-            except (http.client.RemoteDisconnected, ConnectionError):
-                if fresh:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _connection(self, netloc: str, *, fresh: bool) -> http.client.HTTPConnection:
-        conns: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault("c", {})
-        if fresh or netloc not in conns:
-            host, _, port = netloc.partition(":")
-            conns[netloc] = http.client.HTTPConnection(host, int(port or 80), timeout=60)
-            with self._lock:
-                self._made.append(conns[netloc])
-        return conns[netloc]
-
-
-def _dumps(body: dict[str, Any]) -> str:
-    return json.dumps(body)
-
-
-def load(n: int, concurrency: int, call: Callable[[int], Reply]) -> tuple[float, list[float]]:
-    """Run ``call(i)`` for i < n on ``concurrency`` threads; (requests/s, latencies ms)."""
-    latencies: list[float] = []
-
-    def one(i: int) -> None:
-        start = time.perf_counter()
-        response = call(i)
-        latencies.append((time.perf_counter() - start) * 1000)
-        if response.status_code >= 300:
-            raise SystemExit(f"request {i}: {response.status_code} {response.text[:200]}")
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, range(n)))
-    return n / (time.perf_counter() - start), latencies
-
-
 _PARTS = {  # a child of this bench, by a piece of its command line
     " api --port": "API",
     "projections.triggers": "trigger processor",
@@ -226,16 +111,6 @@ _PARTS = {  # a child of this bench, by a piece of its command line
     "processor timers": "timers",
     "Projector": "read model",
 }
-
-
-def row(
-    name: str, value: float, floor: float, unit: str, better: str = "lower", *, who: str = "sluice"
-) -> None:
-    ratio = value / floor if floor else float("inf")
-    print(
-        f"  {name:<34} {who} {value:9.1f} {unit:<5} floor {floor:9.1f} {unit:<5}"
-        f" ratio {ratio:6.2f}x ({better} is better)"
-    )
 
 
 def bench_sse(
@@ -401,6 +276,12 @@ def main() -> int:
         help="run the decider, timers and read model as threads of this process (as before)",
     )
     parser.add_argument(
+        "--shape-floor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the trigger path's shape with nothing else in it (bench/shape_floor.py)",
+    )
+    parser.add_argument(
         "--temporal",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -498,17 +379,6 @@ def run(
         for i, args in enumerate(processors):
             others.enter_context(child_proc(args, env, tmp / f"processor{i}.log"))
         return measure(opts, settings, api=api, floor=floor, token=token, tmp=tmp, schema=schema)
-
-
-@contextmanager
-def child_proc(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
 
 
 def ready(
@@ -657,6 +527,15 @@ def measure(
     where_time_went(settings, windows)
     print_cpu_per(cpu, n, "POST + GET")
     post_alone(http, runs, sha=sha, branches_=alone, conc=conc, floor_rate=floor_rate)
+    if opts.shape_floor:
+        shape_floor.beside(
+            settings,
+            tmp,
+            requests=n,
+            warm=opts.warm,
+            concurrency=conc,
+            bare_rate=floor_rate,
+        )
     if opts.temporal:
         beside_temporal(opts, tmp, floor_rate=floor_rate)
     direct = processors_rate(settings, opts, sha=sha, schema=schema)

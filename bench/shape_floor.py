@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench.api import HELLO, LoadClient, child, load, pct, row
 from bench.cpu import metered, print_cpu_per
+from bench.http_load import HELLO, LoadClient, child, child_proc, load, pct, row
 from bench.temporal_peer import free_port
 from projections.triggers import await_topics
 from schemas.eventlog import consumer, producer, take_batch
@@ -134,17 +133,6 @@ def transactional_hop(src: str, dst: str) -> None:
 
 
 @contextmanager
-def proc(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
-    with log.open("wb") as out:
-        started = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield
-    finally:
-        started.send_signal(signal.SIGTERM)
-        started.wait(30)
-
-
-@contextmanager
 def floor_topics(settings: ServiceSettings, prefix: str) -> Iterator[tuple[str, str, str]]:
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     names = tuple(f"{prefix}shape.{x}" for x in "abc")
@@ -160,35 +148,80 @@ def floor_topics(settings: ServiceSettings, prefix: str) -> Iterator[tuple[str, 
         delete_topics(admin, list(names))
 
 
-def measure(opts: argparse.Namespace, api: str, bare: str) -> None:
-    n, conc = opts.requests, opts.concurrency
-    with closing(LoadClient({})) as http:
-        url = f"{api}/trigger"
+@contextmanager
+def shape(settings: ServiceSettings, tmp: Path) -> Iterator[str]:
+    """The shape running on topics of its own: the URL its API takes trigger POSTs at."""
+    with ExitStack() as stack:
+        a, b, c = stack.enter_context(floor_topics(settings, f"bench{uuid.uuid4().hex[:6]}."))
+        (tmp / "floor_api.py").write_text(FLOOR_API)
+        (tmp / "faust").mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "FLOOR_IN": a,
+            "FLOOR_OUT": c,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        }
+        here = Path(__file__).resolve()
+        txn_hop = [sys.executable, str(here), "--txn-hop", b, c]
+        faust_hop = [sys.executable, str(here.with_name("dispatch.py")), "--bare-faust-hop", a, b]
+        stack.enter_context(child_proc(txn_hop, env, tmp / "txn.log"))
+        stack.enter_context(child_proc([*faust_hop, str(tmp / "faust")], env, tmp / "faust.log"))
+        port = free_port()
+        api = f"http://127.0.0.1:{port}"
+        stack.enter_context(
+            child(_uvicorn(tmp, "floor_api:app", port), env, f"{api}/healthz", tmp / "api.log")
+        )
+        yield f"{api}/trigger"
+
+
+def _uvicorn(app_dir: Path, app: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(app_dir),
+        app,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+
+def beside(
+    settings: ServiceSettings,
+    tmp: Path,
+    *,
+    requests: int,
+    warm: int,
+    concurrency: int,
+    bare_rate: float,
+    bare_ms: float | None = None,
+) -> None:
+    """The shape given what Sluice's API was given (the load client, concurrency, warm-up):
+    POSTs/s, latency and each process's CPU per POST, beside a bare uvicorn's rate."""
+    with shape(settings, tmp) as url, closing(LoadClient({})) as http:
         while http.post(url, _BODY).status_code != 201:  # until faust has joined its group
             pass
-        load(opts.warm, conc, lambda i: http.post(url, _BODY))
-        load(opts.warm, conc, lambda i: http.post(f"{bare}/hello", _BODY))
-        (bare_rate, _), bare_cpu = metered(
-            lambda: load(n, conc, lambda i: http.post(f"{bare}/hello", _BODY)), _PARTS, _CLIENT
-        )
+        load(warm, concurrency, lambda i: http.post(url, _BODY))
         (rate, latencies), cpu = metered(
-            lambda: load(n, conc, lambda i: http.post(url, _BODY)), _PARTS, _CLIENT
+            lambda: load(requests, concurrency, lambda i: http.post(url, _BODY)), _PARTS, _CLIENT
         )
-    cores = os.cpu_count() or 1
-    print(f"bench/shape_floor.py: {n} requests, {conc} concurrent clients, {cores} cores")
-    print(f"  (after {opts.warm} unmeasured requests to each; the floor has no dedup table,")
-    print("  no pipeline file, no PostgreSQL, no read model and no timers: a lower bound)")
+    print("  the trigger path's shape with nothing else in it (bench/shape_floor.py: no dedup")
+    print("  table, pipeline file, PostgreSQL, read model or timers; a lower bound):")
     row("shape floor POST /s", rate, bare_rate, "req/s", "higher", who="floor ")
     print(
         f"  {'shape floor POST latency p50/p99':<34} {pct(latencies, 0.5):.1f}"
         f" / {pct(latencies, 0.99):.1f} ms"
     )
-    bare_ms = print_cpu_per(bare_cpu, n, "bare uvicorn POST")
-    total = print_cpu_per(cpu, n, "shape floor POST")
+    total = print_cpu_per(cpu, requests, "shape floor POST")
+    cores = os.cpu_count() or 1
+    bare = f" (bare uvicorn: {cores * 1000 / bare_ms:,.0f}/s)" if bare_ms else ""
     print(
         f"  at {total:.2f} ms of CPU a POST, {cores} cores carry at most"
-        f" {cores * 1000 / total:,.0f} POSTs/s of this shape (bare uvicorn:"
-        f" {cores * 1000 / bare_ms:,.0f}/s); 400/s needs <= {cores * 1000 / 400:.1f} ms"
+        f" {cores * 1000 / total:,.0f} POSTs/s of this shape{bare}; 400/s needs"
+        f" <= {cores * 1000 / 400:.1f} ms a POST"
     )
 
 
@@ -198,50 +231,33 @@ def main() -> int:
     parser.add_argument("--warm", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, default=16)
     opts = parser.parse_args()
-    settings = ServiceSettings.from_env()
-    prefix = f"bench{uuid.uuid4().hex[:6]}."
-    with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sluice-shape-")))
-        a, b, c = stack.enter_context(floor_topics(settings, prefix))
-        (tmp / "floor_api.py").write_text(FLOOR_API)
+    n, conc = opts.requests, opts.concurrency
+    with tempfile.TemporaryDirectory(prefix="sluice-shape-") as scratch:
+        tmp = Path(scratch)
         (tmp / "hello.py").write_text(HELLO)
-        (tmp / "faust").mkdir()
-        env = {
-            **os.environ,
-            "FLOOR_IN": a,
-            "FLOOR_OUT": c,
-            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-        }
-        here = str(Path(__file__).resolve())
-        dispatch = str(Path(here).with_name("dispatch.py"))
-        stack.enter_context(proc([sys.executable, here, "--txn-hop", b, c], env, tmp / "txn.log"))
-        stack.enter_context(
-            proc(
-                [sys.executable, dispatch, "--bare-faust-hop", a, b, str(tmp / "faust")],
-                env,
-                tmp / "faust.log",
-            )
-        )
-        api_port, bare_port = free_port(), free_port()
-        api, bare = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
-        for app, port, health in (
-            ("floor_api:app", api_port, f"{api}/healthz"),
-            ("hello:app", bare_port, f"{bare}/hello"),
+        port = free_port()
+        bare = f"http://127.0.0.1:{port}/hello"
+        uvicorn = _uvicorn(tmp, "hello:app", port)
+        with (
+            child(uvicorn, dict(os.environ), bare, tmp / "bare.log"),
+            closing(LoadClient({})) as http,
         ):
-            uvicorn = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--app-dir",
-                str(tmp),
-                app,
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ]
-            stack.enter_context(child(uvicorn, env, health, tmp / f"{app}.log"))
-        measure(opts, api, bare)
+            load(opts.warm, conc, lambda i: http.post(bare, _BODY))
+            (bare_rate, _), bare_cpu = metered(
+                lambda: load(n, conc, lambda i: http.post(bare, _BODY)), _PARTS, _CLIENT
+            )
+        print(f"bench/shape_floor.py: {n} requests, {conc} concurrent clients")
+        print(f"  (after {opts.warm} unmeasured requests to each)")
+        bare_ms = print_cpu_per(bare_cpu, n, "bare uvicorn POST")
+        beside(
+            ServiceSettings.from_env(),
+            tmp,
+            requests=n,
+            warm=opts.warm,
+            concurrency=conc,
+            bare_rate=bare_rate,
+            bare_ms=bare_ms,
+        )
     return 0
 
 

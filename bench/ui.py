@@ -34,7 +34,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from bench.api import bench_sse, pct, row  # the SSE floor, as it measures it
+from bench.api import bench_sse  # the SSE floor, as it measures it
+from bench.http_load import pct, row
 from orchestrator.api import ApiSettings
 from orchestrator.api.publish import append
 from orchestrator.api.tokens import create_token
