@@ -26,7 +26,8 @@ processor, the decider, the timers and the read model (``sluice processor NAME``
 production; ``--in-process`` runs the last three as threads of the bench, as it once did);
 the load client is Python (the standard library's http.client, a keep-alive connection per
 thread), so both figures share its ceiling.
-Run: .venv/bin/python bench/api.py [--requests 400] [--concurrency 16] [--no-shape-floor] [--no-temporal]
+Run: .venv/bin/python bench/api.py [--requests 400] [--concurrency 16] [--no-shape-floor]
+     [--no-temporal]
 """
 
 from __future__ import annotations
@@ -407,6 +408,26 @@ def ready(
     return runs
 
 
+def analyze(settings: ServiceSettings, schema: str) -> None:
+    """Statistics for the bench's new tables, as a running deployment's have.
+
+    A table never analyzed has no statistics, and PostgreSQL's generic plan for the read
+    model's ``WHERE run_id = ANY($1)`` on it is a sequential scan. The projection's
+    connection prepares that query after five runs and keeps the generic plan until
+    autovacuum first analyzes the table, at most a minute later: in this bench's warm-up
+    and first measured phase, ~1,000 scans of every row of ``pipeline_runs`` and ``stages``
+    (pg_stat_user_tables), where a deployment that has run for minutes reads a few index
+    entries."""
+    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(
+                sql.SQL("ANALYZE {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            )
+
+
 def post_alone(
     http: LoadClient, runs: str, *, sha: str, branches_: list[str], conc: int, floor_rate: float
 ) -> None:
@@ -496,6 +517,7 @@ def measure(
     branches(repo, sha, ["warm", *warm, *(f"b{i}" for i in range(opts.requests)), *alone])
     http = LoadClient({"Authorization": f"Bearer {token}"})
     runs = ready(http, api, repo, sha, warm=warm, concurrency=opts.concurrency)
+    analyze(settings, schema)
     n, conc = opts.requests, opts.concurrency
     print(f"bench/api.py: {n} requests, {conc} concurrent clients, one broker, one API process")
     print(f"  (after {opts.warm} unmeasured triggers that warm the new topics and the processes)")
