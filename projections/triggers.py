@@ -41,10 +41,11 @@ import uvloop
 from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from orchestrator.domain.events import RunRejected
+from orchestrator.domain.events import RunCreated, RunRejected
 from orchestrator.domain.records import RunRequested
 from orchestrator.wire import decode_record, encode_record
-from projections.dedup import DedupEntry, Duplicate, dedup, dedup_key, forgettable
+from projections.dedup import Duplicate, dedup, dedup_key
+from projections.dedup_forgetting import ForgetOrder, entry_of
 from projections.faust_fetch import prefetch_tuner
 from projections.faust_rewind import rewinder
 from projections.pipeline_catalogue import PipelineCatalogue
@@ -230,41 +231,38 @@ def _channels(app: faust.App, names: TopicNames) -> _Channels:
 
 
 def _answer_agent(channels: _Channels, resolver: TriggerResolver, sweep_every: int) -> Any:
-    sweeps: Counter[int] = Counter()
+    answers: Counter[int] = Counter()
+    order = ForgetOrder(lambda key: partition_for(key, TRIGGERS.partitions))
 
     async def answer(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             request = _decode_request(event.value)
             if request is not None:
-                reply = await _answer(channels.seen, resolver, request)
+                key = dedup_key(request)
+                reply = await _answer(channels.seen, resolver, request, key)
                 await channels.inbox.send(key=reply.run_id.encode(), value=encode_record(reply))
                 partition = event.message.partition
-                sweeps[partition] += 1
-                if sweeps[partition] % sweep_every == 0:
-                    _forget_old(channels.seen, partition, request.occurred_at_ms)
+                if isinstance(reply, RunCreated):  # the one answer that remembers a request
+                    order.remembered(partition, key, entry_of(channels.seen[key]))
+                answers[partition] += 1
+                if answers[partition] % sweep_every == 0:
+                    # Keeps the table (and its compacted changelog) to the last minutes of
+                    # triggers. Inside an event of ``partition``, so each tombstone lands on
+                    # that changelog partition.
+                    for old in order.sweep(channels.seen, partition, request.occurred_at_ms):
+                        channels.seen.pop(old, None)
 
     return answer
 
 
-def _forget_old(seen: faust.types.TableT[str, dict[str, Any]], partition: int, now_ms: int) -> None:
-    # Keeps the table (and its compacted changelog) to the last minutes of triggers. Runs
-    # inside an event of ``partition``, so each tombstone lands on that changelog partition.
-    old = [
-        key
-        for key, row in seen.items()
-        if partition_for(key, TRIGGERS.partitions) == partition
-        and forgettable(DedupEntry(row["run_id"], row["requested_at_ms"]), now_ms)
-    ]
-    for key in old:
-        seen.pop(key, None)
-
-
 async def _answer(
-    seen: faust.types.TableT[str, dict[str, Any]], resolver: TriggerResolver, request: RunRequested
+    seen: faust.types.TableT[str, dict[str, Any]],
+    resolver: TriggerResolver,
+    request: RunRequested,
+    key: str,
 ) -> Answer:
-    key = dedup_key(request)
     row = seen.get(key)
-    state = None if row is None else DedupEntry(row["run_id"], row["requested_at_ms"])
+    state = None if row is None else entry_of(row)
     outcome = dedup(state, request)
     if isinstance(outcome, Duplicate):
         return deduplicated(request, outcome.run_id, key)
