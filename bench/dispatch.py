@@ -171,17 +171,24 @@ def run_bare_faust_hop(src: str, dst: str, datadir: str) -> None:
     configured_worker(app, "warning").execute_from_commandline()
 
 
+def hop_topics(admin: AdminClient, prefix: str) -> tuple[str, str, str]:
+    """Three new topics as wide as sluice.triggers, for a faust hop and a transactional hop:
+    (``prefix``a, ``prefix``b, ``prefix``c); the caller deletes them."""
+    a, b, c = (f"{prefix}{x}" for x in "abc")
+    created = [NewTopic(t, TRIGGERS.partitions, 1) for t in (a, b, c)]
+    for future in admin.create_topics(created, request_timeout=60).values():
+        future.result()
+    await_topics(admin, {t: TRIGGERS.partitions for t in (a, b, c)})  # faust trusts its first look
+    return a, b, c
+
+
 @contextmanager
 def stack_floor(
     settings: ServiceSettings, admin: AdminClient, prefix: str, tmp: Path
 ) -> Iterator[tuple[str, str, str]]:
     """A bare faust hop (a → b) and a bare transactional hop (b → c) running on three topics
     of their own, as wide as sluice.triggers: (a, b, c)."""
-    a, b, c = (f"{prefix}floor.{x}" for x in "abc")
-    created = [NewTopic(t, TRIGGERS.partitions, 1) for t in (a, b, c)]
-    for future in admin.create_topics(created, request_timeout=60).values():
-        future.result()
-    await_topics(admin, {t: TRIGGERS.partitions for t in (a, b, c)})  # faust trusts its first look
+    a, b, c = hop_topics(admin, f"{prefix}floor.")
     stop, ready = threading.Event(), threading.Event()
     hop = subprocess.Popen(
         [sys.executable, __file__, "--bare-faust-hop", a, b, str(tmp)],

@@ -26,6 +26,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
@@ -34,15 +35,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from bench.cpu import metered, print_cpu_per
+from bench.dispatch import hop_topics
 from bench.http_load import HELLO, LoadClient, child, child_proc, load, pct, row
 from bench.temporal_peer import free_port
-from projections.triggers import await_topics
 from schemas.eventlog import consumer, producer, take_batch
 from schemas.settings import ServiceSettings
-from schemas.topics import TRIGGERS
 from tests.support.stack import delete_topics
 
 FLOOR_API = """
@@ -135,15 +135,9 @@ def transactional_hop(src: str, dst: str) -> None:
 @contextmanager
 def floor_topics(settings: ServiceSettings, prefix: str) -> Iterator[tuple[str, str, str]]:
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    names = tuple(f"{prefix}shape.{x}" for x in "abc")
-    width = TRIGGERS.partitions
-    for future in admin.create_topics(
-        [NewTopic(t, width, 1) for t in names], request_timeout=60
-    ).values():
-        future.result()
-    await_topics(admin, {t: width for t in names})  # faust trusts its first look
+    names = hop_topics(admin, f"{prefix}shape.")
     try:
-        yield names[0], names[1], names[2]
+        yield names
     finally:
         delete_topics(admin, list(names))
 
@@ -202,8 +196,10 @@ def beside(
     """The shape given what Sluice's API was given (the load client, concurrency, warm-up):
     POSTs/s, latency and each process's CPU per POST, beside a bare uvicorn's rate."""
     with shape(settings, tmp) as url, closing(LoadClient({})) as http:
+        deadline = time.monotonic() + 120
         while http.post(url, _BODY).status_code != 201:  # until faust has joined its group
-            pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the shape's floor did not answer within 120 s; see {tmp}")
         load(warm, concurrency, lambda i: http.post(url, _BODY))
         (rate, latencies), cpu = metered(
             lambda: load(requests, concurrency, lambda i: http.post(url, _BODY)), _PARTS, _CLIENT
