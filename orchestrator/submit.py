@@ -17,6 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
+from typing import NotRequired, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from confluent_kafka import Producer as KafkaProducer
@@ -30,7 +31,14 @@ from schemas.errors import DomainError
 from schemas.eventlog import TopicNames, append_acknowledged, producer
 from schemas.settings import ServiceSettings
 
-__all__ = ["InvalidRequest", "register_pipeline", "request_run", "trigger_key"]
+__all__ = [
+    "InvalidRequest",
+    "RunAsk",
+    "register_pipeline",
+    "request_run",
+    "run_request",
+    "trigger_key",
+]
 
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
 
@@ -74,21 +82,33 @@ def register_pipeline(
     return record
 
 
-def request_run(
-    target: Target,
-    *,
-    pipeline_id: str,
-    branch: str,
-    commit_sha: str,
-    requested_by: str,
-    source: TriggerSource = TriggerSource.API,
-    urgent: bool = False,
-    variables: Mapping[str, str] | None = None,
-    occurred_at_ms: int | None = None,
-    prefix: str = "",
-    ref: RunRef = BRANCH_RUN,
-) -> RunRequested:
+class RunAsk(TypedDict):
+    """What a run request asks for (``source`` defaults to the API, ``ref`` to a branch run)."""
+
+    pipeline_id: str
+    branch: str
+    commit_sha: str
+    requested_by: str
+    source: NotRequired[TriggerSource]
+    urgent: NotRequired[bool]
+    variables: NotRequired[Mapping[str, str] | None]
+    occurred_at_ms: NotRequired[int | None]
+    ref: NotRequired[RunRef]
+
+
+def request_run(target: Target, *, prefix: str = "", **ask: Unpack[RunAsk]) -> RunRequested:
     """Append ``RunRequested`` to ``sluice.triggers``; the returned record names its run_id."""
+    key, record = run_request(**ask)
+    _send(target, TopicNames(prefix).triggers, key, encode_record(record))
+    return record
+
+
+def run_request(**ask: Unpack[RunAsk]) -> tuple[str, RunRequested]:
+    """A checked ``RunRequested`` with its key on ``sluice.triggers`` (not yet appended);
+    :class:`InvalidRequest` names what is wrong."""
+    pipeline_id, branch, commit_sha = ask["pipeline_id"], ask["branch"], ask["commit_sha"]
+    requested_by, ref = ask["requested_by"], ask.get("ref", BRANCH_RUN)
+    occurred_at_ms = ask.get("occurred_at_ms")
     _check_id(pipeline_id)
     _require(branch=branch, requested_by=requested_by)
     if not _SHA.fullmatch(commit_sha):
@@ -99,9 +119,9 @@ def request_run(
         pipeline_id=pipeline_id,
         branch=branch,
         commit_sha=commit_sha,
-        source=source,
-        urgent=urgent,
-        variables=dict(variables or {}),
+        source=ask.get("source", TriggerSource.API),
+        urgent=ask.get("urgent", False),
+        variables=dict(ask.get("variables") or {}),
         ref_type=ref.event,
         tag=ref.tag,
         merge_request_iid=ref.merge_request_iid,
@@ -110,9 +130,7 @@ def request_run(
         requested_by=requested_by,
         occurred_at_ms=_now_ms() if occurred_at_ms is None else occurred_at_ms,
     )
-    key = trigger_key(pipeline_id, branch, commit_sha, ref)
-    _send(target, TopicNames(prefix).triggers, key, encode_record(record))
-    return record
+    return trigger_key(pipeline_id, branch, commit_sha, ref), record
 
 
 def _check_no_credentials(repo_url: str) -> None:

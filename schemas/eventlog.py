@@ -47,6 +47,7 @@ from schemas.topics import (
 )
 
 __all__ = [
+    "ACK_TIMEOUT_S",
     "PATIENT_FETCH",
     "RESUMING_FETCH",
     "EndOffsets",
@@ -65,7 +66,7 @@ __all__ = [
     "take_batch",
 ]
 
-_ACK_TIMEOUT_S = 15.0
+ACK_TIMEOUT_S = 15.0  # how long an append waits for Kafka to acknowledge it
 # For consumers that only consume: a fetch that finds nothing waits up to 500 ms at the broker
 # instead of 10 ms. A message that arrives meanwhile is still returned at once
 # (fetch.min.bytes is 1); what waits is a query on the same connection, and a partition
@@ -193,7 +194,7 @@ def producer_config(
 
 
 def append_acknowledged(
-    p: KafkaProducer, topic: str, key: str, value: bytes, *, timeout_s: float = _ACK_TIMEOUT_S
+    p: KafkaProducer, topic: str, key: str, value: bytes, *, timeout_s: float = ACK_TIMEOUT_S
 ) -> tuple[int, int]:
     """Append ``value`` to ``topic`` under ``key`` and return once Kafka acknowledged it,
     with the partition and offset it was written at.

@@ -39,6 +39,7 @@ from orchestrator.api.ratelimit import RateLimiter
 from orchestrator.api.settings import ApiSettings
 from orchestrator.api.signed_urls import url_key
 from runners.secrets import load_key
+from schemas.delivery import DeliveryPoller
 from schemas.errors import DomainError, InfrastructureError
 from schemas.eventlog import EndOffsets, TopicNames, producer
 from schemas.settings import ServiceSettings
@@ -83,10 +84,15 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
         # each log follower holds a worker thread while it waits on Kafka: room for many
         anyio.to_thread.current_default_thread_limiter().total_tokens = _WORKER_THREADS
         ctx.follower.start()
+        await ctx.db.open()
+        deliveries = DeliveryPoller(ctx.producer)
+        deliveries.start()
         threads = start_loops(ctx, stop) if loops else []
         yield
         stop.set()
         ctx.follower.stop()
+        deliveries.stop()
+        await ctx.db.close_async()
         ctx.end_offsets.close()
         ctx.producer.flush(10)
         for t in threads:

@@ -8,17 +8,19 @@ over the rate limit is 429 with ``Retry-After``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orchestrator.api.audit import audit_denial
 from orchestrator.api.context import Context
-from orchestrator.api.tokens import Scope, TokenInfo, lookup_token
+from orchestrator.api.tokens import Scope, TokenInfo, lookup_token, lookup_token_async
 
-__all__ = ["context", "not_found", "require", "visible", "within_rate"]
+__all__ = ["context", "not_found", "require", "require_async", "visible", "within_rate"]
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -42,21 +44,66 @@ def require(scope: Scope) -> Callable[..., TokenInfo]:
         ctx: Annotated[Context, Depends(context)],
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> TokenInfo:
-        if credentials is None:
-            _denied(ctx, request, "anonymous", "no token")
-            raise _unauthorized("missing token: send 'Authorization: Bearer <token>'")
-        with ctx.db.connection() as conn:
-            token = lookup_token(conn, credentials.credentials)
-        if token is None:
-            _denied(ctx, request, "unknown token", "unknown or revoked token")
-            raise _unauthorized("unknown or revoked token; create one with `sluice tokens create`")
-        if not token.allows(scope):
-            _denied(ctx, request, f"token:{token.token_id}", f"lacks scope {scope.value}")
-            raise HTTPException(403, f"this token lacks the {scope.value!r} scope")
+        token = None
+        if credentials is not None:
+            with ctx.db.connection() as conn:
+                token = lookup_token(conn, credentials.credentials)
+        refused = _refusal(credentials, token, scope)
+        if refused is not None:
+            _denied(ctx, request, refused)
+            raise refused.error
+        assert token is not None
         within_rate(ctx, token.token_id)
         return token
 
     return check
+
+
+def require_async(scope: Scope) -> Callable[..., Awaitable[TokenInfo]]:
+    """:func:`require` for a route that stays on the event loop (the trigger POST): the token
+    is read on an asyncio connection; only a refusal (rare) takes a worker thread."""
+
+    async def check(
+        request: Request,
+        ctx: Annotated[Context, Depends(context)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> TokenInfo:
+        token = None
+        if credentials is not None:
+            async with ctx.db.async_connection() as conn:
+                token = await lookup_token_async(conn, credentials.credentials)
+        refused = _refusal(credentials, token, scope)
+        if refused is not None:
+            await run_in_threadpool(_denied, ctx, request, refused)
+            raise refused.error
+        assert token is not None
+        within_rate(ctx, token.token_id)
+        return token
+
+    return check
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    actor: str
+    reason: str
+    error: HTTPException
+
+
+def _refusal(
+    credentials: HTTPAuthorizationCredentials | None, token: TokenInfo | None, scope: Scope
+) -> _Refusal | None:
+    """Why a request with ``credentials`` (found as ``token``) may not use ``scope``, if so."""
+    if credentials is None:
+        missing = _unauthorized("missing token: send 'Authorization: Bearer <token>'")
+        return _Refusal("anonymous", "no token", missing)
+    if token is None:
+        unknown = _unauthorized("unknown or revoked token; create one with `sluice tokens create`")
+        return _Refusal("unknown token", "unknown or revoked token", unknown)
+    if not token.allows(scope):
+        lacks = HTTPException(403, f"this token lacks the {scope.value!r} scope")
+        return _Refusal(f"token:{token.token_id}", f"lacks scope {scope.value}", lacks)
+    return None
 
 
 def within_rate(ctx: Context, key: str) -> None:
@@ -67,9 +114,9 @@ def within_rate(ctx: Context, key: str) -> None:
         raise HTTPException(429, "rate limit exceeded", headers={"Retry-After": retry})
 
 
-def _denied(ctx: Context, request: Request, actor: str, reason: str) -> None:
+def _denied(ctx: Context, request: Request, refused: _Refusal) -> None:
     action = f"{request.method} {request.url.path}"
-    audit_denial(ctx, actor=actor, action=action, reason=reason)
+    audit_denial(ctx, actor=refused.actor, action=action, reason=refused.reason)
 
 
 def not_found(what: str) -> HTTPException:

@@ -95,16 +95,30 @@ class BranchHeads:
         """The head of ``branch`` now (read no earlier than this call)."""
         return _head_in(self._heads(repo_url, since=self._clock()), branch)
 
+    def remembered(self, repo_url: str, branch: str) -> bool:
+        """Whether ``branch`` is known to exist from a read younger than the TTL (never
+        blocks: what :meth:`require` answers at once)."""
+        with self._lock:
+            known = self._known.get(repo_url)
+        return (
+            known is not None
+            and branch in known.heads
+            and self._clock() - known.started < self._ttl
+        )
+
     def require(self, repo_url: str, branch: str) -> None:
         """Return if ``branch`` exists (remembered, or asked again); else :class:`BranchMissing`."""
+        if self.remembered(repo_url, branch):
+            return
         asked = self._clock()
         with self._lock:
             known = self._known.get(repo_url)
-        if known is not None and branch in known.heads:
-            if asked - known.started < self._ttl:
-                return
-            if branch in self._heads(repo_url, since=asked - self._ttl, cached=True):
-                return
+        if (
+            known is not None
+            and branch in known.heads
+            and branch in self._heads(repo_url, since=asked - self._ttl, cached=True)
+        ):
+            return
         _head_in(self._heads(repo_url, since=asked), branch)
 
     def _heads(self, repo_url: str, *, since: float, cached: bool = False) -> dict[str, str]:

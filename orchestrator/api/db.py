@@ -1,15 +1,16 @@
-"""The API's PostgreSQL connections: a :class:`schemas.pg.Pool` in the read model's schema,
-with the request-level error translation (a value PostgreSQL cannot take is the caller's)."""
+"""The API's PostgreSQL connections: a :class:`schemas.pg.Pool` in the read model's schema
+(and its asyncio twin for the routes that stay on the event loop), with the request-level
+error translation (a value PostgreSQL cannot take is the caller's)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import psycopg
 
 from schemas.errors import DomainError
-from schemas.pg import Conn, DatabaseUnavailable, Pool
+from schemas.pg import AsyncConn, AsyncPool, Conn, DatabaseUnavailable, Pool
 
 __all__ = ["Database", "DatabaseUnavailable", "InvalidValue"]
 
@@ -26,6 +27,7 @@ class Database:
         self.dsn = dsn
         self.schema = schema
         self._pool = Pool(dsn, schema=schema, name="sluice-api", size=size)
+        self._async = AsyncPool(dsn, schema=schema, name="sluice-api-async", size=size)
 
     @contextmanager
     def connection(self) -> Iterator[Conn]:
@@ -34,10 +36,29 @@ class Database:
             try:
                 yield conn
             except psycopg.DataError as e:  # e.g. a NUL character in a path or query parameter
-                raise InvalidValue(
-                    f"a value in the request cannot be stored or searched: {e}"
-                ) from e
+                raise _invalid(e) from e
+
+    @asynccontextmanager
+    async def async_connection(self) -> AsyncIterator[AsyncConn]:
+        """:meth:`connection` for a coroutine on the API's event loop (once :meth:`open`)."""
+        async with self._async.connection() as conn:
+            try:
+                yield conn
+            except psycopg.DataError as e:
+                raise _invalid(e) from e
+
+    async def open(self) -> None:
+        """Open the asyncio pool in the running loop (the app's lifespan)."""
+        await self._async.open()
+
+    async def close_async(self) -> None:
+        """Close the asyncio pool (in the loop that opened it)."""
+        await self._async.close()
 
     def close(self) -> None:
         """Close every connection."""
         self._pool.close()
+
+
+def _invalid(e: psycopg.DataError) -> InvalidValue:
+    return InvalidValue(f"a value in the request cannot be stored or searched: {e}")

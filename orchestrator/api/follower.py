@@ -8,6 +8,8 @@ answered) still finds its answer.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -32,7 +34,7 @@ from schemas.eventlog import (
 from schemas.settings import ServiceSettings
 from schemas.topics import RUNS
 
-__all__ = ["Answer", "Located", "RunsFollower", "Waiter"]
+__all__ = ["Answer", "Located", "LoopWaiter", "RunsFollower", "Waiter"]
 
 _log = logging.getLogger(__name__)
 _RECENT = 20_000  # answers kept for waiters that register late
@@ -70,6 +72,32 @@ class Waiter:
         return self.result
 
 
+class LoopWaiter:
+    """One coroutine's wait for its answer: :class:`Waiter` for the event loop (resolved from
+    the follower's thread without blocking a thread of the loop's)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A wait on ``loop`` (the running one)."""
+        self._loop = loop
+        self._answer: asyncio.Future[Located] = loop.create_future()
+
+    def resolve(self, located: Located) -> None:
+        """Deliver the answer from any thread (the first one wins)."""
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            self._loop.call_soon_threadsafe(self._settle, located)
+
+    def _settle(self, located: Located) -> None:
+        if not self._answer.done():
+            self._answer.set_result(located)
+
+    async def wait(self, timeout: float) -> Located | None:
+        """The answer, or None after ``timeout`` seconds."""
+        try:
+            return await asyncio.wait_for(self._answer, timeout)
+        except TimeoutError:
+            return None
+
+
 def _await_metadata(c: Consumer, topic: str, timeout: float = 30.0) -> None:
     """Wait until the client knows every partition of ``topic`` (a new topic takes a moment)."""
     deadline = time.monotonic() + timeout
@@ -92,7 +120,7 @@ class RunsFollower:
         """Follow ``topic`` (the prefixed ``sluice.runs``)."""
         self.topic = topic
         self._settings = settings
-        self._waiters: dict[str, Waiter] = {}
+        self._waiters: dict[str, Waiter | LoopWaiter] = {}
         self._recent: OrderedDict[str, Located] = OrderedDict()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -124,12 +152,21 @@ class RunsFollower:
     def expect(self, *keys: str) -> Waiter:
         """A waiter resolved by the first answer naming any of ``keys`` (run/request ids)."""
         waiter = Waiter()
+        self._register(keys, waiter)
+        return waiter
+
+    def expect_on_loop(self, *keys: str) -> LoopWaiter:
+        """:meth:`expect` for a coroutine on the running event loop."""
+        waiter = LoopWaiter(asyncio.get_running_loop())
+        self._register(keys, waiter)
+        return waiter
+
+    def _register(self, keys: tuple[str, ...], waiter: Waiter | LoopWaiter) -> None:
         with self._lock:
             for key in keys:
                 self._waiters[key] = waiter
                 if key in self._recent:
                     waiter.resolve(self._recent[key])
-        return waiter
 
     def created(self, run_id: str, *, timeout: float) -> Located | None:
         """Where the decider accepted ``run_id`` (its ``RunCreated`` on ``sluice.runs``), if it

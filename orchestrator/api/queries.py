@@ -23,6 +23,7 @@ __all__ = [
     "encode_cursor",
     "environments",
     "pipeline",
+    "pipeline_async",
     "pipelines",
     "run",
     "run_page",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 Conn = psycopg.Connection[Any]
+AsyncConn = psycopg.AsyncConnection[Any]
 Row = dict[str, Any]
 _PIPELINE_COLUMNS = (
     "pipeline_id, name, repo_url, config_path, default_branch, priority, created_at, updated_at"
@@ -50,13 +52,21 @@ def _all(conn: Conn, query: str, params: tuple[Any, ...]) -> list[Row]:
         return cur.execute(query.encode(), params).fetchall()
 
 
+_PIPELINE = (
+    f"SELECT {_PIPELINE_COLUMNS} FROM pipelines WHERE pipeline_id = %s AND deleted_at IS NULL"
+)
+
+
 def pipeline(conn: Conn, pipeline_id: str) -> Row | None:
     """The live (not deleted) pipeline ``pipeline_id``."""
-    return _one(
-        conn,
-        f"SELECT {_PIPELINE_COLUMNS} FROM pipelines WHERE pipeline_id = %s AND deleted_at IS NULL",
-        (pipeline_id,),
-    )
+    return _one(conn, _PIPELINE, (pipeline_id,))
+
+
+async def pipeline_async(conn: AsyncConn, pipeline_id: str) -> Row | None:
+    """:func:`pipeline` on an asyncio connection."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_PIPELINE.encode(), (pipeline_id,))
+        return await cur.fetchone()
 
 
 def pipelines(conn: Conn) -> list[Row]:

@@ -31,11 +31,13 @@ __all__ = [
     "deploy_scopes",
     "digest",
     "lookup_token",
+    "lookup_token_async",
     "parse_scopes",
     "revoke_token",
 ]
 
 Conn = psycopg.Connection[Any]
+AsyncConn = psycopg.AsyncConnection[Any]
 DEPLOY_SCOPE = "deploy:"  # + an environment's name
 
 
@@ -153,13 +155,24 @@ def revoke_token(conn: Conn, token_id: str) -> bool:
     return cur.rowcount == 1
 
 
+_LOOKUP = (
+    b"SELECT token_id, name, scopes, pipelines FROM api_tokens"
+    b" WHERE secret_sha256 = %s AND revoked_at IS NULL"
+)
+
+
 def lookup_token(conn: Conn, token: str) -> TokenInfo | None:
     """The live token ``token`` is, or None (unknown or revoked)."""
-    row = conn.execute(
-        "SELECT token_id, name, scopes, pipelines FROM api_tokens"
-        " WHERE secret_sha256 = %s AND revoked_at IS NULL",
-        (digest(token),),
-    ).fetchone()
+    return _token_of(conn.execute(_LOOKUP, (digest(token),)).fetchone())
+
+
+async def lookup_token_async(conn: AsyncConn, token: str) -> TokenInfo | None:
+    """:func:`lookup_token` on an asyncio connection."""
+    cur = await conn.execute(_LOOKUP, (digest(token),))
+    return _token_of(await cur.fetchone())
+
+
+def _token_of(row: tuple[Any, ...] | None) -> TokenInfo | None:
     if row is None:
         return None
     scopes = frozenset(Scope(s) for s in row[2] if s in Scope.__members__.values())

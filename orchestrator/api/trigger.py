@@ -14,17 +14,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, Unpack
+
+from fastapi.concurrency import run_in_threadpool
 
 from orchestrator.api.context import Context
 from orchestrator.api.follower import Located
-from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected, TriggerSource
-from orchestrator.domain.refs import BRANCH_RUN, RunRef
-from orchestrator.submit import InvalidRequest, request_run
+from orchestrator.domain import RunCreated, RunDeduplicated, RunRejected
+from orchestrator.submit import InvalidRequest, RunAsk, request_run, run_request
+from orchestrator.wire import encode_record
 from projections.projector import READ_MODEL
 from projections.runner import ProjectionLagging, wait_until, wait_until_all
+from schemas.delivery import append_on_loop
 
-__all__ = ["Outcome", "await_accepted_run", "await_accepted_runs", "read_run", "trigger"]
+__all__ = [
+    "Outcome",
+    "await_accepted_run",
+    "await_accepted_runs",
+    "read_run",
+    "trigger",
+    "trigger_on_loop",
+]
 
 _T = TypeVar("_T")
 _FOLLOW_S = 2.0  # at most this long to follow a run's partition to its end on a GET miss
@@ -40,34 +50,9 @@ class Outcome:
     created: RunCreated | None = None  # what the decider accepted, for a new run
 
 
-def trigger(
-    ctx: Context,
-    *,
-    pipeline_id: str,
-    branch: str,
-    commit_sha: str,
-    source: TriggerSource,
-    requested_by: str,
-    urgent: bool = False,
-    variables: Mapping[str, str] | None = None,
-    ref: RunRef = BRANCH_RUN,
-) -> Outcome:
+def trigger(ctx: Context, **ask: Unpack[RunAsk]) -> Outcome:
     """Request a run; wait (bounded) for the answer and for the read model to apply it."""
-    texts = [branch, *(variables or {}).keys(), *(variables or {}).values()]
-    if any("\x00" in t for t in texts):
-        raise InvalidRequest("branch and variables must not contain NUL characters")
-    request = request_run(
-        ctx.producer,
-        pipeline_id=pipeline_id,
-        branch=branch,
-        commit_sha=commit_sha,
-        requested_by=requested_by,
-        source=source,
-        urgent=urgent,
-        variables=variables,
-        prefix=ctx.names.prefix,
-        ref=ref,
-    )
+    request = request_run(ctx.producer, prefix=ctx.names.prefix, **_checked(ask))
     deadline = time.monotonic() + ctx.api.answer_timeout_s
     keys = (request.run_id, request.request_id)
     waiter = ctx.follower.expect(*keys)
@@ -80,6 +65,34 @@ def trigger(
     if isinstance(located.answer, RunDeduplicated):
         _await_projection(ctx, located, deadline)
     return _outcome(located)
+
+
+async def trigger_on_loop(ctx: Context, **ask: Unpack[RunAsk]) -> Outcome:
+    """:func:`trigger` for a coroutine: no worker thread waits for Kafka's acknowledgement
+    or the answer (the process's :class:`~schemas.delivery.DeliveryPoller` and follower
+    hand both back to the loop); only a repeat's wait for the read model takes one."""
+    key, request = run_request(**_checked(ask))
+    deadline = time.monotonic() + ctx.api.answer_timeout_s
+    keys = (request.run_id, request.request_id)
+    waiter = ctx.follower.expect_on_loop(*keys)
+    try:
+        await append_on_loop(ctx.producer, ctx.names.triggers, key, encode_record(request))
+        located = await waiter.wait(max(0.0, deadline - time.monotonic()))
+    finally:
+        ctx.follower.forget(*keys)
+    if located is None:
+        return Outcome("pending", request.run_id)
+    if isinstance(located.answer, RunDeduplicated):
+        await run_in_threadpool(_await_projection, ctx, located, deadline)
+    return _outcome(located)
+
+
+def _checked(ask: RunAsk) -> RunAsk:
+    variables = ask.get("variables") or {}
+    texts = [ask["branch"], *variables.keys(), *variables.values()]
+    if any("\x00" in t for t in texts):
+        raise InvalidRequest("branch and variables must not contain NUL characters")
+    return ask
 
 
 def await_accepted_run(ctx: Context, run_id: str) -> bool:

@@ -7,6 +7,7 @@ follows the run's partition to its end first; past the end, a run nobody created
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from orchestrator.api.follower import RunsFollower
+from orchestrator.api.follower import Located, RunsFollower
 from orchestrator.domain import parse_pipeline
 from orchestrator.wire import encode_event
 from schemas.codec import MARKER, default_codec
@@ -94,3 +95,26 @@ def test_records_other_than_answers_are_passed_over_on_their_header(
         accept(settings, names, run_id)
         assert follower.created(run_id, timeout=10) is not None
     assert not [r for r in caplog.records if "unreadable" in r.getMessage()]
+
+
+def test_a_coroutine_waiting_on_the_loop_is_woken_by_its_answer(
+    settings: ServiceSettings, names: TopicNames, follower: RunsFollower
+) -> None:
+    run_id = uuid.uuid4().hex
+
+    async def wait_for_acceptance() -> Located | None:
+        waiter = follower.expect_on_loop(run_id)
+        await asyncio.to_thread(accept, settings, names, run_id)
+        return await waiter.wait(10)
+
+    located = asyncio.run(wait_for_acceptance())
+    assert located is not None and located.answer.run_id == run_id
+
+
+def test_a_coroutine_whose_answer_never_comes_gets_none_after_its_timeout(
+    follower: RunsFollower,
+) -> None:
+    async def wait_for_nothing() -> Located | None:
+        return await follower.expect_on_loop(uuid.uuid4().hex).wait(0.2)
+
+    assert asyncio.run(wait_for_nothing()) is None
