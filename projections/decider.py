@@ -45,6 +45,7 @@ from orchestrator.domain.retention import FinishedRun, Retention, finished_reaso
 from orchestrator.domain.runner_notices import claim_refused, runner_notices
 from orchestrator.wire import decode_event, encode_event, encode_record
 from projections.checkpoints import Loaded, load_partition
+from projections.gathering import WINDOW_S, ArrivalRate, more_to_gather
 from projections.partition_loader import LoadFailed, PartitionLoader
 from projections.run_metrics import observe_events
 from projections.working_state import PartitionState
@@ -120,8 +121,11 @@ class Decider:
         retention: Retention | None = None,
         checkpoint_every_s: float = CHECKPOINT_EVERY_S,
         exit_when_stuck_s: float | None = None,
+        gather_s: float = WINDOW_S,
     ) -> None:
         self._settings = settings
+        self._gather_s = gather_s
+        self._arrivals = ArrivalRate()
         self._names = TopicNames(prefix)
         self._group = f"{prefix}sluice-decider"
         self._txn_id = f"{prefix}sluice-decider-{worker_id}"
@@ -215,7 +219,15 @@ class Decider:
         if error is not None and is_fatal(error):
             raise KafkaException(error)
         rest = self._consumer.consume(_BATCH - 1, timeout=0) if first.error() is None else []
-        return [m for m in (first, *rest) if m.error() is None]
+        got = [m for m in (first, *rest) if m.error() is None]
+        now = time.monotonic()
+        self._arrivals = self._arrivals.seen(len(got), now)
+        more = more_to_gather(self._arrivals.per_s(now), self._gather_s, len(got), _BATCH)
+        if more:  # busy: a few ms more for a bigger transaction (projections.gathering)
+            extra = [m for m in self._consumer.consume(more, self._gather_s) if m.error() is None]
+            self._arrivals = self._arrivals.seen(len(extra), time.monotonic())
+            got += extra
+        return got
 
     def _assigned(self, c: Consumer, partitions: Sequence[TopicPartition]) -> None:
         """Pause the partitions and load them beside the poll loop (projections.partition_loader:

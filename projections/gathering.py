@@ -1,0 +1,51 @@
+"""How long the decider waits to gather a bigger batch: a pure rule on the arrival rate.
+
+A transaction costs the broker about ten requests whatever it carries (AddPartitionsToTxn,
+a verification per partition written, AddOffsetsToTxn, TxnOffsetCommit, EndTxn, the
+markers; JMX under bench/api.py), and the decider a commit's round trips. Under load the
+decider took what had arrived while its last transaction ran, about two triggers, so half
+of the broker's requests were transaction overhead. When records arrive fast enough that
+more are expected within ``window_s``, the batch waits (at most that long) for them; when
+fewer than one is expected, as when idle, it does not wait at all, so a lone trigger's
+dispatch latency is unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["HALF_LIFE_S", "WINDOW_S", "ArrivalRate", "more_to_gather"]
+
+WINDOW_S = 0.010  # the longest a batch waits for more
+HALF_LIFE_S = 1.0  # how fast the rate estimate forgets
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalRate:
+    """Records seen, each weighted by ``2 ** (-age / half_life_s)``: at a steady rate r its
+    mass settles at ``r * half_life_s / ln 2``."""
+
+    mass: float = 0.0
+    at: float = 0.0
+    half_life_s: float = HALF_LIFE_S
+
+    def seen(self, count: int, now: float) -> ArrivalRate:
+        """The estimate after ``count`` records arrived at ``now``."""
+        return ArrivalRate(self._mass_at(now) + count, max(now, self.at), self.half_life_s)
+
+    def per_s(self, now: float) -> float:
+        """The estimated arrival rate at ``now``, in records a second."""
+        return self._mass_at(now) * math.log(2) / self.half_life_s
+
+    def _mass_at(self, now: float) -> float:
+        age = max(0.0, now - self.at)
+        return self.mass * math.exp2(-age / self.half_life_s)
+
+
+def more_to_gather(rate_per_s: float, window_s: float, have: int, most: int) -> int:
+    """How many more records a batch of ``have`` should wait (up to ``window_s``) for: those
+    expected within the window at ``rate_per_s``, never beyond ``most`` in all; 0, do not
+    wait, when fewer than one is expected."""
+    expected = int(rate_per_s * window_s)
+    return max(0, min(expected, most - have))
