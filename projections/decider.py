@@ -45,7 +45,13 @@ from orchestrator.domain.retention import FinishedRun, Retention, finished_reaso
 from orchestrator.domain.runner_notices import claim_refused, runner_notices
 from orchestrator.wire import decode_event, encode_event, encode_record
 from projections.checkpoints import Loaded, load_partition
-from projections.gathering import WINDOW_S, ArrivalRate, more_to_gather
+from projections.gathering import (
+    WINDOW_S,
+    ArrivalRate,
+    TransactionPace,
+    gathering_window,
+    more_to_gather,
+)
 from projections.partition_loader import LoadFailed, PartitionLoader
 from projections.run_metrics import observe_events
 from projections.working_state import PartitionState
@@ -126,6 +132,7 @@ class Decider:
         self._settings = settings
         self._gather_s = gather_s
         self._arrivals = ArrivalRate()
+        self._pace = TransactionPace()
         self._names = TopicNames(prefix)
         self._group = f"{prefix}sluice-decider"
         self._txn_id = f"{prefix}sluice-decider-{worker_id}"
@@ -222,9 +229,10 @@ class Decider:
         got = [m for m in (first, *rest) if m.error() is None]
         now = time.monotonic()
         self._arrivals = self._arrivals.seen(len(got), now)
-        more = more_to_gather(self._arrivals.per_s(now), self._gather_s, len(got), _BATCH)
+        window = gathering_window(self._pace, self._gather_s)
+        more = more_to_gather(self._arrivals.per_s(now), window, len(got), _BATCH)
         if more:  # busy: a few ms more for a bigger transaction (projections.gathering)
-            extra = [m for m in self._consumer.consume(more, self._gather_s) if m.error() is None]
+            extra = [m for m in self._consumer.consume(more, window) if m.error() is None]
             self._arrivals = self._arrivals.seen(len(extra), time.monotonic())
             got += extra
         return got
@@ -282,7 +290,7 @@ class Decider:
             return
         self._delivered.clear()
         checkpointed: list[int] = []
-        self._txn_since = time.monotonic()
+        self._txn_since = started = time.monotonic()
         try:
             self._producer.begin_transaction()
             for msg in batch:
@@ -302,6 +310,7 @@ class Decider:
             return
         finally:
             self._txn_since = None
+        self._pace = self._pace.after(time.monotonic() - started)
         self._producer.poll(0)  # delivery reports not yet served by the commit's flush
         self._apply_delivered()
         self.stats.transactions += 1

@@ -1,5 +1,6 @@
 """The decider's batch gathering (projections.gathering): it waits for more records only when
-the arrival rate says more are coming, never when idle, and never beyond its batch size."""
+its transactions are contended and the arrival rate says more are coming, never when idle,
+and never beyond its batch size."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.gathering import ArrivalRate, more_to_gather
+from projections.gathering import (
+    CREEP,
+    ArrivalRate,
+    TransactionPace,
+    gathering_window,
+    more_to_gather,
+)
 
 rates = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 windows = st.floats(min_value=0, max_value=1, allow_nan=False)
@@ -72,3 +79,40 @@ def test_records_seen_at_one_instant_count_the_same_in_one_look_or_several(
 
 def test_an_idle_decider_never_waits() -> None:
     assert more_to_gather(ArrivalRate().per_s(0.0), 0.010, 1, 500) == 0
+
+
+durations = st.floats(min_value=1e-4, max_value=1.0, allow_nan=False)
+
+
+@given(steady=durations, count=st.integers(1, 200))
+def test_transactions_that_all_take_the_same_time_are_not_contended(
+    steady: float, count: int
+) -> None:
+    pace = TransactionPace()
+    for _ in range(count):
+        pace = pace.after(steady)
+    assert not pace.contended()
+    assert gathering_window(pace, 0.010) == 0.0
+
+
+@given(quick=durations, slowdown=st.floats(min_value=2.5, max_value=100))
+def test_transactions_slowed_well_past_the_quickest_are_contended(
+    quick: float, slowdown: float
+) -> None:
+    pace = TransactionPace().after(quick)
+    for _ in range(20):  # the moving average catches up with the slow ones
+        pace = pace.after(quick * slowdown)
+    assert pace.contended()
+    assert gathering_window(pace, 0.010) == 0.010
+
+
+@given(quick=durations)
+def test_a_quicker_past_ages_out(quick: float) -> None:
+    pace = TransactionPace().after(quick)
+    for _ in range(int(math.log(3) / math.log(CREEP)) + 1):  # the quickest creeps past 3x
+        pace = pace.after(quick * 3)
+    assert not pace.contended()
+
+
+def test_a_decider_that_never_committed_is_not_contended() -> None:
+    assert gathering_window(TransactionPace(), 0.010) == 0.0
