@@ -290,7 +290,7 @@ class Decider:
             return
         self._delivered.clear()
         checkpointed: list[int] = []
-        self._txn_since = started = time.monotonic()
+        self._txn_since = time.monotonic()
         try:
             self._producer.begin_transaction()
             for msg in batch:
@@ -301,6 +301,7 @@ class Decider:
             # flight (the two round trips overlap the produce), and commit_transaction
             # flushes: a transaction is 3 round trips deep, not 5 (docs/trigger-path.md).
             offsets = _next_offsets(batch)
+            committing = time.monotonic()
             self._producer.send_offsets_to_transaction(
                 offsets, self._consumer.consumer_group_metadata(), 30
             )
@@ -310,7 +311,7 @@ class Decider:
             return
         finally:
             self._txn_since = None
-        self._pace = self._pace.after(time.monotonic() - started)
+        self._pace = self._pace.after(time.monotonic() - committing)
         self._producer.poll(0)  # delivery reports not yet served by the commit's flush
         self._apply_delivered()
         self.stats.transactions += 1

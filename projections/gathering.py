@@ -9,12 +9,15 @@ more are expected within the window, the batch waits (at most that long) for the
 fewer than one is expected, as when idle, it does not wait at all, so a lone trigger's
 dispatch latency is unchanged.
 
-It waits only when the decider is contended: its recent transactions take more than twice
-what its quickest do (the machine, the broker or the decider itself is busy), which is when
-fewer transactions save the most. Uncontended, a few hundred records a second go through
-without waiting. bench/dispatch.py's "under ~200 transitions/s" row: p50 4.9 ms with no
-gathering, 15.5 ms with a fixed 10 ms window, 5.1 ms with this rule; there, transactions
-take 3.6 ms (p10 2.9), under bench/api.py's saturating load 7.6 ms (p90 15.5).
+It waits only when the decider is contended: its recent commits (``send_offsets`` and
+``commit_transaction``, the broker's round trips, whatever the batch holds) take more than
+twice its quickest (the machine or the broker is busy), which is when fewer transactions
+save the most. Uncontended, a few hundred records a second go through without waiting.
+bench/dispatch.py's "under ~200 transitions/s" row: p50 4.9 ms with no gathering, 15.5 ms
+with a fixed 10 ms window, 15.1 ms in one run of 5.1 when the test timed whole
+transactions (a gathered batch takes longer to handle, which kept it "contended"), 4.7-5.6
+ms timing commits. Commits there take p50 3.2 ms (p10 2.6), under bench/api.py's
+saturating load 6.6 ms (p90 13.2).
 """
 
 from __future__ import annotations
@@ -61,20 +64,20 @@ class ArrivalRate:
 
 @dataclass(frozen=True, slots=True)
 class TransactionPace:
-    """How long the decider's transactions take: the quickest (what one costs when nothing
-    competes; it creeps up by ``CREEP`` a transaction, so a quicker past ages out) and an
+    """How long the decider's commits take: the quickest (what one costs when nothing
+    competes; it creeps up by ``CREEP`` a commit, so a quicker past ages out) and an
     exponential moving average of the recent ones."""
 
     quickest_s: float = math.inf
     recent_s: float = 0.0
 
     def after(self, duration_s: float) -> TransactionPace:
-        """The pace once a transaction took ``duration_s``."""
+        """The pace once a commit took ``duration_s``."""
         recent = duration_s if self.recent_s == 0 else self.recent_s * 0.8 + duration_s * 0.2
         return TransactionPace(min(self.quickest_s * CREEP, duration_s), recent)
 
     def contended(self) -> bool:
-        """Whether recent transactions take more than twice the quickest."""
+        """Whether recent commits take more than twice the quickest."""
         return self.recent_s > 2 * self.quickest_s
 
 
