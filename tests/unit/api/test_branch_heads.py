@@ -154,3 +154,17 @@ def test_a_read_that_fails_fails_every_caller_waiting_for_it() -> None:
         for call in calls:
             with pytest.raises(BranchUnknown, match="unreachable"):
                 call.result(10)
+
+
+def test_a_branch_read_within_the_ttl_is_remembered_without_asking() -> None:
+    repo, clock = Repository(main="a" * 40), Clock()
+    heads = BranchHeads(ttl_s=10, read=repo.read, clock=clock)
+
+    assert not heads.remembered("url", "main")  # never read: the caller must ask
+    heads.require("url", "main")
+    clock.now += 9
+    assert heads.remembered("url", "main")
+    assert not heads.remembered("url", "feature")  # not in the read: the caller must ask
+    clock.now += 2
+    assert not heads.remembered("url", "main")  # the read is too old
+    assert repo.reads == 1
