@@ -45,13 +45,7 @@ from orchestrator.domain.retention import FinishedRun, Retention, finished_reaso
 from orchestrator.domain.runner_notices import claim_refused, runner_notices
 from orchestrator.wire import decode_event, encode_event, encode_record
 from projections.checkpoints import Loaded, load_partition
-from projections.gathering import (
-    WINDOW_S,
-    ArrivalRate,
-    TransactionPace,
-    gathering_window,
-    more_to_gather,
-)
+from projections.gathering import ArrivalRate, TransactionPace, gathering_window, more_to_gather
 from projections.partition_loader import LoadFailed, PartitionLoader
 from projections.run_metrics import observe_events
 from projections.working_state import PartitionState
@@ -127,10 +121,8 @@ class Decider:
         retention: Retention | None = None,
         checkpoint_every_s: float = CHECKPOINT_EVERY_S,
         exit_when_stuck_s: float | None = None,
-        gather_s: float = WINDOW_S,
     ) -> None:
         self._settings = settings
-        self._gather_s = gather_s
         self._arrivals = ArrivalRate()
         self._pace = TransactionPace()
         self._names = TopicNames(prefix)
@@ -229,7 +221,7 @@ class Decider:
         got = [m for m in (first, *rest) if m.error() is None]
         now = time.monotonic()
         self._arrivals = self._arrivals.seen(len(got), now)
-        window = gathering_window(self._pace, self._gather_s)
+        window = gathering_window(self._pace)
         more = more_to_gather(self._arrivals.per_s(now), window, len(got), _BATCH)
         if more:  # busy: a few ms more for a bigger transaction (projections.gathering)
             extra = [m for m in self._consumer.consume(more, window) if m.error() is None]

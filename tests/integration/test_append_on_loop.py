@@ -62,7 +62,7 @@ def test_an_append_kafka_does_not_acknowledge_in_time_is_a_sluice_error() -> Non
         unreachable.purge()
 
 
-def test_a_record_kafka_refuses_is_a_sluice_error(
+def test_a_record_over_the_producers_size_limit_is_a_sluice_error(
     settings: ServiceSettings, make_topic: Callable[..., str], served: KafkaProducer
 ) -> None:
     topic = make_topic("refusing")
