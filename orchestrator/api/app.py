@@ -36,6 +36,7 @@ from orchestrator.api.db import Database
 from orchestrator.api.follower import RunsFollower
 from orchestrator.api.loops import start_loops
 from orchestrator.api.ratelimit import RateLimiter
+from orchestrator.api.row_cache import RowCache
 from orchestrator.api.settings import ApiSettings
 from orchestrator.api.signed_urls import url_key
 from runners.secrets import load_key
@@ -43,6 +44,7 @@ from schemas.delivery import DeliveryPoller
 from schemas.errors import DomainError, InfrastructureError
 from schemas.eventlog import EndOffsets, TopicNames, producer
 from schemas.settings import ServiceSettings
+from schemas.table_changes import TableChanges
 
 __all__ = ["build_context", "create_app"]
 
@@ -59,7 +61,7 @@ def build_context(settings: ServiceSettings, api: ApiSettings) -> Context:
         secret_key=settings.s3_secret_key,
         secure=settings.s3_secure,
     )
-    return Context(
+    ctx = Context(
         settings=settings,
         api=api,
         db=Database(dsn=settings.pg_dsn, schema=api.pg_schema),
@@ -71,7 +73,13 @@ def build_context(settings: ServiceSettings, api: ApiSettings) -> Context:
         fernet=Fernet(key),
         url_key=url_key(key),
         end_offsets=EndOffsets(settings, group=f"sluice-api-ends-{uuid.uuid4().hex}"),
+        changes=TableChanges(settings.pg_dsn, schema=api.pg_schema, name="sluice-api-changes"),
+        token_rows=RowCache(ttl_s=api.row_cache_s),
+        pipeline_rows=RowCache(ttl_s=api.row_cache_s),
     )
+    ctx.changes.watch("api_tokens", ctx.token_rows)
+    ctx.changes.watch("pipelines", ctx.pipeline_rows)
+    return ctx
 
 
 def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = True) -> FastAPI:
@@ -84,6 +92,7 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
         # each log follower holds a worker thread while it waits on Kafka: room for many
         anyio.to_thread.current_default_thread_limiter().total_tokens = _WORKER_THREADS
         ctx.follower.start()
+        ctx.changes.start()
         await ctx.db.open()
         deliveries = DeliveryPoller(ctx.producer)
         deliveries.start()
@@ -91,6 +100,7 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
         yield
         stop.set()
         ctx.follower.stop()
+        ctx.changes.stop()
         deliveries.stop()
         await ctx.db.close_async()
         ctx.end_offsets.close()

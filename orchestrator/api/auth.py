@@ -18,7 +18,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orchestrator.api.audit import audit_denial
 from orchestrator.api.context import Context
-from orchestrator.api.tokens import Scope, TokenInfo, lookup_token, lookup_token_async
+from orchestrator.api.tokens import (
+    Scope,
+    TokenInfo,
+    digest,
+    lookup_token,
+    lookup_token_async,
+)
 
 __all__ = ["context", "not_found", "require", "require_async", "visible", "within_rate"]
 
@@ -46,8 +52,13 @@ def require(scope: Scope) -> Callable[..., TokenInfo]:
     ) -> TokenInfo:
         token = None
         if credentials is not None:
-            with ctx.db.connection() as conn:
-                token = lookup_token(conn, credentials.credentials)
+            secret = credentials.credentials
+
+            def load() -> TokenInfo | None:
+                with ctx.db.connection() as conn:
+                    return lookup_token(conn, secret)
+
+            token = ctx.token_rows.read(digest(secret), load)
         refused = _refusal(credentials, token, scope)
         if refused is not None:
             _denied(ctx, request, refused)
@@ -70,8 +81,13 @@ def require_async(scope: Scope) -> Callable[..., Awaitable[TokenInfo]]:
     ) -> TokenInfo:
         token = None
         if credentials is not None:
-            async with ctx.db.async_connection() as conn:
-                token = await lookup_token_async(conn, credentials.credentials)
+            secret = credentials.credentials
+
+            async def load() -> TokenInfo | None:
+                async with ctx.db.async_connection() as conn:
+                    return await lookup_token_async(conn, secret)
+
+            token = await ctx.token_rows.read_async(digest(secret), load)
         refused = _refusal(credentials, token, scope)
         if refused is not None:
             await run_in_threadpool(_denied, ctx, request, refused)

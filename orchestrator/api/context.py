@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Producer as KafkaProducer
 from cryptography.fernet import Fernet
@@ -12,9 +13,12 @@ from orchestrator.api.branches import BranchHeads
 from orchestrator.api.db import Database
 from orchestrator.api.follower import RunsFollower
 from orchestrator.api.ratelimit import RateLimiter
+from orchestrator.api.row_cache import RowCache
 from orchestrator.api.settings import ApiSettings
+from orchestrator.api.tokens import TokenInfo
 from schemas.eventlog import EndOffsets, TopicNames
 from schemas.settings import ServiceSettings
+from schemas.table_changes import TableChanges
 
 __all__ = ["Context"]
 
@@ -35,6 +39,9 @@ class Context:
     url_key: bytes  # signs artifact download links (derived from the secrets key)
     end_offsets: EndOffsets  # where a topic's partitions end now (a log stream's last lines)
     branches: BranchHeads = field(default_factory=BranchHeads)
+    changes: TableChanges  # PostgreSQL's notices that keep the two caches below honest
+    token_rows: RowCache[str, TokenInfo]  # by the token's digest
+    pipeline_rows: RowCache[str, dict[str, Any]]
 
     def run_url(self, pipeline_id: str, run_id: str) -> str:
         """The run page of a run (``web_url``); its JSON is at the same path without ``/ui``."""

@@ -105,6 +105,8 @@ def _shown(ctx: Context, pipeline_id: str, *, since: Any) -> PipelineOut:
         with ctx.db.connection() as conn:
             row = queries.pipeline(conn, pipeline_id)
         if row is not None and (since is None or row["updated_at"] > since):
+            # this process's trigger route sees the write now, not when the notice arrives
+            ctx.pipeline_rows.changed()
             return pipeline_out(row)
         if time.monotonic() > deadline:
             raise HTTPException(

@@ -69,8 +69,12 @@ async def create_run(
     reading a repository's branches, a repeat's wait for the read model.
     """
     visible(token, pipeline_id)
-    async with ctx.db.async_connection() as conn:
-        found = await queries.pipeline_async(conn, pipeline_id)
+
+    async def load() -> dict[str, Any] | None:
+        async with ctx.db.async_connection() as conn:
+            return await queries.pipeline_async(conn, pipeline_id)
+
+    found = await ctx.pipeline_rows.read_async(pipeline_id, load)
     if found is None:
         raise not_found(f"pipeline {pipeline_id!r}")
     branch = body.branch or str(found["default_branch"])

@@ -10,6 +10,8 @@
 | ``SLUICE_ARTIFACT_URL_TTL`` | ``3600`` s a signed artifact ``download_url`` stays valid |
 | ``SLUICE_API_RATE`` / ``SLUICE_API_BURST`` | ``20``/s, bursts of ``40``, per token and process |
 | ``SLUICE_API_ANSWER_TIMEOUT`` | ``10`` s to wait for the trigger processor's answer |
+| ``SLUICE_API_ROW_CACHE`` | ``5`` s at most a token or pipeline is served from memory (dropped at \
+once when PostgreSQL notices its table changed) |
 | ``SLUICE_API_CRON_INTERVAL`` | ``5`` s between scans of due cron schedules |
 | ``SLUICE_API_GC_INTERVAL`` | ``3600`` s between retention sweeps of expired artifacts |
 | ``SLUICE_SECRETS_KEY`` / ``SLUICE_STATE_DIR`` | as for runners (the Fernet key of secrets) |
@@ -39,6 +41,7 @@ class ApiSettings:
     rate_per_s: float = 20.0
     burst: int = 40
     answer_timeout_s: float = 10.0
+    row_cache_s: float = 5.0
     cron_interval_s: float = 5.0
     gc_interval_s: float = 3600.0
     secrets_key: str | None = None
@@ -73,6 +76,7 @@ class ApiSettings:
             rate_per_s=float(get("API_RATE", base.rate_per_s)),
             burst=int(get("API_BURST", base.burst)),
             answer_timeout_s=float(get("API_ANSWER_TIMEOUT", base.answer_timeout_s)),
+            row_cache_s=float(get("API_ROW_CACHE", base.row_cache_s)),
             cron_interval_s=float(get("API_CRON_INTERVAL", base.cron_interval_s)),
             gc_interval_s=float(get("API_GC_INTERVAL", base.gc_interval_s)),
             secrets_key=env.get("SLUICE_SECRETS_KEY") or None,

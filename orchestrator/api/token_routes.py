@@ -42,5 +42,6 @@ def revoke(token_id: str, token: Admin, ctx: Ctx) -> Response:
     with ctx.db.connection() as conn:
         if not revoke_token(conn, token_id):
             raise not_found(f"token {token_id!r}")
+    ctx.token_rows.changed()  # refused here at once; elsewhere when PostgreSQL's notice comes
     audit_action(ctx, token, "token.revoke", detail={"token_id": token_id})
     return Response(status_code=204)

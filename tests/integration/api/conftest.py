@@ -233,7 +233,11 @@ def deployment(
     threads = [threading.Thread(target=w, args=(stop,), daemon=True) for w in workers]
     for t in threads:
         t.start()
-    api_settings = replace(ApiSettings.from_env(env), cron_interval_s=0.5, gc_interval_s=3600.0)
+    # Tokens and pipelines kept for an hour: only PostgreSQL's change notices can drop them,
+    # so every test that changes one checks that its notice arrives.
+    api_settings = replace(
+        ApiSettings.from_env(env), cron_interval_s=0.5, gc_interval_s=3600.0, row_cache_s=3600.0
+    )
     served = serve(settings, api_settings)
     with psycopg.connect(pg_conninfo, autocommit=True, options=f"-c search_path={schema}") as c:
         admin = create_token(c, name="admin", scopes=["admin"]).secret

@@ -8,6 +8,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from orchestrator.api.tokens import revoke_token
 from tests.integration.api.conftest import Deployment, Pipeline, Served, serve
 from tests.support.waiting import eventually
 
@@ -31,6 +32,35 @@ def test_a_revoked_token_is_401(deployment: Deployment, pipeline: Pipeline) -> N
         assert admin.delete(f"/tokens/{token_id}").status_code == 204
     with deployment.client(token) as http:
         assert http.get(f"/pipelines/{pipeline.pipeline_id}").status_code == 401
+
+
+def test_a_token_revoked_through_the_api_is_refused_at_once_though_just_used(
+    deployment: Deployment, pipeline: Pipeline
+) -> None:
+    token = deployment.token("read")
+    with deployment.client(token) as http:
+        assert http.get(f"/pipelines/{pipeline.pipeline_id}").status_code == 200
+    with deployment.client() as admin:
+        assert admin.delete(f"/tokens/{token.split('_')[1]}").status_code == 204
+    with deployment.client(token) as http:
+        assert http.get(f"/pipelines/{pipeline.pipeline_id}").status_code == 401
+
+
+def test_a_token_revoked_in_postgresql_is_refused_once_its_change_notice_arrives(
+    deployment: Deployment, pipeline: Pipeline, trigger: Trigger
+) -> None:
+    token = deployment.token("read", "trigger")
+    assert trigger(token=token).status_code == 201
+    with deployment.connect() as conn:
+        assert revoke_token(conn, token.split("_")[1])
+
+    def refused() -> bool:
+        with deployment.client(token) as http:
+            read = http.get(f"/pipelines/{pipeline.pipeline_id}").status_code
+        return (read, trigger(token=token).status_code) == (401, 401)
+
+    # the deployment keeps tokens for an hour: only the notice can drop this one
+    eventually(refused, timeout=10, what="the revoked token to be refused")
 
 
 def test_a_token_without_access_to_the_pipeline_sees_404(

@@ -36,6 +36,23 @@ def test_a_request_with_only_a_branch_builds_that_branch_head(
     assert (response.json()["branch"], response.json()["commit_sha"]) == ("dev", dev)
 
 
+def test_a_trigger_right_after_its_pipeline_is_updated_builds_the_new_default_branch(
+    deployment: Deployment, pipeline: Pipeline
+) -> None:
+    assert _post(deployment, pipeline).json()["branch"] == "main"  # the pipeline, kept
+    dev = pipeline.repo.commit({"pipeline.yaml": PIPELINE, "dev.txt": "dev"}, branch="dev")
+    path = f"/pipelines/{pipeline.pipeline_id}"
+    with deployment.client() as http:
+        got = http.get(path).json()
+        body = {"name": got["name"], "repo_url": got["repo_url"], "default_branch": "dev"}
+        assert http.put(path, json=body).status_code == 200
+
+    response = _post(deployment, pipeline)
+
+    assert response.status_code == 201, response.text
+    assert (response.json()["branch"], response.json()["commit_sha"]) == ("dev", dev)
+
+
 def test_an_unknown_branch_is_400_with_the_reason_and_appends_nothing(
     deployment: Deployment, pipeline: Pipeline
 ) -> None:
