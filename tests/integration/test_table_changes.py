@@ -118,3 +118,24 @@ def test_a_lost_connection_is_told_then_listening_resumes(
     assert tokens.calls[:3] == ["heard True", "heard False", "heard True"]
     create_token(pg, name="t", scopes=["read"])
     eventually(lambda: tokens.count("changed") == 1, timeout=10, what="a notice after it")
+
+
+def test_a_table_without_its_change_trigger_is_not_heard_until_the_trigger_exists(
+    pg_conninfo: str, pg_schema: str, pg: psycopg.Connection[Any]
+) -> None:
+    pg.execute("DROP TRIGGER pipelines_changed ON pipelines")  # as before migration 0090
+    tokens, pipelines = Recorder(), Recorder()
+    changes = TableChanges(pg_conninfo, schema=pg_schema, name=f"{pg_schema}-c", retry_s=0.1)
+    changes.watch("api_tokens", tokens)
+    changes.watch("pipelines", pipelines)
+    changes.start()
+    try:
+        assert changes.wait_listening(10)
+        assert (tokens.calls, pipelines.calls) == (["heard True"], [])
+        pg.execute(
+            "CREATE TRIGGER pipelines_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
+            " ON pipelines FOR EACH STATEMENT EXECUTE FUNCTION notify_table_changed()"
+        )
+        eventually(lambda: pipelines.calls == ["heard True"], timeout=10, what="heard at last")
+    finally:
+        changes.stop()
