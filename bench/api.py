@@ -22,8 +22,9 @@ Prints:
     the line read from ``GET /runs/{id}/logs?follow=true``, beside a raw Kafka
     produce→consume of the same records.
 The API and the floor run as child processes (uvicorn, one worker each), and so do the trigger
-processor, the decider, the timers and the read model (``sluice processor NAME``, as in
-production; ``--in-process`` runs the last three as threads of the bench, as it once did);
+processor, the decider, the timers and the read models (``sluice processor NAME``, as in
+production: ``projection`` runs every registered read model, not only the runs' one, since
+session 20; ``--in-process`` runs the last three as threads of the bench, as it once did);
 the load client is Python (the standard library's http.client, a keep-alive connection per
 thread), so both figures share its ceiling.
 Run: .venv/bin/python bench/api.py [--requests 400] [--concurrency 16] [--no-shape-floor]
@@ -76,7 +77,7 @@ from orchestrator.submit import request_run
 from orchestrator.wire import decode_record, encode_record
 from projections.decider import Decider
 from projections.migrate import migrate
-from projections.projector import Projector
+from projections.registry import run_all
 from projections.timers import TimerWorker
 from schemas.eventlog import TopicNames, consumer, producer, read_partition
 from schemas.pg import connect
@@ -93,16 +94,6 @@ stages:
   test: {needs: [build], script: ['true']}
 """
 MAIN = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
-PROJECTOR = """
-import os, signal, threading
-from projections.projector import Projector
-from schemas.settings import ServiceSettings
-stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
-settings = ServiceSettings.from_env()
-schema = os.environ["SLUICE_PG_SCHEMA"]
-Projector(settings, prefix=settings.topic_prefix, schema=schema).run(stop)
-"""
 
 
 _PARTS = {  # a child of this bench, by a piece of its command line
@@ -110,7 +101,7 @@ _PARTS = {  # a child of this bench, by a piece of its command line
     "projections.triggers": "trigger processor",
     "processor decider": "decider",
     "processor timers": "timers",
-    "Projector": "read model",
+    "processor projection": "read models",
 }
 
 
@@ -332,18 +323,15 @@ def run(
         for work in (
             Decider(settings=settings, prefix=prefix, worker_id="bench").run,
             TimerWorker(settings=settings, prefix=prefix).run,
-            Projector(settings, prefix=prefix, schema=schema).run,
+            lambda stop: run_all(settings, prefix=prefix, schema=schema, stop=stop),
         ):
             threading.Thread(target=work, args=(stop,), daemon=True).start()
         processors = []
     else:  # each in its own process, as `sluice processor NAME` runs in production
         processors = [
             [sys.executable, "-c", MAIN, "processor", name, "--metrics-port", "0"]
-            for name in ("decider", "timers")
+            for name in ("decider", "timers", "projection")  # in SLUICE_PG_SCHEMA: the bench's
         ]
-        # the read model in the bench's own schema (`sluice processor projection` writes to
-        # public, and would run every registered projection besides)
-        processors.append([sys.executable, "-c", PROJECTOR])
     with connect(settings.pg_dsn, schema=schema, name="bench-api") as c:
         token = create_token(c, name="bench", scopes=["admin"]).secret
     (tmp / "hello.py").write_text(HELLO)

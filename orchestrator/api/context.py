@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,7 @@ class Context:
     branches: BranchHeads = field(default_factory=BranchHeads)
     changes: TableChanges  # PostgreSQL's notices that keep the two caches below honest
     token_rows: RowCache[str, TokenInfo]  # by the token's digest
-    pipeline_rows: RowCache[str, dict[str, Any]]
+    pipeline_rows: RowCache[str, Mapping[str, Any]]  # read-only: shared by every request
 
     def run_url(self, pipeline_id: str, run_id: str) -> str:
         """The run page of a run (``web_url``); its JSON is at the same path without ``/ui``."""
