@@ -127,11 +127,20 @@ def _attempt(record: StageFailed | StageLeaseExpired, reason: str, runner: str |
     }
 
 
-# every record of both topics is taken (no ``records``: the runner would count the rest of
-# sluice.runs as malformed); write_one ignores what does not concern a dead letter
 DEAD_LETTERS = Projection(
     name="dead_letters",
     topics=(DEAD_TOPIC.name, RUNS.name),
     handler=write_batch,
     tables=("dead_letters", "dead_letter_attempts"),
+    # what write_one matches: the rest of sluice.runs is skipped on its header, undecoded
+    records=frozenset(
+        {
+            "DeadLetter",
+            "StageDeadLettered",
+            "StageRedriveRequested",
+            "DeadLetterDiscarded",
+            "StageFailed",
+            "StageLeaseExpired",
+        }
+    ),
 )

@@ -109,5 +109,9 @@ def write_batch(conn: Conn, events: Sequence[Placed]) -> None:
 
 
 ENVIRONMENTS = Projection(
-    name="environments", topics=(RUNS.name,), handler=write_batch, tables=TABLES
+    name="environments",
+    topics=(RUNS.name,),
+    handler=write_batch,
+    tables=TABLES,
+    records=frozenset(_HANDLERS),  # the rest of sluice.runs is skipped on its header
 )

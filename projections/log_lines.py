@@ -140,6 +140,8 @@ def log_lines_projection(settings: LogLinesSettings) -> Projection:
         topics=(LOGS.name, RUNS.name),
         handler=handler,
         tables=("log_lines", "log_line_tails", "log_archives", "log_lines_clock"),
+        # what write_log_lines folds: the rest of sluice.runs is skipped on its header
+        records=frozenset({"LogChunk", "LogArchived", "LogExpired"}),
     )
 
 
