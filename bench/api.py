@@ -323,7 +323,7 @@ def run(
         for work in (
             Decider(settings=settings, prefix=prefix, worker_id="bench").run,
             TimerWorker(settings=settings, prefix=prefix).run,
-            lambda stop: run_all(settings, prefix=prefix, schema=schema, stop=stop),
+            lambda done: run_all(settings, prefix=prefix, schema=schema, stop=done),
         ):
             threading.Thread(target=work, args=(stop,), daemon=True).start()
         processors = []

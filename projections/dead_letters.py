@@ -134,13 +134,14 @@ DEAD_LETTERS = Projection(
     tables=("dead_letters", "dead_letter_attempts"),
     # what write_one matches: the rest of sluice.runs is skipped on its header, undecoded
     records=frozenset(
-        {
-            "DeadLetter",
-            "StageDeadLettered",
-            "StageRedriveRequested",
-            "DeadLetterDiscarded",
-            "StageFailed",
-            "StageLeaseExpired",
-        }
+        t.__name__
+        for t in (
+            DeadLetter,
+            StageDeadLettered,
+            StageRedriveRequested,
+            DeadLetterDiscarded,
+            StageFailed,
+            StageLeaseExpired,
+        )
     ),
 )

@@ -141,7 +141,7 @@ def log_lines_projection(settings: LogLinesSettings) -> Projection:
         handler=handler,
         tables=("log_lines", "log_line_tails", "log_archives", "log_lines_clock"),
         # what write_log_lines folds: the rest of sluice.runs is skipped on its header
-        records=frozenset({"LogChunk", "LogArchived", "LogExpired"}),
+        records=frozenset(t.__name__ for t in (LogChunk, LogArchived, LogExpired)),
     )
 
 

@@ -65,7 +65,7 @@ class TableChanges:
             self._thread.join(5)
 
     def wait_listening(self, timeout_s: float) -> bool:
-        """Whether the notices are heard, waiting up to ``timeout_s`` for it."""
+        """Whether the listening connection is up, waiting up to ``timeout_s`` for it."""
         return self._listening.wait(timeout_s)
 
     def _run(self) -> None:
