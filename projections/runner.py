@@ -64,6 +64,7 @@ __all__ = [
     "ProjectionRunner",
     "ProjectionUnavailable",
     "apply_batch",
+    "apply_together",
     "stored_offsets",
     "wait_until",
     "wait_until_all",
@@ -145,18 +146,47 @@ def apply_batch(
     limits: Offsets | None = None,
 ) -> BatchResult:
     """Apply ``messages`` (below ``limits`` only) and their next offsets in one transaction."""
-    placed = [(m, *_where(m)) for m in messages]
+    return apply_together(conn, [(projection, messages)], limits=limits)[0]
+
+
+def apply_together(
+    conn: Conn,
+    work: Sequence[tuple[Projection, Sequence[Message]]],
+    *,
+    limits: Offsets | None = None,
+) -> list[BatchResult]:
+    """Apply each projection's messages and each one's next offsets, all in one transaction.
+
+    A runner's read models share their batches' transaction: one apiece cost four round
+    trips each (begin, lock, save, commit) even for a read model that takes nothing from
+    the batch, which is most batches for most of them.
+    """
+    if not work:
+        return []
+    placed = {p.name: [(m, *_where(m)) for m in messages] for p, messages in work}
+    results = []
     try:
         with conn.transaction():
-            stored = _lock_offsets(conn, projection.name, {p[1] for p in placed})
-            fresh, next_offsets = _unapplied(placed, stored, limits or {})
-            events, malformed, ignored = _decode_all(fresh, projection)
-            if events:
-                projection.handler(conn, events)
-            _save_offsets(conn, projection.name, next_offsets)
+            stored = _lock_offsets(
+                conn, sorted(placed), {item[1] for items in placed.values() for item in items}
+            )
+            saving: dict[tuple[str, str, int], int] = {}
+            for projection, messages in work:
+                fresh, next_offsets = _unapplied(
+                    placed[projection.name], stored.get(projection.name, {}), limits or {}
+                )
+                events, malformed, ignored = _decode_all(fresh, projection)
+                if events:
+                    projection.handler(conn, events)
+                saving.update({(projection.name, *k): o for k, o in next_offsets.items()})
+                results.append(
+                    BatchResult(len(events), malformed, len(messages) - len(fresh), ignored)
+                )
+            _save_offsets(conn, saving)
     except psycopg.Error as e:
-        raise ProjectionUnavailable(f"cannot write projection {projection.name}: {e}") from e
-    return BatchResult(len(events), malformed, len(messages) - len(fresh), ignored)
+        names = ", ".join(sorted(placed))
+        raise ProjectionUnavailable(f"cannot write projection {names}: {e}") from e
+    return results
 
 
 def stored_offsets(conn: Conn, projection: str, topic: str) -> dict[int, int]:
@@ -173,30 +203,36 @@ def stored_offsets(conn: Conn, projection: str, topic: str) -> dict[int, int]:
     return {p: o for p, o in rows}
 
 
-def _lock_offsets(conn: Conn, projection: str, topics: set[str]) -> Offsets:
+def _lock_offsets(conn: Conn, projections: list[str], topics: set[str]) -> dict[str, Offsets]:
+    # ordered, so that two runners locking the same rows (a partition moving between them)
+    # take them in the same order and cannot deadlock
     rows = conn.execute(
-        "SELECT topic, partition, next_offset FROM projection_offsets"
-        " WHERE projection = %s AND topic = ANY(%s) FOR UPDATE",
-        (projection, sorted(topics)),
+        "SELECT projection, topic, partition, next_offset FROM projection_offsets"
+        " WHERE projection = ANY(%s) AND topic = ANY(%s)"
+        " ORDER BY projection, topic, partition FOR UPDATE",
+        (projections, sorted(topics)),
     ).fetchall()
-    return {(t, p): o for t, p, o in rows}
+    stored: dict[str, Offsets] = {}
+    for name, t, p, o in rows:
+        stored.setdefault(name, {})[(t, p)] = o
+    return stored
 
 
-def _save_offsets(conn: Conn, projection: str, next_offsets: Offsets) -> None:
+def _save_offsets(conn: Conn, next_offsets: dict[tuple[str, str, int], int]) -> None:
     if not next_offsets:
         return
-    # One statement for every partition of the batch: executemany sent one per partition,
-    # and its pipeline's bookkeeping was ~30 % of the projection's time under load.
+    # One statement for every read model and partition of the batch: executemany sent one
+    # per partition, and its pipeline's bookkeeping was ~30 % of the projection's time.
     keys = sorted(next_offsets)
     conn.execute(
         "INSERT INTO projection_offsets (projection, topic, partition, next_offset)"
-        " SELECT %s, t, p, o FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS u(t, p, o)"
+        " SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::bigint[])"
         " ON CONFLICT (projection, topic, partition)"
         " DO UPDATE SET next_offset = EXCLUDED.next_offset",
         (
-            projection,
-            [t for t, _ in keys],
-            [p for _, p in keys],
+            [n for n, _, _ in keys],
+            [t for _, t, _ in keys],
+            [p for _, _, p in keys],
             [next_offsets[k] for k in keys],
         ),
     )
@@ -251,7 +287,7 @@ def _decode_all(placed: list[Placed], projection: Projection) -> tuple[list[Even
 
 class ProjectionRunner:
     """Runs one :class:`Projection` (and any given in ``also``): consumes their topics with
-    one consumer and applies each batch to each of them exactly once, in a transaction each.
+    one consumer and applies each batch to each of them exactly once, in one transaction.
 
     Read models that read the same topics share a runner so that the broker sends each event
     once instead of once a read model: under load every event of ``sluice.runs`` woke each
@@ -340,12 +376,13 @@ class ProjectionRunner:
                 batch.append(msg)
             elif error.code() != KafkaError._PARTITION_EOF:
                 _log.warning("%s consumer: %s", self.projection.name, error)
+        work = []
         for projection in self.projections if batch else ():
             reads = self._reads[projection.name]
             mine = [m for m in batch if m.topic() in reads]
-            if not mine:
-                continue
-            result = apply_batch(conn, projection, mine)
+            if mine:
+                work.append((projection, mine))
+        for (projection, _), result in zip(work, apply_together(conn, work), strict=True):
             self.applied += result.applied
             self.malformed += result.malformed
             self.duplicates += result.duplicates
