@@ -21,6 +21,7 @@ from projections.projector import READ_MODEL
 from projections.request_aliases import REQUEST_ALIASES
 from projections.runner import Projection, ProjectionRunner
 from schemas.settings import ServiceSettings
+from schemas.topics import LOGS, RUNS
 
 __all__ = ["REGISTERED", "RUNNERS", "run_all"]
 
@@ -35,11 +36,11 @@ REGISTERED: tuple[Projection, ...] = (
 )
 
 # The read models of sluice.runs share one consumer, so the broker sends each event once, not
-# once a read model. The log lines keep their own: a burst of logs must not hold back the
-# runs' rows, which a GET right after a trigger waits for.
+# once a read model, and one transaction a batch. The log lines' sluice.logs has its own: a
+# burst of logs must not hold back the runs' rows, which a GET right after a trigger waits for.
 RUNNERS: tuple[tuple[Projection, ...], ...] = (
-    (READ_MODEL, ENVIRONMENTS, DEAD_LETTERS, REQUEST_ALIASES),
-    (LOG_LINES,),
+    (READ_MODEL, ENVIRONMENTS, DEAD_LETTERS, REQUEST_ALIASES, LOG_LINES.part(RUNS.name)),
+    (LOG_LINES.part(LOGS.name),),
     (AUDIT_TRAIL,),
     (TEST_OUTCOMES,),
 )

@@ -39,7 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -122,6 +122,15 @@ class Projection:
     def topic_names(self, prefix: str) -> tuple[str, ...]:
         """Its topics' real names under ``prefix``."""
         return tuple(prefix + t for t in self.topics)
+
+    def part(self, *topics: str) -> Projection:
+        """The same read model reading only ``topics`` (of its own), for a runner that serves
+        its other topics elsewhere: its rows and offsets are the same, its offsets keyed by
+        topic, and its metrics labelled ``<label>:<topics>`` (a gauge set by two runners
+        would flap between their values)."""
+        if not topics or not set(topics) <= set(self.topics):
+            raise ValueError(f"{self.name} reads {self.topics}, not all of {topics}")
+        return replace(self, topics=topics, process=f"{self.label}:{'+'.join(topics)}")
 
 
 @dataclass(frozen=True)

@@ -5,20 +5,38 @@ from __future__ import annotations
 from collections import Counter
 from typing import cast
 
+import pytest
+
 from orchestrator.wire import decode_record
 from projections.dead_letters import DEAD_LETTERS, write_one
+from projections.log_lines import LOG_LINES
 from projections.registry import REGISTERED, RUNNERS
 from schemas.codec import default_codec
 from schemas.examples import example_of
 from schemas.pg import Conn
-from schemas.topics import RUNS, topic_by_name
+from schemas.topics import RUNS, TESTS, topic_by_name
 
 
-def test_every_registered_read_model_is_run_by_exactly_one_runner() -> None:
-    runs = Counter(p.name for group in RUNNERS for p in group)
+def test_every_topic_of_every_registered_read_model_is_read_by_exactly_one_runner() -> None:
+    reads = Counter((p.name, t) for group in RUNNERS for p in group for t in p.topics)
 
-    assert runs == Counter(p.name for p in REGISTERED)
-    assert set(runs.values()) == {1}
+    assert reads == Counter((p.name, t) for p in REGISTERED for t in p.topics)
+    assert set(reads.values()) == {1}
+
+
+def test_a_read_model_split_between_runners_keeps_its_handler_and_records() -> None:
+    parts = [p for group in RUNNERS for p in group if p not in REGISTERED]
+    whole = {p.name: p for p in REGISTERED}
+
+    assert parts  # the log lines: sluice.logs on a runner of its own
+    for part in parts:
+        assert (part.handler, part.records) == (whole[part.name].handler, whole[part.name].records)
+        assert part.label != whole[part.name].label  # its metrics apart from the other part's
+
+
+def test_a_part_of_a_read_model_reads_only_topics_the_read_model_reads() -> None:
+    with pytest.raises(ValueError, match="log_lines"):
+        LOG_LINES.part(TESTS.name)
 
 
 def test_the_read_models_a_runner_shares_all_read_its_first_one_s_main_topic() -> None:
