@@ -165,9 +165,21 @@ class ArtifactRow:
     expired_at: datetime | None = None
 
 
+_COLUMNS: dict[type[Any], tuple[str, ...]] = {}
+
+
 def columns(row_type: type[Any]) -> tuple[str, ...]:
     """The column names of a row type, in the order of its fields (and of the table)."""
-    return tuple(f.name for f in fields(row_type))
+    names = _COLUMNS.get(row_type)
+    if names is None:
+        names = _COLUMNS[row_type] = tuple(f.name for f in fields(row_type))
+    return names
+
+
+def as_mapping(row: Any) -> dict[str, Any]:
+    """A row's columns by name: ``dataclasses.asdict`` without its deep copy of each value
+    (a fifth of the API's CPU on a trigger's answer, which only reads them)."""
+    return {name: getattr(row, name) for name in columns(type(row))}
 
 
 @dataclass(slots=True)

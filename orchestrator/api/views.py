@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from typing import Any
 
 from orchestrator.api.context import Context
 from orchestrator.api.models import ArtifactOut, ImageOut, PipelineOut, RunOut, StageOut, TestOut
 from orchestrator.api.signed_urls import download_path
 from orchestrator.domain import RunCreated, decide
-from projections.read_model import rows_of
+from projections.read_model import as_mapping, rows_of
 
 __all__ = ["accepted_run_out", "artifact_out", "pipeline_out", "run_out"]
 
@@ -77,7 +76,7 @@ def accepted_run_out(ctx: Context, created: RunCreated) -> RunOut:
     state = decide(None, created).state
     assert state is not None, "a RunCreated always makes a run"
     run, stages, _ = rows_of(state)
-    return run_out(ctx, asdict(run), [asdict(s) for s in stages.values()])
+    return run_out(ctx, as_mapping(run), [as_mapping(s) for s in stages.values()])
 
 
 def pipeline_out(row: Row) -> PipelineOut:

@@ -12,6 +12,7 @@ import difflib
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
+from functools import lru_cache
 
 from orchestrator.domain.errors import (
     DependencyCycle,
@@ -181,10 +182,18 @@ def _levels_of(order: Sequence[str], needs: Mapping[str, Sequence[str]]) -> list
 
 def compile_dag(stages: Sequence[StageSpec]) -> Dag:
     """Check a snapshot and build its :class:`Dag`; raises :class:`PipelineInvalid`."""
-    order = tuple(s.name for s in stages)
+    return _compiled(tuple((s.name, s.needs) for s in stages))
+
+
+# A Dag is a function of the names and needs alone, and every process that folds a run
+# compiles its RunCreated's snapshot again: a pipeline's runs share a few shapes. Only valid
+# graphs are kept (an exception is not cached).
+@lru_cache(maxsize=1024)
+def _compiled(graph: tuple[tuple[str, tuple[str, ...]], ...]) -> Dag:
+    order = tuple(name for name, _ in graph)
     needs: dict[str, tuple[str, ...]] = {}
-    for stage in stages:  # a duplicate name is an error below; keep both needs to report them
-        needs[stage.name] = tuple(dict.fromkeys((*needs.get(stage.name, ()), *stage.needs)))
+    for name, wanted in graph:  # a duplicate name is an error below; keep both needs to report them
+        needs[name] = tuple(dict.fromkeys((*needs.get(name, ()), *wanted)))
     errors = check_graph(order, needs)
     if errors:
         raise PipelineInvalid(errors)

@@ -93,3 +93,21 @@ def test_a_back_edge_makes_a_cycle_whose_path_follows_needs(
         path = error.path
         assert path[0] == path[-1]
         assert all(path[i + 1] in needs_of[path[i]] for i in range(len(path) - 1))
+
+
+def test_snapshots_of_the_same_graph_share_one_compiled_dag_whatever_their_scripts() -> None:
+    first = [
+        StageSpec(name="a", script=("make",)),
+        StageSpec(name="b", script=("x",), needs=("a",)),
+    ]
+    again = [StageSpec(name="a", script=("ls",)), StageSpec(name="b", script=("y",), needs=("a",))]
+
+    assert compile_dag(again) is compile_dag(first)
+    assert compile_dag(stages(("a", ()), ("b", ()))) != compile_dag(first)
+
+
+def test_an_invalid_graph_is_refused_each_time_it_is_compiled() -> None:
+    cyclic = stages(("a", ("b",)), ("b", ("a",)))
+    for _ in range(2):
+        with pytest.raises(PipelineInvalid):
+            compile_dag(cyclic)
