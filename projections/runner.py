@@ -19,9 +19,10 @@ Registered projections are run by ``sluice processor projection`` and rebuilt an
   skipped undecoded (only its header is read: most of ``sluice.runs`` is of no interest to
   most read models, and is neither decoded nor logged by them);
 * **exactly once**: a batch's rows and each partition's next offset (table
-  ``projection_offsets``) are written in ONE transaction, which first locks the stored
-  offsets and drops every message below them, and a partition is always (re)started at the
-  offset stored with the rows, never at Kafka's committed one;
+  ``projection_offsets``) are written in ONE transaction (one for every read model a runner
+  serves), which first locks the stored offsets and drops every message below them, and a
+  partition is always (re)started at the offset stored with the rows, never at Kafka's
+  committed one;
 * **asynchronous commit**: a batch's commit does not wait for PostgreSQL to flush its WAL;
   losing the last commits in a crash loses rows and offsets together (re-applied from Kafka);
 * **reconnects**: a lost PostgreSQL connection is opened again with back-off, and the
