@@ -316,6 +316,9 @@ class ProjectionRunner:
         """Project ``prefix``'s topics into the tables of PostgreSQL ``schema``."""
         self.projection = projection  # names the group, the connection and the log lines
         self.projections = (projection, *also)
+        names = [p.name for p in self.projections]
+        if len(set(names)) != len(names):  # a batch's work and offsets are keyed by name
+            raise ValueError(f"one runner serves a read model once; given {names}")
         self._settings = settings
         self._reads = {p.name: frozenset(p.topic_names(prefix)) for p in self.projections}
         self._topics = tuple(sorted(set().union(*self._reads.values())))
