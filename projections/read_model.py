@@ -178,7 +178,7 @@ def columns(row_type: type[Any]) -> tuple[str, ...]:
 
 def as_mapping(row: Any) -> dict[str, Any]:
     """A row's columns by name: ``dataclasses.asdict`` without its deep copy of each value
-    (a fifth of the API's CPU on a trigger's answer, which only reads them)."""
+    (a tenth of the API's CPU on a trigger's answer, which only reads them)."""
     return {name: getattr(row, name) for name in columns(type(row))}
 
 
