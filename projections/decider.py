@@ -67,6 +67,15 @@ from schemas.metrics import (
     PROCESSOR_EVENTS,
 )
 from schemas.settings import ServiceSettings
+from schemas.topics import JOB_TOPICS_BY_PRIORITY
+
+# A transaction's jobs of a priority all go to one partition of its topic, the next partition
+# for the next transaction. librdkafka sends a produce request per partition, and the broker
+# checks (KIP-890) and marks at the commit every partition a transaction touched: jobs
+# partitioned by run id touched as many partitions of a job topic as the transaction had
+# runs. Where a job lies means nothing to who runs it: the runners' feed copies every
+# partition into the job queue, which orders by priority and age (runners.job_feed).
+JOB_PARTITIONS = min(topic.partitions for topic in JOB_TOPICS_BY_PRIORITY.values())
 
 __all__ = ["CHECKPOINT_EVERY_S", "Decider", "DeciderStats", "rebuild_partition", "takeover_configs"]
 
@@ -136,6 +145,7 @@ class Decider:
         self._on_decision = on_decision
         self._exit_when_stuck_s = exit_when_stuck_s
         self._txn_since: float | None = None
+        self._job_partition = -1  # the job topics' partition of the running transaction
         self.stats = DeciderStats()
         self.ready = threading.Event()  # set once the partitions first given are loaded
 
@@ -282,6 +292,7 @@ class Decider:
             return
         self._delivered.clear()
         checkpointed: list[int] = []
+        self._job_partition = (self._job_partition + 1) % JOB_PARTITIONS
         self._txn_since = time.monotonic()
         try:
             self._producer.begin_transaction()
@@ -441,7 +452,12 @@ class Decider:
                 env = job.stage.deploy.environment.encode()
                 produce(self._names.deploy_jobs, key=env, value=encode_record(job))
             else:
-                produce(self._names.job(str(job.priority)), key=key, value=encode_record(job))
+                produce(
+                    self._names.job(str(job.priority)),
+                    key=key,
+                    value=encode_record(job),
+                    partition=self._job_partition,
+                )
         for dead in decision.dead_letters:
             produce(self._names.dead_letters, key=key, value=encode_record(dead))
         self.stats.events += len(decision.events)
