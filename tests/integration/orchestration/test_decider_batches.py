@@ -104,15 +104,21 @@ def job_topic(settings: ServiceSettings, names: TopicNames) -> JobTopic:
     return JobTopic(seen, ends)
 
 
-def test_a_burst_shares_transactions_and_each_run_is_dispatched_exactly_once(
-    settings: ServiceSettings, names: TopicNames
-) -> None:
+def decided_burst(settings: ServiceSettings, names: TopicNames) -> tuple[Decider, set[str]]:
+    """A burst decided by a decider stopped once every run has its job: the decider, the runs."""
     stop = threading.Event()
     decider, thread = start(settings, names, stop)
     run_ids = burst(settings, names)
     eventually(lambda: decider.stats.jobs >= BURST, timeout=60, what="a job per run")
     stop.set()
     thread.join(30)
+    return decider, run_ids
+
+
+def test_a_burst_shares_transactions_and_each_run_is_dispatched_exactly_once(
+    settings: ServiceSettings, names: TopicNames
+) -> None:
+    decider, run_ids = decided_burst(settings, names)
     assert decider.stats.transactions < BURST  # batched: many triggers per transaction
     dispatched = jobs(settings, names)
     assert sorted(dispatched) == sorted(run_ids)  # every run once, none twice
@@ -140,12 +146,7 @@ def test_a_decider_started_again_after_a_burst_dispatches_nothing_twice(
 def test_a_transaction_sends_all_its_jobs_to_one_partition_of_the_job_topic(
     settings: ServiceSettings, names: TopicNames
 ) -> None:
-    stop = threading.Event()
-    decider, thread = start(settings, names, stop)
-    run_ids = burst(settings, names)
-    eventually(lambda: decider.stats.jobs >= BURST, timeout=60, what="a job per run")
-    stop.set()
-    thread.join(30)
+    decider, run_ids = decided_burst(settings, names)
     assert decider.stats.transactions < BURST  # batched: a transaction holds several runs
     # One commit marker a transaction: partitioned by run id, a transaction's runs would have
     # marked as many partitions as they were spread over. (The coordinator writes markers
