@@ -148,14 +148,15 @@ def test_a_transaction_sends_all_its_jobs_to_one_partition_of_the_job_topic(
 ) -> None:
     decider, run_ids = decided_burst(settings, names)
     assert decider.stats.transactions < BURST  # batched: a transaction holds several runs
+
     # One commit marker a transaction: partitioned by run id, a transaction's runs would have
     # marked as many partitions as they were spread over. (The coordinator writes markers
-    # after the commit returns: read until they are all there.)
-    eventually(
-        lambda: job_topic(settings, names).markers() == decider.stats.transactions,
-        timeout=30,
-        what="one commit marker a transaction on the job topic",
-    )
+    # after the commit returns: read until every job and marker is there.)
+    def one_marker_a_transaction() -> bool:
+        topic = job_topic(settings, names)
+        return len(topic.jobs) == BURST and topic.markers() == decider.stats.transactions
+
+    eventually(one_marker_a_transaction, timeout=30, what="one commit marker a transaction")
     assert sorted(jobs(settings, names)) == sorted(run_ids)
 
 
