@@ -8,6 +8,7 @@ import pytest
 
 from runners.job_queue import JobQueue, QueuedJob
 from tests.integration.runners.conftest import announcements_before_a_witness
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -58,7 +59,8 @@ def test_an_announcement_wakes_the_other_runners_listening(
 
     a.announce()
 
-    assert b.notified()
+    # on its way to b's connection once a's commit returns, not necessarily there yet
+    eventually(b.notified, timeout=10, what="b to hear a's announcement")
     assert not b.notified()  # each notification is seen once
 
 
