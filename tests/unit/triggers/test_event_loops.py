@@ -14,8 +14,11 @@ from projections.triggers import use_uvloop
 
 @pytest.fixture
 def restored_policy() -> Iterator[None]:
+    """The loop policy as it was, and the loop ``use_uvloop`` gave this thread closed."""
     policy = asyncio.get_event_loop_policy()
     yield
+    asyncio.get_event_loop().close()
+    asyncio.set_event_loop(None)
     asyncio.set_event_loop_policy(policy)
 
 
@@ -39,9 +42,5 @@ def test_a_loop_made_on_another_thread_is_uvloop_as_faust_consumer_thread_makes_
 @pytest.mark.usefixtures("restored_policy")
 def test_the_calling_thread_gets_a_uvloop_loop() -> None:
     use_uvloop()
-    loop = asyncio.get_event_loop()
-    try:
-        assert isinstance(loop, uvloop.Loop)
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
+
+    assert isinstance(asyncio.get_event_loop(), uvloop.Loop)
