@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
@@ -142,6 +143,7 @@ class Decider:
         self._checkpoint_every_s = checkpoint_every_s
         self._next_checkpoint = 0.0
         self._delivered: dict[int, int] = {}
+        self._outgoing: list[_Outgoing] = []
         self._on_decision = on_decision
         self._exit_when_stuck_s = exit_when_stuck_s
         self._txn_since: float | None = None
@@ -291,6 +293,7 @@ class Decider:
         if not batch:
             return
         self._delivered.clear()
+        self._outgoing.clear()
         checkpointed: list[int] = []
         self._job_partition = (self._job_partition + 1) % JOB_PARTITIONS
         self._txn_since = time.monotonic()
@@ -298,6 +301,7 @@ class Decider:
             self._producer.begin_transaction()
             for msg in batch:
                 self._handle(msg)
+            self._send_outgoing()
             if time.monotonic() >= self._next_checkpoint:
                 checkpointed = self._flush_and_checkpoint()
             # The offsets go to the transaction while the batch's records are still in
@@ -420,10 +424,9 @@ class Decider:
             log.debug("ignored %s: %s", type(message).__name__, decision.ignored_reason)
             refusal = claim_refused(message, decision.ignored_reason)
             if refusal is not None:
-                self._producer.produce(
-                    self._names.runner_notices,
-                    key=refusal.runner_id.encode(),
-                    value=encode_record(refusal),
+                notice = encode_record(refusal)
+                self._outgoing.append(
+                    _Outgoing(self._names.runner_notices, refusal.runner_id.encode(), notice)
                 )
             return
         before = found if isinstance(found, RunState) else None
@@ -434,38 +437,48 @@ class Decider:
         self, part: PartitionState, run_id: str, decision: Decision, before: RunState | None
     ) -> None:
         key = run_id.encode()
-        produce = self._producer.produce
+        out = self._outgoing.append
         values = [encode_event(event) for event in decision.events]
+        runs = self._names.runs
         for value in values:
-            produce(
-                self._names.runs,
-                key=key,
-                value=value,
-                partition=part.partition,
-                on_delivery=self._on_delivery,
-            )
+            out(_Outgoing(runs, key, value, part.partition))
         part.adopt(run_id, decision.state, decision.events, values)
         for runner, index in runner_notices(before, decision.events):
-            produce(self._names.runner_notices, key=runner.encode(), value=values[index])
+            out(_Outgoing(self._names.runner_notices, runner.encode(), values[index]))
         for job in decision.jobs:
             if job.stage.deploy is not None:  # the deployer's, keyed by environment
                 env = job.stage.deploy.environment.encode()
-                produce(self._names.deploy_jobs, key=env, value=encode_record(job))
+                out(_Outgoing(self._names.deploy_jobs, env, encode_record(job)))
             else:
-                produce(
-                    self._names.job(str(job.priority)),
-                    key=key,
-                    value=encode_record(job),
-                    partition=self._job_partition,
-                )
+                topic = self._names.job(str(job.priority))
+                out(_Outgoing(topic, key, encode_record(job), self._job_partition))
         for dead in decision.dead_letters:
-            produce(self._names.dead_letters, key=key, value=encode_record(dead))
+            out(_Outgoing(self._names.dead_letters, key, encode_record(dead)))
         self.stats.events += len(decision.events)
         self.stats.jobs += len(decision.jobs)
         self.stats.dead_letters += len(decision.dead_letters)
         DECIDER_EVENTS.inc(len(decision.events))
         DECIDER_JOBS.inc(len(decision.jobs))
         PROCESSOR_EVENTS.labels("decider").inc(len(decision.events))
+
+    def _send_outgoing(self) -> None:
+        """Hand the batch's records to librdkafka together, once every message of it is
+        decided. Produced one by one between decisions, a partition's records left in
+        several produce requests (linger.ms is 1 and deciding a batch takes longer), each
+        a request the broker serves (docs/trigger-path.md, item 24)."""
+        produce, runs = self._producer.produce, self._names.runs
+        for out in self._outgoing:
+            if out.topic == runs:  # their delivery reports give the checkpoint's offsets
+                produce(
+                    out.topic,
+                    key=out.key,
+                    value=out.value,
+                    partition=out.partition,
+                    on_delivery=self._on_delivery,
+                )
+            else:
+                produce(out.topic, key=out.key, value=out.value, partition=out.partition)
+        self._outgoing.clear()
 
     def _on_delivery(self, error: object, msg: Message) -> None:
         if error is None:
@@ -514,6 +527,18 @@ class Decider:
             except KafkaException as e:
                 log.warning("cannot read the committed offsets yet: %s", e)
         return list(self._consumer.committed(wanted, timeout=30))
+
+
+_BY_KEY = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the producer's partitioner picks
+
+
+class _Outgoing(NamedTuple):
+    """A record the running transaction will append."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    partition: int = _BY_KEY
 
 
 def takeover_configs(member_id: str | None) -> dict[str, object]:
