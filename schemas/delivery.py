@@ -1,94 +1,108 @@
-"""Appending from an asyncio event loop: a coroutine produces, a :class:`DeliveryPoller`
-thread serves the producer's delivery reports and hands each one back to the loop.
+"""Appending from an asyncio event loop: aiokafka's producer, on the loop that appends.
 
-The trigger POST used to append from a worker thread that polled the producer until its own
-report came (16 threads polling one producer under bench/api.py's 16 clients, and a thread
-hop per request). ``confluent_kafka.aio.AIOProducer`` was the library answer and was not
-taken: it buffers messages for up to ``buffer_timeout`` (1 s by default) and hands each
-flush to a thread pool, a wait and a hop per append on a path that should have neither.
+The trigger POST appends one record to ``sluice.triggers`` and waits for Kafka's
+acknowledgement. librdkafka sends one partition per produce request
+(confluentinc/librdkafka#1700) and the triggers' keys spread over the topic's partitions,
+so with it every POST was a produce request of its own, and a thread had to hand each
+acknowledgement back to the loop. aiokafka's producer runs on the loop itself and sends
+everything ready for a broker in one request, one request in flight at a time: under load
+the POSTs of the moment share a request (docs/trigger-path.md, item 24). Its partitioner is
+murmur2, the one every Sluice producer uses, so a key lands where
+:func:`schemas.eventlog.partition_for` says; the trigger processor's dedup table relies on
+that.
+
+``confluent_kafka.aio.AIOProducer`` was not taken: it buffers up to ``buffer_timeout`` (1 s
+by default) and flushes through a thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 
-from confluent_kafka import KafkaError, KafkaException, Message
-from confluent_kafka import Producer as KafkaProducer
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from schemas.eventlog import ACK_TIMEOUT_S, EventLogUnavailable
+from schemas.settings import ServiceSettings
 
-__all__ = ["DeliveryPoller", "append_on_loop"]
-
-
-class DeliveryPoller:
-    """A daemon thread polling one producer, so its delivery callbacks run without anyone
-    waiting on them (appends by :func:`append_on_loop` need one)."""
-
-    def __init__(self, producer: KafkaProducer, *, name: str = "deliveries") -> None:
-        """Serve ``producer``'s delivery reports once started."""
-        self._producer = producer
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name=name)
-
-    def start(self) -> None:
-        """Begin serving reports."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving reports (waits for the thread)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.1)
+__all__ = ["LoopAppender", "WrongLoop"]
 
 
-async def append_on_loop(
-    p: KafkaProducer, topic: str, key: str, value: bytes, *, timeout_s: float = ACK_TIMEOUT_S
-) -> tuple[int, int]:
-    """Append ``value`` to ``topic`` under ``key``; return once Kafka acknowledged it, with
-    the partition and offset it was written at. ``p`` must be served by a
-    :class:`DeliveryPoller`. Raises :class:`EventLogUnavailable` if Kafka refuses the
-    record or does not acknowledge it within ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    acknowledged: asyncio.Future[tuple[int, int]] = loop.create_future()
+class WrongLoop(RuntimeError):
+    """An append from another event loop than the one the appender serves: a bug."""
 
-    def delivered(err: KafkaError | None, msg: Message) -> None:  # on the poller's thread
-        where = (msg.partition() or 0, msg.offset() or 0)
-        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-            loop.call_soon_threadsafe(_settle, acknowledged, topic, err, where)
 
-    deadline = time.monotonic() + timeout_s
-    while True:
+class LoopAppender:
+    """Appends and waits for the acknowledgement, from coroutines of one event loop.
+
+    Kafka is first asked on the first append, so a process starts while Kafka is down and
+    its appends fail with :class:`EventLogUnavailable` until Kafka is back. The producer
+    belongs to the loop of that append: an append from another loop is :class:`WrongLoop`,
+    and :meth:`stop` is for that loop too."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def append(
+        self, topic: str, key: str, value: bytes, *, timeout_s: float = ACK_TIMEOUT_S
+    ) -> tuple[int, int]:
+        """Append ``value`` to ``topic`` under ``key``; return once Kafka acknowledged it,
+        with the partition and offset it was written at. Raises :class:`EventLogUnavailable`
+        if Kafka refuses the record or does not acknowledge it within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        producer = await self._started(topic, deadline, timeout_s)
         try:
-            p.produce(topic, key=key.encode(), value=value, on_delivery=delivered)
-            break
-        except BufferError as e:  # the local queue is full: let deliveries drain it
-            if time.monotonic() >= deadline:
-                raise EventLogUnavailable(f"cannot append to {topic}: {e}; is Kafka up?") from e
-            await asyncio.sleep(0.05)
-        except KafkaException as e:
-            raise EventLogUnavailable(f"cannot append to {topic}: {e}; is Kafka up?") from e
-    try:
-        return await asyncio.wait_for(acknowledged, max(0.0, deadline - time.monotonic()))
-    except TimeoutError as e:
-        raise EventLogUnavailable(f"{topic} did not acknowledge within {timeout_s} s") from e
+            async with asyncio.timeout(_left(deadline)):
+                sent = await producer.send(topic, value=value, key=key.encode())
+                written = await sent
+        except TimeoutError as e:
+            raise EventLogUnavailable(f"{topic} did not acknowledge within {timeout_s} s") from e
+        except MessageSizeTooLargeError as e:
+            raise EventLogUnavailable(f"cannot append to {topic}: {e!r}") from e
+        except KafkaError as e:
+            raise EventLogUnavailable(f"{topic} refused the record: {e!r}") from e
+        return written.partition, written.offset
+
+    async def stop(self) -> None:
+        """Send what is pending and close the producer (on the loop that made it)."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def _started(self, topic: str, deadline: float, timeout_s: float) -> AIOKafkaProducer:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop, self._lock = loop, asyncio.Lock()
+        elif self._loop is not loop:
+            raise WrongLoop("a LoopAppender appends on the event loop it first appended on")
+        assert self._lock is not None
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._settings.kafka_bootstrap,
+                    client_id="sluice",
+                    acks="all",
+                    enable_idempotence=True,
+                )
+                try:
+                    async with asyncio.timeout(_left(deadline)):
+                        await producer.start()
+                except (TimeoutError, KafkaError) as e:
+                    with contextlib.suppress(KafkaError):
+                        await producer.stop()
+                    why = f"no answer within {timeout_s} s" if isinstance(e, TimeoutError) else e
+                    raise EventLogUnavailable(
+                        f"cannot append to {topic}: Kafka at {self._settings.kafka_bootstrap}"
+                        f" is out of reach ({why}); is Kafka up?"
+                    ) from e
+                self._producer = producer
+            return self._producer
 
 
-def _settle(
-    acknowledged: asyncio.Future[tuple[int, int]],
-    topic: str,
-    err: KafkaError | None,
-    where: tuple[int, int],
-) -> None:
-    if acknowledged.done():  # its waiter gave up
-        return
-    if err is not None:
-        acknowledged.set_exception(EventLogUnavailable(f"{topic} refused the record: {err}"))
-    else:
-        acknowledged.set_result(where)
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())

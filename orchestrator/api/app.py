@@ -40,7 +40,7 @@ from orchestrator.api.row_cache import RowCache
 from orchestrator.api.settings import ApiSettings
 from orchestrator.api.signed_urls import url_key
 from runners.secrets import load_key
-from schemas.delivery import DeliveryPoller
+from schemas.delivery import LoopAppender
 from schemas.errors import DomainError, InfrastructureError
 from schemas.eventlog import EndOffsets, TopicNames, producer
 from schemas.settings import ServiceSettings
@@ -67,6 +67,7 @@ def build_context(settings: ServiceSettings, api: ApiSettings) -> Context:
         db=Database(dsn=settings.pg_dsn, schema=api.pg_schema),
         follower=RunsFollower(settings, topic=names.runs),
         producer=producer(settings),
+        appender=LoopAppender(settings),
         s3=s3,
         limiter=RateLimiter(rate=api.rate_per_s, burst=api.burst),
         names=names,
@@ -94,14 +95,12 @@ def create_app(settings: ServiceSettings, api: ApiSettings, *, loops: bool = Tru
         ctx.follower.start()
         ctx.changes.start()
         await ctx.db.open()
-        deliveries = DeliveryPoller(ctx.producer)
-        deliveries.start()
         threads = start_loops(ctx, stop) if loops else []
         yield
         stop.set()
         ctx.follower.stop()
         ctx.changes.stop()
-        deliveries.stop()
+        await ctx.appender.stop()
         await ctx.db.close_async()
         ctx.end_offsets.close()
         ctx.producer.flush(10)

@@ -17,6 +17,7 @@ from orchestrator.api.ratelimit import RateLimiter
 from orchestrator.api.row_cache import RowCache
 from orchestrator.api.settings import ApiSettings
 from orchestrator.api.tokens import TokenInfo
+from schemas.delivery import LoopAppender
 from schemas.eventlog import EndOffsets, TopicNames
 from schemas.settings import ServiceSettings
 from schemas.table_changes import TableChanges
@@ -33,6 +34,7 @@ class Context:
     db: Database
     follower: RunsFollower
     producer: KafkaProducer
+    appender: LoopAppender  # the trigger POST's append, on the event loop
     s3: Minio
     limiter: RateLimiter
     names: TopicNames

@@ -25,7 +25,6 @@ from orchestrator.submit import InvalidRequest, RunAsk, request_run, run_request
 from orchestrator.wire import encode_record
 from projections.projector import READ_MODEL
 from projections.runner import ProjectionLagging, wait_until, wait_until_all
-from schemas.delivery import append_on_loop
 
 __all__ = [
     "Outcome",
@@ -69,14 +68,15 @@ def trigger(ctx: Context, **ask: Unpack[RunAsk]) -> Outcome:
 
 async def trigger_on_loop(ctx: Context, **ask: Unpack[RunAsk]) -> Outcome:
     """:func:`trigger` for a coroutine: no worker thread waits for Kafka's acknowledgement
-    or the answer (the process's :class:`~schemas.delivery.DeliveryPoller` and follower
-    hand both back to the loop); only a repeat's wait for the read model takes one."""
+    or the answer (the append is aiokafka's, on the loop: :class:`~schemas.delivery.LoopAppender`;
+    the follower hands the answer back to the loop); only a repeat's wait for the read
+    model takes one."""
     key, request = run_request(**_checked(ask))
     deadline = time.monotonic() + ctx.api.answer_timeout_s
     keys = (request.run_id, request.request_id)
     waiter = ctx.follower.expect_on_loop(*keys)
     try:
-        await append_on_loop(ctx.producer, ctx.names.triggers, key, encode_record(request))
+        await ctx.appender.append(ctx.names.triggers, key, encode_record(request))
         located = await waiter.wait(max(0.0, deadline - time.monotonic()))
     finally:
         ctx.follower.forget(*keys)
