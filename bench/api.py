@@ -96,6 +96,7 @@ stages:
 MAIN = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
+_CLIENT = "load client (this bench)"
 _PARTS = {  # a child of this bench, by a piece of its command line
     " api --port": "API",
     "projections.triggers": "trigger processor",
@@ -436,9 +437,7 @@ def post_alone(
             unanswered.append(i)
         return response
 
-    (rate, latencies), cpu = metered(
-        lambda: load(len(branches_), conc, post), _PARTS, "load client (this bench)"
-    )
+    (rate, latencies), cpu = metered(lambda: load(len(branches_), conc, post), _PARTS, _CLIENT)
     row("trigger POST alone /s", rate, floor_rate, "req/s", "higher")
     print(
         f"  {'trigger POST alone latency p50/p99':<34} {pct(latencies, 0.5):.1f}"
@@ -446,6 +445,19 @@ def post_alone(
     )
     print_unanswered(len(unanswered), len(branches_))
     print_cpu_per(cpu, len(branches_), "POST alone")
+    print_in_client_units(cpu, "Sluice's CPU a POST alone")
+
+
+def print_in_client_units(cpu: Counter[str], what: str) -> None:
+    """The CPU a request costs what serves it, in units of the load client's own. The
+    client does the same work for every request of every run, yet its CPU a POST swung
+    0.23-0.36 ms between runs of one session: this machine's speed moves by a fifth from one
+    minute to the next, and every part's CPU with it. The ratio moves with the served side's
+    cost, not with the machine's speed (docs/trigger-path.md, item 24)."""
+    client = cpu[_CLIENT]
+    if client:
+        served = sum(cpu.values()) - client
+        print(f"  {what}, in units of the load client's: {served / client:.1f}")
 
 
 def beside_temporal(opts: argparse.Namespace, tmp: Path, *, floor_rate: float) -> None:
@@ -470,7 +482,7 @@ def beside_temporal(opts: argparse.Namespace, tmp: Path, *, floor_rate: float) -
                     lambda i: http.post(server.start_url(f"s{tag}-{i}"), body),
                 ),
                 parts,
-                "load client (this bench)",
+                _CLIENT,
             )
             row("start request alone /s", rate, floor_rate, "req/s", "higher", who=peer)
             print(
@@ -478,6 +490,7 @@ def beside_temporal(opts: argparse.Namespace, tmp: Path, *, floor_rate: float) -
                 f" / {pct(latencies, 0.99):.1f} ms"
             )
             print_cpu_per(_only(cpu, parts), opts.requests, f"{peer} start request alone")
+            print_in_client_units(_only(cpu, parts), f"{peer}'s CPU a start request alone")
 
             def start_and_get(i: int) -> Reply:
                 url = server.start_url(f"g{tag}-{i}")
@@ -494,7 +507,7 @@ def beside_temporal(opts: argparse.Namespace, tmp: Path, *, floor_rate: float) -
 
 def _only(cpu: Counter[str], parts: dict[str, str]) -> Counter[str]:
     """The peer's own processes and the load client: Sluice's, idle meanwhile, left out."""
-    keep = {*parts.values(), "load client (this bench)"}
+    keep = {*parts.values(), _CLIENT}
     return Counter({name: ticks for name, ticks in cpu.items() if name in keep})
 
 
@@ -529,7 +542,7 @@ def post_then_get(
             missed.append(run_id)  # read-your-writes broken: a GET right after the 201
         return response
 
-    (trig_rate, _), cpu = metered(lambda: load(n, conc, post), _PARTS, "load client (this bench)")
+    (trig_rate, _), cpu = metered(lambda: load(n, conc, post), _PARTS, _CLIENT)
     floor_rate, _ = load(n, conc, lambda i: http.post(f"{floor}/hello", json={"i": i}))
     row("trigger POST (+ GET of the run) /s", trig_rate, floor_rate, "req/s", "higher")
     print(f"  GET right after a 201 that did not find the run: {len(missed)} of {n}")
@@ -583,7 +596,7 @@ def measure(
     row("runs/s without HTTP (same path)", trig_rate, direct, "run/s", "higher")
     target = f"{runs}/{run_ids[0]}"
     (_, get_lat), get_cpu = metered(
-        lambda: load(n * 2, conc, lambda i: http.get(target)), _PARTS, "load client (this bench)"
+        lambda: load(n * 2, conc, lambda i: http.get(target)), _PARTS, _CLIENT
     )
     _, floor_lat = load(n * 2, conc, lambda i: http.get(f"{floor}/hello"))
     row("GET run p50 under load", pct(get_lat, 0.5), pct(floor_lat, 0.5), "ms")
