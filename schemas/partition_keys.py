@@ -25,7 +25,8 @@ _TAILS = 16**_TAIL
 
 
 class NoKeyOnPartition(ValueError):
-    """A partition outside ``0 .. partitions - 1`` was asked for."""
+    """No run id can be drawn for the partition asked for: it is outside
+    ``0 .. partitions - 1``."""
 
 
 def _mixed(h: int, block: int) -> int:
@@ -74,6 +75,6 @@ def run_id_on_partition(random16: bytes, partition: int, partitions: int) -> str
         tail = f"{(start + step) % _TAILS:04x}"
         if (_finished(_mixed(h, _block(tail.encode(), 0))) & 0x7FFFFFFF) % partitions == partition:
             return text[:-_TAIL] + tail
-    # 65,536 tails all missing one of a few dozen partitions does not happen with murmur2;
-    # should it, a fresh draw is the caller's to make.
+    # 65,536 tails all missing one of a few dozen partitions does not happen with murmur2
+    # ((11/12)^65536 for 12); should it, a fresh draw is the caller's to make.
     raise NoKeyOnPartition(f"no tail of {text[:-_TAIL]} hashes to partition {partition}")
