@@ -46,13 +46,17 @@ def _finished(h: int) -> int:
     return h ^ (h >> 15)
 
 
+def _mixed_blocks(h: int, data: bytes) -> int:
+    """``h`` after every whole 4-byte block of ``data``."""
+    for at in range(0, len(data) - len(data) % 4, 4):
+        h = _mixed(h, _block(data, at))
+    return h
+
+
 def murmur2(data: bytes) -> int:
     """Kafka's murmur2 of ``data`` (the Java client's ``Utils.murmur2``), unsigned."""
-    h = _SEED ^ len(data)
-    whole = len(data) - len(data) % 4
-    for at in range(0, whole, 4):
-        h = _mixed(h, _block(data, at))
-    rest = data[whole:]
+    h = _mixed_blocks(_SEED ^ len(data), data)
+    rest = data[len(data) - len(data) % 4 :]
     if rest:
         h ^= int.from_bytes(rest, "little")
         h = (h * _M) & _MASK
@@ -66,10 +70,7 @@ def run_id_on_partition(random16: bytes, partition: int, partitions: int) -> str
     if not 0 <= partition < partitions:
         raise NoKeyOnPartition(f"partition {partition} is not one of 0..{partitions - 1}")
     text = str(uuid.UUID(bytes=random16, version=4))
-    head = text[: _UUID_LENGTH - _TAIL].encode()
-    h = _SEED ^ _UUID_LENGTH
-    for at in range(0, len(head), 4):
-        h = _mixed(h, _block(head, at))
+    h = _mixed_blocks(_SEED ^ _UUID_LENGTH, text[: _UUID_LENGTH - _TAIL].encode())
     start = int(text[-_TAIL:], 16)
     for step in range(_TAILS):
         tail = f"{(start + step) % _TAILS:04x}"
