@@ -58,7 +58,7 @@ from cryptography.fernet import Fernet
 from psycopg import sql
 
 from bench import shape_floor
-from bench.cpu import metered, print_cpu_per
+from bench.cpu import Ticks, metered, print_cpu_per
 from bench.http_load import HELLO, LoadClient, Reply, child, child_proc, load, pct, row
 from bench.temporal_peer import (
     SERVER_VERSION,
@@ -505,10 +505,9 @@ def beside_temporal(opts: argparse.Namespace, tmp: Path, *, floor_rate: float) -
         print(f"  Temporal: not measured ({e})")
 
 
-def _only(cpu: Counter[str], parts: dict[str, str]) -> Counter[str]:
+def _only(cpu: Ticks, parts: dict[str, str]) -> Ticks:
     """The peer's own processes and the load client: Sluice's, idle meanwhile, left out."""
-    keep = {*parts.values(), _CLIENT}
-    return Counter({name: ticks for name, ticks in cpu.items() if name in keep})
+    return cpu.only({*parts.values(), _CLIENT})
 
 
 def post_then_get(

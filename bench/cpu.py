@@ -2,7 +2,9 @@
 
 CPU time is less sensitive than wall time to what else this 2-core VM runs, and it says what
 a figure costs: ``cores x 1000 / ms per unit`` is the most units a second this machine can
-carry, however the latency is cut.
+carry, however the latency is cut. Each part's share spent in the kernel (system time:
+system calls, the network stack, page faults) is printed beside it: where it is small, cutting
+round trips or writes saves little, and the time is the part's own code.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,9 +20,28 @@ T = TypeVar("T")
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def _processes() -> dict[int, tuple[int, int, str]]:
-    """pid → (parent pid, CPU ticks used so far (user + system), command line)."""
-    found: dict[int, tuple[int, int, str]] = {}
+class Ticks(Counter[str]):
+    """CPU ticks per part (user + system), and in :attr:`kernel` the system ticks alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kernel = Counter[str]()
+
+    def only(self, parts: Collection[str]) -> Ticks:
+        """The ticks of ``parts`` alone."""
+        kept = Ticks()
+        for name in parts:
+            if name in self:
+                kept[name], kept.kernel[name] = self[name], self.kernel[name]
+        return kept
+
+
+Used = tuple[int, int]  # CPU ticks used so far: user + system, system alone
+
+
+def _processes() -> dict[int, tuple[int, Used, str]]:
+    """pid → (parent pid, CPU ticks used so far, command line)."""
+    found: dict[int, tuple[int, Used, str]] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
@@ -28,11 +49,12 @@ def _processes() -> dict[int, tuple[int, int, str]]:
         except (OSError, UnicodeDecodeError):
             continue  # ended meanwhile
         fields = stat.rsplit(")", 1)[1].split()  # the name may hold spaces and parentheses
-        found[int(pid)] = (int(fields[1]), int(fields[11]) + int(fields[12]), cmd)
+        user, system = int(fields[11]), int(fields[12])
+        found[int(pid)] = (int(fields[1]), (user + system, system), cmd)
     return found
 
 
-def _descends_from(pid: int, ancestor: int, table: Mapping[int, tuple[int, int, str]]) -> bool:
+def _descends_from(pid: int, ancestor: int, table: Mapping[int, tuple[int, Used, str]]) -> bool:
     while pid in table and pid > 1:
         pid = table[pid][0]
         if pid == ancestor:
@@ -40,7 +62,7 @@ def _descends_from(pid: int, ancestor: int, table: Mapping[int, tuple[int, int, 
     return False
 
 
-def _named(parts: Mapping[str, str], own: str) -> Iterator[tuple[int, str, int]]:
+def _named(parts: Mapping[str, str], own: str) -> Iterator[tuple[int, str, Used]]:
     """(pid, part, CPU ticks used so far) of Kafka, PostgreSQL, this process (named ``own``)
     and each of its descendants whose command line holds a key of ``parts`` (named by its
     value; the first key found wins)."""
@@ -65,7 +87,7 @@ class CpuMeter:
 
     def __init__(self, parts: Mapping[str, str], own: str) -> None:
         self._parts, self._own = parts, own
-        self._seen: dict[int, tuple[str, int, int]] = {}  # pid → (part, first, last)
+        self._seen: dict[int, tuple[str, Used, Used]] = {}  # pid → (part, first, last)
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -77,20 +99,21 @@ class CpuMeter:
     def sample(self) -> None:
         with self._lock:
             for pid, name, used in _named(self._parts, self._own):
-                _, first, _ = self._seen.get(pid, (name, 0, 0))
+                _, first, _ = self._seen.get(pid, (name, (0, 0), (0, 0)))
                 self._seen[pid] = (name, first, used)
 
-    def ticks(self) -> Counter[str]:
+    def ticks(self) -> Ticks:
         """The ticks each part used since :meth:`start`, as of now."""
         self.sample()
-        used = Counter[str]()
+        used = Ticks()
         with self._lock:
             for name, first, last in self._seen.values():
-                used[name] += last - first
+                used[name] += last[0] - first[0]
+                used.kernel[name] += last[1] - first[1]
         return used
 
 
-def metered(work: Callable[[], T], parts: Mapping[str, str], own: str) -> tuple[T, Counter[str]]:
+def metered(work: Callable[[], T], parts: Mapping[str, str], own: str) -> tuple[T, Ticks]:
     """What ``work`` returned, and the CPU ticks each part used meanwhile."""
     meter = CpuMeter(parts, own)
     meter.start()
@@ -99,12 +122,22 @@ def metered(work: Callable[[], T], parts: Mapping[str, str], own: str) -> tuple[
 
 
 def print_cpu_per(ticks: Counter[str], units: float, unit: str) -> float:
-    """Print each part's CPU per unit (largest first); return the total in ms."""
+    """Print each part's CPU per unit (largest first), with its share in the kernel when
+    ``ticks`` are :class:`Ticks`; return the total in ms."""
+    kernel = ticks.kernel if isinstance(ticks, Ticks) else None
     used = {name: n * TICK_MS / units for name, n in ticks.items()}
     print(f"  CPU per {unit} ({units:,g}; /proc, {TICK_MS:g} ms ticks; less sensitive than wall")
     print("  time to what else this machine runs):")
     for name, ms in sorted(used.items(), key=lambda kv: -kv[1]):
-        print(f"    {name:<36} {ms:7.2f} ms")
+        print(f"    {name:<36} {ms:7.2f} ms{_in_kernel(kernel, ticks, name)}")
     total = sum(used.values())
-    print(f"    {'total':<36} {total:7.2f} ms")
+    whole = sum(kernel.values()) if kernel is not None else 0
+    in_kernel = f"  ({whole / sum(ticks.values()):.0%} in the kernel)" if kernel and whole else ""
+    print(f"    {'total':<36} {total:7.2f} ms{in_kernel}")
     return total
+
+
+def _in_kernel(kernel: Counter[str] | None, ticks: Counter[str], name: str) -> str:
+    if kernel is None or not ticks[name]:
+        return ""
+    return f"  ({kernel[name] / ticks[name]:.0%} in the kernel)"
