@@ -129,15 +129,16 @@ def print_cpu_per(ticks: Counter[str], units: float, unit: str) -> float:
     print(f"  CPU per {unit} ({units:,g}; /proc, {TICK_MS:g} ms ticks; less sensitive than wall")
     print("  time to what else this machine runs):")
     for name, ms in sorted(used.items(), key=lambda kv: -kv[1]):
-        print(f"    {name:<36} {ms:7.2f} ms{_in_kernel(kernel, ticks, name)}")
+        system = None if kernel is None else kernel[name]
+        print(f"    {name:<36} {ms:7.2f} ms{_in_kernel(system, ticks[name])}")
     total = sum(used.values())
-    whole = sum(kernel.values()) if kernel is not None else 0
-    in_kernel = f"  ({whole / sum(ticks.values()):.0%} in the kernel)" if kernel and whole else ""
-    print(f"    {'total':<36} {total:7.2f} ms{in_kernel}")
+    system = None if kernel is None else sum(kernel.values())
+    print(f"    {'total':<36} {total:7.2f} ms{_in_kernel(system, sum(ticks.values()))}")
     return total
 
 
-def _in_kernel(kernel: Counter[str] | None, ticks: Counter[str], name: str) -> str:
-    if kernel is None or not ticks[name]:
+def _in_kernel(system: int | None, ticks: int) -> str:
+    """The share of ``ticks`` that ``system`` is, as printed beside them (nothing unknown)."""
+    if system is None or not ticks:
         return ""
-    return f"  ({kernel[name] / ticks[name]:.0%} in the kernel)"
+    return f"  ({system / ticks:.0%} in the kernel)"
