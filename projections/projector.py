@@ -2,10 +2,10 @@
 
 :data:`READ_MODEL` is a :class:`~projections.runner.Projection`; exactly once, reconnects,
 lag and ``wait_until`` are the runner's. Its handler, :func:`write_batch`, loads the rows a
-batch touches with one query per table, folds the batch in memory with
-:mod:`projections.read_model` (pure), and writes back with one upsert per changed row,
-all sent together in pipeline mode: one round trip to load and one to save, where COPY
-into temporary tables took ten.
+batch touches with one query per table (none for a run the batch creates:
+:func:`rows_to_load`), folds the batch in memory with :mod:`projections.read_model` (pure),
+and writes back with one upsert per changed row, all sent together in pipeline mode: one
+round trip to load and one to save, where COPY into temporary tables took ten.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from psycopg import Cursor, sql
 
 from orchestrator.domain import records
+from orchestrator.domain.events import RunCreated
 from projections.read_model import (
     RECORDS,
     ArtifactRow,
@@ -33,7 +34,7 @@ from schemas.pg import Conn
 from schemas.settings import ServiceSettings
 from schemas.topics import PIPELINES, RUNS
 
-__all__ = ["READ_MODEL", "TABLES", "Projector", "write_batch"]
+__all__ = ["READ_MODEL", "TABLES", "Projector", "rows_to_load", "write_batch"]
 
 _PIPELINE_RECORDS = (records.PipelineRegistered, records.PipelineUpdated, records.PipelineDeleted)
 
@@ -67,22 +68,44 @@ READ_MODEL = Projection(
 
 
 def _load(conn: Conn, model: ReadModel, events: list[Any]) -> None:
-    runs = sorted({e.run_id for e in events if hasattr(e, "run_id")})
-    pipes = sorted({e.pipeline_id for e in events if isinstance(e, _PIPELINE_RECORDS)})
+    runs, pipes = rows_to_load(events)
+    if not runs and not pipes:
+        return  # every run of the batch begins in it: nothing stored to fold into
     with conn.pipeline():  # the queries go out together: one round trip, not three
         pipelines = _select(conn, "pipelines", PipelineRow, "pipeline_id", pipes)
         run_rows = _select(conn, "pipeline_runs", RunRow, "run_id", runs)
         stage_rows = _select(conn, "stages", StageRow, "run_id", runs)
-    for row in pipelines.fetchall():
+    for row in pipelines.fetchall() if pipelines else ():
         model.pipelines[row[0]] = PipelineRow(*row)
-    for row in run_rows.fetchall():
+    for row in run_rows.fetchall() if run_rows else ():
         model.runs[row[0]] = RunRow(*row)
-    for row in stage_rows.fetchall():
+    for row in stage_rows.fetchall() if stage_rows else ():
         model.stages.setdefault(row[0], {})[row[1]] = StageRow(*row)
 
 
-def _select(conn: Conn, table: str, row: type[Any], key: str, ids: list[str]) -> Cursor[Any]:
-    return conn.execute(_select_query(table, columns(row), key), (ids,))
+def rows_to_load(events: Iterable[Any]) -> tuple[list[str], list[str]]:
+    """The runs and the pipelines whose stored rows a batch of ``events`` folds into.
+
+    A run whose ``RunCreated`` is in the batch is not among them: that record is its first
+    on ``sluice.runs`` (the decider, its one writer, creates a run once, and a run's records
+    share its partition), so no row of it is stored yet. Under a burst of triggers most
+    batches hold only new runs and load nothing.
+    """
+    created: set[str] = set()
+    runs: set[str] = set()
+    pipes: set[str] = set()
+    for e in events:
+        if isinstance(e, RunCreated):
+            created.add(e.run_id)
+        elif isinstance(e, _PIPELINE_RECORDS):
+            pipes.add(e.pipeline_id)
+        if hasattr(e, "run_id") and e.run_id not in created:
+            runs.add(e.run_id)
+    return sorted(runs), sorted(pipes)
+
+
+def _select(conn: Conn, table: str, row: type[Any], key: str, ids: list[str]) -> Cursor[Any] | None:
+    return conn.execute(_select_query(table, columns(row), key), (ids,)) if ids else None
 
 
 @cache
