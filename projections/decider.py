@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from orchestrator.domain import Decision, RunState, decide, evolve
+from orchestrator.domain import Decision, RunEvent, RunState, decide, evolve
 from orchestrator.domain.retention import FinishedRun, Retention, finished_reason
 from orchestrator.domain.runner_notices import claim_refused, runner_notices
 from orchestrator.wire import decode_event, encode_event, encode_record
@@ -50,6 +50,7 @@ from projections.gathering import ArrivalRate, TransactionPace, gathering_window
 from projections.partition_loader import LoadFailed, PartitionLoader
 from projections.run_metrics import observe_events
 from projections.working_state import PartitionState
+from schemas.codec import is_newest
 from schemas.errors import DomainError
 from schemas.eventlog import (
     RESUMING_FETCH,
@@ -78,7 +79,14 @@ from schemas.topics import JOB_TOPICS_BY_PRIORITY
 # partition into the job queue, which orders by priority and age (runners.job_feed).
 JOB_PARTITIONS = min(topic.partitions for topic in JOB_TOPICS_BY_PRIORITY.values())
 
-__all__ = ["CHECKPOINT_EVERY_S", "Decider", "DeciderStats", "rebuild_partition", "takeover_configs"]
+__all__ = [
+    "CHECKPOINT_EVERY_S",
+    "Decider",
+    "DeciderStats",
+    "outgoing_value",
+    "rebuild_partition",
+    "takeover_configs",
+]
 
 log = logging.getLogger("sluice.decider")
 _BATCH = 500
@@ -430,15 +438,21 @@ class Decider:
                 )
             return
         before = found if isinstance(found, RunState) else None
-        self._emit(part, message.run_id, decision, before)
+        received = (message, msg.value() or b"")
+        self._emit(part, message.run_id, decision, before, received)
         observe_events(before, decision.events)
 
     def _emit(
-        self, part: PartitionState, run_id: str, decision: Decision, before: RunState | None
+        self,
+        part: PartitionState,
+        run_id: str,
+        decision: Decision,
+        before: RunState | None,
+        received: tuple[RunEvent, bytes],
     ) -> None:
         key = run_id.encode()
         out = self._outgoing.append
-        values = [encode_event(event) for event in decision.events]
+        values = [outgoing_value(event, received) for event in decision.events]
         runs = self._names.runs
         for value in values:
             out(_Outgoing(runs, key, value, part.partition))
@@ -555,6 +569,14 @@ def takeover_configs(member_id: str | None) -> dict[str, object]:
         "heartbeat.interval.ms": 1000,
         "max.poll.interval.ms": 60000,
     }
+
+
+def outgoing_value(event: RunEvent, received: tuple[RunEvent, bytes]) -> bytes:
+    """``event`` as it goes on ``sluice.runs``: the accepted message is passed on in the bytes
+    it came in (when they are the newest schema's), not encoded again: a ``RunCreated``
+    carries every stage's spec, and encoding it cost as much as deciding it."""
+    message, value = received
+    return value if event is message and is_newest(value) else encode_event(event)
 
 
 def _next_offsets(batch: list[Message]) -> list[TopicPartition]:

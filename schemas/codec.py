@@ -36,6 +36,7 @@ __all__ = [
     "default_codec",
     "encode",
     "fingerprint",
+    "is_newest",
     "record_name",
     "record_names",
     "validate",
@@ -169,6 +170,12 @@ class Codec:
         if problem is not None:
             raise InvalidRecord(name, *problem)
 
+    def is_newest(self, data: bytes) -> bool:
+        """Whether ``data`` is written with its record's newest schema: encoding its decoded
+        value again gives the same record, so the same bytes may be passed on as they are."""
+        found = self._readers.get(bytes(data[2:_HEADER_SIZE]))
+        return data[:2] == MARKER and found is not None and found[1] is None
+
     def record_names(self) -> tuple[str, ...]:
         """Every record name the store holds, sorted."""
         return self._store.record_names()
@@ -230,6 +237,11 @@ def decode(
 ) -> Decoded:
     """Decode one message of any known version into the newest schema of its record."""
     return default_codec().decode(data, topic=topic, partition=partition, offset=offset)
+
+
+def is_newest(data: bytes) -> bool:
+    """Whether ``data`` is written with its record's newest schema (see :class:`Codec`)."""
+    return default_codec().is_newest(data)
 
 
 def record_name(

@@ -228,6 +228,17 @@ def test_encode_writes_the_newest_version() -> None:
     assert Codec(store).decode(data).version == 2
 
 
+def test_only_a_message_of_the_newest_version_is_newest() -> None:
+    v1 = _raw("RunStarted")
+    v2 = {**v1, "fields": [*v1["fields"], {"name": "note", "type": "string", "default": ""}]}
+    two = Codec(SchemaStore(types={}, records={"RunStarted": {1: v1, 2: v2}}))
+    value = {"run_id": "r", "occurred_at_ms": 1}
+
+    assert two.is_newest(two.encode("RunStarted", {**value, "note": "n"}))
+    assert not two.is_newest(two.encode("RunStarted", value, version=1))
+    assert not two.is_newest(b'{"run_id": "r"}')
+
+
 def _raw(name: str) -> Any:
     path = Path(codec.__file__).parent / "avro" / name / "v1.avsc"
     return json.loads(path.read_text(encoding="utf-8"))

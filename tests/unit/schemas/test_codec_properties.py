@@ -92,3 +92,15 @@ def test_any_body_decodes_or_raises_a_typed_error(name: str, body: bytes) -> Non
 def test_any_bytes_decode_or_raise_a_typed_error(data: bytes) -> None:
     with contextlib.suppress(UndecodableMessage):
         decode(data)
+
+
+@pytest.mark.parametrize("name", STORE.record_names())
+@RELAXED
+@given(data=st.data())
+def test_a_newest_version_message_encodes_again_to_the_same_bytes(
+    name: str, data: st.DataObject
+) -> None:
+    message = encode(name, data.draw(values_of(STORE.latest(name).schema)))
+
+    assert codec.is_newest(message)
+    assert encode(name, decode(message).value) == message
