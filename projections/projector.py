@@ -75,11 +75,11 @@ def _load(conn: Conn, model: ReadModel, events: list[Any]) -> None:
         pipelines = _select(conn, "pipelines", PipelineRow, "pipeline_id", pipes)
         run_rows = _select(conn, "pipeline_runs", RunRow, "run_id", runs)
         stage_rows = _select(conn, "stages", StageRow, "run_id", runs)
-    for row in pipelines.fetchall() if pipelines else ():
+    for row in _fetched(pipelines):
         model.pipelines[row[0]] = PipelineRow(*row)
-    for row in run_rows.fetchall() if run_rows else ():
+    for row in _fetched(run_rows):
         model.runs[row[0]] = RunRow(*row)
-    for row in stage_rows.fetchall() if stage_rows else ():
+    for row in _fetched(stage_rows):
         model.stages.setdefault(row[0], {})[row[1]] = StageRow(*row)
 
 
@@ -106,6 +106,10 @@ def rows_to_load(events: Iterable[Any]) -> tuple[list[str], list[str]]:
 
 def _select(conn: Conn, table: str, row: type[Any], key: str, ids: list[str]) -> Cursor[Any] | None:
     return conn.execute(_select_query(table, columns(row), key), (ids,)) if ids else None
+
+
+def _fetched(cur: Cursor[Any] | None) -> list[Any]:
+    return [] if cur is None else cur.fetchall()
 
 
 @cache
