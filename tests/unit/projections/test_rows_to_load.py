@@ -12,11 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.domain.events import RunEvent
-from orchestrator.domain.records import PipelineRegistered
+from orchestrator.wire import from_record
 from projections.projector import rows_to_load
 from projections.read_model import ReadModel, apply
+from schemas.examples import example_of
 from tests.integration.projection.scenarios import (
-    T0,
     cancelled,
     dead_lettered,
     diamond_success,
@@ -47,15 +47,8 @@ def test_a_run_created_in_an_earlier_batch_is_loaded() -> None:
 
 
 def test_a_pipeline_record_loads_its_pipeline() -> None:
-    registered = PipelineRegistered(
-        pipeline_id="pipe-1",
-        name="web",
-        repo_url="file:///srv/git/web",
-        config_path="pipeline.yaml",
-        default_branch="main",
-        occurred_at_ms=T0,
-    )
-    assert rows_to_load([registered]) == ([], ["pipe-1"])
+    registered = from_record("PipelineRegistered", example_of("PipelineRegistered"))
+    assert rows_to_load([registered]) == ([], [registered.pipeline_id])
 
 
 @given(
