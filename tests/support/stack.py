@@ -13,6 +13,7 @@ from typing import TypeVar
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from orchestrator.domain import DeadLetter, RunEvent, parse_pipeline
+from orchestrator.domain.records import ClaimRefused
 from orchestrator.wire import decode_event, decode_record, encode_event
 from projections.decider import Decider
 from projections.timers import TimerWorker
@@ -157,13 +158,17 @@ def read_dead_letters(stack: Stack, run_id: str, count: int = 1) -> list[DeadLet
     )
 
 
-def read_runner_notices(stack: Stack, run_id: str, count: int) -> list[tuple[str, RunEvent]]:
-    """(runner, event) for the notices of ``run_id`` on the stack's
-    ``sluice.runner-notices``, read from the topic itself (waits until ``count`` are there)."""
+def read_runner_notices(
+    stack: Stack, run_id: str, count: int
+) -> list[tuple[str, RunEvent | ClaimRefused]]:
+    """(runner, notice) for the notices of ``run_id`` on the stack's
+    ``sluice.runner-notices``, read from the topic itself (waits until ``count`` are there).
+    The topic carries run events and ``ClaimRefused``, which is not one."""
 
-    def keep(key: bytes, value: bytes) -> tuple[str, RunEvent] | None:
-        event = decode_event(value)
-        return (key.decode(), event) if event.run_id == run_id else None
+    def keep(key: bytes, value: bytes) -> tuple[str, RunEvent | ClaimRefused] | None:
+        record = decode_record(value)
+        notice = record if isinstance(record, ClaimRefused) else decode_event(value)
+        return (key.decode(), notice) if notice.run_id == run_id else None
 
     return read_kept(
         stack.settings, stack.names.runner_notices, keep, count, f"notices of {run_id}"

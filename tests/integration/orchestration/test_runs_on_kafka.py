@@ -125,7 +125,11 @@ def test_the_runner_holding_a_stage_hears_of_its_claim_accepted_and_of_its_cance
     stack: Stack,
 ) -> None:
     run_id = stack.create_run(DIAMOND, script=lambda job: Outcome("hang"))
-    eventually(lambda: stages_taken(stack, run_id), what="build to be taken")
+    # The runner holds the stage once the decider has accepted its claim; a cancel that
+    # overtook the claim would refuse it instead (``ClaimRefused``), another behaviour.
+    eventually(
+        lambda: "StageClaimed" in stack.log.names_of(run_id), what="the claim of build accepted"
+    )
     stack.send(
         RunCancelRequested(run_id=run_id, requested_by="bob", reason="", occurred_at_ms=now_ms())
     )
