@@ -66,8 +66,9 @@ def test_runs_survive_the_kill_of_the_broker_coordinating_the_deciders_transacti
     _all_ended(chaos, watch, feeder.accepted)
 
     verdict = chaos.verdict(watch, feeder.accepted)
-    assert len(feeder.accepted) == RUNS_FED and not feeder.refused
-    assert verdict.unfinished == [] and verdict.failed == []
+    assert not feeder.refused, f"refused: {feeder.refused}; lost: {feeder.lost}"
+    assert len(feeder.accepted) == RUNS_FED
+    assert verdict.unfinished == [] and verdict.failed == [], chaos.diagnosis(verdict.failed)
     assert verdict.succeeded_twice == [] and verdict.dispatched_twice == []
     chaos.wait_read_model(watch.resolved(feeder.accepted))
     replay = chaos.replay_verify()
@@ -96,7 +97,7 @@ def test_runs_survive_the_kill_of_the_processors_and_the_runner_while_a_broker_i
     _all_ended(chaos, watch, feeder.accepted)
 
     verdict = chaos.verdict(watch, feeder.accepted)
-    assert verdict.unfinished == [] and verdict.failed == []
+    assert verdict.unfinished == [] and verdict.failed == [], chaos.diagnosis(verdict.failed)
     assert verdict.succeeded_twice == [] and verdict.dispatched_twice == []
     chaos.wait_read_model(watch.resolved(feeder.accepted))
     replay = chaos.replay_verify()

@@ -35,7 +35,7 @@ from orchestrator.api.tokens import create_token
 from orchestrator.domain import Job, RunDeduplicated, RunEvent
 from orchestrator.wire import decode_event, decode_record
 from projections.migrate import migrate
-from schemas.eventlog import TopicNames, consumer, read_partition
+from schemas.eventlog import TopicNames, consumer, partitions_of, read_partition
 from schemas.settings import ServiceSettings
 from schemas.topics import JOB_TOPICS_BY_PRIORITY, topic_configs, with_prefix
 from tests.support.leftovers import fresh_topic_prefix
@@ -466,6 +466,7 @@ class ChaosDeployment:
                 seen[event.run_id].append(type(event).__name__)
         parts = [f"the log read afresh: {seen}", f"exits: {self.exits}"]
         parts += self._trail(open_runs)
+        parts.append(f"partitions with a transaction open: {self.open_transactions()}")
         for name, process in self.processes.items():  # where each live process is now
             dump = subprocess.run(
                 [str(Path(sys.executable).parent / "py-spy"), "dump", "--pid", str(process.pid)],
@@ -503,6 +504,35 @@ class ChaosDeployment:
             for where, r, committed in [*related, *answers]
         ]
         return lines or ["no record of the open runs on the triggers or the inbox"]
+
+    def open_transactions(self) -> dict[str, tuple[int, int]]:
+        """Partitions of the decider's output topics whose last stable offset is behind their
+        high watermark (``topic[p]: (stable, high)``): a transaction still open there holds
+        every later record from read_committed readers (a runner waiting for its notices)."""
+        stable: Consumer = consumer(self.settings, group=f"{self.prefix}diagnosis")
+        high: Consumer = consumer(
+            self.settings,
+            group=f"{self.prefix}diagnosis",
+            **{"isolation.level": "read_uncommitted"},
+        )
+        found = {}
+        try:
+            for topic in (
+                self.names.runs,
+                self.names.inbox,
+                self.names.runner_notices,
+                *self.names.jobs,
+            ):
+                for p in partitions_of(stable, topic):
+                    tp = TopicPartition(topic, p)
+                    lso = stable.get_watermark_offsets(tp, timeout=10, cached=False)[1]
+                    hw = high.get_watermark_offsets(tp, timeout=10, cached=False)[1]
+                    if lso != hw:
+                        found[f"{topic}[{p}]"] = (lso, hw)
+        finally:
+            stable.close()
+            high.close()
+        return found
 
     def _records(self, topic: str, group: str) -> list[tuple[str, Any, str]]:
         """Every record of ``topic`` that names a run, where it is, and what ``group`` has
@@ -562,7 +592,8 @@ class Feeder:
     shas: list[str]
     pace_s: float = 0.5
     accepted: list[str] = field(default_factory=list)
-    refused: list[int] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # status and detail of each refusal
+    lost: list[str] = field(default_factory=list)  # attempts with no answer, then retried
     thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -580,13 +611,18 @@ class Feeder:
         for _ in range(60):  # an API being restarted refuses connections for a moment
             try:
                 answer = http.post(path, json={"branch": "main", "commit_sha": sha})
-            except httpx.HTTPError:
+            except httpx.HTTPError as e:
+                self.lost.append(f"{sha[:12]}: {type(e).__name__} {e}")
                 time.sleep(0.5)
                 continue
-            if answer.status_code in (201, 202):
-                self.accepted.append(answer.json()["run_id"])
+            if answer.status_code in (200, 201, 202):
+                # 200: an earlier attempt whose answer was lost got in; this is its run
+                run_id = answer.json()["run_id"]
+                if run_id not in self.accepted:
+                    self.accepted.append(run_id)
                 return
-            self.refused.append(answer.status_code)  # not acknowledged: not owed a run
+            # not acknowledged: not owed a run
+            self.refused.append(f"{sha[:12]}: {answer.status_code} {answer.text[:300]}")
             time.sleep(0.5)
 
     def join(self, timeout: float = 600) -> None:
