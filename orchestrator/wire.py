@@ -17,9 +17,10 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from orchestrator.domain.events import RUN_EVENT_TYPES, RunEvent
+from orchestrator.domain.events import RUN_EVENT_TYPES, RunCreated, RunEvent
 from orchestrator.domain.fleet import FLEET_RECORD_TYPES
 from orchestrator.domain.jobs import DeadLetter, Job
+from orchestrator.domain.model import StageSpec
 from orchestrator.domain.records import (
     AuditEvent,
     CheckpointPosition,
@@ -30,6 +31,7 @@ from orchestrator.domain.records import (
     PipelineUpdated,
     RunCheckpoint,
     RunRequested,
+    StageSnapshot,
     TestOutcomesReported,
 )
 from schemas import codec
@@ -65,6 +67,7 @@ RECORD_TYPES: Mapping[str, type[Any]] = types.MappingProxyType(
             RunCheckpoint,
             CheckpointPosition,
             ClaimRefused,
+            StageSnapshot,
             *FLEET_RECORD_TYPES,
         )
     }
@@ -81,20 +84,29 @@ def _identity(value: Any) -> Any:
     return value
 
 
-_HINTS: dict[type[Any], tuple[tuple[str, Convert], ...]] = {}
+_HINTS: dict[type[Any], tuple[tuple[str, str, Convert], ...]] = {}
 
 
-def _hints(cls: type[Any]) -> tuple[tuple[str, Convert], ...]:
-    """(field, to-wire) for every field of a dataclass, worked out once."""
+def _hints(cls: type[Any]) -> tuple[tuple[str, str, Convert], ...]:
+    """(Avro field, dataclass field, to-wire) for every field of a record, worked out once."""
     found = _HINTS.get(cls)
     if found is None:
         found = _HINTS[cls] = _converters(cls)
     return found
 
 
-def _converters(cls: type[Any]) -> tuple[tuple[str, Convert], ...]:
+def _converters(cls: type[Any]) -> tuple[tuple[str, str, Convert], ...]:
     hints = typing.get_type_hints(cls)
-    return tuple((f.name, _to_wire(hints[f.name])) for f in dataclasses.fields(cls))
+    found = [(f.name, f.name, _to_wire(hints[f.name])) for f in dataclasses.fields(cls)]
+    held = _HELD.get(cls)
+    if held is not None:  # written empty, and whole in the field that holds its snapshot
+        found = [(n, a, _empty if n == held.in_place_of else c) for n, a, c in found]
+        found.append((held.field, held.in_place_of, held.encode))
+    return tuple(found)
+
+
+def _empty(value: Any) -> list[Any]:
+    return []
 
 
 def _args(hint: Any) -> tuple[Any, ...]:
@@ -129,7 +141,59 @@ def _to_wire(hint: Any) -> Convert:
 
 
 def _record_of(obj: Any) -> dict[str, Any]:
-    return {name: to(getattr(obj, name)) for name, to in _hints(type(obj))}
+    return {name: to(getattr(obj, attr)) for name, attr, to in _hints(type(obj))}
+
+
+class _Snapshots:
+    """A tuple of stages as the single-object ``StageSnapshot`` a ``RunCreated`` carries in
+    ``stage_snapshot`` (schemas/avro/RunCreated/v3), both ways, each done once: a pipeline
+    version's stages are one tuple for the trigger processor (its parse cache) and one byte
+    string on the log, however many runs carry them. The caches hold the recent ones."""
+
+    field = "stage_snapshot"
+    in_place_of = "stages"
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        # by id(): the stages' variables are dicts, so a tuple of them does not hash. Each
+        # entry keeps its tuple alive, so the id is not reused while the entry exists.
+        self._encoded: dict[int, tuple[tuple[StageSpec, ...], bytes]] = {}
+        self._decoded: dict[bytes, tuple[StageSpec, ...]] = {}
+
+    def encode(self, stages: tuple[StageSpec, ...]) -> bytes:
+        found = self._encoded.get(id(stages))
+        if found is not None and found[0] is stages:
+            return found[1]
+        data = codec.encode("StageSnapshot", _record_of(StageSnapshot(stages=stages)))
+        self._keep(self._encoded, id(stages), (stages, data))
+        self._keep(self._decoded, data, stages)
+        return data
+
+    def decode(self, data: bytes) -> tuple[StageSpec, ...]:
+        found = self._decoded.get(data)
+        if found is not None:
+            return found
+        try:
+            decoded = codec.decode(data)
+        except codec.SchemaError as e:
+            raise WireError(f"RunCreated's {self.field} is not a StageSnapshot: {e}") from e
+        if decoded.name != "StageSnapshot":
+            raise WireError(
+                f"RunCreated's {self.field} holds a {decoded.name}, not a StageSnapshot"
+            )
+        stages: tuple[StageSpec, ...] = _build(StageSnapshot, decoded.value).stages
+        self._keep(self._decoded, data, stages)
+        return stages
+
+    def _keep(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
+        with self._lock:
+            if len(cache) >= self._size:
+                del cache[next(iter(cache))]  # the oldest
+            cache[key] = value
+
+
+_HELD: Mapping[type[Any], _Snapshots] = {RunCreated: _Snapshots()}
 
 
 _BUILDERS: dict[type[Any], Callable[[Mapping[str, Any]], Any]] = {}
@@ -158,6 +222,11 @@ def _field_expr(f: dataclasses.Field[Any], hint: Any, names: dict[str, Any]) -> 
     existed, e.g. a recorded v1 log) takes the dataclass default; one without a default
     is an error."""
     expr = _from_wire_expr(hint, f"v[{f.name!r}]", names, 0)
+    held = _HELD.get(names["cls"])
+    if held is not None and f.name == held.in_place_of:
+        snapshot = f"v.get({held.field!r})"
+        names["held"] = held.decode
+        expr = f"(held({snapshot}) if {snapshot} is not None else {expr})"
     if f.default is not dataclasses.MISSING:
         fallback = f"d{len(names)}"
         names[fallback] = f.default

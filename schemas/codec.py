@@ -23,6 +23,8 @@ prepared up front; encode and decode are one dict lookup plus fastavro's C reade
 from __future__ import annotations
 
 __all__ = [
+    "HOLDS_RECORD",
+    "IN_PLACE_OF",
     "MARKER",
     "Codec",
     "Decoded",
@@ -39,6 +41,7 @@ __all__ = [
     "is_newest",
     "record_name",
     "record_names",
+    "unfold",
     "validate",
 ]
 
@@ -64,6 +67,11 @@ from schemas.schema_errors import (
 from schemas.store import RecordVersion, SchemaStore
 
 MARKER = b"\xc3\x01"
+# Schema attributes of a ``bytes`` field that carries a record in its single-object encoding
+# (``RunCreated.stage_snapshot``): the type names the record; the field names the field it is
+# written in place of (written empty then).
+HOLDS_RECORD = "sluice.record"
+IN_PLACE_OF = "sluice.in_place_of"
 _HEADER_SIZE = len(MARKER) + 8
 
 # What fastavro raises on a value that does not fit the schema, or on bytes that do not decode.
@@ -106,6 +114,7 @@ class Codec:
             for rv in store.versions(name):
                 # None tells fastavro to read with the writer schema: no resolution needed.
                 self._readers[rv.fingerprint] = (rv, None if rv is newest else newest.parsed)
+        self._held = {name: _held_fields(rv.schema) for name, rv in self._writers.items()}
 
     @property
     def store(self) -> SchemaStore:
@@ -149,6 +158,20 @@ class Codec:
         if not isinstance(value, dict):  # a record always decodes to a dict; narrows the type
             raise MalformedMessage(f"{rv.name} decoded to {type(value).__name__}", **where)
         return Decoded(rv.name, rv.version, value)
+
+    def unfold(self, decoded: Decoded) -> Decoded:
+        """``decoded`` with every record a ``bytes`` field holds (``HOLDS_RECORD``) decoded and
+        put in place of the field it stands for (``IN_PLACE_OF``): a ``RunCreated`` v3 shows
+        its ``stages`` as v1 and v2 carried them, for readers of raw values (history, audit)."""
+        held = self._held.get(decoded.name, ())
+        if not any(decoded.value.get(field) is not None for field, _ in held):
+            return decoded
+        value = dict(decoded.value)
+        for field, in_place_of in held:
+            data = value.pop(field)
+            if data is not None:
+                value[in_place_of] = self.decode(data).value[in_place_of]
+        return Decoded(decoded.name, decoded.version, value)
 
     def record_name(
         self,
@@ -209,6 +232,11 @@ class Codec:
         return entry
 
 
+def _held_fields(schema: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(field, the field it is written in place of) for each field that holds a record."""
+    return tuple((f["name"], f[IN_PLACE_OF]) for f in schema["fields"] if IN_PLACE_OF in f)
+
+
 def _invalid(rv: RecordVersion, value: Any, fallback: str) -> InvalidRecord:
     """Explain why fastavro refused ``value``, naming the field when the strict walk finds it."""
     problem = find_problem(rv.schema, value)
@@ -237,6 +265,11 @@ def decode(
 ) -> Decoded:
     """Decode one message of any known version into the newest schema of its record."""
     return default_codec().decode(data, topic=topic, partition=partition, offset=offset)
+
+
+def unfold(decoded: Decoded) -> Decoded:
+    """``decoded`` with the records its bytes fields hold in place (see :meth:`Codec.unfold`)."""
+    return default_codec().unfold(decoded)
 
 
 def is_newest(data: bytes) -> bool:

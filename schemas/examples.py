@@ -12,7 +12,7 @@ __all__ = ["example", "example_of"]
 from typing import Any
 
 from schemas._avro import Names, kind, named_types, resolve
-from schemas.codec import default_codec
+from schemas.codec import HOLDS_RECORD, IN_PLACE_OF, default_codec
 from schemas.store import SchemaStore
 
 # 2026-01-01T00:00:00Z: a plausible time for every *_ms timestamp.
@@ -36,13 +36,20 @@ class _Example:
         self._names = names
 
     def value(self, schema: Any, field: str) -> Any:
+        if isinstance(schema, dict) and HOLDS_RECORD in schema:  # bytes holding a record
+            held = schema[HOLDS_RECORD]
+            return default_codec().encode(held, example_of(held))
         schema = resolve(schema, self._names)
         avro_kind = kind(schema)
         if avro_kind == "union":
             branches = [branch for branch in schema if branch != "null"] or ["null"]
             return self.value(branches[0], field)
         if avro_kind in ("record", "error"):
-            return {f["name"]: self.value(f["type"], f["name"]) for f in schema["fields"]}
+            value = {f["name"]: self.value(f["type"], f["name"]) for f in schema["fields"]}
+            for f in schema["fields"]:
+                if IN_PLACE_OF in f:  # the other field is written empty when this one is set
+                    value[f[IN_PLACE_OF]] = []
+            return value
         if avro_kind == "array":
             return [self.value(schema["items"], f"{field}-{n}") for n in (1, 2)]
         if avro_kind == "map":

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from schemas.codec import decode
+from schemas.codec import decode, unfold
 from schemas.eventlog import (
     EventLogUnavailable,
     TopicNames,
@@ -52,7 +52,9 @@ def history(settings: ServiceSettings, run_id: str, *, prefix: str = "") -> Iter
         if msg.key() != key:
             continue
         offset = msg.offset() or 0
-        decoded = decode(msg.value() or b"", topic=topic, partition=partition, offset=offset)
+        decoded = unfold(
+            decode(msg.value() or b"", topic=topic, partition=partition, offset=offset)
+        )
         value = decoded.value
         yield HistoryEntry(offset, _iso(value.get("occurred_at_ms")), decoded.name, value)
 

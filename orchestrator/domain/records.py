@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from orchestrator.domain.model import StageSpec
 from orchestrator.domain.statuses import LogStream, PipelineEvent, Priority, TriggerSource
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "PipelineUpdated",
     "RunCheckpoint",
     "RunRequested",
+    "StageSnapshot",
     "TestOutcomesReported",
 ]
 
@@ -180,3 +182,11 @@ class ClaimRefused:
     runner_id: str
     reason: str
     occurred_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageSnapshot:
+    """A run's resolved stages as ``RunCreated`` carries them on the wire (its
+    ``stage_snapshot``), encoded once per pipeline version: not a message of any topic."""
+
+    stages: tuple[StageSpec, ...]

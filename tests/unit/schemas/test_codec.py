@@ -91,11 +91,11 @@ def test_a_missing_nullable_field_is_still_missing() -> None:
 
 
 def test_a_bad_nested_field_is_named_by_its_path() -> None:
-    value = example_of("RunCreated")
+    value = example_of("StageSnapshot")
     value["stages"][1]["retry"]["max"] = "two"
 
     with pytest.raises(InvalidRecord, match=r"stages\[1\]\.retry\.max: expected int, got str"):
-        encode("RunCreated", value)
+        encode("StageSnapshot", value)
 
 
 def test_an_unknown_field_raises_invalid_record() -> None:
@@ -162,7 +162,7 @@ def test_a_truncated_body_raises_malformed_message() -> None:
     data = encode("RunCreated", example_of("RunCreated"))
 
     with pytest.raises(
-        MalformedMessage, match=r"sluice.runs\[3\]@1042: body does not decode as RunCreated v2"
+        MalformedMessage, match=r"sluice.runs\[3\]@1042: body does not decode as RunCreated v3"
     ):
         decode_at_runs_3_1042(data[:-7])
 
@@ -254,3 +254,20 @@ def test_the_record_name_is_read_from_the_header_alone(name: str) -> None:
 def test_reading_the_record_name_of_a_malformed_header_raises_malformed_message() -> None:
     with pytest.raises(MalformedMessage, match=r"sluice.runs\[3\]@1042: not an Avro"):
         codec.record_name(b'{"run_id": "r1"}', topic="sluice.runs", partition=3, offset=1042)
+
+
+def test_unfold_puts_a_held_record_back_in_place_of_the_field_it_stands_for() -> None:
+    snapshot = example_of("StageSnapshot")
+    value = {**example_of("RunCreated"), "stage_snapshot": encode("StageSnapshot", snapshot)}
+
+    unfolded = codec.unfold(decode(encode("RunCreated", value))).value
+
+    assert "stage_snapshot" not in unfolded
+    assert unfolded["stages"] == snapshot["stages"]
+
+
+def test_unfold_leaves_a_record_that_holds_nothing_as_it_is() -> None:
+    decoded = decode(encode("RunCreated", example_of("RunCreated", 2), version=2))
+
+    assert decoded.value["stage_snapshot"] is None
+    assert codec.unfold(decoded) is decoded

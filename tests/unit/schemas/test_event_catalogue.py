@@ -15,6 +15,7 @@ import pytest
 
 from schemas import codec, topics
 from schemas._avro import named_types
+from schemas.codec import HOLDS_RECORD
 
 CATALOGUE = Path(__file__).resolve().parents[3] / "docs" / "events.md"
 STORE = codec.default_codec().store
@@ -107,6 +108,8 @@ def _render(schema: Any) -> str:
         return f"array<{_render(schema['items'])}>"
     if schema["type"] == "map":
         return f"map<{_render(schema['values'])}>"
+    if HOLDS_RECORD in schema:
+        return f"{schema['type']}<{schema[HOLDS_RECORD]}>"
     return str(schema["name"]).rpartition(".")[2]
 
 
