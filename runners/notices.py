@@ -12,6 +12,8 @@ the runner sends any claim.
 
 from __future__ import annotations
 
+import logging
+
 from confluent_kafka import Consumer, TopicPartition
 
 from schemas.eventlog import (
@@ -28,6 +30,8 @@ from schemas.settings import ServiceSettings
 __all__ = ["Notices"]
 
 _BATCH = 500
+
+log = logging.getLogger("sluice.runner")
 
 
 class Notices:
@@ -60,11 +64,16 @@ class Notices:
     def read(self) -> list[bytes]:
         """The values of the notices to this runner that arrived since the last call (never
         waits; the other runners' notices on the partition are read and dropped)."""
-        return [
-            msg.value() or b""
-            for msg in self._consumer.consume(_BATCH, timeout=0)
-            if msg.error() is None and msg.key() == self._key
-        ]
+        found = []
+        for msg in self._consumer.consume(_BATCH, timeout=0):
+            error = msg.error()
+            if error is not None:
+                # librdkafka retries on its own; logged, a runner that hears no answer to
+                # its claims shows why
+                log.warning("reading this runner's notices: %s", error)
+            elif msg.key() == self._key:
+                found.append(msg.value() or b"")
+        return found
 
     def close(self) -> None:
         """Stop reading."""
