@@ -9,7 +9,10 @@ and either answers at once with ``RunDeduplicated`` or hands the request to the
 
 Delivery is at-least-once: faust flushes the answers before it commits the offsets, and a
 request processed twice after a crash carries the same pre-assigned ``run_id``, so its
-second ``RunCreated`` names the same run (the decider ignores it).
+second ``RunCreated`` names the same run (the decider ignores it). Two work-arounds keep
+faust 0.11 from skipping a request: :mod:`projections.faust_rewind` (partitions never
+committed are read from their start) and :mod:`projections.faust_commits` (no commit passes
+a request the agent did not answer).
 
 The table forgets keys more than 10 minutes (of event time) old: every ``sweep_every``
 answers of a partition, that partition's old keys are deleted (tombstones on the changelog).
@@ -46,6 +49,7 @@ from orchestrator.domain.records import RunRequested
 from orchestrator.wire import decode_record, encode_record
 from projections.dedup import Duplicate, dedup, dedup_key
 from projections.dedup_forgetting import ForgetOrder, entry_of
+from projections.faust_commits import commit_guard
 from projections.faust_fetch import prefetch_tuner
 from projections.faust_rewind import rewinder
 from projections.pipeline_catalogue import PipelineCatalogue
@@ -172,6 +176,7 @@ def build_app(
     agent = _answer_agent(channels, resolver, sweep_every)
     app.agent(channels.triggers, name="answer")(agent)
     app.on_rebalance_complete.connect(rewinder(names.triggers))
+    app.on_rebalance_complete.connect(commit_guard(names.triggers))
     return app
 
 
