@@ -16,7 +16,8 @@ dropped while the processor restarted and a broker was down). ``sluice.triggers`
 written by idempotent, non-transactional producers only, so its offsets have no holes:
 for its partitions :func:`commit_guard` lets faust commit only acknowledged offsets that
 start at the committed one, and seeks a partition whose next record to answer is missing
-back to it. A record answered twice names the same run either way (projections/dedup.py).
+back to it (unless retention deleted it first). A record answered twice names the same
+run either way (projections/dedup.py).
 
 The wrapped methods are private to faust: faust-streaming is pinned exactly
 (pyproject.toml) and tests/unit/triggers/test_faust_commits.py fails if their shape moves.
@@ -82,7 +83,7 @@ def _guard(consumer: Any, triggers: str) -> None:
                 tp.partition,
                 head,
             )
-            seek = asyncio.ensure_future(consumer.seek(tp, head))
+            seek = asyncio.ensure_future(_read_again(consumer, tp, head))
             seeking.add(seek)
             seek.add_done_callback(seeking.discard)
         return None
@@ -102,3 +103,21 @@ def _guard(consumer: Any, triggers: str) -> None:
 
     consumer._new_offset = guarded_new_offset
     consumer._add_gap = guarded_add_gap
+
+
+async def _read_again(consumer: Any, tp: Any, head: int) -> None:
+    """Seek ``tp`` back to ``head``, unless retention deleted it (the processor stopped for
+    longer than ``sluice.triggers`` keeps records): then commits go on from the oldest
+    record kept, as faust's own reset to the earliest offset does."""
+    earliest = (await consumer.earliest_offsets(tp)).get(tp)
+    if earliest is not None and earliest > head:
+        log.error(
+            "%s[%d]: offsets %d-%d were deleted before they were answered (retention)",
+            tp.topic,
+            tp.partition,
+            head,
+            earliest - 1,
+        )
+        consumer._committed_offset[tp] = earliest
+        return
+    await consumer.seek(tp, head)

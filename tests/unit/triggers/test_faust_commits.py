@@ -33,6 +33,15 @@ class Sought(list[tuple[TP, int]]):
         self.append((tp, offset))
 
 
+def _kept_from(earliest: int) -> Any:
+    """The consumer's ``earliest_offsets``, as a log whose oldest record is ``earliest``."""
+
+    async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
+        return {tp: earliest for tp in partitions}
+
+    return earliest_offsets
+
+
 @pytest.fixture
 def loop() -> Iterator[asyncio.AbstractEventLoop]:
     """One loop for the app, its consumer and every call (faust would make its own)."""
@@ -55,8 +64,9 @@ def consumer(tmp_path: Path, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
     made_consumer._thread.thread_loop.close()  # made for its thread, which never started
 
 
-def _guarded(consumer: Any) -> Sought:
+def _guarded(consumer: Any, *, earliest: int = 0) -> Sought:
     consumer.app.loop.run_until_complete(commit_guard(TRIGGERS)(consumer.app))
+    consumer.earliest_offsets = _kept_from(earliest)
     consumer.seek = Sought()
     return consumer.seek  # type: ignore[no-any-return]
 
@@ -76,7 +86,8 @@ def _commit_offset(consumer: Any, tp: TP) -> int | None:
 
     async def ask() -> int | None:
         offset: int | None = consumer._new_offset(tp)
-        await asyncio.sleep(0)
+        for _ in range(3):  # the seek-back's own steps
+            await asyncio.sleep(0)
         return offset
 
     return consumer.app.loop.run_until_complete(ask())  # type: ignore[no-any-return]
@@ -128,6 +139,16 @@ def test_a_missing_trigger_is_not_sought_again_at_every_commit(consumer: Any) ->
     _commit_offset(consumer, PARTITION)
     _commit_offset(consumer, PARTITION)
     assert sought == [(PARTITION, 3)]
+
+
+def test_a_missing_trigger_retention_deleted_is_committed_past_not_sought(
+    consumer: Any,
+) -> None:
+    sought = _guarded(consumer, earliest=10)
+    _answered(consumer, PARTITION, committed=3, offsets=[10, 11])
+    assert _commit_offset(consumer, PARTITION) is None
+    assert sought == []
+    assert _commit_offset(consumer, PARTITION) == 12
 
 
 def test_other_topics_keep_fausts_own_rules(consumer: Any) -> None:
