@@ -206,7 +206,7 @@ class WorkerPool:
             RunnerStarted(
                 pool=self._options.name,
                 runner_id=runner.runner_id,
-                pid=runner.process.pid,
+                pid=runner.pid,
                 slots=runner.slots,
                 decision_id=decision_id,
                 images_warm=warm,

@@ -4,36 +4,63 @@ Each runner is ``sluice runner --drain-on-sigterm --status-file F`` (with the si
 when the pool is started with it), its output in a log file beside its status file. Its
 phase is *starting* until its first status report, then *ready*, and *draining* once it was
 sent SIGTERM; :meth:`RunnerProcesses.reap` returns the runners whose process ended.
+
+Runners are forked from a warm interpreter: :mod:`multiprocessing`'s forkserver, a fresh
+process (started by exec, so it shares none of the pool's threads or Kafka clients) that
+has imported the runner's code once. A fork of it skips the second or so of CPU each new
+Python process spends importing librdkafka, psycopg, docker and minio before it can take a
+job, which is most of a cold runner's start when the machine is busy (bench/runner_start.py).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
-import subprocess
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+
+from setproctitle import setproctitle
 
 from orchestrator.domain.pool_policy import RunnerPhase, RunnerView
 from runners.simulated import SIMULATION_FLAG
 from runners.status import RunnerStatus, read_status
 
-__all__ = ["Ended", "RunnerProcess", "RunnerProcesses", "runner_command"]
+__all__ = ["Ended", "RunnerProcess", "RunnerProcesses", "runner_arguments"]
 
-_MAIN = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
+# What a runner imports before it takes a job; the forkserver imports it once for them all.
+_PRELOAD = ["runners.pool.processes", "orchestrator.cli", "orchestrator.cli.runner", "runners.main"]
 
 
-def runner_command(
+def runner_arguments(
     *, runner_id: str, slots: int, prefix: str, status_file: Path, simulated: bool
 ) -> list[str]:
-    """The command line of one pool runner (``sluice runner`` in this interpreter)."""
-    command = [sys.executable, "-c", _MAIN, "runner", "--runner-id", runner_id]
-    command += ["--slots", str(slots), "--prefix", prefix, "--metrics-port", "0"]
-    command += ["--drain-on-sigterm", "--status-file", str(status_file)]
-    return [*command, SIMULATION_FLAG] if simulated else command
+    """The ``sluice`` arguments of one pool runner."""
+    arguments = ["runner", "--runner-id", runner_id, "--slots", str(slots), "--prefix", prefix]
+    arguments += ["--metrics-port", "0", "--drain-on-sigterm", "--status-file", str(status_file)]
+    return [*arguments, SIMULATION_FLAG] if simulated else arguments
+
+
+def _run_sluice(arguments: list[str], env: dict[str, str], cwd: str, log: str) -> None:
+    """A runner process's body: its output to ``log``, the pool's environment, then sluice."""
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    # Else ps (and bench/cpu.py) would show the forkserver's command line for every runner;
+    # before the environment changes: setproctitle finds its room in argv's and environ's.
+    setproctitle(" ".join(["sluice", *arguments]))
+    # The forkserver outlives one pool's environment (a test may start several pools).
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    from orchestrator.cli import main  # noqa: PLC0415 (preloaded by the forkserver)
+
+    sys.exit(main(arguments))
 
 
 @dataclass
@@ -41,7 +68,8 @@ class RunnerProcess:
     """One runner process and what it last said about itself."""
 
     runner_id: str
-    process: subprocess.Popen[bytes]
+    process: BaseProcess
+    pid: int
     slots: int
     started_at_ms: int
     status_file: Path
@@ -88,6 +116,8 @@ class RunnerProcesses:
         env: Mapping[str, str],
     ) -> None:
         """Runners keep their status and log files under ``work_dir``."""
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(_PRELOAD)
         self._dir = work_dir
         self._dir.mkdir(parents=True, exist_ok=True)
         self._prefix = prefix
@@ -99,18 +129,20 @@ class RunnerProcesses:
         """Start one runner process."""
         runner_id = f"runner-{uuid.uuid4().hex[:12]}"
         status_file = self._dir / f"{runner_id}.json"
-        command = runner_command(
+        arguments = runner_arguments(
             runner_id=runner_id,
             slots=slots,
             prefix=self._prefix,
             status_file=status_file,
             simulated=self._simulated,
         )
-        with (self._dir / f"{runner_id}.log").open("wb") as out:
-            process = subprocess.Popen(
-                command, env=self._env, stdout=out, stderr=subprocess.STDOUT, cwd=os.getcwd()
-            )
-        runner = RunnerProcess(runner_id, process, slots, now_ms, status_file)
+        log = str(self._dir / f"{runner_id}.log")
+        process = self._context.Process(
+            target=_run_sluice, args=(arguments, self._env, os.getcwd(), log), name=runner_id
+        )
+        process.start()
+        assert process.pid is not None  # set by start()
+        runner = RunnerProcess(runner_id, process, process.pid, slots, now_ms, status_file)
         self.live[runner_id] = runner
         return runner
 
@@ -139,9 +171,10 @@ class RunnerProcesses:
         """The runners whose process ended since the last call."""
         ended = []
         for rid, runner in list(self.live.items()):
-            code = runner.process.poll()
+            code = runner.process.exitcode
             if code is None:
                 continue
+            runner.process.close()
             del self.live[rid]
             runner.status = read_status(runner.status_file) or runner.status
             busy = 0 if runner.status is None else runner.status.busy
@@ -153,14 +186,13 @@ class RunnerProcesses:
         """Drain every runner and wait up to ``timeout_s`` for each; kill what remains."""
         self.drain([rid for rid, r in self.live.items() if not r.draining])
         for runner in list(self.live.values()):
-            try:
-                runner.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
+            runner.process.join(timeout_s)
+            if runner.process.exitcode is None:
                 self.kill([runner.runner_id])
-                runner.process.wait(10)
+                runner.process.join(10)
         return self.reap()
 
 
-def _signal(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
+def _signal(process: BaseProcess, sig: signal.Signals) -> None:
+    if process.exitcode is None and process.pid is not None:
+        os.kill(process.pid, sig)

@@ -148,6 +148,12 @@ def test_a_burst_scales_up_then_drains_back_to_the_floor_interrupting_nothing(
 
     eventually(lambda: len(inbox.of(StageSucceeded)) >= 40, timeout=120, what="the burst done")
     eventually(lambda: running_pool.live() == 1, timeout=60, what="back at the floor")
+    # A runner leaves the pool's live set a moment before its RunnerStopped is on the log.
+    eventually(
+        lambda: sum(isinstance(e, RunnerStopped) for e in running_pool.fleet(rig)) >= 3,
+        timeout=10,
+        what="three RunnerStopped",
+    )
     fleet = running_pool.fleet(rig)
     downs = [e for e in fleet if isinstance(e, PoolScaleDecided) and e.direction == "down"]
     stopped = [e for e in fleet if isinstance(e, RunnerStopped)]
@@ -219,7 +225,7 @@ def test_an_unresponsive_runner_is_killed_and_replaced(rig: Rig, running_pool: R
     )
     eventually(lambda: running_pool.pool.config.heartbeat_timeout_ms == 3_000, what="reload")
     [frozen] = list(running_pool.pool._processes.live.values())
-    os.kill(frozen.process.pid, signal.SIGSTOP)  # alive, but its loop reports nothing
+    os.kill(frozen.pid, signal.SIGSTOP)  # alive, but its loop reports nothing
 
     def replaced() -> list[PoolScaleDecided]:
         return [
