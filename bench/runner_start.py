@@ -36,7 +36,7 @@ from typing import Literal, Protocol
 # multiprocessing does with a parent's main script), and should pay no more than the pool's.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runners.pool.processes import RunnerProcesses, runner_arguments
+from runners.pool.processes import RunnerProcesses, pool_runner, runner_arguments
 from runners.status import read_status
 
 Way = Literal["cold", "warm"]
@@ -75,7 +75,9 @@ class ColdRunners:
         runner_id = f"runner-{uuid.uuid4().hex[:12]}"
         status = self.work_dir / f"{runner_id}.json"
         arguments = runner_arguments(
-            runner_id=runner_id, slots=2, prefix=self.prefix, status_file=status, simulated=True
+            pool_runner(
+                runner_id=runner_id, slots=2, prefix=self.prefix, status_file=status, simulated=True
+            )
         )
         with (self.work_dir / f"{runner_id}.log").open("wb") as out:
             command = [sys.executable, "-c", _MAIN, *arguments]

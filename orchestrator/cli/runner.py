@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from schemas.errors import SluiceError
-from schemas.settings import ServiceSettings
+if TYPE_CHECKING:
+    from runners.process import RunnerOptions
 
-__all__ = ["register", "run"]
+__all__ = ["options_of", "register", "run"]
 
 
 def register(subparsers: Any) -> None:
@@ -63,54 +60,21 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run until interrupted; 1 if a service cannot be used."""
-    from runners.main import new_runner_id  # noqa: PLC0415 (the CLI loads only what it runs)
-    from runners.main import run as run_runner  # noqa: PLC0415
+    from runners.process import serve  # noqa: PLC0415 (the CLI loads only what it runs)
 
-    settings = ServiceSettings.from_env()
-    stop, drain = threading.Event(), threading.Event()
-    _on_signals(stop, drain if args.drain_on_sigterm else None)
-    runner_id = args.runner_id or new_runner_id()
-    prefix = settings.topic_prefix if args.prefix is None else args.prefix
-    simulated = " SIMULATED EXECUTOR (stages only sleep)," if args.simulated else ""
-    print(
-        f"sluice runner {runner_id}:{simulated} {args.slots} slot(s), topics {prefix}sluice.jobs.*",
-        flush=True,
+    return serve(options_of(args))
+
+
+def options_of(args: argparse.Namespace) -> RunnerOptions:
+    """The runner options ``sluice runner``'s arguments say."""
+    from runners.process import RunnerOptions  # noqa: PLC0415 (the CLI loads only what it runs)
+
+    return RunnerOptions(
+        slots=args.slots,
+        runner_id=args.runner_id,
+        prefix=args.prefix,
+        metrics_port=args.metrics_port,
+        drain_on_sigterm=args.drain_on_sigterm,
+        status_file=args.status_file,
+        simulated=args.simulated,
     )
-    _serve_metrics(args.metrics_port)
-    try:
-        run_runner(
-            settings,
-            prefix=prefix,
-            slots=args.slots,
-            runner_id=runner_id,
-            stop=stop,
-            drain=drain,
-            status_file=args.status_file,
-            simulated=args.simulated,
-        )
-    except SluiceError as e:
-        print(f"sluice runner: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _on_signals(stop: threading.Event, drain: threading.Event | None) -> None:
-    """SIGINT stops; SIGTERM stops too, or drains first when ``drain`` is given."""
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-
-    def on_term(*_: Any) -> None:
-        if drain is None or drain.is_set():
-            stop.set()
-        else:
-            drain.set()
-
-    signal.signal(signal.SIGTERM, on_term)
-
-
-def _serve_metrics(port: int) -> None:
-    from schemas.metrics import MetricsPortInUse, serve_metrics  # noqa: PLC0415 (CLI start-up: load only what runs)
-
-    try:
-        serve_metrics(port)
-    except MetricsPortInUse as e:  # metrics never keep a runner from working
-        print(f"sluice runner: {e}; running without /metrics", file=sys.stderr)

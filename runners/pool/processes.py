@@ -1,9 +1,10 @@
 """The runner processes of a pool: start, drain (SIGTERM), kill, and notice their ends.
 
-Each runner is ``sluice runner --drain-on-sigterm --status-file F`` (with the simulation flag
-when the pool is started with it), its output in a log file beside its status file. Its
-phase is *starting* until its first status report, then *ready*, and *draining* once it was
-sent SIGTERM; :meth:`RunnerProcesses.reap` returns the runners whose process ended.
+Each runner is what ``sluice runner --drain-on-sigterm --status-file F`` runs (with the
+simulation flag when the pool is started with it), its output in a log file beside its
+status file. Its phase is *starting* until its first status report, then *ready*, and
+*draining* once it was sent SIGTERM; :meth:`RunnerProcesses.reap` returns the runners whose
+process ended.
 
 Runners are forked from a warm interpreter: :mod:`multiprocessing`'s forkserver, a fresh
 process (started by exec, so it shares none of the pool's threads or Kafka clients) that
@@ -27,40 +28,60 @@ from pathlib import Path
 from setproctitle import setproctitle
 
 from orchestrator.domain.pool_policy import RunnerPhase, RunnerView
+from runners.process import RunnerOptions, serve
 from runners.simulated import SIMULATION_FLAG
 from runners.status import RunnerStatus, read_status
 
-__all__ = ["Ended", "RunnerProcess", "RunnerProcesses", "runner_arguments"]
+__all__ = ["Ended", "RunnerProcess", "RunnerProcesses", "pool_runner", "runner_arguments"]
 
 # What a runner imports before it takes a job; the forkserver imports it once for them all.
-_PRELOAD = ["runners.pool.processes", "orchestrator.cli", "orchestrator.cli.runner", "runners.main"]
+_PRELOAD = ["runners.pool.processes", "runners.process", "runners.main"]
 
 
-def runner_arguments(
+def pool_runner(
     *, runner_id: str, slots: int, prefix: str, status_file: Path, simulated: bool
-) -> list[str]:
-    """The ``sluice`` arguments of one pool runner."""
-    arguments = ["runner", "--runner-id", runner_id, "--slots", str(slots), "--prefix", prefix]
-    arguments += ["--metrics-port", "0", "--drain-on-sigterm", "--status-file", str(status_file)]
-    return [*arguments, SIMULATION_FLAG] if simulated else arguments
+) -> RunnerOptions:
+    """The options of one pool runner: no /metrics of its own, SIGTERM drains."""
+    return RunnerOptions(
+        slots=slots,
+        runner_id=runner_id,
+        prefix=prefix,
+        metrics_port=0,
+        drain_on_sigterm=True,
+        status_file=status_file,
+        simulated=simulated,
+    )
 
 
-def _run_sluice(arguments: list[str], env: dict[str, str], cwd: str, log: str) -> None:
-    """A runner process's body: its output to ``log``, the pool's environment, then sluice."""
+def runner_arguments(options: RunnerOptions) -> list[str]:
+    """The ``sluice`` arguments that run a runner with ``options`` (a forked runner shows
+    them as its command line)."""
+    arguments = ["runner"]
+    arguments += [] if options.runner_id is None else ["--runner-id", options.runner_id]
+    arguments += ["--slots", str(options.slots)]
+    arguments += [] if options.prefix is None else ["--prefix", options.prefix]
+    arguments += ["--metrics-port", str(options.metrics_port)]
+    arguments += ["--drain-on-sigterm"] if options.drain_on_sigterm else []
+    arguments += [] if options.status_file is None else ["--status-file", str(options.status_file)]
+    return [*arguments, SIMULATION_FLAG] if options.simulated else arguments
+
+
+def _run_runner(
+    options: RunnerOptions, title: str, env: dict[str, str], cwd: str, log: str
+) -> None:
+    """A forked runner's body: its output to ``log``, its pool's environment, then its loop."""
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(out)
     # Else ps (and bench/cpu.py) would show the forkserver's command line for every runner;
     # before the environment changes: setproctitle finds its room in argv's and environ's.
-    setproctitle(" ".join(["sluice", *arguments]))
+    setproctitle(title)
     # The forkserver outlives one pool's environment (a test may start several pools).
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
-    from orchestrator.cli import main  # noqa: PLC0415 (preloaded by the forkserver)
-
-    sys.exit(main(arguments))
+    sys.exit(serve(options))
 
 
 @dataclass
@@ -129,16 +150,17 @@ class RunnerProcesses:
         """Start one runner process."""
         runner_id = f"runner-{uuid.uuid4().hex[:12]}"
         status_file = self._dir / f"{runner_id}.json"
-        arguments = runner_arguments(
+        options = pool_runner(
             runner_id=runner_id,
             slots=slots,
             prefix=self._prefix,
             status_file=status_file,
             simulated=self._simulated,
         )
+        title = " ".join(["sluice", *runner_arguments(options)])
         log = str(self._dir / f"{runner_id}.log")
         process = self._context.Process(
-            target=_run_sluice, args=(arguments, self._env, os.getcwd(), log), name=runner_id
+            target=_run_runner, args=(options, title, self._env, os.getcwd(), log), name=runner_id
         )
         process.start()
         assert process.pid is not None  # set by start()
