@@ -39,6 +39,19 @@ class Ticks(Counter[str]):
 Used = tuple[int, int]  # CPU ticks used so far: user + system, system alone
 
 
+def _parent_and_used(stat: str) -> tuple[int, Used]:
+    """A /proc/PID/stat line's parent pid and CPU ticks used (user + system, system)."""
+    fields = stat.rsplit(")", 1)[1].split()  # the name may hold spaces and parentheses
+    user, system = int(fields[11]), int(fields[12])
+    return int(fields[1]), (user + system, system)
+
+
+def cpu_ms(pid: int) -> float:
+    """The CPU time process ``pid`` has used so far, in ms."""
+    _, (ticks, _) = _parent_and_used(Path(f"/proc/{pid}/stat").read_text())
+    return ticks * TICK_MS
+
+
 def _processes() -> dict[int, tuple[int, Used, str]]:
     """pid → (parent pid, CPU ticks used so far, command line)."""
     found: dict[int, tuple[int, Used, str]] = {}
@@ -48,9 +61,7 @@ def _processes() -> dict[int, tuple[int, Used, str]]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, UnicodeDecodeError):
             continue  # ended meanwhile
-        fields = stat.rsplit(")", 1)[1].split()  # the name may hold spaces and parentheses
-        user, system = int(fields[11]), int(fields[12])
-        found[int(pid)] = (int(fields[1]), (user + system, system), cmd)
+        found[int(pid)] = (*_parent_and_used(stat), cmd)
     return found
 
 

@@ -36,12 +36,12 @@ from typing import Literal, Protocol
 # multiprocessing does with a parent's main script), and should pay no more than the pool's.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpu import cpu_ms
 from runners.pool.processes import RunnerProcesses, pool_runner, runner_arguments
 from runners.status import read_status
 
 Way = Literal["cold", "warm"]
 WAYS: tuple[Way, ...] = ("cold", "warm")
-TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 _MAIN = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
@@ -93,11 +93,6 @@ class ColdRunners:
         self.live.clear()
 
 
-def _cpu_ms(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * TICK_MS  # utime + stime
-
-
 def _nothing() -> None:
     pass
 
@@ -126,7 +121,7 @@ def ready_ms(starter: Starter, count: int) -> tuple[list[float], list[float]]:
         for pid, status in started:
             if pid not in waits and read_status(status) is not None:
                 waits[pid] = (time.perf_counter() - began) * 1000
-                cpu[pid] = _cpu_ms(pid)
+                cpu[pid] = cpu_ms(pid)
         time.sleep(0.005)
     starter.stop()
     if len(waits) < count:

@@ -66,9 +66,7 @@ def runner_arguments(options: RunnerOptions) -> list[str]:
     return [*arguments, SIMULATION_FLAG] if options.simulated else arguments
 
 
-def _run_runner(
-    options: RunnerOptions, title: str, env: dict[str, str], cwd: str, log: str
-) -> None:
+def _run_runner(options: RunnerOptions, env: dict[str, str], cwd: str, log: str) -> None:
     """A forked runner's body: its output to ``log``, its pool's environment, then its loop."""
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(out, 1)
@@ -76,7 +74,7 @@ def _run_runner(
     os.close(out)
     # Else ps (and bench/cpu.py) would show the forkserver's command line for every runner;
     # before the environment changes: setproctitle finds its room in argv's and environ's.
-    setproctitle(title)
+    setproctitle(" ".join(["sluice", *runner_arguments(options)]))
     # The forkserver outlives one pool's environment (a test may start several pools).
     os.environ.clear()
     os.environ.update(env)
@@ -157,10 +155,9 @@ class RunnerProcesses:
             status_file=status_file,
             simulated=self._simulated,
         )
-        title = " ".join(["sluice", *runner_arguments(options)])
         log = str(self._dir / f"{runner_id}.log")
         process = self._context.Process(
-            target=_run_runner, args=(options, title, self._env, os.getcwd(), log), name=runner_id
+            target=_run_runner, args=(options, self._env, os.getcwd(), log), name=runner_id
         )
         process.start()
         assert process.pid is not None  # set by start()
@@ -180,14 +177,14 @@ class RunnerProcesses:
         for rid in runner_ids:
             runner = self.live[rid]
             runner.draining = True
-            _signal(runner.process, signal.SIGTERM)
+            _signal(runner, signal.SIGTERM)
 
     def kill(self, runner_ids: Sequence[str]) -> None:
         """SIGKILL unresponsive runners (their stages are re-queued by their leases)."""
         for rid in runner_ids:
             runner = self.live[rid]
             runner.killed = True
-            _signal(runner.process, signal.SIGKILL)
+            _signal(runner, signal.SIGKILL)
 
     def reap(self) -> list[Ended]:
         """The runners whose process ended since the last call."""
@@ -215,6 +212,6 @@ class RunnerProcesses:
         return self.reap()
 
 
-def _signal(process: BaseProcess, sig: signal.Signals) -> None:
-    if process.exitcode is None and process.pid is not None:
-        os.kill(process.pid, sig)
+def _signal(runner: RunnerProcess, sig: signal.Signals) -> None:
+    if runner.process.exitcode is None:
+        os.kill(runner.pid, sig)
