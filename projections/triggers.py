@@ -216,9 +216,21 @@ def use_uvloop() -> None:
     asyncio.set_event_loop(asyncio.new_event_loop())
 
 
+class _Worker(faust.Worker):
+    """faust's worker, leaving the process's command line as it was started."""
+
+    def _setproctitle(self, info: str, *, ident: str = "") -> None:
+        # With setproctitle installed (the pool's forked runners name themselves with it),
+        # faust would retitle the process "[Faust:Worker] -init- ...": `make down` would no
+        # longer know its own processor (orchestrator.daemons checks the command line), nor
+        # the benches find it in /proc.
+        return
+
+
 def configured_worker(app: faust.App, log_level: str) -> faust.Worker:
-    """A faust worker for ``app`` that leaves the root logger at ``log_level``."""
-    worker = faust.Worker(app, loglevel=log_level, quiet=True)
+    """A faust worker for ``app`` that leaves the root logger at ``log_level`` and the
+    process's command line as it is."""
+    worker = _Worker(app, loglevel=log_level, quiet=True)
     # Its start-up spinner would set the root logger to DEBUG, so that every debug line of
     # faust and aiokafka (several per record) became a LogRecord only to be dropped: ~6 % of
     # the processor's samples under load.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,15 @@ def test_sigterm_stops_the_processor_cleanly(processor: Processor, triggers: Tri
     stopped = processor.stop(signal.SIGTERM)
     processor.start()  # for whichever test of this module runs next
     assert stopped == 0
+
+
+def test_a_running_processor_keeps_the_command_line_it_was_started_with(
+    processor: Processor, triggers: Triggers
+) -> None:
+    # `make down` (orchestrator.daemons) knows its processor by this command line.
+    sha = triggers.repo.commit({"pipeline.yaml": VALID_PIPELINE})
+    request = triggers.request(commit_sha=sha)
+    assert isinstance(triggers.answer_to(request.run_id), RunCreated)
+    assert processor.proc is not None
+    shown = Path(f"/proc/{processor.proc.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    assert [part.decode() for part in shown] == processor.proc.args
