@@ -88,6 +88,10 @@ def test_the_demo_ends_with_the_built_image_deployed_and_answering(
     # left running after the demo ended: every answer comes from the image the run built
     answers = {httpx.get(found.group(1), timeout=5).text.strip() for _ in range(6)}
     assert answers == {"hello from sluice"}
+    # and every process it left is still its own to `make down` (known by its command line)
+    daemons = Daemons(Path(demo_env["SLUICE_STATE_DIR"]))
+    left = daemons.names()
+    assert left and {n: daemons.running(n) is not None for n in left} == dict.fromkeys(left, True)
 
 
 def test_the_demo_starts_a_deployer_beside_processors_that_run_none(
