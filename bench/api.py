@@ -444,7 +444,7 @@ def post_alone(
         f" / {pct(latencies, 0.99):.1f} ms"
     )
     print_unanswered(len(unanswered), len(branches_))
-    print_cpu_per(cpu, len(branches_), "POST alone")
+    print_cpu_per(cpu, len(branches_), "POST alone", _PARTS.values())
     print_in_client_units(cpu, "Sluice's CPU a POST alone")
 
 
@@ -489,7 +489,9 @@ def beside_temporal(opts: argparse.Namespace, tmp: Path, *, floor_rate: float) -
                 f"  {'start request latency p50/p99':<34} {peer} {pct(latencies, 0.5):.1f}"
                 f" / {pct(latencies, 0.99):.1f} ms"
             )
-            print_cpu_per(_only(cpu, parts), opts.requests, f"{peer} start request alone")
+            print_cpu_per(
+                _only(cpu, parts), opts.requests, f"{peer} start request alone", parts.values()
+            )
             print_in_client_units(_only(cpu, parts), f"{peer}'s CPU a start request alone")
 
             def start_and_get(i: int) -> Reply:
@@ -551,7 +553,7 @@ def post_then_get(
         f" / {pct(post_lat, 0.99):.1f} ms"
     )
     where_time_went(settings, windows)
-    print_cpu_per(cpu, n, "POST + GET")
+    print_cpu_per(cpu, n, "POST + GET", _PARTS.values())
     return run_ids, trig_rate, floor_rate
 
 

@@ -432,7 +432,9 @@ def cpu_report(
     idle_ms_s = print_cpu_per(
         idle, idle_s, "second idle (the deployment up at its floor, nothing fed)"
     )
-    total = print_cpu_per(busy, ended, "run (6 stages), from the first fed to the last ended")
+    total = print_cpu_per(
+        busy, ended, "run (6 stages), from the first fed to the last ended", CPU_PARTS.values()
+    )
     cores = os.cpu_count() or 1
     marginal = total - idle_ms_s * busy_s / ended  # an upper bound: upkeep grows with the pool
     ceiling = (cores * 1000 - idle_ms_s) / marginal

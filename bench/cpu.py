@@ -26,10 +26,12 @@ class Ticks(Counter[str]):
     def __init__(self) -> None:
         super().__init__()
         self.kernel = Counter[str]()
+        self.found: set[str] = set()  # the parts a process was found of, even an idle one
 
     def only(self, parts: Collection[str]) -> Ticks:
         """The ticks of ``parts`` alone."""
         kept = Ticks()
+        kept.found = self.found & set(parts)
         for name in parts:
             if name in self:
                 kept[name], kept.kernel[name] = self[name], self.kernel[name]
@@ -119,6 +121,7 @@ class CpuMeter:
         used = Ticks()
         with self._lock:
             for name, first, last in self._seen.values():
+                used.found.add(name)
                 used[name] += last[0] - first[0]
                 used.kernel[name] += last[1] - first[1]
         return used
@@ -132,9 +135,13 @@ def metered(work: Callable[[], T], parts: Mapping[str, str], own: str) -> tuple[
     return done, meter.ticks()
 
 
-def print_cpu_per(ticks: Counter[str], units: float, unit: str) -> float:
+def print_cpu_per(
+    ticks: Counter[str], units: float, unit: str, expected: Collection[str] = ()
+) -> float:
     """Print each part's CPU per unit (largest first), with its share in the kernel when
-    ``ticks`` are :class:`Ticks`; return the total in ms."""
+    ``ticks`` are :class:`Ticks`, and each of ``expected`` no process was found of (its CPU
+    is missing from the total: its command line is not what the bench looks for); return
+    the total in ms."""
     kernel = ticks.kernel if isinstance(ticks, Ticks) else None
     used = {name: n * TICK_MS / units for name, n in ticks.items()}
     print(f"  CPU per {unit} ({units:,g}; /proc, {TICK_MS:g} ms ticks; less sensitive than wall")
@@ -142,6 +149,9 @@ def print_cpu_per(ticks: Counter[str], units: float, unit: str) -> float:
     for name, ms in sorted(used.items(), key=lambda kv: -kv[1]):
         system = None if kernel is None else kernel[name]
         print(f"    {name:<36} {ms:7.2f} ms{_in_kernel(system, ticks[name])}")
+    found = ticks.found if isinstance(ticks, Ticks) else set(ticks)
+    for name in sorted(set(expected) - found):
+        print(f"    {name:<36} no process found: its CPU is not in the total")
     total = sum(used.values())
     system = None if kernel is None else sum(kernel.values())
     print(f"    {'total':<36} {total:7.2f} ms{_in_kernel(system, sum(ticks.values()))}")

@@ -103,6 +103,7 @@ _PARTS = {
     "--txn-hop": "floor transactional hop",
     "hello:app": "bare uvicorn",
 }
+_FLOOR_PARTS = [n for n in _PARTS.values() if n != "bare uvicorn"]
 _CLIENT = "load client (this bench)"
 _BODY = {"branch": "main", "commit_sha": "0" * 40, "variables": {}}
 
@@ -211,7 +212,7 @@ def beside(
         f"  {'shape floor POST latency p50/p99':<34} {pct(latencies, 0.5):.1f}"
         f" / {pct(latencies, 0.99):.1f} ms"
     )
-    total = print_cpu_per(cpu, requests, "shape floor POST")
+    total = print_cpu_per(cpu, requests, "shape floor POST", _FLOOR_PARTS)
     cores = os.cpu_count() or 1
     bare = f" (bare uvicorn: {cores * 1000 / bare_ms:,.0f}/s)" if bare_ms else ""
     print(
