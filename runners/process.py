@@ -32,13 +32,14 @@ class RunnerOptions:
     simulated: bool = False
 
 
-def serve(options: RunnerOptions) -> int:
-    """Run until interrupted; 1 if a service cannot be used."""
+def serve(options: RunnerOptions, drain: threading.Event | None = None) -> int:
+    """Run until interrupted, or until drained once ``drain`` is set (also by SIGTERM with
+    ``drain_on_sigterm``); 1 if a service cannot be used."""
     from runners.main import new_runner_id  # noqa: PLC0415 (sluice's start-up loads only what it runs)
     from runners.main import run as run_runner  # noqa: PLC0415
 
     settings = ServiceSettings.from_env()
-    stop, drain = threading.Event(), threading.Event()
+    stop, drain = threading.Event(), drain or threading.Event()
     _on_signals(stop, drain if options.drain_on_sigterm else None)
     runner_id = options.runner_id or new_runner_id()
     prefix = settings.topic_prefix if options.prefix is None else options.prefix

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
 import sys
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,12 +68,17 @@ def runner_arguments(options: RunnerOptions) -> list[str]:
     return [*arguments, SIMULATION_FLAG] if options.simulated else arguments
 
 
-def _run_runner(options: RunnerOptions, env: dict[str, str], cwd: str, log: str) -> None:
-    """A forked runner's body: its output to ``log``, its pool's environment, then its loop."""
+def _run_runner(options: RunnerOptions, env: dict[str, str], cwd: str, log: str, pool: int) -> None:
+    """A forked runner's body: its output to ``log``, its pool's environment, then its loop
+    until drained, by its pool or by the end of its pool (pid ``pool``)."""
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(out)
+    drain = threading.Event()
+    if not _drains_when_the_pool_ends(pool, options, drain):
+        print(f"sluice runner {options.runner_id}: its pool (pid {pool}) has ended; not started")
+        sys.exit(0)
     # Else ps (and bench/cpu.py) would show the forkserver's command line for every runner;
     # before the environment changes: setproctitle finds its room in argv's and environ's.
     setproctitle(" ".join(["sluice", *runner_arguments(options)]))
@@ -79,7 +86,32 @@ def _run_runner(options: RunnerOptions, env: dict[str, str], cwd: str, log: str)
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
-    sys.exit(serve(options))
+    sys.exit(serve(options, drain))
+
+
+def _drains_when_the_pool_ends(pool: int, options: RunnerOptions, drain: threading.Event) -> bool:
+    """Set ``drain`` once process ``pool`` has ended, by SIGKILL too: no runner is left taking
+    jobs that no pool counts or scales in, and none is interrupted (its stages finish; a
+    second SIGTERM would stop it). False if the pool has ended already.
+
+    A pidfd, not the forkserver's end (PR_SET_PDEATHSIG): every process forked from the
+    forkserver holds the pipe that keeps it running, so it outlives its pool while runners
+    live."""
+    try:
+        ended = os.pidfd_open(pool)
+    except ProcessLookupError:
+        return False
+
+    def watch() -> None:
+        select.select([ended], [], [])  # readable once the process has ended
+        os.close(ended)
+        print(
+            f"sluice runner {options.runner_id}: its pool (pid {pool}) ended; draining", flush=True
+        )
+        drain.set()
+
+    threading.Thread(target=watch, name="pool-watch", daemon=True).start()
+    return True
 
 
 @dataclass
@@ -157,7 +189,9 @@ class RunnerProcesses:
         )
         log = str(self._dir / f"{runner_id}.log")
         process = self._context.Process(
-            target=_run_runner, args=(options, self._env, os.getcwd(), log), name=runner_id
+            target=_run_runner,
+            args=(options, self._env, os.getcwd(), log, os.getpid()),
+            name=runner_id,
         )
         process.start()
         assert process.pid is not None  # set by start()

@@ -8,15 +8,37 @@ simulated executor and take no job here.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
 
 from runners.pool.processes import RunnerProcess, RunnerProcesses
+from runners.status import read_status
 from tests.integration.runners.conftest import Rig
 from tests.support.runner_env import runner_env
 from tests.support.waiting import eventually
+
+
+def _env(rig: Rig, state: Path) -> dict[str, str]:
+    return runner_env(
+        state,
+        SLUICE_PG_SCHEMA=rig.config.pg_schema,
+        SLUICE_KAFKA_BOOTSTRAP=rig.settings.kafka_bootstrap,
+        PYTHONPATH=os.getcwd(),
+    )
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 @pytest.fixture
@@ -27,12 +49,7 @@ def two_pools(rig: Rig, tmp_path: Path) -> Iterator[dict[str, RunnerProcesses]]:
             work_dir=tmp_path / name / "pool",
             prefix=rig.topics.prefix,
             simulated=True,
-            env=runner_env(
-                tmp_path / name / "state",
-                SLUICE_PG_SCHEMA=rig.config.pg_schema,
-                SLUICE_KAFKA_BOOTSTRAP=rig.settings.kafka_bootstrap,
-                PYTHONPATH=os.getcwd(),
-            ),
+            env=_env(rig, tmp_path / name / "state"),
         )
         for name in ("a", "b")
     }
@@ -90,3 +107,26 @@ def test_a_drained_runner_exits_zero_and_a_killed_one_by_its_signal(
     eventually(both_ended, timeout=60, what="both runners ended")
     assert ended == {drained.runner_id: 0, killed.runner_id: -9}
     assert not pool.live
+
+
+def test_a_runner_drains_and_exits_when_its_pool_is_killed(rig: Rig, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "tests.support.pool_child", str(tmp_path / "pool")]
+    env = _env(rig, tmp_path / "state")
+    runner = 0
+    with subprocess.Popen([*command, rig.topics.prefix], env=env, stdout=subprocess.PIPE) as pool:
+        try:
+            assert pool.stdout is not None
+            pid, path = pool.stdout.readline().split()
+            runner, status_file = int(pid), Path(path.decode())
+            eventually(lambda: read_status(status_file) is not None, timeout=60, what="ready")
+            pool.kill()
+            pool.wait(10)
+
+            eventually(lambda: not _running(runner), timeout=60, what="the runner ended")
+            last = read_status(status_file)
+            assert last is not None and (last.draining, last.busy) == (True, 0)
+        finally:
+            pool.kill()
+            if runner and _running(runner):
+                with suppress(ProcessLookupError):
+                    os.kill(runner, signal.SIGKILL)
