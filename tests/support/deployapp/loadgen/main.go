@@ -77,15 +77,14 @@ func get(client *http.Client, url string) answer {
 }
 
 func record(path string, answers <-chan answer, done chan<- map[string]any) {
+	var f *os.File
 	var w *bufio.Writer
 	if path != "" {
-		f, err := os.Create(path)
-		if err != nil {
+		var err error
+		if f, err = os.Create(path); err != nil {
 			panic(err)
 		}
-		defer f.Close()
 		w = bufio.NewWriter(f)
-		defer w.Flush()
 	}
 	total, failed := 0, 0
 	byStatus, byVersion := map[string]int{}, map[string]int{}
@@ -107,6 +106,15 @@ func record(path string, answers <-chan answer, done chan<- map[string]any) {
 		}
 		if w != nil {
 			fmt.Fprintf(w, "%d\t%d\t%s\t%d\n", a.sent.UnixMilli(), a.status, a.version, a.latency.Microseconds())
+		}
+	}
+	// The file is complete before the summary is reported: main exits right after it.
+	if w != nil {
+		if err := w.Flush(); err != nil {
+			panic(err)
+		}
+		if err := f.Close(); err != nil {
+			panic(err)
 		}
 	}
 	seconds := last.Sub(first).Seconds()
