@@ -263,16 +263,20 @@ def arrivals(runs: int, minutes: float, seed: int) -> list[tuple[float, int]]:
 
 def feed(
     settings: ServiceSettings, names: TopicNames, schedule: list[tuple[float, int]],
-    stretch: float, seed: int,
+    stretch: float, seed: int, *, on_hour: Callable[[int], None],
 ) -> dict[str, int]:  # fmt: skip
-    """Send each run at its time; the hour of each run id."""
+    """Send each run at its time; the hour of each run id. ``on_hour(h)`` as hour ``h`` of
+    the day begins (with its first run)."""
     stages = parse_pipeline(pipeline_yaml(stretch)).stages
     rng = random.Random(seed)
     p = producer(settings)
     hours: dict[str, int] = {}
+    last_hour = -1
     t0 = time.monotonic()
     for at, hour in schedule:
         time.sleep(max(0.0, t0 + at - time.monotonic()))
+        if hour != last_hour:
+            on_hour(last_hour := hour)
         created = run_created(stages, pipeline_id="day", priority=pick(rng, MIX))
         p.produce(names.inbox, key=created.run_id.encode(), value=encode_event(created))
         p.poll(0)
@@ -387,7 +391,9 @@ def run(
         schedule = arrivals(args.runs, args.minutes, args.seed)
         meter.start()
         t0 = time.monotonic()
-        hours = feed(settings, names, schedule, stretch, args.seed)
+        progress = Progress(day, lags)
+        hours = feed(settings, names, schedule, stretch, args.seed, on_hour=progress.hour_begins)
+        progress.hour_begins(24)
         fed_s = time.monotonic() - t0
         print(f"fed {len(hours):,} runs in {fed_s:.0f} s (the schedule: {schedule[-1][0]:.0f} s)")
         deadline = time.monotonic() + 600
@@ -409,6 +415,30 @@ def run(
             stop(process, 120)
 
 
+class Progress:
+    """A line as each hour of the day begins: what the last one did (a day runs for hours)."""
+
+    def __init__(self, day: Day, lags: Lags) -> None:
+        self._day, self._lags = day, lags
+        self._seen: dict[str, int] = {}
+
+    def hour_begins(self, hour: int) -> None:
+        if self._seen:  # the first hour has no last one
+            worst = ", ".join(
+                f"{name} {max(xs[self._seen[name] :], default=0):.2f}"
+                for name, xs in ((n, self._lags.samples.get(n, [])) for n in LAGGING)
+            )
+            day = self._day
+            print(
+                f"  by {hour:02d}:00 of the day: {len(day.created):,} runs created,"
+                f" {len(day.ended):,} ended; the last hour's worst lag (s): {worst};"
+                f" pool decisions {dict(day.decisions)}",
+                flush=True,
+            )
+        self._seen = {name: len(self._lags.samples.get(name, [])) for name in LAGGING}
+
+
+LAGGING = ("decider", "timers", "projection")
 CPU_PARTS = {  # a descendant of this bench, by a piece of its command line
     " runner --runner-id": "runners (stages simulated)",
     "processor decider": "decider",
@@ -466,7 +496,7 @@ def report(day: Day, lags: Lags, hours: dict[str, int]) -> None:
         ps = [w for at, w in day.waits.get(priority, []) if first <= at <= last + 60_000]
         print(f"    {priority:<8} {figures(xs)}  |  {figures(ps)}")
     print("lag behind the head, seconds (sampled every second):")
-    for name in ("decider", "timers", "projection"):
+    for name in LAGGING:
         xs = lags.samples.get(name, [])
         over = sum(x > 1 for x in xs)
         print(
