@@ -62,10 +62,12 @@ kafka_start() {
     step "$KAFKA_CLUSTER: starting node $n on 127.0.0.1:$(_kafka_port "$n")"
     _kafka_configure "$n"; _kafka_format "$n"
     KAFKA_HEAP="-Xms256M -Xmx$heap"
+    # SLUICE_KAFKA_JAVA / SLUICE_KAFKA_GC: another JVM or collector, for bench/broker_jvm.py
     # the broker rolls its own log (infra/kafka/log4j-broker.properties); the JVM's output
     # outside log4j goes to the .out file
     start_daemon "$(_kafka_name "$n")" "$SLUICE_LOG_DIR/$(_kafka_name "$n").out" \
-      java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+      "${SLUICE_KAFKA_JAVA:-java}" $KAFKA_HEAP ${SLUICE_KAFKA_GC:--XX:+UseG1GC -XX:MaxGCPauseMillis=20} \
+      -Djava.awt.headless=true \
       -Dlog4j.configuration="file:$SLUICE_ROOT/infra/kafka/log4j-broker.properties" \
       -Dsluice.kafka.log="$SLUICE_LOG_DIR/$(_kafka_name "$n").log" \
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$(_kafka_dir "$n")/server.properties"
