@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,27 +43,25 @@ from schemas.settings import ServiceSettings
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = {"KAFKA_CLUSTER": "broker-jvm", "KAFKA_PORT_BASE": "29090", "SLUICE_KAFKA_BROKERS": "1"}
 SETTINGS = replace(ServiceSettings.from_env(), kafka_bootstrap="127.0.0.1:29092", topic_prefix="")
-G1 = "-XX:+UseG1GC -XX:MaxGCPauseMillis=20"  # what infra/services/kafka.sh gives the broker
 PARALLEL = "-XX:+UseParallelGC"
 
 
 @dataclass(frozen=True)
 class Variant:
+    """A JVM and collector for the broker; None leaves kafka.sh's own choice (as deployed)."""
+
     name: str
-    java: str
-    gc: str
+    java: str | None = None
+    gc: str | None = None
 
 
 def variants() -> list[Variant]:
-    found = [
-        Variant("java 17, G1 (as deployed)", "java", G1),
-        Variant("java 17, Parallel", "java", PARALLEL),
-    ]
+    found = [Variant("java 17, G1 (as deployed)"), Variant("java 17, Parallel", gc=PARALLEL)]
     for home in sorted(glob.glob("/usr/lib/jvm/temurin-*")):
         java = f"{home}/bin/java"
         release = Path(home).name
         found += [
-            Variant(f"{release}, G1", java, G1),
+            Variant(f"{release}, G1", java),
             Variant(
                 f"{release}, Parallel, compact headers",
                 java,
@@ -75,8 +73,10 @@ def variants() -> list[Variant]:
 
 def _kafka(command: str, variant: Variant | None = None) -> str:
     env = {**os.environ, **CLUSTER}
-    if variant:
-        env |= {"SLUICE_KAFKA_JAVA": variant.java, "SLUICE_KAFKA_GC": variant.gc}
+    if variant and variant.java:
+        env["SLUICE_KAFKA_JAVA"] = variant.java
+    if variant and variant.gc:
+        env["SLUICE_KAFKA_GC"] = variant.gc
     script = f'source "{ROOT}/infra/lib/services.sh"; {command}'
     done = subprocess.run(
         ["bash", "-c", script], env=env, check=True, capture_output=True, text=True
@@ -108,10 +108,18 @@ class Load:
         ).values():
             f.result()
         self.rate, self.fed, self.stop = rate, 0, threading.Event()
-        self.threads = [threading.Thread(target=self._feed), threading.Thread(target=self._hop)]
-        self.threads += [threading.Thread(target=self._read) for _ in range(readers)]
+        self.failures: list[BaseException] = []
+        parts = [self._feed, self._hop] + [self._read] * readers
+        self.threads = [threading.Thread(target=self._guarded, args=(part,)) for part in parts]
         for t in self.threads:
             t.start()
+
+    def _guarded(self, part: Callable[[], None]) -> None:
+        try:
+            part()
+        except BaseException as e:  # a part that died would leave a figure of less work
+            self.failures.append(e)
+            self.stop.set()
 
     def _feed(self) -> None:
         p = Producer(producer_config(SETTINGS))
@@ -150,9 +158,12 @@ class Load:
         c.close()
 
     def close(self) -> None:
+        """Stop every part; raise what stopped one of them early."""
         self.stop.set()
         for t in self.threads:
             t.join()
+        if self.failures:
+            raise RuntimeError(f"the load failed, so no figure: {self.failures[0]!r}")
 
 
 def round_trips(n: int) -> list[float]:
