@@ -102,12 +102,34 @@ class ChaosCluster:
         self._infra("up")
         eventually(lambda: len(self.admin().list_topics(timeout=10).brokers) == 3,
                    timeout=90, what="three chaos brokers")  # fmt: skip
+        eventually(self.controller_answers, timeout=120, interval=1, what="the chaos controller")
+
+    def controller_answers(self) -> bool:
+        """Whether a topic creation reaches the cluster's controller (validated only).
+
+        Three brokers in the metadata are not enough: a CI run once saw every creation of
+        the deployment's topics wait 60 s "for controller" five times over. An admin client
+        that cannot reach it is dropped, so the next probe starts from a fresh one."""
+        probe = NewTopic(f"sluice-chaos-probe-{uuid.uuid4().hex[:8]}", 1, 3)
+        futures = self.admin().create_topics([probe], validate_only=True, request_timeout=15)
+        try:
+            for future in futures.values():
+                future.result()
+        except KafkaException as e:
+            self.forget_admin()
+            raise AssertionError(f"the chaos controller did not answer: {e}") from e
+        return True
+
+    def forget_admin(self) -> None:
+        """Drop the admin client: the next call builds a fresh one (librdkafka keeps the
+        controller it learned; a client that cannot reach it waits on it until timeout)."""
+        self._admin = None
 
     def remove(self) -> None:
         """Kill every broker and remove the cluster's data."""
         # an admin client left alive logs a refused connection per broker each second until
         # the process exits: in CI that buried pytest's summary of what failed
-        self._admin = None
+        self.forget_admin()
         self._infra("reset")
 
     def kill(self, node: int) -> float:
@@ -296,7 +318,7 @@ class ChaosDeployment:
         """Create ``topics``, asking again while a cluster just started settles (librdkafka
         drops its bootstrap connections once it knows the brokers: _DESTROY_BROKER)."""
         for attempt in range(5):
-            futures = self.cluster.admin().create_topics(topics, request_timeout=60)
+            futures = self.cluster.admin().create_topics(topics, request_timeout=30)
             try:
                 for future in futures.values():
                     future.result()
@@ -308,6 +330,8 @@ class ChaosDeployment:
                         return
                 elif attempt == 4:
                     raise
+                else:
+                    self.cluster.forget_admin()
                 time.sleep(1)
 
     def _existing(self) -> set[str]:
