@@ -19,10 +19,11 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 CHAOS_BOOTSTRAP = "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
 TERMINAL = {"RunSucceeded", "RunFailed", "RunCancelled", "RunRejected"}
 PIPELINE = """\
@@ -317,22 +319,43 @@ class ChaosDeployment:
     def _create_topics(self, topics: list[NewTopic]) -> None:
         """Create ``topics``, asking again while a cluster just started settles (librdkafka
         drops its bootstrap connections once it knows the brokers: _DESTROY_BROKER)."""
-        for attempt in range(5):
-            futures = self.cluster.admin().create_topics(topics, request_timeout=30)
+        self._until_settled(
+            lambda ts: self.cluster.admin().create_topics(ts, request_timeout=30),
+            topics,
+            settled=KafkaError.TOPIC_ALREADY_EXISTS,
+            unsettled=lambda ts: [t for t in ts if t.topic not in self._existing()],
+            attempts=5,
+        )
+
+    def _until_settled(
+        self,
+        send: Callable[[list[T]], dict[str, Future[None]]],
+        items: list[T],
+        *,
+        settled: int,
+        unsettled: Callable[[list[T]], list[T]],
+        attempts: int,
+    ) -> None:
+        """Send an admin request for ``items`` until every one is done: an error ``settled``
+        means some were done before (``unsettled`` keeps the rest); any other asks again on
+        a fresh admin client (librdkafka keeps the controller it learned; a client that cannot
+        reach it waits on it until timeout)."""
+        for attempt in range(attempts):
             try:
-                for future in futures.values():
+                for future in send(items).values():
                     future.result()
                 return
             except KafkaException as e:
-                if e.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                    topics = [t for t in topics if t.topic not in self._existing()]
-                    if not topics:
+                if e.args[0].code() == settled:
+                    items = unsettled(items)
+                    if not items:
                         return
-                elif attempt == 4:
+                elif attempt == attempts - 1:
                     raise
                 else:
                     self.cluster.forget_admin()
                 time.sleep(1)
+        raise RuntimeError(f"chaos cluster: not settled after {attempts} tries: {items}")
 
     def _existing(self) -> set[str]:
         return set(self.cluster.admin().list_topics(timeout=30).topics)
@@ -351,9 +374,16 @@ class ChaosDeployment:
                     sql.Identifier(self.database)
                 )
             )
-        futures = self.cluster.admin().delete_topics(self.topics(), request_timeout=60)
-        for future in futures.values():
-            future.result()
+        self._delete_topics(self.topics())
+
+    def _delete_topics(self, topics: list[str]) -> None:
+        self._until_settled(
+            lambda ts: self.cluster.admin().delete_topics(ts, request_timeout=30),
+            topics,
+            settled=KafkaError.UNKNOWN_TOPIC_OR_PART,
+            unsettled=lambda ts: [t for t in ts if t in self._existing()],
+            attempts=3,
+        )
 
     # --- processes
 
