@@ -127,6 +127,58 @@ class ChaosCluster:
         controller it learned; a client that cannot reach it waits on it until timeout)."""
         self._admin = None
 
+    def create_topics(self, topics: list[NewTopic]) -> None:
+        """Create ``topics``, asking again while a cluster just started settles (librdkafka
+        drops its bootstrap connections once it knows the brokers: _DESTROY_BROKER)."""
+        self._settle(
+            lambda ts: self.admin().create_topics(ts, request_timeout=30),
+            topics,
+            settled=KafkaError.TOPIC_ALREADY_EXISTS,
+            unsettled=lambda ts: [t for t in ts if t.topic not in self.topic_names()],
+            attempts=5,
+        )
+
+    def delete_topics(self, topics: list[str]) -> None:
+        self._settle(
+            lambda ts: self.admin().delete_topics(ts, request_timeout=30),
+            topics,
+            settled=KafkaError.UNKNOWN_TOPIC_OR_PART,
+            unsettled=lambda ts: [t for t in ts if t in self.topic_names()],
+            attempts=3,
+        )
+
+    def topic_names(self) -> set[str]:
+        return set(self.admin().list_topics(timeout=30).topics)
+
+    def _settle(
+        self,
+        send: Callable[[list[T]], dict[str, Future[None]]],
+        items: list[T],
+        *,
+        settled: int,
+        unsettled: Callable[[list[T]], list[T]],
+        attempts: int,
+    ) -> None:
+        """Send an admin request for ``items`` until every one is done: an error ``settled``
+        means some were done before (``unsettled`` keeps the rest); any other asks again on
+        a fresh admin client."""
+        for attempt in range(attempts):
+            try:
+                for future in send(items).values():
+                    future.result()
+                return
+            except KafkaException as e:
+                if e.args[0].code() == settled:
+                    items = unsettled(items)
+                    if not items:
+                        return
+                elif attempt == attempts - 1:
+                    raise
+                else:
+                    self.forget_admin()
+                time.sleep(1)
+        raise RuntimeError(f"chaos cluster: not settled after {attempts} tries: {items}")
+
     def remove(self) -> None:
         """Kill every broker and remove the cluster's data."""
         # an admin client left alive logs a refused connection per broker each second until
@@ -309,56 +361,12 @@ class ChaosDeployment:
             NewTopic(t.name, t.partitions, 3, config=topic_configs(t, replication=3))
             for t in with_prefix(self.prefix)
         ]
-        self._create_topics(topics)
+        self.cluster.create_topics(topics)
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
         with psycopg.connect(self.settings.pg_dsn, autocommit=True) as conn:
             migrate(conn)
             self.token = create_token(conn, name="chaos", scopes=["admin"]).secret
-
-    def _create_topics(self, topics: list[NewTopic]) -> None:
-        """Create ``topics``, asking again while a cluster just started settles (librdkafka
-        drops its bootstrap connections once it knows the brokers: _DESTROY_BROKER)."""
-        self._until_settled(
-            lambda ts: self.cluster.admin().create_topics(ts, request_timeout=30),
-            topics,
-            settled=KafkaError.TOPIC_ALREADY_EXISTS,
-            unsettled=lambda ts: [t for t in ts if t.topic not in self._existing()],
-            attempts=5,
-        )
-
-    def _until_settled(
-        self,
-        send: Callable[[list[T]], dict[str, Future[None]]],
-        items: list[T],
-        *,
-        settled: int,
-        unsettled: Callable[[list[T]], list[T]],
-        attempts: int,
-    ) -> None:
-        """Send an admin request for ``items`` until every one is done: an error ``settled``
-        means some were done before (``unsettled`` keeps the rest); any other asks again on
-        a fresh admin client (librdkafka keeps the controller it learned; a client that cannot
-        reach it waits on it until timeout)."""
-        for attempt in range(attempts):
-            try:
-                for future in send(items).values():
-                    future.result()
-                return
-            except KafkaException as e:
-                if e.args[0].code() == settled:
-                    items = unsettled(items)
-                    if not items:
-                        return
-                elif attempt == attempts - 1:
-                    raise
-                else:
-                    self.cluster.forget_admin()
-                time.sleep(1)
-        raise RuntimeError(f"chaos cluster: not settled after {attempts} tries: {items}")
-
-    def _existing(self) -> set[str]:
-        return set(self.cluster.admin().list_topics(timeout=30).topics)
 
     def topics(self) -> list[str]:
         return [t.name for t in with_prefix(self.prefix)]
@@ -374,16 +382,7 @@ class ChaosDeployment:
                     sql.Identifier(self.database)
                 )
             )
-        self._delete_topics(self.topics())
-
-    def _delete_topics(self, topics: list[str]) -> None:
-        self._until_settled(
-            lambda ts: self.cluster.admin().delete_topics(ts, request_timeout=30),
-            topics,
-            settled=KafkaError.UNKNOWN_TOPIC_OR_PART,
-            unsettled=lambda ts: [t for t in ts if t in self._existing()],
-            attempts=3,
-        )
+        self.cluster.delete_topics(self.topics())
 
     # --- processes
 
