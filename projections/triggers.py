@@ -57,7 +57,7 @@ from projections.pipeline_source import PipelineSource
 from projections.trigger_resolver import TriggerResolver
 from projections.trigger_rules import Answer, deduplicated
 from schemas.errors import DomainError
-from schemas.eventlog import EventLogUnavailable, TopicNames, partition_for
+from schemas.eventlog import EventLogUnavailable, TopicNames, is_transient, partition_for
 from schemas.settings import ServiceSettings
 from schemas.topics import INBOX, PIPELINES, TRIGGERS
 
@@ -100,23 +100,28 @@ def changelog_topic(prefix: str = "") -> str:
     return f"{app_id(prefix)}-{_TABLE}-changelog"
 
 
-def ensure_changelog(settings: ServiceSettings, *, prefix: str = "") -> None:
+def ensure_changelog(
+    settings: ServiceSettings, *, prefix: str = "", timeout_s: float = 120.0
+) -> None:
     """Create the dedup table's changelog (compacted, as wide as sluice.triggers) if missing,
-    then wait until the broker shows it and the topics the agent reads and writes."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    then wait until the broker shows it and the topics the agent reads and writes.
+
+    A broker down or a controller moving (a restart while one broker of three is away) is
+    waited out up to ``timeout_s``; only then, or on any other error, EventLogUnavailable."""
     name = changelog_topic(prefix)
-    try:
-        brokers = len(admin.list_topics(timeout=10).brokers)
-        topic = NewTopic(
-            name,
-            TRIGGERS.partitions,
-            min(3, brokers),
-            config={"cleanup.policy": "compact"},
-        )
-        admin.create_topics([topic], request_timeout=30)[name].result()
-    except KafkaException as e:
-        if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise EventLogUnavailable(f"cannot create {name}: {e}; is Kafka up?") from e
+    deadline = time.monotonic() + timeout_s
+    while True:
+        # A fresh client each try: librdkafka keeps the controller it learned, and a client
+        # that cannot reach it waits on it until the request's timeout, every time it is asked.
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+        try:
+            _create_changelog(admin, name)
+            break
+        except KafkaException as e:
+            if not is_transient(e) or time.monotonic() >= deadline:
+                raise EventLogUnavailable(f"cannot create {name}: {e}; is Kafka up?") from e
+            log.warning("cannot create %s yet (%s); asking again", name, e)
+            time.sleep(1.0)
     names = TopicNames(prefix)
     await_topics(
         admin,
@@ -125,7 +130,20 @@ def ensure_changelog(settings: ServiceSettings, *, prefix: str = "") -> None:
             names.triggers: TRIGGERS.partitions,
             names.inbox: INBOX.partitions,
         },
+        timeout_s=max(deadline - time.monotonic(), 60.0),
     )
+
+
+def _create_changelog(admin: AdminClient, name: str) -> None:
+    brokers = len(admin.list_topics(timeout=10).brokers)
+    topic = NewTopic(
+        name, TRIGGERS.partitions, min(3, brokers), config={"cleanup.policy": "compact"}
+    )
+    try:
+        admin.create_topics([topic], request_timeout=30)[name].result()
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
 
 
 def await_topics(
@@ -141,7 +159,10 @@ def await_topics(
         try:
             topics = admin.list_topics(timeout=10).topics
         except KafkaException as e:
-            raise EventLogUnavailable(f"cannot read Kafka's metadata: {e}; is Kafka up?") from e
+            if not is_transient(e) or time.monotonic() >= deadline:
+                raise EventLogUnavailable(f"cannot read Kafka's metadata: {e}; is Kafka up?") from e
+            time.sleep(0.2)
+            continue
         missing = [
             t
             for t, n in wanted.items()

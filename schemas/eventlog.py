@@ -312,6 +312,11 @@ _TRANSIENT = {
 }
 
 
+def is_transient(e: KafkaException) -> bool:
+    """Whether ``e`` is what a broker going away or changing leaders gives: worth asking again."""
+    return bool(e.args) and isinstance(e.args[0], KafkaError) and e.args[0].code() in _TRANSIENT
+
+
 class EndOffsets:
     """End offsets asked of a client of their own, which fetches nothing; thread-safe.
 
@@ -348,8 +353,7 @@ def _high_watermark(c: Consumer, tp: TopicPartition) -> int:
         try:
             return int(c.get_watermark_offsets(tp, timeout=5, cached=False)[1])
         except KafkaException as e:
-            transient = e.args[0].code() in _TRANSIENT
-            if not transient or time.monotonic() > deadline:
+            if not is_transient(e) or time.monotonic() > deadline:
                 raise EventLogUnavailable(
                     f"cannot read the end offset of {tp.topic}[{tp.partition}]: {e}"
                 ) from e
