@@ -33,7 +33,7 @@ from typing import Any
 
 import faust
 
-__all__ = ["SEEK_AGAIN_AFTER_S", "commit_guard", "missing_head"]
+__all__ = ["SEEK_AGAIN_AFTER_S", "commit_guard", "missing_head", "read_again"]
 
 SEEK_AGAIN_AFTER_S = 1.0  # a seek-back whose records were dropped again is retried after this
 
@@ -83,7 +83,7 @@ def _guard(consumer: Any, triggers: str) -> None:
                 tp.partition,
                 head,
             )
-            seek = asyncio.ensure_future(_read_again(consumer, tp, head))
+            seek = asyncio.ensure_future(read_again(consumer, tp, head))
             seeking.add(seek)
             seek.add_done_callback(seeking.discard)
         return None
@@ -105,7 +105,7 @@ def _guard(consumer: Any, triggers: str) -> None:
     consumer._add_gap = guarded_add_gap
 
 
-async def _read_again(consumer: Any, tp: Any, head: int) -> None:
+async def read_again(consumer: Any, tp: Any, head: int) -> None:
     """Seek ``tp`` back to ``head``, unless retention deleted it (the processor stopped for
     longer than ``sluice.triggers`` keeps records): then commits go on from the oldest
     record kept, as faust's own reset to the earliest offset does."""

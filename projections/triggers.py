@@ -52,6 +52,7 @@ from projections.dedup_forgetting import ForgetOrder, entry_of
 from projections.faust_commits import commit_guard
 from projections.faust_fetch import prefetch_tuner
 from projections.faust_rewind import rewinder
+from projections.faust_tail import WATCH_EVERY_S, tail_watch
 from projections.pipeline_catalogue import PipelineCatalogue
 from projections.pipeline_source import PipelineSource
 from projections.trigger_resolver import TriggerResolver
@@ -198,6 +199,7 @@ def build_app(
     app.agent(channels.triggers, name="answer")(agent)
     app.on_rebalance_complete.connect(rewinder(names.triggers))
     app.on_rebalance_complete.connect(commit_guard(names.triggers))
+    app.timer(WATCH_EVERY_S)(tail_watch(names.triggers))
     return app
 
 

@@ -8,8 +8,7 @@ The first test fails on a faust that fixed the bug: re-check the guard before mo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -19,10 +18,8 @@ from hypothesis import strategies as st
 
 from projections import faust_commits
 from projections.faust_commits import commit_guard
-from projections.triggers import configured_app
-from schemas.settings import ServiceSettings
+from tests.unit.triggers.faust_consumer import TRIGGERS
 
-TRIGGERS = "t.sluice.triggers"
 PARTITION = TP(TRIGGERS, 2)
 
 
@@ -40,28 +37,6 @@ def _kept_from(earliest: int) -> Any:
         return {tp: earliest for tp in partitions}
 
     return earliest_offsets
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """One loop for the app, its consumer and every call (faust would make its own)."""
-    running = asyncio.new_event_loop()
-    asyncio.set_event_loop(running)
-    yield running
-    asyncio.set_event_loop(None)
-    running.close()
-
-
-@pytest.fixture
-def consumer(tmp_path: Path, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
-    async def made() -> Any:
-        app = configured_app(ServiceSettings(), "faust-commits-test", tmp_path)
-        app.topic(TRIGGERS, key_serializer="raw", value_serializer="raw", partitions=12)
-        return app.consumer
-
-    made_consumer = loop.run_until_complete(made())
-    yield made_consumer
-    made_consumer._thread.thread_loop.close()  # made for its thread, which never started
 
 
 def _guarded(consumer: Any, *, earliest: int = 0) -> Sought:
