@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -73,6 +75,7 @@ class Exporting:
     targets: Path | None = None
 
     def __post_init__(self) -> None:
+        self._logs = Path(tempfile.mkdtemp(prefix=f"sluice-exporting-{self.test_id}-"))
         self.names = TopicNames(self.prefix)
         self.runner = StandInRunner(self.settings, self.prefix)
         self.log = RunLog(self.settings, self.names)
@@ -91,13 +94,14 @@ class Exporting:
         for name in PROCESSORS:
             self.ports[name] = port = free_port()
             argv = ["processor", name, "--prefix", self.prefix, "--metrics-port", str(port)]
-            self.procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", _CLI, *argv],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+            with self._log_of(name).open("wb") as log:
+                self.procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-c", _CLI, *argv],
+                        stdout=subprocess.DEVNULL,
+                        stderr=log,
+                    )
                 )
-            )
         self._start_notifier()
         for work in (self.runner.run, self.log.run, self.notifier.run):
             threading.Thread(target=work, args=(self.stop,), daemon=True).start()
@@ -124,10 +128,14 @@ class Exporting:
         self._server = serve_metrics(self.ports["notifier"], addr="127.0.0.1")
 
     def _register_targets(self) -> None:
-        self.targets = targets_dir(self.prometheus) / f"test-{self.test_id}.json"
+        folder = targets_dir(self.prometheus)
+        self.targets = folder / f"test-{self.test_id}.json"
         addresses = [f"127.0.0.1:{p}" for p in self.ports.values()]
         entry = [{"targets": addresses, "labels": {"service": "sluice", "test": self.test_id}}]
-        self.targets.write_text(json.dumps(entry))
+        # Whole or not at all: Prometheus has been seen reading a targets file half written.
+        written = folder / f".test-{self.test_id}.json.part"
+        written.write_text(json.dumps(entry))
+        written.replace(self.targets)
 
     def close(self) -> None:
         if self.targets is not None:
@@ -145,6 +153,7 @@ class Exporting:
             conn.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
             )
+        shutil.rmtree(self._logs, ignore_errors=True)
 
     def scrape(self, processor: str) -> str:
         """The /metrics page of ``processor`` ('' while it is not up yet)."""
@@ -153,6 +162,39 @@ class Exporting:
         except httpx.HTTPError:
             return ""
         return r.text if r.status_code == 200 else ""
+
+    def metrics(self, processor: str, timeout: float = 30) -> str:
+        """The /metrics page of ``processor``, asked again for up to ``timeout``; an error
+        that says why when it never answers (so a silence never reads as a 0)."""
+        try:
+            return eventually(partial(self.scrape, processor), timeout=timeout)
+        except AssertionError as e:
+            raise AssertionError(
+                f"{processor}'s /metrics on port {self.ports[processor]} never answered:"
+                f" {self.diagnosis()}"
+            ) from e
+
+    def diagnosis(self) -> str:
+        """Whether each processor still runs, the end of its log, and what Prometheus shows
+        of this test's targets."""
+        lines = [f"targets file present: {self.targets is not None and self.targets.exists()}"]
+        for name, proc in zip(PROCESSORS, self.procs, strict=True):
+            tail = self._log_of(name).read_text(errors="replace")[-1500:]
+            lines.append(f"--- {name} (exit code {proc.poll()}), its log's end:\n{tail}")
+        try:
+            active = httpx.get(f"{self.prometheus}/api/v1/targets", timeout=5).json()
+            mine = [
+                (t["scrapeUrl"], t["health"], t["lastError"])
+                for t in active["data"]["activeTargets"]
+                if t["labels"].get("test") == self.test_id
+            ]
+            lines.append(f"Prometheus' targets of this test: {mine}")
+        except (httpx.HTTPError, ValueError, KeyError) as e:
+            lines.append(f"Prometheus' targets unreadable: {e}")
+        return "\n".join(lines)
+
+    def _log_of(self, processor: str) -> Path:
+        return self._logs / f"{processor}.log"
 
     def run_to_the_end(self) -> str:
         """Create a two-stage run as the trigger processor would; wait for its end."""

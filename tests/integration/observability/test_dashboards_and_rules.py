@@ -131,13 +131,13 @@ def test_every_dashboard_and_rule_expression_parses_on_prometheus(prometheus: st
 
 def test_metrics_move_as_a_run_progresses(exporting: Exporting) -> None:
     eventually(lambda: exporting.receiver.requests, timeout=30, what="the first run's webhook")
-    before = exporting.scrape("decider")
+    before = exporting.metrics("decider")
     delivered = 'channel="webhook",outcome="delivered"'
     sent = metric_value(
-        exporting.scrape("notifier"), "sluice_notification_deliveries_total", delivered
+        exporting.metrics("notifier"), "sluice_notification_deliveries_total", delivered
     )
     assert exporting.run_to_the_end() == "RunSucceeded"
-    after = exporting.scrape("decider")
+    after = exporting.metrics("decider")
     for name, labels, grew_by in (
         ("sluice_runs_total", 'status="created"', 1),
         ("sluice_runs_total", 'status="succeeded"', 1),
@@ -163,7 +163,10 @@ def test_the_key_panels_return_series_from_the_running_processes(
     exporting: Exporting, prometheus: str
 ) -> None:
     mine = f'up{{test="{exporting.test_id}"}}'
-    eventually(lambda: len(query(prometheus, mine)["data"]["result"]) == 4, timeout=60, what=mine)
+    try:
+        eventually(lambda: len(query(prometheus, mine)["data"]["result"]) == 4, timeout=60)
+    except AssertionError as e:
+        raise AssertionError(f"{mine} never showed 4 series: {exporting.diagnosis()}") from e
     key = [e for e in dashboard_exprs() if metrics_in(e) <= EXPORTED]
     assert len(key) >= 15
     for expr in key:
