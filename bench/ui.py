@@ -48,8 +48,9 @@ from projections.projector import Projector
 from projections.timers import TimerWorker
 from schemas.eventlog import TopicNames, producer
 from schemas.settings import ServiceSettings
-from tests.integration.api.conftest import Served, free_port
+from tests.integration.api.conftest import Served
 from tests.integration.ui.conftest import CHROMEDRIVER, CHROMIUM, FLAGS
+from tests.support.ports import free_port
 from tests.support.stack import create_topics, delete_topics
 from tests.unit.triggers.gitrepos import GitRepo
 

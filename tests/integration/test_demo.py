@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,17 +22,12 @@ from orchestrator.daemons import Daemons
 from runners.deployer.haproxy import HAProxy
 from runners.deployer.instances import ENV_LABEL
 from schemas.settings import ServiceSettings
+from tests.support.ports import free_port
 from tests.support.services import require
 from tests.support.stack import create_topics, delete_topics
 from tests.support.toolchains import ensure_images
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -55,7 +49,7 @@ def demo_env(
         "SLUICE_STATE_DIR": str(tmp_path / "state"),
         "SLUICE_CACHE_DIR": str(tmp_path / "cache"),
         "SLUICE_HAPROXY_DIR": settings.haproxy_dir,  # the one HAProxy, not under the state
-        "SLUICE_API_PORT": str(_free_port()),
+        "SLUICE_API_PORT": str(free_port()),
         "DEMO_ENVIRONMENT": f"demo{unique}",
     }
     yield env

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +39,7 @@ from schemas.eventlog import TopicNames, consumer, partitions_of, read_partition
 from schemas.settings import ServiceSettings
 from schemas.topics import JOB_TOPICS_BY_PRIORITY, topic_configs, with_prefix
 from tests.support.leftovers import fresh_topic_prefix
+from tests.support.ports import free_port
 from tests.support.waiting import eventually
 from tests.unit.triggers.gitrepos import GitRepo
 
@@ -333,7 +333,7 @@ class ChaosDeployment:
             topic_prefix=self.prefix,
             pg_dsn=_with_database(base.pg_dsn, self.database),
         )
-        self.port = _free_port()
+        self.port = free_port()
         self.decider_txn_id = f"{self.prefix}sluice-decider-chaos"
         self.repo = GitRepo(self.tmp / "repo")
         self.env = {
@@ -686,13 +686,6 @@ class Feeder:
 def _with_database(dsn: str, database: str) -> str:
     base, _, _ = dsn.rpartition("/")
     return f"{base}/{database}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def coordinators(deployment: ChaosDeployment) -> Iterator[tuple[str, int]]:

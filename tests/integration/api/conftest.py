@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -45,6 +44,7 @@ from projections.timers import TimerWorker
 from schemas.settings import ServiceSettings
 from schemas.topics import topic_configs, with_prefix
 from tests.support.leftovers import delete_topics_under, remember_topic_prefix
+from tests.support.ports import free_port
 from tests.support.waiting import eventually
 from tests.unit.triggers.gitrepos import GitRepo
 
@@ -60,13 +60,6 @@ stages:
 
 
 ARTIFACT_LIMIT = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.integration.api.conftest import Deployment, Pipeline, free_port
+from tests.integration.api.conftest import Deployment, Pipeline
+from tests.support.ports import free_port
 from tests.support.waiting import eventually
 
 _MAIN = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"

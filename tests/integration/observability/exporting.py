@@ -31,7 +31,8 @@ from projections.notify_store import subscribe
 from schemas.eventlog import TopicNames, producer
 from schemas.metrics import serve_metrics
 from schemas.settings import ServiceSettings
-from tests.integration.observability.receivers import HttpReceiver, free_port
+from tests.integration.observability.receivers import HttpReceiver
+from tests.support.ports import free_ports
 from tests.support.stack import RunLog
 from tests.support.standin_runner import StandInRunner
 from tests.support.waiting import eventually
@@ -81,7 +82,9 @@ class Exporting:
         self.log = RunLog(self.settings, self.names)
         self._out = producer(self.settings)
         self.schema = f"t_{self.test_id}"
-        self.receiver = HttpReceiver()
+        # every port this test serves on, chosen together so that no two are the same
+        self._free = free_ports(len(PROCESSORS) + 2)
+        self.receiver = HttpReceiver(port=self._free.pop())
         self.notifier = Notifier(
             self.settings,
             prefix=self.prefix,
@@ -92,7 +95,7 @@ class Exporting:
 
     def start(self) -> None:
         for name in PROCESSORS:
-            self.ports[name] = port = free_port()
+            self.ports[name] = port = self._free.pop()
             argv = ["processor", name, "--prefix", self.prefix, "--metrics-port", str(port)]
             with self._log_of(name).open("wb") as log:
                 self.procs.append(
@@ -124,7 +127,7 @@ class Exporting:
                 events=["run.succeeded"],
                 signing_secret="s",
             )
-        self.ports["notifier"] = free_port()
+        self.ports["notifier"] = self._free.pop()
         self._server = serve_metrics(self.ports["notifier"], addr="127.0.0.1")
 
     def _register_targets(self) -> None:

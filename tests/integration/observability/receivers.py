@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -12,15 +11,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-__all__ = ["HttpReceiver", "Received", "SmtpReceiver", "free_port"]
+from tests.support.ports import free_port
 
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+__all__ = ["HttpReceiver", "Received", "SmtpReceiver"]
 
 
 @dataclass(frozen=True)

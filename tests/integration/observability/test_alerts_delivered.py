@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from tests.integration.observability.receivers import HttpReceiver, free_port
+from tests.integration.observability.receivers import HttpReceiver
+from tests.support.ports import free_port
 from tests.support.services import require
 from tests.support.waiting import eventually
 

@@ -23,8 +23,9 @@ from orchestrator.domain.records import LogChunk
 from orchestrator.domain.statuses import LogStream
 from orchestrator.ui import create_web_app
 from schemas.eventlog import TopicNames, producer
-from tests.integration.api.conftest import Deployment, Pipeline, Served, free_port
+from tests.integration.api.conftest import Deployment, Pipeline, Served
 from tests.integration.ui.conftest import shot, sign_in
+from tests.support.ports import free_port
 from tests.support.waiting import eventually
 
 Trigger = Callable[..., httpx.Response]
