@@ -64,7 +64,6 @@ from bench.temporal_peer import (
     SERVER_VERSION,
     TemporalUnavailable,
     dev_server,
-    free_port,
     start_body,
 )
 from orchestrator.api.publish import append
@@ -84,6 +83,7 @@ from schemas.pg import connect
 from schemas.settings import ServiceSettings
 from schemas.topics import INBOX, RUNS, TRIGGERS
 from tests.support.leftovers import delete_topics_under
+from tests.support.ports import free_ports
 from tests.support.stack import create_topics
 from tests.unit.triggers.gitrepos import GitRepo
 
@@ -336,7 +336,7 @@ def run(
     with connect(settings.pg_dsn, schema=schema, name="bench-api") as c:
         token = create_token(c, name="bench", scopes=["admin"]).secret
     (tmp / "hello.py").write_text(HELLO)
-    api_port, floor_port = free_port(), free_port()
+    api_port, floor_port = free_ports(2)
     api, floor = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{floor_port}"
     triggers = [sys.executable, "-m", "projections.triggers"]
     with (

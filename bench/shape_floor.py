@@ -40,9 +40,9 @@ from confluent_kafka.admin import AdminClient
 from bench.cpu import metered, print_cpu_per
 from bench.dispatch import hop_topics
 from bench.http_load import HELLO, LoadClient, child, child_proc, load, pct, row
-from bench.temporal_peer import free_port
 from schemas.eventlog import consumer, producer, take_batch
 from schemas.settings import ServiceSettings
+from tests.support.ports import free_port
 from tests.support.stack import delete_topics
 
 FLOOR_API = """

@@ -36,7 +36,6 @@ import dataclasses
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -78,6 +77,7 @@ from schemas.settings import ServiceSettings
 from schemas.topics import RUN_PARTITIONS
 from tests.support.deploy_pipelines import THREE_REPLICAS
 from tests.support.deployapp import app_image
+from tests.support.ports import free_port
 from tests.support.runner_env import runner_env
 from tests.support.runs import run_created
 from tests.support.stack import create_topics, delete_topics
@@ -578,7 +578,7 @@ def triggers_takeover(settings: ServiceSettings, admin: AdminClient) -> float:
 
 def api_takeover() -> float:
     """Kill ``sluice api``, restart it: kill → the first 200 from ``/healthz``."""
-    port = _free_port()
+    port = free_port()
     sluice = str(Path(sys.executable).parent / "sluice")
 
     def start_api() -> subprocess.Popen[bytes]:
@@ -597,13 +597,6 @@ def api_takeover() -> float:
         return time.monotonic() - killed
     finally:
         kill(api)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _healthy(port: int, timeout: float) -> None:

@@ -18,13 +18,17 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.ports import free_ports
 
 CLI_MODULE = "github.com/temporalio/cli/cmd/temporal"
 CLI_VERSION = "v1.5.1"
@@ -94,12 +98,12 @@ def dev_server(workdir: Path, *, log: Path) -> Iterator[DevServer]:
     """Temporal's dev server on free ports, its history in a SQLite file under ``workdir``
     (written as Sluice's log is: to the page cache), without its web UI; stopped on exit."""
     binary = temporal_binary()
-    grpc_port, http_port = free_port(), free_port()
+    grpc_port, http_port, metrics_port = free_ports(3)
     args = [
         str(binary), "server", "start-dev", "--headless", "--log-level", "warn",
         "--db-filename", str(workdir / "temporal.db"), *_PAGE_CACHE_DURABLE,
         "--port", str(grpc_port), "--http-port", str(http_port),
-        "--metrics-port", str(free_port()),
+        "--metrics-port", str(metrics_port),
     ]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
@@ -130,10 +134,3 @@ def _wait_for_http(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
             conn.close()
         time.sleep(0.2)
     raise TemporalUnavailable(f"Temporal's dev server did not answer within 60 s: see {log}")
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

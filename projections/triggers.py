@@ -116,7 +116,9 @@ def ensure_changelog(
         # that cannot reach it waits on it until the request's timeout, every time it is asked.
         admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
         try:
-            _create_changelog(admin, name)
+            _create_changelog(
+                admin, name, timeout_s=min(10.0, max(deadline - time.monotonic(), 1.0))
+            )
             break
         except KafkaException as e:
             if not is_transient(e) or time.monotonic() >= deadline:
@@ -135,8 +137,8 @@ def ensure_changelog(
     )
 
 
-def _create_changelog(admin: AdminClient, name: str) -> None:
-    brokers = len(admin.list_topics(timeout=10).brokers)
+def _create_changelog(admin: AdminClient, name: str, *, timeout_s: float) -> None:
+    brokers = len(admin.list_topics(timeout=timeout_s).brokers)
     topic = NewTopic(
         name, TRIGGERS.partitions, min(3, brokers), config={"cleanup.policy": "compact"}
     )

@@ -12,8 +12,8 @@ def free_ports(n: int) -> list[int]:
     """``n`` distinct TCP ports nothing listens on right now.
 
     All are held while chosen: asked one at a time, the kernel may hand out a port again
-    before the first caller binds it, and two servers of one test then share one port
-    (seen in CI: a decider and a timers process, one of them left without /metrics)."""
+    before the first caller binds it, and two servers of one test then share one port (the
+    likeliest cause of a CI failure where a decider's /metrics showed another process's)."""
     with ExitStack() as held:
         sockets = [held.enter_context(socket.socket()) for _ in range(n)]
         for s in sockets:
