@@ -1,10 +1,10 @@
-# Kafka 3.9.x in KRaft mode, from Maven Central jars, on the machine's Java 17.
+# Kafka 4.2.x in KRaft mode, from Maven Central jars, on the machine's Java 17.
 # SLUICE_KAFKA_BROKERS=1 (default): one node on :9092. =3: nodes on :9092 :9094 :9096,
 # replication factor 3 and min.insync.replicas=2, for the failure tests.
 # KAFKA_CLUSTER and KAFKA_PORT_BASE name and place another cluster beside the shared one
 # (infra/kafka-chaos: "kafka-chaos" on :19092 :19094 :19096, its own pids, logs and data).
 
-KAFKA_VERSION=3.9.1
+KAFKA_VERSION=4.2.2
 KAFKA_LIBS="$SLUICE_CACHE_DIR/kafka-$KAFKA_VERSION/libs"
 KAFKA_CLUSTER=${KAFKA_CLUSTER:-kafka}
 KAFKA_PORT_BASE=${KAFKA_PORT_BASE:-9090}
@@ -12,9 +12,10 @@ KAFKA_PORT_BASE=${KAFKA_PORT_BASE:-9090}
 _kafka_nodes() { seq 1 "$SLUICE_KAFKA_BROKERS"; }
 _kafka_port() { echo $(( KAFKA_PORT_BASE + 2 * $1 )); }  # node 1 -> 9092, 2 -> 9094, 3 -> 9096
 _kafka_name() { echo "$KAFKA_CLUSTER-$1"; }            # pid and log file name of node N
+# A node's data is formatted by one Kafka version: each version keeps its own directory.
 _kafka_home() {
-  if [ "$KAFKA_CLUSTER" = kafka ]; then echo "$SLUICE_STATE_DIR/kafka-x$SLUICE_KAFKA_BROKERS"
-  else echo "$SLUICE_STATE_DIR/$KAFKA_CLUSTER"; fi
+  if [ "$KAFKA_CLUSTER" = kafka ]; then echo "$SLUICE_STATE_DIR/kafka-$KAFKA_VERSION-x$SLUICE_KAFKA_BROKERS"
+  else echo "$SLUICE_STATE_DIR/$KAFKA_CLUSTER-$KAFKA_VERSION"; fi
 }
 _kafka_dir() { echo "$(_kafka_home)/node-$1"; }
 
@@ -29,7 +30,15 @@ kafka_install() {
     || fail kafka "$log" "check that Maven Central is reachable (mvn -v; ~/.m2/settings.xml)"
 }
 
-_kafka_java() { java -Dlog4j.configuration="file:$SLUICE_ROOT/infra/kafka/log4j.properties" -cp "$KAFKA_LIBS/*" "$@"; }
+_kafka_java() { java -Dlog4j2.configurationFile="$SLUICE_ROOT/infra/kafka/log4j2.properties" -cp "$KAFKA_LIBS/*" "$@"; }
+
+# _kafka_stale NODE: the node runs, but another Kafka version than this file's (a machine set
+# up before an upgrade); it is stopped, and starts again on this version's own data.
+_kafka_stale() {
+  local f="$SLUICE_RUN_DIR/$(_kafka_name "$1").pid"
+  pid_alive "$(_kafka_name "$1")" || return 1
+  ! tr '\0' ' ' <"/proc/$(cat "$f")/cmdline" | grep -q -- "kafka-$KAFKA_VERSION/libs"
+}
 
 _kafka_configure() {
   local n=$1 dir voters="" i rf=1 isr=1
@@ -58,17 +67,21 @@ kafka_start() {
   [ "$SLUICE_KAFKA_BROKERS" -gt 1 ] && heap=512M
   nodes=${*:-$(_kafka_nodes)}
   for n in $nodes; do
+    if _kafka_stale "$n"; then
+      step "$KAFKA_CLUSTER: node $n runs another Kafka version; stopping it for $KAFKA_VERSION"
+      stop_daemon "$(_kafka_name "$n")"
+    fi
     pid_alive "$(_kafka_name "$n")" && port_open "$(_kafka_port "$n")" && continue
     step "$KAFKA_CLUSTER: starting node $n on 127.0.0.1:$(_kafka_port "$n")"
     _kafka_configure "$n"; _kafka_format "$n"
     KAFKA_HEAP="-Xms256M -Xmx$heap"
     # SLUICE_KAFKA_JAVA / SLUICE_KAFKA_GC: another JVM or collector, for bench/broker_jvm.py
-    # the broker rolls its own log (infra/kafka/log4j-broker.properties); the JVM's output
+    # the broker rolls its own log (infra/kafka/log4j2-broker.properties); the JVM's output
     # outside log4j goes to the .out file
     start_daemon "$(_kafka_name "$n")" "$SLUICE_LOG_DIR/$(_kafka_name "$n").out" \
       "${SLUICE_KAFKA_JAVA:-java}" $KAFKA_HEAP ${SLUICE_KAFKA_GC:--XX:+UseG1GC -XX:MaxGCPauseMillis=20} \
       -Djava.awt.headless=true \
-      -Dlog4j.configuration="file:$SLUICE_ROOT/infra/kafka/log4j-broker.properties" \
+      -Dlog4j2.configurationFile="$SLUICE_ROOT/infra/kafka/log4j2-broker.properties" \
       -Dsluice.kafka.log="$SLUICE_LOG_DIR/$(_kafka_name "$n").log" \
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$(_kafka_dir "$n")/server.properties"
   done
