@@ -3,7 +3,6 @@ image the registry lacks is the user's error; a registry that does not answer is
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from runners.errors import ContainerError, ImageNotFound
 from runners.executor import DockerContainers
 from schemas.errors import DomainError, InfrastructureError
 from schemas.settings import ServiceSettings
+from tests.support.ports import free_port
 from tests.support.toolchains import ensure_images
 
 
@@ -37,13 +37,6 @@ def containers(
     made.close()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port  # closed again: nothing listens there
-
-
 def test_a_misspelt_image_is_not_found_and_names_the_close_one(
     containers: DockerContainers,
 ) -> None:
@@ -63,7 +56,7 @@ def test_an_unknown_tag_of_a_known_image_is_not_found(containers: DockerContaine
 def test_a_registry_that_does_not_answer_is_an_infrastructure_failure(
     settings: ServiceSettings, docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
-    down = _containers(settings, f"127.0.0.1:{_closed_port()}", tmp_path)
+    down = _containers(settings, f"127.0.0.1:{free_port()}", tmp_path)
     try:
         with pytest.raises(ContainerError) as caught:
             down.pull("python:3.11")
